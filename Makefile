@@ -1,0 +1,46 @@
+# jiuzhu — the whole set-up is `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= $(CURDIR)/.demo
+HOUSEHOLDS ?= 3000
+AS_OF  ?= 2026-11-28
+
+.PHONY: setup run test ui bench lock clean
+
+setup: $(STAMP)
+
+# Re-installs only when the lock or the project metadata changed (idempotent).
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "需要 Python 3.11 ($(PYTHON) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+	@echo "environment ready: $(BIN)/jiuzhu"
+
+run: setup
+	$(BIN)/jiuzhu synth --out $(DEMO)/county --households $(HOUSEHOLDS) --as-of $(AS_OF)
+	$(BIN)/jiuzhu run --landing $(DEMO)/county/landing --home $(DEMO)/home --as-of $(AS_OF)
+	@echo "warehouse: $(DEMO)/home/warehouse.duckdb   UI: make ui"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+ui: setup
+	$(BIN)/jiuzhu ui --home $(DEMO)/home
+
+bench: setup
+	$(BIN)/python -m benchmarks.ingest_bench
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock:
+	rm -rf /tmp/jiuzhu-lock && $(PYTHON) -m venv /tmp/jiuzhu-lock
+	/tmp/jiuzhu-lock/bin/pip install --quiet --upgrade pip
+	/tmp/jiuzhu-lock/bin/pip install --quiet -e '.[test]'
+	/tmp/jiuzhu-lock/bin/pip freeze --exclude-editable | grep -v '^jiuzhu' > requirements.lock
+
+clean:
+	rm -rf $(VENV) $(DEMO)

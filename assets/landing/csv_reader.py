@@ -1,0 +1,197 @@
+"""CSV files into a DuckDB temp table of text cells, each row with its line number.
+
+DuckDB parses the file (all columns VARCHAR, strict field count, malformed rows
+to a rejects table). DuckDB does not report the line number of a good row, so
+the record boundaries are found with NumPy over the file's bytes — newlines,
+and quote parity for values that span lines — and matched to the parsed rows
+in order. No Python loop touches the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from assets.landing.header import HeaderMatch, find_header
+from assets.landing.problems import FileProblem
+from assets.landing.sniff import as_utf8, detect_encoding
+from jiuzhu.config import Feed
+
+DELIMITERS = (",", "\t", "|", ";")
+_HEAD_BYTES = 64 << 10
+REJECTS = "_jz_rejects"
+REJECT_SCANS = "_jz_reject_scans"
+
+
+@dataclass
+class CellTable:
+    """Rows of one file in the temp table ``name``: ``_row`` then c0..c{n-1} as text."""
+
+    name: str
+    header: HeaderMatch
+    header_row: int  # as a person counts rows (1-based)
+    encoding: str | None = None
+    sheet: str | None = None
+    quarantine: pl.DataFrame | None = None  # _row, reason_code, reason, raw (JSON text)
+    notes: list[str] = field(default_factory=list)
+
+
+def _head_rows(path: Path, delimiter: str) -> list[list[str]]:
+    with path.open("rb") as fh:
+        text = fh.read(_HEAD_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff")
+    lines = [ln.rstrip("\r") for ln in text.split("\n")[:15]]
+    return [next(csv.reader([ln], delimiter=delimiter), []) for ln in lines]
+
+
+def _find_header(path: Path, feed: Feed) -> tuple[HeaderMatch, str]:
+    best: tuple[HeaderMatch, str] | None = None
+    problem: FileProblem | None = None
+    for delim in DELIMITERS:
+        try:
+            m = find_header(_head_rows(path, delim), feed)
+        except FileProblem as p:
+            problem = problem or p
+            continue
+        if best is None or m.score > best[0].score:
+            best = (m, delim)
+    if best is None:
+        raise problem or FileProblem("NO_HEADER", "找不到表头")
+    return best
+
+
+@dataclass
+class _Lines:
+    starts: np.ndarray  # byte offset of each physical line
+    empty: np.ndarray  # the line has no characters (a lone CR counts as none); DuckDB skips these
+    quote_odd: np.ndarray  # the line holds an odd number of '"'
+    ends_with_newline: bool
+
+
+def _scan_lines(path: Path) -> _Lines:
+    buf = np.fromfile(path, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], nl + 1))
+    if starts[-1] == buf.size:
+        starts = starts[:-1]
+    ends = np.append(nl, buf.size)[: starts.size]
+    length = ends - starts
+    empty = length == 0
+    one = np.flatnonzero(length == 1)
+    empty[one] = buf[starts[one]] == 13
+    quotes = np.add.reduceat((buf == 34).view(np.uint8), starts, dtype=np.int64) if starts.size else starts
+    # reduceat gives the element at a start for an empty line; an empty line has no quote.
+    quotes = np.where(length > 0, quotes, 0)
+    return _Lines(starts, empty, (quotes % 2).astype(bool), bool(buf.size and buf[-1] == 10))
+
+
+def _record_lines(lines: _Lines, first_line: int, quote_aware: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(line number, start byte) of each record from ``first_line`` on (1-based lines)."""
+    idx = np.arange(lines.starts.size)
+    keep = ~lines.empty & (idx + 1 >= first_line)
+    if quote_aware:
+        inside_before = (np.cumsum(lines.quote_odd) - lines.quote_odd) % 2 == 1
+        keep &= ~inside_before
+    return idx[keep] + 1, lines.starts[keep]
+
+
+def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workdir: Path, name: str) -> CellTable:
+    encoding = detect_encoding(path)
+    src = as_utf8(path, encoding, workdir)
+    header, delim = _find_header(src, feed)
+    ncols = len(header.canonical)
+    header_line = header.index + 1
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols)) + "}"
+    con.execute(f"DROP TABLE IF EXISTS {REJECTS}; DROP TABLE IF EXISTS {REJECT_SCANS}; DROP TABLE IF EXISTS _jz_parsed")
+    con.execute(
+        f"""CREATE TEMP TABLE _jz_parsed AS SELECT * FROM read_csv(?, columns={columns},
+            header=false, skip={header_line}, delim=?, quote='"', escape='"', auto_detect=false,
+            strict_mode=true, null_padding=false, store_rejects=true,
+            rejects_table='{REJECTS}', rejects_scan='{REJECT_SCANS}')""",
+        [str(src), delim],
+    )
+    n_ok = con.execute("SELECT count(*) FROM _jz_parsed").fetchall()[0][0]
+    rejects = con.sql(
+        f"""SELECT line_byte_position AS pos, min(error_type)::VARCHAR AS error_type,
+                   first(csv_line) AS csv_line
+            FROM {REJECTS} GROUP BY line_byte_position ORDER BY pos"""
+    ).pl()
+
+    lines = _scan_lines(src)
+    table = CellTable(name=name, header=header, header_row=header_line, encoding=encoding)
+    record_lines = _number_records(lines, header_line + 1, rejects, n_ok, table)
+
+    blank_reject = rejects["csv_line"].str.strip_chars().fill_null("") == ""
+    bad = rejects.filter(~blank_reject)
+    if bad.height:
+        # a short last row in a file that stops without a newline: the transfer broke off
+        last_start = int(lines.starts[-1]) if lines.starts.size else 0
+        if not lines.ends_with_newline and int(bad["pos"].max()) >= last_start and (
+            bad.filter(pl.col("pos") >= last_start)["error_type"].item(0) in ("MISSING COLUMNS", "UNQUOTED VALUE")
+        ):
+            raise FileProblem(
+                "TRUNCATED",
+                f"最后一行（第 {lines.starts.size} 行）不完整且文件没有以换行结束：文件可能传输中断，整个文件未加载，请重新报送",
+            )
+        table.quarantine = bad.with_columns(
+            pl.Series("_row", record_lines["reject_rows"][~blank_reject.to_numpy()], dtype=pl.Int64)
+        ).select(
+            "_row",
+            pl.when(pl.col("error_type").is_in(["MISSING COLUMNS", "TOO MANY COLUMNS"]))
+            .then(pl.lit("FIELD_COUNT"))
+            .otherwise(pl.lit("CSV_PARSE"))
+            .alias("reason_code"),
+            pl.when(pl.col("error_type") == "MISSING COLUMNS")
+            .then(pl.lit(f"字段数少于表头的 {ncols} 列"))
+            .when(pl.col("error_type") == "TOO MANY COLUMNS")
+            .then(pl.lit(f"字段数多于表头的 {ncols} 列"))
+            .otherwise(pl.lit("无法解析的行（引号不配对或非法字符）"))
+            .alias("reason"),
+            pl.struct(pl.col("csv_line").alias("原始行")).struct.json_encode().alias("raw"),
+        )
+
+    con.register("_jz_line_numbers", pl.DataFrame({"_i": np.arange(n_ok, dtype=np.int64), "_row": record_lines["ok_rows"]}))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS
+            SELECT l._row, p.* FROM _jz_parsed p JOIN _jz_line_numbers l ON p.rowid = l._i ORDER BY l._row"""
+    )
+    con.unregister("_jz_line_numbers")
+    con.execute(f"DROP TABLE _jz_parsed; DROP TABLE IF EXISTS {REJECTS}; DROP TABLE IF EXISTS {REJECT_SCANS}")
+    if src != path:
+        src.unlink(missing_ok=True)
+    return table
+
+
+def _number_records(lines: _Lines, first_line: int, rejects: pl.DataFrame, n_ok: int, table: CellTable) -> dict:
+    """Line numbers of the good rows and of the rejected ones.
+
+    Tries the quote-aware reading of record boundaries first when some line has
+    an odd number of quotes, then the one-record-per-line reading; the one whose
+    record count agrees with DuckDB's is right.
+    """
+    reject_pos = rejects["pos"].to_numpy().astype(np.int64) if rejects.height else np.zeros(0, dtype=np.int64)
+    modes = (True, False) if lines.quote_odd.any() else (False,)
+    for quote_aware in modes:
+        rec_line, rec_start = _record_lines(lines, first_line, quote_aware)
+        if rec_start.size == 0:
+            if n_ok == 0:
+                return {"ok_rows": np.zeros(0, dtype=np.int64), "reject_rows": np.zeros(reject_pos.size, dtype=np.int64)}
+            continue
+        # DuckDB reports a position inside the rejected record: take the record containing it.
+        which = np.clip(np.searchsorted(rec_start, reject_pos, side="right") - 1, 0, rec_start.size - 1)
+        rejected = np.zeros(rec_start.size, dtype=bool)
+        rejected[which] = True
+        ok_lines = rec_line[~rejected]
+        if ok_lines.size == n_ok:
+            return {"ok_rows": ok_lines.astype(np.int64), "reject_rows": rec_line[which].astype(np.int64)}
+    # Could not line up DuckDB's rows with the file's lines (odd quoting): number the
+    # rows in order after the header and say so, rather than fail the file.
+    table.notes.append("行号为近似值（文件中有跨行或不配对的引号）")
+    return {
+        "ok_rows": np.arange(first_line, first_line + n_ok, dtype=np.int64),
+        "reject_rows": np.full(reject_pos.size, first_line + n_ok, dtype=np.int64),
+    }

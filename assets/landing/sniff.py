@@ -1,0 +1,74 @@
+"""What a delivered file really is: Excel workbook, old Excel, or text, and in which encoding.
+
+Departments do not say which encoding they used and sometimes give a file the
+wrong extension; the bytes decide, and the extension is only a hint.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from assets.landing.problems import FileProblem
+
+XLSX_MAGIC = b"PK\x03\x04"
+XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+UTF8_BOM = codecs.BOM_UTF8
+_CHUNK = 8 << 20
+
+
+def sniff_format(path: Path) -> str:
+    """'xlsx', 'xls' or 'csv' from the first bytes; FileProblem when it is none of them."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if not head.strip(b" \t\r\n\x00"):
+        raise FileProblem("EMPTY", "空文件：没有任何内容")
+    if head.startswith(XLSX_MAGIC):
+        return "xlsx"
+    if head.startswith(XLS_MAGIC):
+        return "xls"
+    lowered = head[:512].lstrip(UTF8_BOM).lstrip().lower()
+    if lowered.startswith((b"<!doctype", b"<html", b"<?xml", b"%pdf", b"{")) or b"\x00" in head:
+        raise FileProblem("NOT_READABLE", "文件内容既不是 Excel 工作簿也不是 CSV 文本（可能是网页、PDF 或损坏的文件）")
+    return "csv"
+
+
+def _decodes_as(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(_CHUNK):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_encoding(path: Path) -> str:
+    """'utf-8-sig', 'utf-8' or 'gb18030' (a superset of GBK and GB2312)."""
+    with path.open("rb") as fh:
+        head = fh.read(3)
+    if head == UTF8_BOM:
+        return "utf-8-sig"
+    if _decodes_as(path, "utf-8"):
+        return "utf-8"
+    if _decodes_as(path, "gb18030"):
+        return "gb18030"
+    raise FileProblem("ENCODING", "无法识别文件编码（既不是 UTF-8 也不是 GBK/GB18030）")
+
+
+def as_utf8(path: Path, encoding: str, workdir: Path) -> Path:
+    """A UTF-8 copy of a GB18030 file for DuckDB, which reads only UTF-8 here.
+
+    Decoding happens in large chunks in C, not row by row (FACTS.md: ≈1.6 s for 3M rows).
+    """
+    if encoding in ("utf-8", "utf-8-sig"):
+        return path
+    target = workdir / (path.stem + ".utf8.csv")
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as src, target.open("wb") as dst:
+        while block := src.read(_CHUNK):
+            dst.write(decoder.decode(block).encode("utf-8"))
+        dst.write(decoder.decode(b"", final=True).encode("utf-8"))
+    return target

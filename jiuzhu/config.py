@@ -1,0 +1,147 @@
+"""Readers for the project's configuration: one home for each fact.
+
+- ``config/feeds.yaml``     the declarative spec of every department feed
+- ``config/townships.csv``  township codes, official names and other spellings
+- ``config/policy/*.yaml``  policy parameters, one file per effective date
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+FALLBACK_TOWNSHIP = "370725000"
+
+
+def normalise_header(text: str) -> str:
+    """Fold a delivered header cell to a comparable form.
+
+    NFKC turns full-width brackets and letters into half-width ones; spaces,
+    line breaks and the asterisks some systems put on required columns go.
+    """
+    text = unicodedata.normalize("NFKC", str(text))
+    return re.sub(r"[\s*＊]+", "", text)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    field: str
+    type: str
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+    value_aliases: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        """Every header spelling that means this column, canonical first."""
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    department: str
+    title: str
+    kind: str  # snapshot | incremental
+    cadence_days: int
+    natural_key: tuple[str, ...]
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name}")
+
+    def header_lookup(self) -> dict[str, str]:
+        """Normalised header spelling -> canonical column name."""
+        return {normalise_header(s): c.name for c in self.columns for s in c.spellings}
+
+
+@lru_cache(maxsize=None)
+def load_feeds(path: Path | None = None) -> dict[str, Feed]:
+    spec = yaml.safe_load((path or CONFIG_DIR / "feeds.yaml").read_text(encoding="utf-8"))
+    feeds: dict[str, Feed] = {}
+    for name, f in spec["feeds"].items():
+        columns = tuple(
+            Column(
+                name=c["name"],
+                field=c["field"],
+                type=c["type"],
+                required=bool(c.get("required", False)),
+                aliases=tuple(c.get("aliases", ())),
+                values=tuple(c.get("values", ())),
+                value_aliases={str(k): v for k, v in (c.get("value_aliases") or {}).items()},
+            )
+            for c in f["columns"]
+        )
+        feed = Feed(
+            name=name,
+            department=f["department"],
+            title=f["title"],
+            kind=f["kind"],
+            cadence_days=int(f["cadence_days"]),
+            natural_key=tuple(f["natural_key"]),
+            columns=columns,
+        )
+        missing = [k for k in feed.natural_key if k not in feed.column_names]
+        if missing or feed.kind not in ("snapshot", "incremental"):
+            raise ValueError(f"feed spec {name}: bad natural key {missing} or kind {feed.kind}")
+        feeds[name] = feed
+    return feeds
+
+
+@dataclass(frozen=True)
+class Township:
+    code: str
+    official_name: str
+    kind: str
+    aliases: tuple[str, ...]
+
+
+@lru_cache(maxsize=None)
+def load_townships() -> tuple[Township, ...]:
+    with (CONFIG_DIR / "townships.csv").open(encoding="utf-8") as fh:
+        return tuple(
+            Township(
+                code=r["code"],
+                official_name=r["official_name"],
+                kind=r["kind"],
+                aliases=tuple(a for a in r["aliases"].split("|") if a),
+            )
+            for r in csv.DictReader(fh)
+        )
+
+
+def policy_files() -> list[Path]:
+    return sorted((CONFIG_DIR / "policy").glob("*.yaml"))
+
+
+def load_policy(as_of: dt.date | None = None, path: Path | None = None) -> dict:
+    """The policy in force on ``as_of``: the newest effective_date on or before it."""
+    if path is not None:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    policies = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in policy_files()]
+    policies.sort(key=lambda p: p["effective_date"])
+    in_force = [p for p in policies if as_of is None or p["effective_date"] <= as_of]
+    if not in_force:
+        raise ValueError(f"no policy file is in force on {as_of}; the earliest starts {policies[0]['effective_date']}")
+    return in_force[-1]

@@ -1,0 +1,45 @@
+-- Audit tables that auditors query (../shared/contract/OUTPUTS.md). Columns named
+-- there keep their names; the rest help operators trace a file or a row.
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE SCHEMA IF NOT EXISTS staging;
+CREATE SCHEMA IF NOT EXISTS core;
+CREATE SCHEMA IF NOT EXISTS monitoring;
+
+CREATE SEQUENCE IF NOT EXISTS audit.file_id_seq START 1;
+
+-- One row per file ever seen: loaded, rejected (with the reason) or duplicate.
+CREATE TABLE IF NOT EXISTS audit.files (
+    file_id          BIGINT PRIMARY KEY,
+    feed             VARCHAR NOT NULL,
+    file_name        VARCHAR NOT NULL,   -- path inside <landing>/<feed>/
+    sha256           VARCHAR NOT NULL,
+    extract_date     DATE,               -- null only when the name carries no date
+    status           VARCHAR NOT NULL CHECK (status IN ('loaded', 'rejected', 'duplicate')),
+    reason_code      VARCHAR,
+    reason           VARCHAR,            -- why rejected, or whose duplicate; notes for loaded files
+    rows_read        BIGINT,             -- data rows: not title, header, blank or 合计 rows
+    rows_loaded      BIGINT,
+    rows_quarantined BIGINT,
+    format           VARCHAR,            -- csv | xlsx | xls
+    encoding         VARCHAR,
+    sheet            VARCHAR,
+    header_row       INTEGER,            -- where the header was found, as a person counts rows
+    size_bytes       BIGINT,
+    run_id           VARCHAR,
+    ingested_at      TIMESTAMP NOT NULL
+);
+
+-- One row per data row that could not be loaded, with its original values.
+CREATE TABLE IF NOT EXISTS audit.quarantine (
+    feed          VARCHAR NOT NULL,
+    file_name     VARCHAR NOT NULL,
+    row_number    BIGINT NOT NULL,       -- the row a person sees: CSV line, Excel row
+    reason_code   VARCHAR NOT NULL,
+    reason        VARCHAR NOT NULL,
+    raw           JSON,
+    file_id       BIGINT NOT NULL,
+    stage         VARCHAR NOT NULL,      -- ingest | staging
+    run_id        VARCHAR,
+    quarantined_at TIMESTAMP NOT NULL
+);
