@@ -53,6 +53,7 @@ class Feed:
     department: str
     title: str
     kind: str  # snapshot | incremental
+    department_id: str  # ASCII identifier of the department (Dagster owners and tags)
     cadence_days: int
     natural_key: tuple[str, ...]
     columns: tuple[Column, ...]
@@ -80,6 +81,7 @@ class Feed:
 def load_feeds(path: Path | None = None) -> dict[str, Feed]:
     spec = yaml.safe_load((path or CONFIG_DIR / "feeds.yaml").read_text(encoding="utf-8"))
     feeds: dict[str, Feed] = {}
+    departments = spec["departments"]
     for name, f in spec["feeds"].items():
         columns = tuple(
             Column(
@@ -98,6 +100,7 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
             department=f["department"],
             title=f["title"],
             kind=f["kind"],
+            department_id=departments[f["department"]],
             cadence_days=int(f["cadence_days"]),
             natural_key=tuple(f["natural_key"]),
             columns=columns,

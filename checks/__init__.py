@@ -1,0 +1,1 @@
+"""Asset checks: data-quality gates that run beside the assets they guard."""

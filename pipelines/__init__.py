@@ -1,0 +1,1 @@
+"""Dagster wiring (definitions, jobs) and the `jiuzhu` command line. No business logic here."""

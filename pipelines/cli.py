@@ -1,0 +1,101 @@
+"""`jiuzhu` — the command line of ../shared/contract/OUTPUTS.md.
+
+    jiuzhu synth --out DIR [--households N] [--months M] [--as-of DATE] [--seed S]
+    jiuzhu run   --landing DIR --home DIR [--as-of DATE] [--policy FILE]
+    jiuzhu ui    --home DIR [--port P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from pipelines.settings import parse_as_of
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return parse_as_of(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jiuzhu", description="昌乐县低收入人口动态监测预警 jiuzhu")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="生成合成的昌乐县数据 (write a synthetic county into a landing zone)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--households", type=int, default=220_000)
+    p.add_argument("--months", type=int, default=24)
+    p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: yesterday, Beijing time)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--mess", type=float, default=1.0, help="scale of every mess rate (0 = clean files)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("run", help="夜间运行 (one full nightly run through Dagster)")
+    p.add_argument("--landing", required=True, type=Path)
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: yesterday, Beijing time)")
+    p.add_argument("--policy", type=Path, default=None, help="policy file to use instead of config/policy")
+
+    p = sub.add_parser("ui", help="打开 Dagster 界面 (the Dagster UI over the same instance)")
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--landing", type=Path, default=None, help="default: the landing zone of the last run")
+
+    args = parser.parse_args(argv)
+    return {"synth": cmd_synth, "run": cmd_run, "ui": cmd_ui}[args.command](args)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from synth import generate
+
+    summary = generate(
+        args.out.resolve(),
+        households=args.households,
+        months=args.months,
+        as_of=args.as_of or parse_as_of(None),
+        seed=args.seed,
+        mess=args.mess,
+        progress=not args.quiet,
+    )
+    print(f"合成县已写入 synthetic county written: {args.out.resolve() / 'landing'}  (truth: {args.out.resolve() / 'truth'})")
+    for key in ("households", "persons", "seconds"):
+        if key in summary:
+            print(f"  {key}: {summary[key]}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.nightly import run_night
+
+    landing, home = args.landing.resolve(), args.home.resolve()
+    if not landing.is_dir():
+        print(f"错误：接收目录不存在 landing zone not found: {landing}\n请检查 --landing 参数。", file=sys.stderr)
+        return EXIT_USAGE
+    if args.policy is not None and not args.policy.is_file():
+        print(f"错误：政策文件不存在 policy file not found: {args.policy}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_night(landing, home, args.as_of or parse_as_of(None), args.policy)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from pipelines.instance import prepare_home
+
+    home = args.home.resolve()
+    prepare_home(home, args.landing.resolve() if args.landing else None)
+    webserver = Path(sys.executable).parent / "dagster-webserver"
+    command = [str(webserver), "-m", "pipelines.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
+    print(f"Dagster UI: http://127.0.0.1:{args.port}  (instance {os.environ['DAGSTER_HOME']})", flush=True)
+    os.execv(command[0], command)
+    return EXIT_OK  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The Dagster instance that lives in a jiuzhu home: <home>/dagster with the repo's dagster.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOME_SETTINGS = "jiuzhu.json"  # remembers the landing zone of the last run, for `jiuzhu ui`
+
+
+def dagster_home(home: Path) -> Path:
+    return home / "dagster"
+
+
+def prepare_home(home: Path, landing: Path | None = None) -> None:
+    """Create the home, install dagster.yaml and point this process at them (idempotent)."""
+    dhome = dagster_home(home)
+    dhome.mkdir(parents=True, exist_ok=True)
+    template = REPO_ROOT / "dagster.yaml"
+    target = dhome / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != template.read_bytes():
+        shutil.copyfile(template, target)
+    os.environ["DAGSTER_HOME"] = str(dhome)
+    os.environ["JIUZHU_HOME"] = str(home)
+    settings = home / HOME_SETTINGS
+    if landing is not None:
+        os.environ["JIUZHU_LANDING"] = str(landing)
+        settings.write_text(json.dumps({"landing": str(landing)}, ensure_ascii=False), encoding="utf-8")
+    elif settings.exists():
+        os.environ.setdefault("JIUZHU_LANDING", json.loads(settings.read_text(encoding="utf-8"))["landing"])
+
+
+def open_instance(home: Path, landing: Path | None = None) -> dg.DagsterInstance:
+    prepare_home(home, landing)
+    return dg.DagsterInstance.get()

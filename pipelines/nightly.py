@@ -1,0 +1,59 @@
+"""One night, end to end: materialise the nightly job in the home's Dagster instance and
+tell the operator what was loaded, what was rejected and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from assets.audit import ingest_summary
+from assets.landing.problems import safe_message
+from pipelines.definitions import NIGHTLY_JOB, build_definitions
+from pipelines.instance import open_instance
+from warehouse.resource import connect
+
+QUIET_DAGSTER = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = None) -> int:
+    instance = open_instance(home, landing)
+    defs = build_definitions(home=str(home), landing=str(landing), as_of=as_of.isoformat())
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    print(f"jiuzhu 夜间运行 nightly run — as of {as_of}, landing {landing}, home {home}", flush=True)
+    result = job.execute_in_process(
+        instance=instance, run_config=QUIET_DAGSTER, raise_on_error=False, tags={"jiuzhu/as_of": as_of.isoformat()}
+    )
+    warehouse = home / "warehouse.duckdb"
+    if warehouse.exists():
+        with connect(warehouse, read_only=True) as con:
+            print_summary(ingest_summary(con, result.run_id), ingest_summary(con))
+    if result.success:
+        print(f"完成 done. 仓库 warehouse: {warehouse}\n查看 browse: jiuzhu ui --home {home}   (run {result.run_id})")
+        return 0
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        message = safe_message(Exception(error.message)) if error else "unknown error"
+        print(f"失败 FAILED step {event.step_key}: {message}", file=sys.stderr)
+    print(
+        "运行失败：以上步骤出错，其他部门的数据已照常处理。请在 `jiuzhu ui --home "
+        f"{home}` 中查看运行 {result.run_id} 的日志，修复后重新运行同一命令（已加载的文件不会重复加载）。",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def print_summary(tonight: list[dict], to_date: list[dict]) -> None:
+    totals = {r["feed"]: r for r in to_date}
+    print(f"{'feed':<16}{'loaded':>8}{'rejected':>9}{'dup':>5}{'rows':>11}{'quarant.':>10}   top reasons (tonight)")
+    for feed in sorted(totals):
+        t = next((r for r in tonight if r["feed"] == feed), None)
+        if t is None:
+            print(f"{feed:<16}{'—':>8}{'':>9}{'':>5}{'':>11}{'':>10}   no new files (to date: {totals[feed]['rows_loaded']} rows)")
+            continue
+        print(
+            f"{feed:<16}{t['files_loaded']:>8}{t['files_rejected']:>9}{t['files_duplicate']:>5}"
+            f"{t['rows_loaded']:>11}{t['rows_quarantined']:>10}   {t['top_reasons'] or ''}"
+        )
