@@ -188,3 +188,22 @@ def test_every_loaded_file_adds_up(landing):
     assert read == loaded + quarantined == 3
     assert landing.query("SELECT count(*) FROM raw.wj_deaths") == [(loaded,)]
     assert landing.query("SELECT count(*) FROM audit.quarantine") == [(quarantined,)]
+
+
+def test_line_numbers_stay_right_with_many_irregular_records(landing):
+    # 100 blank lines and 100 ragged rows: more irregularities than the CASE fast path takes
+    lines, expected = [DEATHS_HEADER.rstrip("\n")], []
+    for i in range(300):
+        if i % 3 == 0:
+            lines.append("")
+        elif i % 3 == 1:
+            lines.append(f"{ID1},残缺")
+        else:
+            lines.append(f"{ID2},人{i},2026-01-02")
+            expected.append((len(lines), f"人{i}"))
+    landing.write("wj_deaths", "d_20261101.csv", "\n".join(lines) + "\n")
+    o = landing.ingest("wj_deaths").outcomes[0]
+    assert (o.rows_loaded, o.rows_quarantined) == (100, 100)
+    assert landing.query("SELECT source_row, 姓名 FROM raw.wj_deaths ORDER BY 1") == expected
+    bad = landing.query("SELECT row_number FROM audit.quarantine ORDER BY 1")
+    assert [r[0] for r in bad] == [n for n, text in enumerate(lines, start=1) if text.endswith("残缺")]

@@ -32,7 +32,7 @@ REJECT_SCANS = "_jz_reject_scans"
 class CellTable:
     """Rows of one file in the temp table ``name``: ``_row`` then c0..c{n-1} as text."""
 
-    name: str
+    name: str  # a temp table or view; drop_cells() removes it and what it reads
     header: HeaderMatch
     header_row: int  # as a person counts rows (1-based)
     encoding: str | None = None
@@ -72,21 +72,32 @@ class _Lines:
     ends_with_newline: bool
 
 
-def _scan_lines(path: Path) -> _Lines:
-    buf = np.fromfile(path, dtype=np.uint8)
-    nl = np.flatnonzero(buf == 10)
+def _scan_lines(path: Path, block: int = 64 << 20) -> _Lines:
+    """Line starts, empty lines and quote parity per line, block by block over a memory map."""
+    size = path.stat().st_size
+    if size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Lines(empty, empty.astype(bool), empty.astype(bool), False)
+    buf = np.memmap(path, dtype=np.uint8, mode="r")
+    newlines, quotes = [], []
+    for lo in range(0, size, block):
+        chunk = buf[lo : lo + block]
+        newlines.append(np.flatnonzero(chunk == 10) + lo)
+        quotes.append(np.flatnonzero(chunk == 34) + lo)
+    nl = np.concatenate(newlines)
+    quote_pos = np.concatenate(quotes)
     starts = np.concatenate(([0], nl + 1))
-    if starts[-1] == buf.size:
+    if starts[-1] == size:
         starts = starts[:-1]
-    ends = np.append(nl, buf.size)[: starts.size]
+    ends = np.append(nl, size)[: starts.size]
     length = ends - starts
     empty = length == 0
     one = np.flatnonzero(length == 1)
     empty[one] = buf[starts[one]] == 13
-    quotes = np.add.reduceat((buf == 34).view(np.uint8), starts, dtype=np.int64) if starts.size else starts
-    # reduceat gives the element at a start for an empty line; an empty line has no quote.
-    quotes = np.where(length > 0, quotes, 0)
-    return _Lines(starts, empty, (quotes % 2).astype(bool), bool(buf.size and buf[-1] == 10))
+    per_line = np.searchsorted(quote_pos, ends) - np.searchsorted(quote_pos, starts)
+    ends_with_newline = bool(buf[size - 1] == 10)
+    del buf
+    return _Lines(starts, empty, (per_line % 2).astype(bool), ends_with_newline)
 
 
 def _record_lines(lines: _Lines, first_line: int, quote_aware: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -154,16 +165,35 @@ def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workd
             pl.struct(pl.col("csv_line").alias("原始行")).struct.json_encode().alias("raw"),
         )
 
-    con.register("_jz_line_numbers", pl.DataFrame({"_i": np.arange(n_ok, dtype=np.int64), "_row": record_lines["ok_rows"]}))
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {name} AS
-            SELECT l._row, p.* FROM _jz_parsed p JOIN _jz_line_numbers l ON p.rowid = l._i ORDER BY l._row"""
-    )
-    con.unregister("_jz_line_numbers")
-    con.execute(f"DROP TABLE _jz_parsed; DROP TABLE IF EXISTS {REJECTS}; DROP TABLE IF EXISTS {REJECT_SCANS}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {_row_expression(con, record_lines['ok_rows'])} AS _row, * FROM _jz_parsed")
+    con.execute(f"DROP TABLE IF EXISTS {REJECTS}; DROP TABLE IF EXISTS {REJECT_SCANS}")
     if src != path:
         src.unlink(missing_ok=True)
     return table
+
+
+MAX_CASE_SEGMENTS = 64
+
+
+def _row_expression(con: duckdb.DuckDBPyConnection, ok_rows: np.ndarray) -> str:
+    """SQL for each parsed row's line number, from its position (rowid) in _jz_parsed.
+
+    DuckDB keeps the file's order in _jz_parsed, and line = position + offset,
+    where the offset changes only after a rejected, blank or multi-line record.
+    A few such places become a CASE on rowid (free); many, a join on position.
+    """
+    if ok_rows.size == 0:
+        return "rowid"
+    offset = ok_rows - np.arange(ok_rows.size)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(offset)) + 1))
+    if starts.size <= MAX_CASE_SEGMENTS:
+        whens = " ".join(f"WHEN rowid >= {int(k)} THEN {int(offset[k])}" for k in starts[::-1][:-1])
+        return f"rowid + CASE {whens} ELSE {int(offset[0])} END" if whens else f"rowid + {int(offset[0])}"
+    con.execute("DROP TABLE IF EXISTS _jz_line_numbers")
+    con.register("_jz_line_frame", pl.DataFrame({"_i": np.arange(ok_rows.size, dtype=np.int64), "_row": ok_rows}))
+    con.execute("CREATE TEMP TABLE _jz_line_numbers AS SELECT * FROM _jz_line_frame")
+    con.unregister("_jz_line_frame")
+    return "(SELECT l._row FROM _jz_line_numbers l WHERE l._i = _jz_parsed.rowid)"
 
 
 def _number_records(lines: _Lines, first_line: int, rejects: pl.DataFrame, n_ok: int, table: CellTable) -> dict:
@@ -195,3 +225,13 @@ def _number_records(lines: _Lines, first_line: int, rejects: pl.DataFrame, n_ok:
         "ok_rows": np.arange(first_line, first_line + n_ok, dtype=np.int64),
         "reject_rows": np.full(reject_pos.size, first_line + n_ok, dtype=np.int64),
     }
+
+
+def drop_cells(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Remove a file's temp cells, whichever reader made them."""
+    kinds = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [name]
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")
+    con.execute("DROP TABLE IF EXISTS _jz_parsed; DROP TABLE IF EXISTS _jz_line_numbers")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from assets.landing.csv_reader import CellTable, read_csv_cells
+from assets.landing.csv_reader import CellTable, drop_cells, read_csv_cells
 from assets.landing.excel_reader import read_excel_cells
 from assets.landing.files import LandedFile, list_feed_files, sha256_of
 from assets.landing.header import require_columns
@@ -85,10 +86,11 @@ def ingest_feed(
             if as_of is not None and landed.extract_date is not None and landed.extract_date > as_of:
                 report.later_files += 1
                 continue
+            started = time.perf_counter()
             sha = sha256_of(landed.path)
             if (landed.file_name, sha) in handled:
                 continue  # ingested on an earlier night: nothing to do
-            outcome = _ingest_file(con, feed, landed, sha, first_by_sha.get(sha), Path(tmp), run_id)
+            outcome = _ingest_file(con, feed, landed, sha, first_by_sha.get(sha), Path(tmp), run_id, started)
             handled.add((landed.file_name, sha))
             if outcome.status != "duplicate":
                 first_by_sha.setdefault(sha, landed.file_name)
@@ -105,8 +107,9 @@ def _ingest_file(
     original: str | None,
     workdir: Path,
     run_id: str | None,
+    started: float,
 ) -> FileOutcome:
-    meta = {"format": None, "encoding": None, "sheet": None, "header_row": None}
+    meta = {"format": None, "encoding": None, "sheet": None, "header_row": None, "started": started}
     if original is not None:
         outcome = FileOutcome(landed.file_name, "duplicate", "DUPLICATE", f"与已接收的文件“{original}”内容完全相同（重复报送），未再次加载")
         _record_file(con, feed, landed, sha, outcome, meta, run_id)
@@ -131,7 +134,7 @@ def _ingest_file(
         log.error("%s/%s could not be read: %s", feed.name, landed.file_name, safe_message(exc))
         outcome = FileOutcome(landed.file_name, "rejected", "READ_ERROR", f"读取失败：{safe_message(exc)}")
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {CELLS}; DROP TABLE IF EXISTS {CELLS}_data")
+        drop_cells(con, CELLS)
     _record_file(con, feed, landed, sha, outcome, meta, run_id)
     return outcome
 
@@ -153,21 +156,6 @@ def _read_cells(con, feed: Feed, landed: LandedFile, workdir: Path, meta: dict) 
 
 
 def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_id: str | None, meta: dict) -> FileOutcome:
-    width = len(table.header.canonical)
-    cells = [f"c{i}" for i in range(width)]
-    blank = " AND ".join(f"coalesce(trim({c}), '') = ''" for c in cells)
-    first_filled = f"trim(coalesce({', '.join(f'nullif(trim({c}), {chr(39)}{chr(39)})' for c in cells)}, ''))"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {CELLS}_data AS SELECT * FROM {CELLS}
-            WHERE NOT ({blank}) AND NOT regexp_matches({first_filled}, '{TOTAL_ROW_PATTERN}')"""
-    )
-    rows_loaded = con.execute(f"SELECT count(*) FROM {CELLS}_data").fetchall()[0][0]
-    quarantine = table.quarantine
-    rows_quarantined = 0 if quarantine is None else quarantine.height
-    rows_read = rows_loaded + rows_quarantined
-    if rows_read == 0:
-        raise FileProblem("HEADER_ONLY", "只有表头（或标题），没有数据行", rows_read=0)
-
     file_id = _next_file_id(con)
     targets, sources = ["file_id", "source_file", "source_row", "sha256", "extract_date"], ["?", "?", "_row", "?", "?"]
     for col in feed.column_names:
@@ -180,10 +168,16 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
         targets.append("extra_columns")
         pairs = ", ".join(f"'{name.replace(chr(39), chr(39) * 2)}', c{i}" for i, name in extras)
         sources.append(f"json_object({pairs})")
-    con.execute(
-        f"INSERT INTO {raw_table(feed)} ({', '.join(targets)}) SELECT {', '.join(sources)} FROM {CELLS}_data",
+    rows_loaded = con.execute(
+        f"""INSERT INTO {raw_table(feed)} ({', '.join(targets)})
+            SELECT {', '.join(sources)} FROM {CELLS} WHERE {_is_data_row(len(table.header.canonical))}""",
         [file_id, landed.file_name, sha, landed.extract_date],
-    )
+    ).fetchall()[0][0]
+    quarantine = table.quarantine
+    rows_quarantined = 0 if quarantine is None else quarantine.height
+    rows_read = rows_loaded + rows_quarantined
+    if rows_read == 0:
+        raise FileProblem("HEADER_ONLY", "只有表头（或标题），没有数据行", rows_read=0)
     if rows_quarantined:
         con.register("_jz_quarantine", quarantine)
         con.execute(
@@ -199,6 +193,21 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
     return outcome
 
 
+def _is_data_row(width: int) -> str:
+    """SQL predicate: not a blank row and not a 合计/总计 row.
+
+    Written so that the common case costs one coalesce per row: the trims and
+    the regular expression run only on rows that could be blank or a total.
+    """
+    cells = [f"c{i}" for i in range(width)]
+    first = f"coalesce({', '.join(cells)})"
+    return (
+        f"{first} IS NOT NULL"
+        f" AND (trim({first}) <> '' OR trim(concat_ws('', {', '.join(cells)})) <> '')"
+        f" AND NOT (strpos({first}, '计') > 0 AND regexp_matches(coalesce({', '.join(f'nullif(trim({c}), {chr(39) * 2})' for c in cells)}, ''), '{TOTAL_ROW_PATTERN}'))"
+    )
+
+
 def _next_file_id(con) -> int:
     return con.execute("SELECT nextval('audit.file_id_seq')").fetchall()[0][0]
 
@@ -209,11 +218,12 @@ def _record_file(con, feed, landed, sha, outcome, meta, run_id) -> None:
 
 def _insert_file_row(con, file_id, feed: Feed, landed: LandedFile, sha: str, o: FileOutcome, meta: dict, run_id) -> None:
     con.execute(
-        """INSERT INTO audit.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""",
+        """INSERT INTO audit.files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""",
         [
             file_id, feed.name, landed.file_name, sha, landed.extract_date, o.status, o.reason_code, o.reason,
             o.rows_read, o.rows_loaded if o.status == "loaded" else 0,
             o.rows_quarantined if o.status == "loaded" else 0,
-            meta["format"], meta["encoding"], meta["sheet"], meta["header_row"], landed.size_bytes, run_id,
+            meta["format"], meta["encoding"], meta["sheet"], meta["header_row"], landed.size_bytes,
+            round(time.perf_counter() - meta["started"], 4), run_id,
         ],
     )

@@ -45,12 +45,24 @@ def _decodes_as(path: Path, encoding: str) -> bool:
     return True
 
 
-def detect_encoding(path: Path) -> str:
-    """'utf-8-sig', 'utf-8' or 'gb18030' (a superset of GBK and GB2312)."""
+def detect_encoding(path: Path, sample_bytes: int = 4 << 20) -> str:
+    """'utf-8-sig', 'utf-8' or 'gb18030' (a superset of GBK and GB2312).
+
+    Chinese text in GBK is practically never valid UTF-8, so a sample holding
+    Chinese that decodes as UTF-8 settles it without reading the whole file.
+    A stray bad byte later on still cannot slip through: DuckDB rejects that row
+    and it is quarantined.
+    """
     with path.open("rb") as fh:
-        head = fh.read(3)
-    if head == UTF8_BOM:
+        sample = fh.read(sample_bytes)
+    if sample.startswith(UTF8_BOM):
         return "utf-8-sig"
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        if not text.isascii():
+            return "utf-8"
+    except UnicodeDecodeError:
+        pass
     if _decodes_as(path, "utf-8"):
         return "utf-8"
     if _decodes_as(path, "gb18030"):

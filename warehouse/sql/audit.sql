@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS audit.files (
     sheet            VARCHAR,
     header_row       INTEGER,            -- where the header was found, as a person counts rows
     size_bytes       BIGINT,
+    seconds          DOUBLE,             -- time spent reading and loading the file
     run_id           VARCHAR,
     ingested_at      TIMESTAMP NOT NULL
 );

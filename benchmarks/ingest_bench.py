@@ -1,0 +1,188 @@
+"""`make bench`: the full initial ingest of the county default against DuckDB's floor.
+
+1. generates the county default once (220,000 households) into a cache outside the repo;
+2. floor: DuckDB read_csv of the same CSV files, all VARCHAR, into a file-backed
+   table with no other work (GB18030 files decoded in Python first, as DuckDB
+   reads only UTF-8 here), in its own process;
+3. ingest: the nightly job through Dagster into a fresh home, in its own process;
+4. prints and writes JSON: wall time per asset, rows/s, peak memory (RSS) of each
+   process, and the ratio of ingest to floor. Targets (issue 2): ≤ 3× the floor,
+   < 4 GiB peak.
+
+Environment: BENCH_HOUSEHOLDS (default 220000), BENCH_SEED (7), JIUZHU_BENCH_CACHE
+(default ~/.cache/jiuzhu-bench), BENCH_AS_OF (2026-11-28).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AS_OF = os.environ.get("BENCH_AS_OF", "2026-11-28")
+HOUSEHOLDS = int(os.environ.get("BENCH_HOUSEHOLDS", "220000"))
+SEED = int(os.environ.get("BENCH_SEED", "7"))
+CACHE = Path(os.environ.get("JIUZHU_BENCH_CACHE", Path.home() / ".cache" / "jiuzhu-bench"))
+
+
+def county_dir() -> Path:
+    return CACHE / f"county-{HOUSEHOLDS}-seed{SEED}-{AS_OF}"
+
+
+def ensure_county() -> tuple[Path, float | None]:
+    out = county_dir()
+    done = out / ".complete"
+    if done.exists():
+        return out, None
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    jiuzhu = Path(sys.executable).parent / "jiuzhu"
+    subprocess.run(
+        [str(jiuzhu), "synth", "--out", str(out), "--households", str(HOUSEHOLDS), "--as-of", AS_OF, "--seed", str(SEED)],
+        check=True,
+    )
+    done.write_text("ok")
+    return out, time.perf_counter() - started
+
+
+def phase_floor(landing: Path) -> dict:
+    import duckdb
+
+    from assets.landing.sniff import as_utf8, detect_encoding, sniff_format
+
+    with tempfile.TemporaryDirectory() as tmp:
+        con = duckdb.connect(str(Path(tmp) / "floor.duckdb"))
+        started = time.perf_counter()
+        rows = files = 0
+        for path in sorted(landing.rglob("*.csv")):
+            try:
+                if sniff_format(path) != "csv":
+                    continue
+                src = as_utf8(path, detect_encoding(path), Path(tmp))
+            except Exception:
+                continue  # whole-file junk: the floor reads what can be read
+            files += 1
+            con.execute(
+                f"CREATE TABLE t{files} AS SELECT * FROM read_csv(?, all_varchar=true, ignore_errors=true, null_padding=true)",
+                [str(src)],
+            )
+            rows += con.execute(f"SELECT count(*) FROM t{files}").fetchall()[0][0]
+        seconds = time.perf_counter() - started
+        con.close()
+    return {"seconds": seconds, "files": files, "rows": rows, "peak_rss_mib": _peak_mib()}
+
+
+def phase_ingest(landing: Path, home: Path) -> dict:
+    import dagster as dg
+    import duckdb
+
+    from pipelines.nightly import run_night
+
+    started = time.perf_counter()
+    code = run_night(landing, home, __import__("datetime").date.fromisoformat(AS_OF))
+    wall = time.perf_counter() - started
+    instance = dg.DagsterInstance.get()
+    run = instance.get_runs(limit=1)[0]
+    steps: dict[str, dict] = {}
+    for record in instance.all_logs(run.run_id):
+        ev = record.dagster_event
+        if ev is None or not ev.step_key:
+            continue
+        if ev.event_type_value == "STEP_START":
+            steps[ev.step_key] = {"start": record.timestamp}
+        elif ev.event_type_value == "STEP_SUCCESS" and ev.step_key in steps:
+            steps[ev.step_key]["seconds"] = round(record.timestamp - steps[ev.step_key].pop("start"), 3)
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    by_format = con.execute(
+        """SELECT coalesce(format, 'none'), count(*), sum(coalesce(rows_read, 0)), round(sum(seconds), 3)
+           FROM audit.files GROUP BY 1 ORDER BY 1"""
+    ).fetchall()
+    by_feed = con.execute(
+        "SELECT feed, sum(coalesce(rows_loaded, 0)), round(sum(seconds), 3) FROM audit.files GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    con.close()
+    return {
+        "exit_code": code,
+        "wall_seconds": round(wall, 3),
+        "step_seconds": {k: v.get("seconds") for k, v in steps.items()},
+        "by_format": [dict(zip(("format", "files", "rows_read", "seconds"), r)) for r in by_format],
+        "by_feed": [dict(zip(("feed", "rows_loaded", "seconds"), r)) for r in by_feed],
+        "peak_rss_mib": _peak_mib(),
+    }
+
+
+def _peak_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _child(phase: str, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ingest_bench", "--phase", phase, *args],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--phase", choices=["floor", "ingest"])
+    parser.add_argument("--landing", type=Path)
+    parser.add_argument("--home", type=Path)
+    args = parser.parse_args()
+    if args.phase == "floor":
+        print(json.dumps(phase_floor(args.landing)))
+        return
+    if args.phase == "ingest":
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):  # keep stdout for the JSON line
+            result = phase_ingest(args.landing, args.home)
+        print(json.dumps(result))
+        return
+
+    county, synth_seconds = ensure_county()
+    landing = county / "landing"
+    home = CACHE / "bench-home"
+    shutil.rmtree(home, ignore_errors=True)
+    print(f"county: {county} ({HOUSEHOLDS} households){'' if synth_seconds is None else f', generated in {synth_seconds:.1f} s'}")
+    floor = _child("floor", "--landing", str(landing))
+    ingest = _child("ingest", "--landing", str(landing), "--home", str(home))
+    csv = next((f for f in ingest["by_format"] if f["format"] == "csv"), {"seconds": 0, "rows_read": 0})
+    raw_steps = sum(v or 0 for k, v in ingest["step_seconds"].items() if k.startswith("raw__"))
+    rows = sum(f["rows_read"] or 0 for f in ingest["by_format"])
+    result = {
+        "households": HOUSEHOLDS,
+        "as_of": AS_OF,
+        "synth_seconds": synth_seconds,
+        "floor": floor,
+        "ingest": ingest,
+        "ingest_raw_steps_seconds": round(raw_steps, 3),
+        "rows_read": rows,
+        "rows_per_second": round(rows / raw_steps) if raw_steps else None,
+        "ratio_raw_steps_to_floor": round(raw_steps / floor["seconds"], 2),
+        "ratio_csv_files_to_floor": round(csv["seconds"] / floor["seconds"], 2),
+        "targets": {"ratio_max": 3.0, "peak_rss_mib_max": 4096},
+    }
+    out = CACHE / "results" / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"floor (DuckDB read_csv, all VARCHAR): {floor['seconds']:.2f} s for {floor['rows']:,} rows in {floor['files']} CSV files")
+    print(f"ingest (all raw assets):              {raw_steps:.2f} s for {rows:,} rows  → {result['rows_per_second']:,} rows/s")
+    print(f"  CSV files only:                     {csv['seconds']:.2f} s  (ratio to floor {result['ratio_csv_files_to_floor']})")
+    print(f"ratio ingest / floor:                 {result['ratio_raw_steps_to_floor']}  (target ≤ 3)")
+    print(f"peak memory: ingest {ingest['peak_rss_mib']:.0f} MiB, floor {floor['peak_rss_mib']:.0f} MiB  (target < 4096)")
+    for step, secs in sorted(ingest["step_seconds"].items()):
+        print(f"  {step:<28} {secs} s")
+    print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    main()
