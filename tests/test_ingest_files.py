@@ -133,8 +133,8 @@ def test_whole_file_problems_are_rejected_with_reasons_and_the_feed_goes_on(land
         "good_20261101.csv": ("loaded", None),
         "good_again_20261102.csv": ("duplicate", "DUPLICATE"),
         "empty_20261103.csv": ("rejected", "EMPTY"),
-        "header_only_20261104.csv": ("rejected", "HEADER_ONLY"),
-        "truncated_20261105.csv": ("rejected", "TRUNCATED"),
+        "header_only_20261104.csv": ("loaded", "HEADER_ONLY"),  # an increment with nothing new
+        "truncated_20261105.csv": ("loaded", None),  # its cut-off last row is quarantined
         "no_date_col_20261106.csv": ("rejected", "MISSING_REQUIRED"),
         "web_page_20261107.xlsx": ("rejected", "NOT_READABLE"),
         "broken_20261108.xlsx": ("rejected", "CORRUPT"),
@@ -143,8 +143,11 @@ def test_whole_file_problems_are_rejected_with_reasons_and_the_feed_goes_on(land
     reasons = dict(landing.query("SELECT file_name, reason FROM audit.files"))
     assert "死亡日期" in reasons["no_date_col_20261106.csv"]
     assert "good_20261101.csv" in reasons["good_again_20261102.csv"]
+    assert landing.query("SELECT file_name, row_number, reason_code FROM audit.quarantine") == [
+        ("truncated_20261105.csv", 3, "TRUNCATED_ROW")
+    ]
     # nothing of a rejected or duplicate file reaches the warehouse, and no reason quotes personal data
-    assert landing.query("SELECT count(*) FROM raw.wj_deaths") == [(1,)]
+    assert landing.query("SELECT source_file FROM raw.wj_deaths ORDER BY 1") == [("good_20261101.csv",), ("truncated_20261105.csv",)]
     assert not any(ID1 in (r or "") or "张三" in (r or "") for r in reasons.values())
 
 
@@ -207,3 +210,20 @@ def test_line_numbers_stay_right_with_many_irregular_records(landing):
     assert landing.query("SELECT source_row, 姓名 FROM raw.wj_deaths ORDER BY 1") == expected
     bad = landing.query("SELECT row_number FROM audit.quarantine ORDER BY 1")
     assert [r[0] for r in bad] == [n for n, text in enumerate(lines, start=1) if text.endswith("残缺")]
+
+
+MEMBERS_HEADER = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居\n"
+
+
+def test_a_snapshot_must_be_complete(landing):
+    row = f"3707250010001,{ID1},张三,户主,农业,宝城,东村\n"
+    landing.write("mz_members", "m_20261101.csv", MEMBERS_HEADER)
+    landing.write("mz_members", "m_20261102.csv", MEMBERS_HEADER + row + f"3707250010002,{ID2},李")
+    landing.write("mz_members", "m_20261103.csv", MEMBERS_HEADER + row)
+    got = {o.file_name: (o.status, o.reason_code) for o in landing.ingest("mz_members").outcomes}
+    assert got == {
+        "m_20261101.csv": ("rejected", "HEADER_ONLY"),  # "nobody is on the roster" is never the truth
+        "m_20261102.csv": ("rejected", "TRUNCATED"),  # a cut-off roster would silently shrink
+        "m_20261103.csv": ("loaded", None),
+    }
+    assert landing.query("SELECT count(*) FROM audit.quarantine") == [(0,)]

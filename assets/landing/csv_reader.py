@@ -139,24 +139,31 @@ def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workd
     blank_reject = rejects["csv_line"].str.strip_chars().fill_null("") == ""
     bad = rejects.filter(~blank_reject)
     if bad.height:
-        # a short last row in a file that stops without a newline: the transfer broke off
         last_start = int(lines.starts[-1]) if lines.starts.size else 0
-        if not lines.ends_with_newline and int(bad["pos"].max()) >= last_start and (
-            bad.filter(pl.col("pos") >= last_start)["error_type"].item(0) in ("MISSING COLUMNS", "UNQUOTED VALUE")
-        ):
+        truncated = not lines.ends_with_newline and bool(
+            bad.filter(pl.col("pos") >= last_start)["error_type"].is_in(["MISSING COLUMNS", "UNQUOTED VALUE"]).any()
+        )
+        if truncated and feed.kind == "snapshot":
+            # a snapshot cut short would silently shrink the roster: the whole file waits for a resend
             raise FileProblem(
                 "TRUNCATED",
-                f"最后一行（第 {lines.starts.size} 行）不完整且文件没有以换行结束：文件可能传输中断，整个文件未加载，请重新报送",
+                f"最后一行（第 {lines.starts.size} 行）不完整且文件没有以换行结束：文件可能传输中断。"
+                "名册快照必须完整，整个文件未使用，请重新报送",
             )
         table.quarantine = bad.with_columns(
-            pl.Series("_row", record_lines["reject_rows"][~blank_reject.to_numpy()], dtype=pl.Int64)
+            pl.Series("_row", record_lines["reject_rows"][~blank_reject.to_numpy()], dtype=pl.Int64),
+            (pl.col("pos") >= last_start if truncated else pl.lit(False)).alias("_truncated"),
         ).select(
             "_row",
-            pl.when(pl.col("error_type").is_in(["MISSING COLUMNS", "TOO MANY COLUMNS"]))
+            pl.when(pl.col("_truncated"))
+            .then(pl.lit("TRUNCATED_ROW"))
+            .when(pl.col("error_type").is_in(["MISSING COLUMNS", "TOO MANY COLUMNS"]))
             .then(pl.lit("FIELD_COUNT"))
             .otherwise(pl.lit("CSV_PARSE"))
             .alias("reason_code"),
-            pl.when(pl.col("error_type") == "MISSING COLUMNS")
+            pl.when(pl.col("_truncated"))
+            .then(pl.lit("最后一行不完整且文件没有以换行结束（可能传输中断），请核对后重新报送该行"))
+            .when(pl.col("error_type") == "MISSING COLUMNS")
             .then(pl.lit(f"字段数少于表头的 {ncols} 列"))
             .when(pl.col("error_type") == "TOO MANY COLUMNS")
             .then(pl.lit(f"字段数多于表头的 {ncols} 列"))

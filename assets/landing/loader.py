@@ -176,8 +176,14 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
     quarantine = table.quarantine
     rows_quarantined = 0 if quarantine is None else quarantine.height
     rows_read = rows_loaded + rows_quarantined
+    notes = list(table.notes)
+    reason_code = None
     if rows_read == 0:
-        raise FileProblem("HEADER_ONLY", "只有表头（或标题），没有数据行", rows_read=0)
+        if feed.kind == "snapshot":
+            # an empty snapshot would mean "nobody is on the roster": never take that as the truth
+            raise FileProblem("HEADER_ONLY", "名册快照只有表头、没有数据行，不能作为当日名册，整个文件未使用", rows_read=0)
+        reason_code = "HEADER_ONLY"  # an increment with nothing new that day: fine, but say so
+        notes.insert(0, "只有表头，没有数据行（当日无新记录）")
     if rows_quarantined:
         con.register("_jz_quarantine", quarantine)
         con.execute(
@@ -187,7 +193,7 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
         )
         con.unregister("_jz_quarantine")
     outcome = FileOutcome(
-        landed.file_name, "loaded", None, "；".join(table.notes) or None, rows_read, rows_loaded, rows_quarantined
+        landed.file_name, "loaded", reason_code, "；".join(notes) or None, rows_read, rows_loaded, rows_quarantined
     )
     _insert_file_row(con, file_id, feed, landed, sha, outcome, meta, run_id)
     return outcome
