@@ -74,11 +74,15 @@ def ingest_feed(
     run_id: str | None = None,
 ) -> FeedReport:
     report = FeedReport(feed.name)
-    seen = con.execute("SELECT file_name, sha256, status FROM audit.files WHERE feed = ? ORDER BY file_id", [feed.name]).fetchall()
-    handled = {(name, sha) for name, sha, _ in seen}
+    seen = con.execute(
+        "SELECT file_name, sha256, status, rows_read FROM audit.files WHERE feed = ? ORDER BY file_id", [feed.name]
+    ).fetchall()
+    handled = {(name, sha) for name, sha, _, _ in seen}
+    # A re-delivery is a duplicate of a file whose rows were loaded. Files without
+    # rows (a header-only increment, a rejected file) are judged on their own again.
     first_by_sha: dict[str, str] = {}
-    for name, sha, status in seen:
-        if status != "duplicate":
+    for name, sha, status, rows_read in seen:
+        if status == "loaded" and rows_read:
             first_by_sha.setdefault(sha, name)
 
     with tempfile.TemporaryDirectory(prefix="jiuzhu-ingest-") as tmp:
@@ -92,7 +96,7 @@ def ingest_feed(
                 continue  # ingested on an earlier night: nothing to do
             outcome = _ingest_file(con, feed, landed, sha, first_by_sha.get(sha), Path(tmp), run_id, started)
             handled.add((landed.file_name, sha))
-            if outcome.status != "duplicate":
+            if outcome.status == "loaded" and outcome.rows_read:
                 first_by_sha.setdefault(sha, landed.file_name)
             report.outcomes.append(outcome)
             log.info("%s/%s: %s %s", feed.name, landed.file_name, outcome.status, outcome.reason_code or "")
