@@ -6,31 +6,34 @@ import dagster as dg
 import duckdb
 
 from assets.ingest import raw_assets
+from assets.staging import staging_assets
 from pipelines.settings import WAREHOUSE_POOL
 from warehouse.resource import Warehouse
 
 SUMMARY_SQL = """
 WITH f AS (
     SELECT * FROM audit.files WHERE ($run_id IS NULL OR run_id = $run_id)
+), q AS (
+    SELECT q.feed, q.reason_code FROM audit.quarantine q JOIN f USING (file_id)
 ), reasons AS (
     SELECT feed, reason_code, count(*) AS n FROM (
-        SELECT feed, reason_code FROM f WHERE status = 'rejected'
-        UNION ALL
-        SELECT q.feed, q.reason_code FROM audit.quarantine q JOIN f USING (file_id)
+        SELECT feed, reason_code FROM f WHERE status = 'rejected' UNION ALL SELECT * FROM q
     ) GROUP BY ALL
 ), top AS (
     SELECT feed, string_agg(reason_code || ' ×' || n, ', ' ORDER BY n DESC, reason_code) AS top_reasons
     FROM (SELECT *, row_number() OVER (PARTITION BY feed ORDER BY n DESC, reason_code) AS k FROM reasons)
     WHERE k <= 3 GROUP BY feed
+), quarantined AS (
+    SELECT feed, count(*) AS n FROM q GROUP BY feed
 )
 SELECT feed,
        count(*) FILTER (WHERE status = 'loaded')    AS files_loaded,
        count(*) FILTER (WHERE status = 'rejected')  AS files_rejected,
        count(*) FILTER (WHERE status = 'duplicate') AS files_duplicate,
-       coalesce(sum(rows_loaded), 0)::BIGINT        AS rows_loaded,
-       coalesce(sum(rows_quarantined), 0)::BIGINT   AS rows_quarantined,
+       coalesce(sum(rows_read) FILTER (WHERE status = 'loaded'), 0)::BIGINT AS rows_read,
+       coalesce(any_value(quarantined.n), 0)::BIGINT AS rows_quarantined,
        any_value(top.top_reasons)                   AS top_reasons
-FROM f LEFT JOIN top USING (feed)
+FROM f LEFT JOIN top USING (feed) LEFT JOIN quarantined USING (feed)
 GROUP BY feed ORDER BY feed
 """
 
@@ -45,11 +48,11 @@ def ingest_summary(con: duckdb.DuckDBPyConnection, run_id: str | None = None) ->
 def summary_markdown(rows: list[dict]) -> str:
     if not rows:
         return "没有新文件 (no new files)"
-    out = ["| feed | 加载文件 | 拒收文件 | 重复文件 | 加载行 | 隔离行 | 主要原因 |", "|---|---|---|---|---|---|---|"]
+    out = ["| feed | 加载文件 | 拒收文件 | 重复文件 | 数据行 | 隔离行 | 主要原因 |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(
             f"| {r['feed']} | {r['files_loaded']} | {r['files_rejected']} | {r['files_duplicate']} "
-            f"| {r['rows_loaded']} | {r['rows_quarantined']} | {r['top_reasons'] or ''} |"
+            f"| {r['rows_read']} | {r['rows_quarantined']} | {r['top_reasons'] or ''} |"
         )
     return "\n".join(out)
 
@@ -59,11 +62,11 @@ def summary_markdown(rows: list[dict]) -> str:
     group_name="audit",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
-    deps=[a.key for a in raw_assets],
+    deps=[a.key for a in raw_assets + staging_assets],
     description=(
-        "今晚的接收情况汇总：每个部门数据的加载、拒收、重复文件数，加载和隔离行数，以及主要原因。\n\n"
-        "Tonight's ingest per feed (files loaded / rejected / duplicate, rows loaded / quarantined, "
-        "top reasons), and the totals to date. Details: audit.files and audit.quarantine."
+        "今晚的接收情况汇总：每个部门数据的加载、拒收、重复文件数，数据行和隔离行数（接收和标准化两步），以及主要原因。\n\n"
+        "Tonight's ingest per feed (files loaded / rejected / duplicate, data rows read, rows quarantined "
+        "at ingest or standardisation, top reasons), and the totals to date. Details: audit.files, audit.quarantine."
     ),
 )
 def ingest_summary_asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

@@ -40,6 +40,7 @@ class Column:
     aliases: tuple[str, ...] = ()
     values: tuple[str, ...] = ()
     value_aliases: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    future_ok: bool = False  # a date that may lie after the file's extract date
 
     @property
     def spellings(self) -> tuple[str, ...]:
@@ -57,6 +58,8 @@ class Feed:
     cadence_days: int
     natural_key: tuple[str, ...]
     columns: tuple[Column, ...]
+    reversal: dict | None = field(default=None, hash=False, compare=False)
+    parts_sum: dict | None = field(default=None, hash=False, compare=False)
 
     @property
     def column_names(self) -> list[str]:
@@ -92,6 +95,7 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
                 aliases=tuple(c.get("aliases", ())),
                 values=tuple(c.get("values", ())),
                 value_aliases={str(k): v for k, v in (c.get("value_aliases") or {}).items()},
+                future_ok=bool(c.get("future_ok", False)),
             )
             for c in f["columns"]
         )
@@ -104,6 +108,8 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
             cadence_days=int(f["cadence_days"]),
             natural_key=tuple(f["natural_key"]),
             columns=columns,
+            reversal=f.get("reversal"),
+            parts_sum=f.get("parts_sum"),
         )
         missing = [k for k in feed.natural_key if k not in feed.column_names]
         if missing or feed.kind not in ("snapshot", "incremental"):

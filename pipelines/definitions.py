@@ -11,6 +11,7 @@ import dagster as dg
 
 from assets.audit import ingest_summary_asset
 from assets.ingest import raw_assets
+from assets.staging import staging_assets
 from checks.accounting import accounting_checks
 from pipelines.settings import NightSettings
 from warehouse.resource import Warehouse
@@ -27,7 +28,7 @@ def build_definitions(home: str | dg.EnvVar, landing: str | dg.EnvVar, as_of: st
         description="夜间全流程：接收各部门数据 … The whole nightly run, in dependency order.",
     )
     return dg.Definitions(
-        assets=[*raw_assets, ingest_summary_asset],
+        assets=[*raw_assets, ingest_summary_asset, *staging_assets],
         asset_checks=accounting_checks,
         jobs=[nightly],
         resources={

@@ -46,14 +46,20 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
 
 
 def print_summary(tonight: list[dict], to_date: list[dict]) -> None:
+    """Per feed: files loaded / rejected / duplicate tonight, data rows, rows quarantined, top reasons."""
+    from jiuzhu.config import load_feeds
+
+    by_feed = {r["feed"]: r for r in tonight}
     totals = {r["feed"]: r for r in to_date}
-    print(f"{'feed':<16}{'loaded':>8}{'rejected':>9}{'dup':>5}{'rows':>11}{'quarant.':>10}   top reasons (tonight)")
-    for feed in sorted(totals):
-        t = next((r for r in tonight if r["feed"] == feed), None)
+    print(f"{'feed':<16}{'loaded':>7}{'rejected':>9}{'dup':>5}{'rows':>11}{'quarant.':>9}   top reasons (tonight)")
+    for feed in sorted(set(load_feeds()) | set(totals)):
+        t = by_feed.get(feed)
         if t is None:
-            print(f"{feed:<16}{'—':>8}{'':>9}{'':>5}{'':>11}{'':>10}   no new files (to date: {totals[feed]['rows_loaded']} rows)")
+            known = totals.get(feed, {}).get("rows_read", 0)
+            print(f"{feed:<16}{'—':>7}{'':>9}{'':>5}{'':>11}{'':>9}   no new files (rows to date: {known})")
             continue
         print(
-            f"{feed:<16}{t['files_loaded']:>8}{t['files_rejected']:>9}{t['files_duplicate']:>5}"
-            f"{t['rows_loaded']:>11}{t['rows_quarantined']:>10}   {t['top_reasons'] or ''}"
+            f"{feed:<16}{t['files_loaded']:>7}{t['files_rejected']:>9}{t['files_duplicate']:>5}"
+            f"{t['rows_read']:>11}{t['rows_quarantined']:>9}   {t['top_reasons'] or ''}"
         )
+    print("reasons: audit.files (rejected files) and audit.quarantine (rows: file, row number, reason, original values)")

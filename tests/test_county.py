@@ -70,7 +70,7 @@ def test_every_row_is_accounted_for(night):
     broken = _q(
         home,
         """SELECT f.feed, f.file_name FROM audit.files f
-           LEFT JOIN (SELECT file_id, count(*) n FROM audit.quarantine GROUP BY 1) q USING (file_id)
+           LEFT JOIN (SELECT file_id, count(*) n FROM audit.quarantine WHERE stage = 'ingest' GROUP BY 1) q USING (file_id)
            WHERE f.status = 'loaded' AND f.rows_read <> f.rows_loaded + coalesce(q.n, 0)""",
     )
     assert broken == []
@@ -78,6 +78,35 @@ def test_every_row_is_accounted_for(night):
         in_raw = _q(home, f"SELECT count(*) FROM raw.{feed}")[0][0]
         loaded = _q(home, "SELECT coalesce(sum(rows_loaded), 0) FROM audit.files WHERE feed = ?", [feed])[0][0]
         assert in_raw == loaded, feed
+
+
+def test_every_raw_row_is_in_staging_or_quarantine_never_both(night):
+    _, home, _ = night
+    for feed in load_feeds():
+        mismatched = _q(
+            home,
+            f"""WITH r AS (SELECT file_id, source_row FROM raw.{feed}),
+                    s AS (SELECT file_id, source_row FROM staging.{feed}),
+                    q AS (SELECT file_id, row_number AS source_row FROM audit.quarantine
+                          WHERE stage = 'staging' AND feed = ?)
+                SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM s), (SELECT count(*) FROM q),
+                       (SELECT count(*) FROM (SELECT * FROM s INTERSECT ALL SELECT * FROM q)),
+                       (SELECT count(*) FROM (SELECT * FROM r EXCEPT ALL (SELECT * FROM s UNION ALL SELECT * FROM q)))""",
+            [feed],
+        )[0]
+        raw, staged, quarantined, both, neither = mismatched
+        assert (raw, both, neither) == (staged + quarantined, 0, 0), feed
+
+
+def test_ids_beyond_repair_are_quarantined_with_their_reason_and_no_valid_id_is(night):
+    county, home, _ = night
+    expected = {
+        (r["feed"], r["file_name"], int(r["row_number"]), r["mess_kind"])
+        for r in _truth(county, "bad_rows.csv")
+        if r["mess_kind"] in ("ID_CHECKSUM", "ID_BIRTHDATE", "ID_PRECISION_LOST")
+    }
+    got = set(_q(home, "SELECT feed, file_name, row_number, reason_code FROM audit.quarantine WHERE stage = 'staging'"))
+    assert expected and got == expected
 
 
 def test_rows_spoiled_beyond_repair_at_the_file_level_are_the_ones_quarantined(night):

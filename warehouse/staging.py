@@ -1,0 +1,115 @@
+"""Build staging.<feed> from raw.<feed>: standardise every row, quarantine what cannot be
+standardised, and mark which rows are current on the as-of date.
+
+staging.<feed> holds every standardised row of every file (all versions, all
+snapshots), so that any past night can be reproduced; ``is_current`` says which
+rows are the truth on the run's as-of date:
+- incremental feeds: the latest version of each natural key among files
+  extracted on or before the date (a later extract corrects an earlier one);
+- snapshot feeds: the rows of the newest snapshot on or before the date (all its
+  files of that extract date together: main file and 补录 supplements).
+``key_versions`` counts rows with the same natural key in the same extract: more
+than one is a duplicated key, which the checks report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from jiuzhu.config import Feed
+from warehouse.normalise import install_macros
+from warehouse.resource import quote_ident as q
+from warehouse.staging_sql import LINEAGE, output_columns, standardise_sql
+
+
+@dataclass
+class StagingReport:
+    feed: str
+    rows: int
+    current_rows: int
+    quarantined: int
+    reasons: list[tuple[str, int]]
+    in_force: dt.date | None  # snapshot feeds: the extract date in force
+
+
+def snapshot_in_force(con: duckdb.DuckDBPyConnection, feed: str, as_of: dt.date) -> dt.date | None:
+    """The newest extract date on or before ``as_of`` of a loaded file with rows."""
+    return con.execute(
+        """SELECT max(extract_date) FROM audit.files
+           WHERE feed = ? AND status = 'loaded' AND rows_read > 0 AND extract_date <= ?""",
+        [feed, as_of],
+    ).fetchall()[0][0]
+
+
+def _currency_sql(feed: Feed, as_of: dt.date, in_force: dt.date | None) -> tuple[str, str]:
+    fields = {c.name: c.field for c in feed.columns}
+    key = ", ".join(q(fields[k]) for k in feed.natural_key)
+    newest_first = "file_id DESC, source_row DESC"
+    versions = f"count(*) OVER (PARTITION BY {key}, extract_date) AS key_versions"
+    if feed.kind == "snapshot":
+        in_force_sql = f"DATE '{in_force.isoformat()}'" if in_force else "NULL::DATE"
+        current = (
+            f"coalesce(extract_date = {in_force_sql}, false) AND "
+            f"row_number() OVER (PARTITION BY {key}, extract_date ORDER BY {newest_first}) = 1 AS is_current"
+        )
+    else:
+        known = f"extract_date <= DATE '{as_of.isoformat()}'"
+        current = (
+            f"{known} AND row_number() OVER (PARTITION BY {key}, {known} "
+            f"ORDER BY extract_date DESC, {newest_first}) = 1 AS is_current"
+        )
+    return current, versions
+
+
+def build_staging(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, run_id: str | None = None) -> StagingReport:
+    install_macros(con)
+    in_force = snapshot_in_force(con, feed.name, as_of) if feed.kind == "snapshot" else None
+    current, versions = _currency_sql(feed, as_of, in_force)
+    columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
+    table = f"staging.{feed.name}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jz_std AS {standardise_sql(feed)}")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TABLE {table} AS
+                SELECT {columns}, {current}, {versions} FROM _jz_std WHERE _reason_code IS NULL"""
+        )
+        if feed.reversal:
+            _link_reversals(con, feed)
+        con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
+        con.execute(
+            """INSERT INTO audit.quarantine
+               SELECT ?, source_file, source_row, _reason_code, _reason, _raw, file_id, 'staging', ?, now()::TIMESTAMP
+               FROM _jz_std WHERE _reason_code IS NOT NULL""",
+            [feed.name, run_id],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS _jz_std")
+    rows, current_rows = con.execute(f"SELECT count(*), count(*) FILTER (WHERE is_current) FROM {table}").fetchall()[0]
+    reasons = con.execute(
+        """SELECT reason_code, count(*) FROM audit.quarantine WHERE stage = 'staging' AND feed = ?
+           GROUP BY 1 ORDER BY 2 DESC, 1""",
+        [feed.name],
+    ).fetchall()
+    return StagingReport(feed.name, rows, current_rows, sum(n for _, n in reasons), reasons, in_force)
+
+
+def _link_reversals(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
+    """A reversal row cancels the row it names: the cancelled row learns which one (reversed_by)."""
+    fields = {c.name: c.field for c in feed.columns}
+    pointer, target = q(fields[feed.reversal["column"]]), q(fields[feed.reversal["cancels"]])
+    table = f"staging.{feed.name}"
+    con.execute(f"ALTER TABLE {table} ADD COLUMN reversed_by VARCHAR")
+    con.execute(
+        f"""UPDATE {table} s SET reversed_by = r.by FROM (
+                SELECT {pointer} AS cancels, max({target}) AS by FROM {table}
+                WHERE is_current AND {pointer} IS NOT NULL GROUP BY 1) r
+            WHERE s.{target} = r.cancels AND s.is_current"""
+    )
