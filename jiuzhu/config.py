@@ -154,3 +154,9 @@ def load_policy(as_of: dt.date | None = None, path: Path | None = None) -> dict:
     if not in_force:
         raise ValueError(f"no policy file is in force on {as_of}; the earliest starts {policies[0]['effective_date']}")
     return in_force[-1]
+
+
+@lru_cache(maxsize=None)
+def load_quality() -> dict:
+    """Thresholds of the data-quality checks (config/quality.yaml)."""
+    return yaml.safe_load((CONFIG_DIR / "quality.yaml").read_text(encoding="utf-8"))

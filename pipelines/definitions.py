@@ -11,8 +11,11 @@ import dagster as dg
 
 from assets.audit import ingest_summary_asset
 from assets.ingest import raw_assets
+from assets.quality import feed_gate, scorecards
 from assets.staging import staging_assets
 from checks.accounting import accounting_checks
+from checks.gx_suites import gx_checks
+from checks.staging_checks import quality_checks
 from pipelines.settings import NightSettings
 from warehouse.resource import Warehouse
 
@@ -28,8 +31,8 @@ def build_definitions(home: str | dg.EnvVar, landing: str | dg.EnvVar, as_of: st
         description="夜间全流程：接收各部门数据 … The whole nightly run, in dependency order.",
     )
     return dg.Definitions(
-        assets=[*raw_assets, ingest_summary_asset, *staging_assets],
-        asset_checks=accounting_checks,
+        assets=[*raw_assets, ingest_summary_asset, *staging_assets, feed_gate, scorecards],
+        asset_checks=[*accounting_checks, *quality_checks, *gx_checks],
         jobs=[nightly],
         resources={
             "warehouse": Warehouse(home=home),

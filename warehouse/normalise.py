@@ -21,4 +21,5 @@ def macro_sql() -> str:
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Temporary macros: they live with the connection and never touch the warehouse file."""
     con.execute(macro_sql())

@@ -7,6 +7,7 @@ connection through this resource.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -60,9 +61,14 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         ensure_raw_table(con, feed)
 
 
+# DuckDB's own memory ceiling: above it, large sorts and tables spill to disk beside
+# the warehouse instead of growing the process (the night must fit beside others).
+MEMORY_LIMIT = os.environ.get("JIUZHU_DUCKDB_MEMORY", "3GB")
+
+
 @contextmanager
 def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
     try:
         if not read_only:
             ensure_schema(con)

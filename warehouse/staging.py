@@ -22,7 +22,7 @@ import duckdb
 from jiuzhu.config import Feed
 from warehouse.normalise import install_macros
 from warehouse.resource import quote_ident as q
-from warehouse.staging_sql import LINEAGE, output_columns, standardise_sql
+from warehouse.staging_sql import LINEAGE, original_values_json, output_columns, standardise_sql
 
 
 @dataclass
@@ -69,21 +69,25 @@ def build_staging(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, ru
     in_force = snapshot_in_force(con, feed.name, as_of) if feed.kind == "snapshot" else None
     current, versions = _currency_sql(feed, as_of, in_force)
     columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
-    table = f"staging.{feed.name}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jz_std AS {standardise_sql(feed)}")
+    table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
+    # Standardise once into a table on disk (not a temp table: the roster's history is
+    # millions of rows and DuckDB spills a disk table under its memory limit).
+    con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed)}")
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
             f"""CREATE OR REPLACE TABLE {table} AS
-                SELECT {columns}, {current}, {versions} FROM _jz_std WHERE _reason_code IS NULL"""
+                SELECT {columns}, {current}, {versions} FROM {scratch} WHERE _reason_code IS NULL"""
         )
         if feed.reversal:
             _link_reversals(con, feed)
         con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
         con.execute(
-            """INSERT INTO audit.quarantine
-               SELECT ?, source_file, source_row, _reason_code, _reason, _raw, file_id, 'staging', ?, now()::TIMESTAMP
-               FROM _jz_std WHERE _reason_code IS NOT NULL""",
+            f"""INSERT INTO audit.quarantine
+               SELECT ?, s.source_file, s.source_row, s._reason_code, s._reason, {original_values_json(feed)},
+                      s.file_id, 'staging', ?, now()::TIMESTAMP
+               FROM {scratch} s JOIN raw.{feed.name} r USING (file_id, source_row)
+               WHERE s._reason_code IS NOT NULL""",
             [feed.name, run_id],
         )
         con.execute("COMMIT")
@@ -91,7 +95,7 @@ def build_staging(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, ru
         con.execute("ROLLBACK")
         raise
     finally:
-        con.execute("DROP TABLE IF EXISTS _jz_std")
+        con.execute(f"DROP TABLE IF EXISTS {scratch}")
     rows, current_rows = con.execute(f"SELECT count(*), count(*) FILTER (WHERE is_current) FROM {table}").fetchall()[0]
     reasons = con.execute(
         """SELECT reason_code, count(*) FROM audit.quarantine WHERE stage = 'staging' AND feed = ?

@@ -52,8 +52,12 @@ def _lit(s: str) -> str:
 
 @dataclass
 class _ColumnSql:
-    typed: list[tuple[str, str]]  # (output name, expression over layer t)
-    problem: str | None  # expression giving a reason code or NULL
+    """The SQL of one spec column, in layers so that each expression is computed once:
+    1 over the raw row, 2 over layer 1, 3 over layer 2; the problem over layer 3."""
+
+    layers: tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]
+    outputs: list[str]  # the typed columns staging keeps
+    problem: str | None  # an expression giving a reason code or NULL
 
 
 def _enum_case(c: Column, text: str) -> str:
@@ -64,55 +68,65 @@ def _enum_case(c: Column, text: str) -> str:
 
 
 def _column(c: Column, raw: str) -> _ColumnSql:
-    f = c.field
-    text = f"jz_text({raw})"
-    missing = f"WHEN {text} IS NULL THEN {'NULL' if not c.required else _lit('REQUIRED_MISSING')}"
+    f = q(c.field)
+    t, missing_code = q("_t_" + c.field), _lit("REQUIRED_MISSING") if c.required else "NULL"
+    missing = f"WHEN {t} IS NULL THEN {missing_code}"
+    text_layer = [("_t_" + c.field, f"jz_text({raw})")]
     if c.type == "id":
-        clean, shape = f"jz_id_clean({raw})", f"jz_id_shape(jz_id_clean({raw}))"
-        typed = [(f, f"jz_id18_of({clean}, {shape})")]
-        problem = (
-            f"CASE WHEN {clean} IS NULL THEN {'NULL' if not c.required else _lit('REQUIRED_MISSING')} "
-            f"ELSE jz_id_problem_of({shape}, jz_id18_of({clean}, {shape}), extract_date) END"
+        clean, shape = q("_c_" + c.field), q("_s_" + c.field)
+        return _ColumnSql(
+            ([("_c_" + c.field, f"jz_id_clean({raw})")], [("_s_" + c.field, f"jz_id_shape({clean})")],
+             [(c.field, f"jz_id18_of({clean}, {shape})")]),
+            [c.field],
+            f"CASE WHEN {clean} IS NULL THEN {missing_code} ELSE jz_id_problem_of({shape}, {f}, extract_date) END",
         )
-        return _ColumnSql(typed, problem)
     if c.type == "date":
-        value = f"jz_date({raw})"
-        later = "" if c.future_ok else " OR " + value + " > extract_date"
-        problem = (
-            f"CASE {missing} WHEN {value} IS NULL THEN 'DATE_INVALID' "
-            f"WHEN {value} < DATE '1900-01-01'{later} THEN 'DATE_IMPOSSIBLE' END"
+        norm = q("_d_" + c.field)
+        later = "" if c.future_ok else f" OR {f} > extract_date"
+        return _ColumnSql(
+            (text_layer, [("_d_" + c.field, f"jz_date_norm({t})")], [(c.field, f"jz_date_of({norm}, {t})")]),
+            [c.field],
+            f"CASE {missing} WHEN {f} IS NULL THEN 'DATE_INVALID' WHEN {f} < DATE '1900-01-01'{later} THEN 'DATE_IMPOSSIBLE' END",
         )
-        return _ColumnSql([(f, value)], problem)
     if c.type == "month":
-        value = f"jz_month({raw})"
-        problem = f"CASE {missing} WHEN {value} IS NULL THEN 'MONTH_INVALID' WHEN {value} > extract_date THEN 'DATE_IMPOSSIBLE' END"
-        return _ColumnSql([(f, value)], problem)
-    if c.type == "money":
-        value = f"jz_money({raw})"
-        return _ColumnSql([(f, value)], f"CASE {missing} WHEN {value} IS NULL THEN 'MONEY_INVALID' END")
-    if c.type == "int":
-        value = f"jz_int({raw})"
-        return _ColumnSql([(f, value)], f"CASE {missing} WHEN {value} IS NULL THEN 'INT_INVALID' END")
+        digits = q("_m_" + c.field)
+        return _ColumnSql(
+            (text_layer, [("_m_" + c.field, f"jz_month_digits({t})")], [(c.field, f"jz_month_of({digits})")]),
+            [c.field],
+            f"CASE {missing} WHEN {f} IS NULL THEN 'MONTH_INVALID' WHEN {f} > extract_date THEN 'DATE_IMPOSSIBLE' END",
+        )
+    simple = {"money": ("jz_money_of({})", "MONEY_INVALID"), "int": ("jz_int_of({})", "INT_INVALID")}
+    if c.type in simple:
+        expr, code = simple[c.type]
+        return _ColumnSql(
+            (text_layer, [], [(c.field, expr.format(t))]), [c.field], f"CASE {missing} WHEN {f} IS NULL THEN '{code}' END"
+        )
     if c.type == "enum":
-        value = _enum_case(c, text)
-        return _ColumnSql([(f, value)], f"CASE {missing} WHEN {value} IS NULL THEN 'ENUM_INVALID' END")
+        return _ColumnSql(
+            (text_layer, [], [(c.field, _enum_case(c, t))]), [c.field], f"CASE {missing} WHEN {f} IS NULL THEN 'ENUM_INVALID' END"
+        )
     if c.type == "township":
-        code, names = township_case(text)
-        prefix = "" if f == "township" else f + "_"
-        typed = [
-            (f"{prefix}township_code" if prefix else "township_code", code),
-            (f"{prefix}township_name" if prefix else "township_name", f"CASE {code} {names} END"),
-            # why a row went to the fallback: kept, never silently
+        prefix = "" if c.field == "township" else c.field + "_"
+        code_name, name_name, note_name = (f"{prefix}township_code", f"{prefix}township_name", f"{prefix}township_note")
+        code_sql, names = township_case(t)
+        code = q(code_name)
+        return _ColumnSql(
             (
-                f"{prefix}township_note" if prefix else "township_note",
-                f"CASE WHEN {text} IS NULL THEN '镇街为空，转县社会救助综合服务中心' "
-                f"WHEN {code} = '{FALLBACK_TOWNSHIP}' AND {text} <> '{FALLBACK_TOWNSHIP}' "
-                f"THEN '无法识别的镇街名称“' || {text} || '”，转县社会救助综合服务中心' END",
+                text_layer,
+                [(code_name, code_sql)],
+                [
+                    (name_name, f"CASE {code} {names} END"),
+                    # why a row went to the fallback: kept, never silent
+                    (note_name, f"CASE WHEN {t} IS NULL THEN '镇街为空，转县社会救助综合服务中心' "
+                                f"WHEN {code} = '{FALLBACK_TOWNSHIP}' AND {t} <> '{FALLBACK_TOWNSHIP}' "
+                                f"THEN '无法识别的镇街名称“' || {t} || '”，转县社会救助综合服务中心' END"),
+                ],
             ),
-        ]
-        return _ColumnSql(typed, f"CASE {missing} END" if c.required else None)
+            [code_name, name_name, note_name],
+            f"CASE {missing} END" if c.required else None,
+        )
     if c.type == "text":
-        return _ColumnSql([(f, text)], f"CASE {missing} END" if c.required else None)
+        return _ColumnSql(([(c.field, f"jz_text({raw})")], [], []), [c.field], f"CASE WHEN {f} IS NULL THEN {missing_code} END" if c.required else None)
     raise ValueError(f"unknown column type {c.type} of {c.name}")
 
 
@@ -122,52 +136,58 @@ def _problem_label(code_expr: str, column: str) -> str:
 
 
 def standardise_sql(feed: Feed) -> str:
-    """SELECT over raw.<feed> giving lineage, typed fields, _reason_code, _reason and _raw (JSON).
+    """SELECT over raw.<feed> giving lineage, typed fields, _reason_code and _reason.
 
-    Layer t types every column and finds its problem; layer u adds the rules that
-    need typed values of several columns (negative money, parts adding up).
+    Layers 1-3 type every column (each expression once); layer 4 finds each
+    column's problem; layer 5 adds the rules over several typed columns
+    (negative money outside reversal rows, parts adding up to the total).
     """
     fields = {c.name: c.field for c in feed.columns}
-    layer_t = [f"r.{c}" for c in LINEAGE]
-    checks: list[tuple[str, str]] = []  # (problem column, the column named in the reason)
-    for c in feed.columns:
-        sql = _column(c, "r." + q(c.name))
-        layer_t += [f"{expr} AS {q(name)}" for name, expr in sql.typed]
-        if sql.problem:
-            layer_t.append(f"{sql.problem} AS {q('_p_' + c.field)}")
-            checks.append(("_p_" + c.field, c.name))
-    # the original values of the row, under the spec's column names, for the quarantine
-    layer_t.append("to_json(struct_pack(" + ", ".join(f"{q(c.name)} := r.{q(c.name)}" for c in feed.columns) + ")) AS _raw")
+    columns = {c.name: _column(c, "r." + q(c.name)) for c in feed.columns}
+    layers = [[f"r.{x}" for x in LINEAGE], ["*"], ["*"]]
+    for sql in columns.values():
+        for i in range(3):
+            layers[i] += [f"{expr} AS {q(name)}" for name, expr in sql.layers[i]]
+    checks = [(q("_p_" + fields[name]), name, sql.problem) for name, sql in columns.items() if sql.problem]
+    layer4 = ["*"] + [f"{problem} AS {alias}" for alias, _, problem in checks]
 
-    layer_u = ["t.*"]
+    layer5 = ["*"]
     money = [c for c in feed.columns if c.type == "money"]
     if money:
-        negative = " OR ".join(f"t.{q(c.field)} < 0" for c in money)
-        reversal = f"t.{q(fields[feed.reversal['column']])} IS NOT NULL" if feed.reversal else "false"
-        layer_u.append(f"CASE WHEN ({negative}) AND NOT ({reversal}) THEN 'AMOUNT_NEGATIVE' END AS _p_negative")
-        checks.append(("_p_negative", "金额"))
+        negative = " OR ".join(f"{q(c.field)} < 0" for c in money)
+        reversal = f"{q(fields[feed.reversal['column']])} IS NOT NULL" if feed.reversal else "false"
+        layer5.append(f"CASE WHEN ({negative}) AND NOT ({reversal}) THEN 'AMOUNT_NEGATIVE' END AS _p_negative")
+        checks.append(("_p_negative", "金额", None))
     if feed.parts_sum:
         parts = feed.parts_sum
-        total = f"t.{q(fields[parts['total']])}"
-        summed = " + ".join(f"coalesce(t.{q(fields[p])}, 0)" for p in parts["parts"])
-        layer_u.append(
+        total = q(fields[parts["total"]])
+        summed = " + ".join(f"coalesce({q(fields[p])}, 0)" for p in parts["parts"])
+        layer5.append(
             f"CASE WHEN {total} IS NOT NULL AND abs({total} - ({summed})) > {float(parts['tolerance'])} "
             "THEN 'AMOUNT_MISMATCH' END AS _p_parts"
         )
-        checks.append(("_p_parts", parts["total"]))
+        checks.append(("_p_parts", parts["total"], None))
 
-    reason_code = f"coalesce({', '.join(p for p, _ in checks)})" if checks else "NULL::VARCHAR"
-    reason = "concat_ws('；', " + ", ".join(_problem_label(p, label) for p, label in checks) + ")" if checks else "''"
+    reason_code = f"coalesce({', '.join(a for a, _, _ in checks)})" if checks else "NULL::VARCHAR"
+    reason = "concat_ws('；', " + ", ".join(_problem_label(a, label) for a, label, _ in checks) + ")" if checks else "''"
+    keep = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
     return f"""
-WITH t AS (SELECT {', '.join(layer_t)} FROM raw.{feed.name} r),
-u AS (SELECT {', '.join(layer_u)} FROM t)
-SELECT u.*, {reason_code} AS _reason_code, nullif({reason}, '') AS _reason FROM u
+WITH l1 AS (SELECT {', '.join(layers[0])} FROM raw.{feed.name} r),
+l2 AS (SELECT {', '.join(layers[1])} FROM l1),
+l3 AS (SELECT {', '.join(layers[2])} FROM l2),
+l4 AS (SELECT {', '.join(layer4)} FROM l3),
+l5 AS (SELECT {', '.join(layer5)} FROM l4),
+l6 AS (SELECT *, {reason_code} AS _reason_code FROM l5)
+SELECT {keep}, _reason_code, CASE WHEN _reason_code IS NOT NULL THEN nullif({reason}, '') END AS _reason
+FROM l6
 """
+
+
+def original_values_json(feed: Feed, alias: str = "r") -> str:
+    """The row as delivered, under the spec's column names, for the quarantine."""
+    return "to_json(struct_pack(" + ", ".join(f"{q(c.name)} := {alias}.{q(c.name)}" for c in feed.columns) + "))"
 
 
 def output_columns(feed: Feed) -> list[str]:
     """The typed columns of staging.<feed>, in spec order."""
-    names: list[str] = []
-    for c in feed.columns:
-        names += [name for name, _ in _column(c, "x").typed]
-    return names
+    return [name for c in feed.columns for name in _column(c, "x").outputs]

@@ -44,3 +44,32 @@ CREATE TABLE IF NOT EXISTS audit.quarantine (
     run_id        VARCHAR,
     quarantined_at TIMESTAMP NOT NULL
 );
+
+-- Which feeds tonight's rules may use (written by the feed gate after the checks' measurements).
+CREATE TABLE IF NOT EXISTS audit.feed_gate (
+    as_of_date  DATE NOT NULL,
+    feed        VARCHAR NOT NULL,
+    usable      BOOLEAN NOT NULL,
+    problems    VARCHAR,             -- why not, in Chinese; NULL when usable
+    measured    JSON NOT NULL,       -- the figures behind the decision
+    PRIMARY KEY (as_of_date, feed)
+);
+
+-- Each department's data quality per night.
+CREATE TABLE IF NOT EXISTS audit.scorecards (
+    as_of_date            DATE NOT NULL,
+    department            VARCHAR NOT NULL,
+    feed                  VARCHAR NOT NULL,
+    extract_date          DATE,      -- tonight's extract
+    days_since_last_file  INTEGER,
+    expected_cadence_days INTEGER,
+    fresh                 BOOLEAN,
+    rows_tonight          BIGINT,
+    completeness          DOUBLE,    -- share of tonight's rows with every required value
+    validity              DOUBLE,    -- share of tonight's rows not quarantined
+    duplicate_keys        BIGINT,
+    files_rejected        BIGINT,    -- files of the feed rejected so far, up to the as-of date
+    top_reasons           VARCHAR,
+    usable                BOOLEAN,
+    PRIMARY KEY (as_of_date, feed)
+);

@@ -1,0 +1,172 @@
+"""Tonight's data quality: the feed gate (which feeds the rules may use), a scorecard
+per department, and each department's workbook of rejected rows to fix at the source."""
+# no `from __future__ import annotations`: Dagster reads these type hints at definition time
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import xlsxwriter
+
+from assets.staging import staging_assets
+from jiuzhu.config import Feed, load_feeds, load_quality
+from jiuzhu.idnumber import mask
+from pipelines.settings import WAREHOUSE_POOL, NightSettings
+from warehouse.quality import FeedQuality, measure_all
+from warehouse.resource import Warehouse
+
+
+def _bar(share: float, width: int = 20) -> str:
+    filled = round(max(0.0, min(1.0, share)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+@dg.asset(
+    key=["audit", "feed_gate"],
+    group_name="quality",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    deps=[a.key for a in staging_assets],
+    description=(
+        "今晚哪些部门数据可用于预警规则：隔离占比、主键重复、名册缩减等检查未通过的数据不参与今晚的规则，"
+        "并注明原因；只有民政名册不可用时才停止预警名单。\n\nWhich feeds tonight's rules may use. A feed that "
+        "fails a gate is left out (its rules are reported as not evaluated); only an unusable roster stops the list."
+    ),
+)
+def feed_gate(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of = night.as_of_date()
+    with warehouse.connect() as con:
+        measured = measure_all(con, as_of)
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM audit.feed_gate WHERE as_of_date = ?", [as_of])
+        for fq in measured:
+            con.execute(
+                "INSERT INTO audit.feed_gate VALUES (?, ?, ?, ?, ?)",
+                [as_of, fq.feed, fq.usable, "；".join(fq.problems) or None, json.dumps(fq.as_dict(), ensure_ascii=False)],
+            )
+        con.execute("COMMIT")
+    rows = ["| feed | 可用 usable | 原因 problems |", "|---|---|---|"]
+    rows += [f"| {fq.feed} | {'✓' if fq.usable else '✗'} | {'；'.join(fq.problems)} |" for fq in measured]
+    return dg.MaterializeResult(
+        metadata={
+            "usable_feeds": sum(fq.usable for fq in measured),
+            "unusable_feeds": dg.MetadataValue.json([fq.feed for fq in measured if not fq.usable]),
+            "gate": dg.MetadataValue.md("\n".join(rows)),
+        }
+    )
+
+
+def _scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality], as_of: dt.date) -> list[dict]:
+    feeds = load_feeds()
+    out = []
+    for fq in measured:
+        feed = feeds[fq.feed]
+        required_missing = sum(n for code, n in fq.top_reasons if code == "REQUIRED_MISSING")
+        rejected = con.execute(
+            "SELECT count(*) FROM audit.files WHERE feed = ? AND status = 'rejected' AND coalesce(extract_date, ?) <= ?",
+            [fq.feed, as_of, as_of],
+        ).fetchall()[0][0]
+        out.append({
+            "as_of_date": as_of,
+            "department": feed.department,
+            "feed": fq.feed,
+            "extract_date": fq.extract_date,
+            "days_since_last_file": fq.days_since_last_file,
+            "expected_cadence_days": feed.cadence_days,
+            "fresh": fq.days_since_last_file is not None and fq.days_since_last_file <= feed.cadence_days,
+            "rows_tonight": fq.rows_tonight,
+            "completeness": round(1 - required_missing / fq.rows_tonight, 4) if fq.rows_tonight else None,
+            "validity": round(1 - fq.quarantine_share, 4) if fq.rows_tonight else None,
+            "duplicate_keys": fq.duplicate_keys,
+            "files_rejected": rejected,
+            "top_reasons": ", ".join(f"{c} ×{n}" for c, n in fq.top_reasons) or None,
+            "usable": fq.usable,
+        })
+    return out
+
+
+@dg.asset(
+    key=["audit", "scorecards"],
+    group_name="quality",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "excel"},
+    deps=[feed_gate.key],
+    description=(
+        "各部门数据质量记分卡（每晚）：及时性（距上次报送天数）、完整性、有效性、主键重复、主要隔离原因；"
+        "并为每个部门数据生成被隔离行清单（exports/<日期>/quality/<feed>.xlsx，身份证号已脱敏），供源头整改。\n\n"
+        "A scorecard per department per night (freshness, completeness, validity, duplicates, top reasons) and "
+        "each feed's workbook of quarantined rows with masked ID numbers, to fix at the source."
+    ),
+)
+def scorecards(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of = night.as_of_date()
+    out_dir = Path(warehouse.home) / "exports" / as_of.isoformat() / "quality"
+    with warehouse.connect() as con:
+        rows = _scorecard_rows(con, measure_all(con, as_of), as_of)
+        con.execute("DELETE FROM audit.scorecards WHERE as_of_date = ?", [as_of])
+        con.executemany(
+            f"INSERT INTO audit.scorecards VALUES ({', '.join('?' * 14)})", [list(r.values()) for r in rows]
+        )
+        written = {feed.name: write_quality_workbook(con, feed, as_of, out_dir) for feed in load_feeds().values()}
+    table = ["| 部门 | feed | 距上次报送(天) | 及时 | 有效性 validity | 主要原因 |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        validity = r["validity"]
+        shown = f"{_bar(validity)} {validity:.1%}" if validity is not None else "—"
+        table.append(
+            f"| {r['department']} | {r['feed']} | {r['days_since_last_file'] if r['days_since_last_file'] is not None else '—'} "
+            f"| {'✓' if r['fresh'] else '✗'} | {shown} | {r['top_reasons'] or ''} |"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "scorecard": dg.MetadataValue.md("\n".join(table)),
+            "stale_feeds": dg.MetadataValue.json([r["feed"] for r in rows if not r["fresh"]]),
+            "quality_workbooks": dg.MetadataValue.path(str(out_dir)),
+            "quarantined_rows_listed": sum(written.values()),
+        }
+    )
+
+
+def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, out_dir: Path) -> int:
+    """<out_dir>/<feed>.xlsx: rejected files and quarantined rows up to the as-of date; ID numbers masked."""
+    files = con.execute(
+        """SELECT file_name, extract_date, reason_code, reason FROM audit.files
+           WHERE feed = ? AND status = 'rejected' AND coalesce(extract_date, ?) <= ? ORDER BY extract_date, file_name""",
+        [feed.name, as_of, as_of],
+    ).fetchall()
+    rows = con.execute(
+        """SELECT q.file_name, q.row_number, q.reason_code, q.reason, q.raw FROM audit.quarantine q
+           JOIN audit.files f USING (file_id)
+           WHERE q.feed = ? AND f.extract_date <= ? ORDER BY f.extract_date, q.file_name, q.row_number""",
+        [feed.name, as_of],
+    ).fetchall()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{feed.name}.xlsx"
+    id_columns = {c.name for c in feed.columns if c.type == "id"}
+    columns = feed.column_names
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    bold = wb.add_format({"bold": True, "bg_color": "#DDEBF7"})
+    ws = wb.add_worksheet("隔离的行")
+    header = ["文件", "行号", "原因代码", "原因", *columns]
+    ws.write_row(0, 0, header, bold)
+    ws.freeze_panes(1, 0)
+    for i, (file_name, row_number, code, reason, raw) in enumerate(rows, start=1):
+        values = json.loads(raw) if raw else {}
+        unsplit = values.pop("原始行", None)  # a row that could not be split into columns
+        cells = [mask(str(values[c])) if c in id_columns and values.get(c) else values.get(c) for c in columns]
+        if unsplit is not None:
+            cells[0] = _mask_digits(unsplit)
+        ws.write_row(i, 0, [file_name, row_number, code, reason, *cells])
+    ws2 = wb.add_worksheet("拒收的文件")
+    ws2.write_row(0, 0, ["文件", "提取日期", "原因代码", "原因"], bold)
+    for i, (file_name, extract, code, reason) in enumerate(files, start=1):
+        ws2.write_row(i, 0, [file_name, extract.isoformat() if extract else "", code, reason])
+    wb.close()
+    return len(rows)
+
+
+def _mask_digits(text: str) -> str:
+    """An unsplit row may hold an ID number anywhere: mask every long run of digits in it."""
+    return re.sub(r"\d{15,17}[\dXx]?", lambda m: mask(m.group(0)), text)

@@ -1,0 +1,140 @@
+"""Great Expectations 1.x suites for staging.<feed>, generated from the feed spec.
+
+Required columns non-null, enumerations within their canonical values, ID
+numbers of 18 characters, dates not before 1900, money not negative (except on
+reversal rows), settlement parts adding up to the total, and the natural key
+unique among current rows. GX validates tonight's extract (sampled down to
+`gx_max_rows`); rows that fail were already quarantined, so a failure here
+means standardisation let something through, and the check says which
+expectation and how many rows — never which values.
+"""
+# no `from __future__ import annotations`: Dagster reads these type hints at definition time
+
+import datetime as dt
+import logging
+import threading
+from functools import lru_cache
+
+import dagster as dg
+import duckdb
+
+from jiuzhu.config import Feed, load_feeds, load_quality
+from pipelines.settings import NightSettings
+from warehouse.quality import tonights_extract
+from warehouse.resource import Warehouse
+from warehouse.resource import quote_ident as q
+from warehouse.staging_sql import output_columns
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _gx():
+    """Import GX and build its ephemeral context once per process (the import takes seconds)."""
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    return gx, context, context.data_sources.add_pandas("jiuzhu_staging")
+
+
+def build_suite(feed: Feed):
+    gx, _, _ = _gx()
+    import great_expectations.expectations as gxe
+
+    suite = gx.ExpectationSuite(name=f"staging_{feed.name}")
+    fields = {c.name: c.field for c in feed.columns}
+    for c in feed.columns:
+        if c.required and c.type != "township":
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=c.field))
+        if c.type == "enum":
+            suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=c.field, value_set=list(c.values)))
+        elif c.type == "id":
+            suite.add_expectation(gxe.ExpectColumnValueLengthsToEqual(column=c.field, value=18))
+        elif c.type == "date":
+            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=c.field, min_value=dt.datetime(1900, 1, 1)))
+        elif c.type == "money" and not feed.reversal:
+            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=c.field, min_value=0))
+        elif c.type == "township":
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="township_code" if c.field == "township" else f"{c.field}_township_code"))
+    if feed.parts_sum:
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="_parts_gap", min_value=-0.01, max_value=0.01))
+    key = [fields[k] for k in feed.natural_key]
+    if len(key) == 1:
+        suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column=key[0]))
+    else:
+        suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=key))
+    return suite
+
+
+def tonights_rows(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, max_rows: int):
+    """Current rows of tonight's extract as pandas, sampled reproducibly when there are many."""
+    extract = tonights_extract(con, feed.name, as_of)
+    columns = [q(c) for c in output_columns(feed)]
+    fields = {c.name: c.field for c in feed.columns}
+    if feed.parts_sum:
+        p = feed.parts_sum
+        parts = " + ".join(f"coalesce({q(fields[x])}, 0)" for x in p["parts"])
+        columns.append(f"({q(fields[p['total']])} - ({parts}))::DOUBLE AS _parts_gap")
+    return con.sql(
+        f"""SELECT {', '.join(columns)} FROM staging.{feed.name}
+            WHERE is_current AND extract_date = ? USING SAMPLE reservoir({max_rows} ROWS) REPEATABLE (7)""",
+        params=[extract],
+    ).df()
+
+
+def validate(feed: Feed, frame) -> list[dict]:
+    """One dict per expectation: type, column(s), success, unexpected count. No values."""
+    gx, _, source = _gx()
+    with _lock:  # the ephemeral context is shared; GX is not thread-safe
+        asset_name = f"staging_{feed.name}"
+        try:
+            asset = source.get_asset(asset_name)
+        except LookupError:
+            asset = source.add_dataframe_asset(asset_name)
+        try:
+            batch_def = asset.get_batch_definition("tonight")
+        except (KeyError, LookupError, ValueError):
+            batch_def = asset.add_batch_definition_whole_dataframe("tonight")
+        result = batch_def.get_batch(batch_parameters={"dataframe": frame}).validate(build_suite(feed))
+    out = []
+    for r in result.results:
+        kwargs = r.expectation_config.kwargs
+        out.append({
+            "expectation": r.expectation_config.type,
+            "column": kwargs.get("column") or "+".join(kwargs.get("column_list", [])),
+            "success": bool(r.success),
+            "unexpected_count": int(r.result.get("unexpected_count") or 0),
+        })
+    return out
+
+
+def build_gx_check(feed: Feed) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(["staging", feed.name]),
+        name="great_expectations_suite",
+        blocking=False,
+        description="Great Expectations 套件（由数据规范生成）：必填、取值范围、身份证号长度、日期、金额、主键唯一。"
+        " Great Expectations suite generated from the feed spec.",
+    )
+    def gx_suite(warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
+        with warehouse.connect(read_only=True) as con:
+            frame = tonights_rows(con, feed, night.as_of_date(), load_quality()["gx_max_rows"])
+        results = validate(feed, frame) if len(frame) else []
+        failed = [r for r in results if not r["success"]]
+        table = "\n".join(
+            ["| expectation | column | ok | unexpected rows |", "|---|---|---|---|"]
+            + [f"| {r['expectation']} | {r['column']} | {'✓' if r['success'] else '✗'} | {r['unexpected_count']} |" for r in results]
+        )
+        return dg.AssetCheckResult(
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"rows_validated": len(frame), "expectations": len(results), "failed": len(failed),
+                      "results": dg.MetadataValue.md(table if results else "今晚没有新数据 (no rows tonight)")},
+        )
+
+    return gx_suite
+
+
+gx_checks = [build_gx_check(feed) for feed in load_feeds().values()]

@@ -1,0 +1,134 @@
+"""Measurements of a feed's quality on the as-of date, shared by the Dagster checks,
+the feed gate and the department scorecards. Counts only: never a person's data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import asdict, dataclass, field
+
+import duckdb
+
+from jiuzhu.config import Feed, load_feeds, load_quality
+from warehouse.resource import quote_ident as q
+from warehouse.staging import snapshot_in_force
+
+
+def tonights_extract(con: duckdb.DuckDBPyConnection, feed: str, as_of: dt.date) -> dt.date | None:
+    return con.execute(
+        "SELECT max(extract_date) FROM audit.files WHERE feed = ? AND status = 'loaded' AND extract_date <= ?",
+        [feed, as_of],
+    ).fetchall()[0][0]
+
+
+@dataclass
+class FeedQuality:
+    feed: str
+    as_of: str
+    extract_date: str | None  # tonight's extract
+    days_since_last_file: int | None
+    files_tonight: int = 0
+    rows_tonight: int = 0
+    quarantined_tonight: int = 0
+    quarantine_share: float = 0.0
+    duplicate_keys: int = 0
+    snapshot_rows: int | None = None
+    previous_snapshot_rows: int | None = None
+    snapshot_shrink: float | None = None
+    history_median_rows: float | None = None
+    row_count_ratio: float | None = None
+    roster_coverage: float | None = None
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # why the feed cannot be used tonight
+
+    @property
+    def usable(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"usable": self.usable}
+
+
+def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQuality:
+    limits = load_quality()
+    extract = tonights_extract(con, feed.name, as_of)
+    last_file = con.execute(
+        "SELECT max(extract_date) FROM audit.files WHERE feed = ? AND extract_date <= ?", [feed.name, as_of]
+    ).fetchall()[0][0]
+    fq = FeedQuality(
+        feed.name, as_of.isoformat(), extract.isoformat() if extract else None,
+        (as_of - last_file).days if last_file else None,
+    )
+    if extract is None:
+        fq.problems.append("没有可用的数据文件")
+        return fq
+
+    files, rows = con.execute(
+        """SELECT count(*), coalesce(sum(rows_read), 0) FROM audit.files
+           WHERE feed = ? AND status = 'loaded' AND extract_date = ?""",
+        [feed.name, extract],
+    ).fetchall()[0]
+    fq.files_tonight, fq.rows_tonight = files, int(rows)
+    reasons = con.execute(
+        """SELECT q.reason_code, count(*) FROM audit.quarantine q JOIN audit.files f USING (file_id)
+           WHERE f.feed = ? AND f.extract_date = ? GROUP BY 1 ORDER BY 2 DESC, 1""",
+        [feed.name, extract],
+    ).fetchall()
+    fq.top_reasons = reasons[:5]
+    fq.quarantined_tonight = sum(n for _, n in reasons)
+    fq.quarantine_share = round(fq.quarantined_tonight / fq.rows_tonight, 4) if fq.rows_tonight else 0.0
+    if fq.quarantine_share > limits["max_quarantine_share"]:
+        fq.problems.append(
+            f"今晚 {fq.quarantine_share:.1%} 的数据行被隔离，超过 {limits['max_quarantine_share']:.0%} 的上限"
+        )
+
+    fq.duplicate_keys = con.execute(
+        f"SELECT count(*) FILTER (WHERE key_versions > 1) FROM staging.{feed.name} WHERE extract_date = ?", [extract]
+    ).fetchall()[0][0]
+    if fq.duplicate_keys:
+        fq.problems.append(f"今晚的数据中有 {fq.duplicate_keys} 行的业务主键（{'+'.join(feed.natural_key)}）重复")
+
+    per_extract = con.execute(
+        """SELECT extract_date, sum(rows_read) FROM audit.files
+           WHERE feed = ? AND status = 'loaded' AND rows_read > 0 AND extract_date <= ?
+           GROUP BY 1 ORDER BY 1 DESC LIMIT 8""",
+        [feed.name, as_of],
+    ).fetchall()
+    history = [int(n) for d, n in per_extract if d < extract][:7]
+    if history:
+        fq.history_median_rows = float(statistics.median(history))
+        fq.row_count_ratio = round(fq.rows_tonight / fq.history_median_rows, 3) if fq.history_median_rows else None
+
+    if feed.kind == "snapshot":
+        in_force = snapshot_in_force(con, feed.name, as_of)
+        fq.snapshot_rows = int(per_extract[0][1]) if per_extract and per_extract[0][0] == in_force else None
+        previous = [int(n) for d, n in per_extract if in_force and d < in_force]
+        if previous and fq.snapshot_rows is not None:
+            fq.previous_snapshot_rows = previous[0]
+            fq.snapshot_shrink = round(1 - fq.snapshot_rows / previous[0], 4)
+            if fq.snapshot_shrink > limits["max_snapshot_shrink"]:
+                fq.problems.append(
+                    f"名册快照比上一期少了 {fq.snapshot_shrink:.1%}（{fq.snapshot_rows} 行，上期 {previous[0]} 行），"
+                    f"超过 {limits['max_snapshot_shrink']:.0%} 的上限"
+                )
+
+    if feed.name in limits["coverage_feeds"]:
+        fq.roster_coverage = roster_coverage(con, feed)
+    return fq
+
+
+def roster_coverage(con: duckdb.DuckDBPyConnection, feed: Feed) -> float | None:
+    """Share of the feed's distinct current persons who are in the current roster."""
+    ids = [c.field for c in feed.columns if c.type == "id"]
+    if not ids:
+        return None
+    found, total = con.execute(
+        f"""WITH p AS (SELECT DISTINCT {q(ids[0])} AS id FROM staging.{feed.name} WHERE is_current AND {q(ids[0])} IS NOT NULL),
+                 roster AS (SELECT DISTINCT id_number AS id FROM staging.mz_members WHERE is_current)
+            SELECT count(roster.id), count(*) FROM p LEFT JOIN roster USING (id)"""
+    ).fetchall()[0]
+    return round(found / total, 4) if total else None
+
+
+def measure_all(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[FeedQuality]:
+    return [measure(con, feed, as_of) for feed in load_feeds().values()]
