@@ -122,3 +122,26 @@ def test_duplicated_key_in_one_extract_is_counted(landing):
 def test_every_feed_stages_from_an_empty_raw_table(landing, feed):
     report = stage(landing, feed)
     assert (report.rows, report.quarantined) == (0, 0)
+
+
+def test_months_and_whole_numbers_in_every_form_and_their_reasons(landing):
+    header = "身份证号,姓名,险种,费款所属期,缴费基数,待遇类别,待遇金额\n"
+    rows = [
+        f"{ID1},张三,职工养老,202610,\"3,000.00\",无,0",  # 2
+        f"{ID1},张三,职工养老,2026-09,3000元,无,",  # 3
+        f"{ID1},张三,职工养老,2026年8月,３０００,无,",  # 4
+        f"{ID1},张三,职工养老,2026-13,3000,无,",  # 5 MONTH_INVALID
+        f"{ID1},张三,职工养老,202612,3000,无,",  # 6 DATE_IMPOSSIBLE: a month after the extract
+    ]
+    landing.write("rs_insurance", "rs_20261110.csv", header + "\n".join(rows) + "\n")
+    stage(landing, "rs_insurance")
+    assert quarantined(landing, "rs_insurance") == {5: "MONTH_INVALID", 6: "DATE_IMPOSSIBLE"}
+    months = landing.query("SELECT contribution_month, contribution_base FROM staging.rs_insurance ORDER BY source_row")
+    assert [m for m, _ in months] == [dt.date(2026, 10, 1), dt.date(2026, 9, 1), dt.date(2026, 8, 1)]
+    assert {float(b) for _, b in months} == {3000.0}
+
+    header = "核对编号,户编号,核对日期,家庭人口,家庭年收入,核对结论\n"
+    landing.write("mz_verification", "v_20261110.csv", header + "K1,H1,2026-11-01,3人,24000,符合\nK2,H2,2026-11-01,三口,24000,符合\n")
+    stage(landing, "mz_verification")
+    assert quarantined(landing, "mz_verification") == {3: "INT_INVALID"}
+    assert landing.query("SELECT household_size FROM staging.mz_verification") == [(3,)]

@@ -68,7 +68,7 @@ MEMORY_LIMIT = os.environ.get("JIUZHU_DUCKDB_MEMORY", "3GB")
 
 @contextmanager
 def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT, "enable_progress_bar": False})
     try:
         if not read_only:
             ensure_schema(con)

@@ -1,0 +1,114 @@
+"""Quality gates through Dagster: a blocked department's feed is left out of tonight's rules
+without stopping the night; only an unusable roster stops what depends on it. Scorecards and
+each department's workbook of quarantined rows, with ID numbers masked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import dagster as dg
+from python_calamine import CalamineWorkbook
+
+from assets.ingest import raw_assets
+from assets.quality import feed_gate, scorecards
+from assets.staging import staging_assets
+from checks.gx_suites import gx_checks
+from checks.staging_checks import quality_checks
+from jiuzhu.idnumber import make_id
+from pipelines.settings import NightSettings
+from warehouse.resource import Warehouse
+
+AS_OF = "2026-11-28"
+MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居\n"
+DEATHS = "身份证号,姓名,死亡日期\n"
+
+
+def _ids(n: int, year: int = 1970) -> list[str]:
+    return [make_id("370725", f"{year}0101", 100 + i) for i in range(n)]
+
+
+def _roster(ids: list[str], bad: int = 0) -> str:
+    rows = [f"H{i},{pid},人{i},户主,农村,红河,甲村" for i, pid in enumerate(ids)]
+    for i in range(bad):  # a wrong check digit: quarantined
+        pid = ids[i]
+        rows[i] = f"H{i},{pid[:17]}{'0' if pid[17] != '0' else '1'},人{i},户主,农村,红河,甲村"
+    return MEMBERS + "\n".join(rows) + "\n"
+
+
+def _night(landing):
+    return dg.materialize(
+        [*raw_assets, *staging_assets, feed_gate, scorecards, *quality_checks, *gx_checks],
+        resources={
+            "warehouse": Warehouse(home=str(landing.warehouse.parent)),
+            "night": NightSettings(landing=str(landing.root), as_of=AS_OF),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def _check(result, name: str, asset: str):
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == name and e.asset_key.path[-1] == asset)
+
+
+def test_a_department_over_the_quarantine_limit_is_left_out_but_the_night_goes_on(landing):
+    ids = _ids(40)
+    landing.write("mz_members", "m_20261128.csv", _roster(ids))
+    deaths = [f"{pid},人{i},2026-11-0{1 + i % 9}" for i, pid in enumerate(ids[:10])]
+    deaths[0] = f"{ids[0]},人0,2026-99-99"  # 1 of 10 rows quarantined: 10 % > 5 %
+    landing.write("wj_deaths", "d_20261128.csv", DEATHS + "\n".join(deaths) + "\n")
+    result = _night(landing)
+    assert result.success
+    check = _check(result, "quarantine_share_within_limit", "wj_deaths")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert _check(result, "quarantine_share_within_limit", "mz_members").passed
+    gate = dict(landing.query("SELECT feed, usable FROM audit.feed_gate WHERE as_of_date = ?", [dt.date(2026, 11, 28)]))
+    assert gate["mz_members"] is True and gate["wj_deaths"] is False
+    problems = landing.query("SELECT problems FROM audit.feed_gate WHERE feed = 'wj_deaths'")[0][0]
+    assert "10.0%" in problems
+    assert result.asset_materializations_for_node("audit__scorecards")  # the night went on
+
+
+def test_an_unusable_roster_stops_what_depends_on_it(landing):
+    ids = _ids(20)
+    landing.write("mz_members", "m_20261128.csv", _roster(ids, bad=3))  # 15 % quarantined
+    landing.write("wj_deaths", "d_20261128.csv", DEATHS + f"{ids[5]},人5,2026-11-01\n")
+    result = _night(landing)
+    gate_check = _check(result, "quarantine_share_within_limit", "mz_members")
+    assert not gate_check.passed
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "staging/wj_deaths" in materialised  # other departments are still standardised
+    assert "audit/feed_gate" not in materialised and "audit/scorecards" not in materialised
+
+
+def test_a_shrunken_roster_snapshot_is_caught(landing):
+    ids = _ids(50)
+    landing.write("mz_members", "m_20261127.csv", _roster(ids))
+    landing.write("mz_members", "m_20261128.csv", _roster(ids[:35]))  # 30 % fewer rows
+    result = _night(landing)
+    check = _check(result, "snapshot_not_shrunk", "mz_members")
+    assert not check.passed and check.metadata["shrink"].value == 0.3
+
+
+def test_scorecard_and_quality_workbook_with_masked_ids(landing):
+    ids = _ids(30)
+    landing.write("mz_members", "m_20261128.csv", _roster(ids))
+    bad = f"{ids[3][:17]}{'0' if ids[3][17] != '0' else '1'}"
+    rows = [f"{pid},人{i},2026-11-01" for i, pid in enumerate(ids[4:30])] + [f"{bad},人3,2026-11-01"]
+    landing.write("wj_deaths", "d_20261128.csv", DEATHS + "\n".join(rows) + "\n")
+    landing.write("wj_deaths", "d_20261127.csv", "")  # a rejected file
+    assert _night(landing).success
+    card = landing.query(
+        "SELECT department, rows_tonight, validity, fresh, files_rejected FROM audit.scorecards WHERE feed = 'wj_deaths'"
+    )
+    assert card == [("卫健", 27, round(1 - 1 / 27, 4), True, 1)]
+    book = landing.warehouse.parent / "exports" / AS_OF / "quality" / "wj_deaths.xlsx"
+    wb = CalamineWorkbook.from_path(str(book))
+    quarantined = wb.get_sheet_by_name("隔离的行").to_python()
+    assert quarantined[0][:4] == ["文件", "行号", "原因代码", "原因"]
+    assert quarantined[1][:3] == ["d_20261128.csv", 28, "ID_CHECKSUM"]
+    assert bad not in json.dumps(quarantined, ensure_ascii=False)
+    assert quarantined[1][4] == bad[:6] + "********" + bad[-4:]
+    rejected = wb.get_sheet_by_name("拒收的文件").to_python()
+    assert rejected[1][0] == "d_20261127.csv" and rejected[1][2] == "EMPTY"
