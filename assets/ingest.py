@@ -12,7 +12,8 @@ import dagster as dg
 
 from assets.landing.loader import FeedReport, ingest_feed
 from jiuzhu.config import Feed, load_feeds
-from pipelines.settings import WAREHOUSE_POOL, NightSettings
+from assets.feed_assets import feed_asset_args
+from pipelines.settings import NightSettings
 from warehouse.resource import Warehouse, raw_table
 
 STATUS_ZH = {"loaded": "已加载", "rejected": "已拒收", "duplicate": "重复报送"}
@@ -34,19 +35,14 @@ def _files_table(report: FeedReport) -> str:
 
 def build_raw_asset(feed: Feed) -> dg.AssetsDefinition:
     @dg.asset(
-        name=feed.name,
-        key_prefix=["raw"],
-        group_name="raw",
-        pool=WAREHOUSE_POOL,
-        kinds={"duckdb"},
-        owners=[f"team:{feed.department_id}"],
-        tags={"department": feed.department_id, "feed_kind": feed.kind},
-        description=(
+        **feed_asset_args(
+            feed,
+            "raw",
             f"{feed.department}「{feed.title}」原始数据：每个文件的每一行按原样保存（文本），附文件名、行号、"
             f"sha256 和提取日期。\n\nRaw {feed.kind} feed `{feed.name}` from {feed.department}: every row "
             "of every new file kept as delivered text, with its file, row number, sha256 and extract date; "
-            "rejected files and unreadable rows are accounted for in audit.files and audit.quarantine."
-        ),
+            "rejected files and unreadable rows are accounted for in audit.files and audit.quarantine.",
+        )
     )
     def raw_feed(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
         as_of = night.as_of_date()

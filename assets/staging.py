@@ -8,7 +8,8 @@ every raw row is in exactly one of staging.<feed> or the quarantine.
 import dagster as dg
 
 from jiuzhu.config import Feed, load_feeds
-from pipelines.settings import WAREHOUSE_POOL, NightSettings
+from assets.feed_assets import feed_asset_args
+from pipelines.settings import NightSettings
 from warehouse.resource import Warehouse
 from warehouse.staging import build_staging
 from warehouse.staging_sql import REASONS
@@ -16,21 +17,16 @@ from warehouse.staging_sql import REASONS
 
 def build_staging_asset(feed: Feed) -> dg.AssetsDefinition:
     @dg.asset(
-        name=feed.name,
-        key_prefix=["staging"],
-        group_name="staging",
-        deps=[dg.AssetKey(["raw", feed.name])],
-        pool=WAREHOUSE_POOL,
-        kinds={"duckdb"},
-        owners=[f"team:{feed.department_id}"],
-        tags={"department": feed.department_id, "feed_kind": feed.kind},
-        description=(
+        **feed_asset_args(
+            feed,
+            "staging",
             f"{feed.department}「{feed.title}」标准化数据：身份证号统一为18位，日期、金额、枚举值、镇街代码统一，"
             f"无法标准化的行进入隔离表并注明原因。is_current 标出当晚有效的记录。\n\n"
             f"Typed, normalised `{feed.name}` ({feed.kind}): 18-digit ID numbers, dates, money, canonical "
             "enumerations and township codes; rows that cannot be standardised are quarantined with a stable "
-            "reason code. `is_current` marks the rows in force on the as-of date."
-        ),
+            "reason code. `is_current` marks the rows in force on the as-of date.",
+            deps=[dg.AssetKey(["raw", feed.name])],
+        )
     )
     def staging_feed(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
         as_of = night.as_of_date()

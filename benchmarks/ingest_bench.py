@@ -132,7 +132,8 @@ def id_normalisation_rate(n: int = 3_000_000) -> float:
 
     from warehouse.normalise import install_macros
 
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     install_macros(con)
     con.execute(
         f"""CREATE TABLE ids AS SELECT CASE i % 10

@@ -68,7 +68,8 @@ MEMORY_LIMIT = os.environ.get("JIUZHU_DUCKDB_MEMORY", "3GB")
 
 @contextmanager
 def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT, "enable_progress_bar": False})
+    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+    con.execute("SET enable_progress_bar = false")  # a night's log is for operators, not a terminal
     try:
         if not read_only:
             ensure_schema(con)
