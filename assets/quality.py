@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 import xlsxwriter
 
+from assets.charts import bar_chart_markdown
 from assets.staging import staging_assets
 from jiuzhu.config import Feed, load_feeds, load_quality
 from jiuzhu.idnumber import mask
@@ -119,9 +120,16 @@ def scorecards(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResu
             f"| {r['department']} | {r['feed']} | {r['days_since_last_file'] if r['days_since_last_file'] is not None else '—'} "
             f"| {'✓' if r['fresh'] else '✗'} | {shown} | {r['top_reasons'] or ''} |"
         )
+    scored = [r for r in rows if r["validity"] is not None]
+    chart = bar_chart_markdown(
+        [r["feed"] for r in scored], [100 * r["validity"] for r in scored],
+        f"Validity of tonight's rows, {as_of}", "% of rows standardised (not quarantined)",
+        limit=100 * (1 - load_quality()["max_quarantine_share"]),
+    )
     return dg.MaterializeResult(
         metadata={
             "scorecard": dg.MetadataValue.md("\n".join(table)),
+            "validity_chart": dg.MetadataValue.md(chart),
             "stale_feeds": dg.MetadataValue.json([r["feed"] for r in rows if not r["fresh"]]),
             "quality_workbooks": dg.MetadataValue.path(str(out_dir)),
             "quarantined_rows_listed": sum(written.values()),

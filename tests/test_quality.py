@@ -98,7 +98,10 @@ def test_scorecard_and_quality_workbook_with_masked_ids(landing):
     rows = [f"{pid},人{i},2026-11-01" for i, pid in enumerate(ids[4:30])] + [f"{bad},人3,2026-11-01"]
     landing.write("wj_deaths", "d_20261128.csv", DEATHS + "\n".join(rows) + "\n")
     landing.write("wj_deaths", "d_20261127.csv", "")  # a rejected file
-    assert _night(landing).success
+    result = _night(landing)
+    assert result.success
+    chart = result.asset_materializations_for_node("audit__scorecards")[0].metadata["validity_chart"].value
+    assert chart.startswith("![") and "data:image/png;base64," in chart
     card = landing.query(
         "SELECT department, rows_tonight, validity, fresh, files_rejected FROM audit.scorecards WHERE feed = 'wj_deaths'"
     )
