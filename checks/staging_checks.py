@@ -55,7 +55,8 @@ def _result(feed: Feed, name: str, fq: FeedQuality) -> dg.AssetCheckResult:
                  "shrink": fq.snapshot_shrink or 0.0}
     elif name == "row_count_in_usual_range":
         low, high = limits["row_count_band"]
-        passed = fq.row_count_ratio is None or low <= fq.row_count_ratio <= high
+        too_small = (fq.history_median_rows or 0) < limits["row_count_min_median"]
+        passed = fq.row_count_ratio is None or too_small or low <= fq.row_count_ratio <= high
         severity = dg.AssetCheckSeverity.WARN
         meta |= {"history_median_rows": fq.history_median_rows or 0.0, "ratio": fq.row_count_ratio or 0.0}
     else:  # persons_found_in_roster

@@ -30,8 +30,15 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
     if warehouse.exists():
         with connect(warehouse, read_only=True) as con:
             print_summary(ingest_summary(con, result.run_id), ingest_summary(con))
+            print_gate(con, as_of)
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    for e in failed:
+        level = "警告 WARN " if e.severity == dg.AssetCheckSeverity.WARN else "错误 ERROR"
+        print(f"{level} check {e.asset_key.to_user_string()} · {e.check_name}")
     if result.success:
-        print(f"完成 done. 仓库 warehouse: {warehouse}\n查看 browse: jiuzhu ui --home {home}   (run {result.run_id})")
+        exports = home / "exports" / as_of.isoformat()
+        print(f"完成 done. 仓库 warehouse: {warehouse}\n导出 exports: {exports}"
+              f"\n查看 browse: jiuzhu ui --home {home}   (run {result.run_id})")
         return 0
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
@@ -43,6 +50,18 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
         file=sys.stderr,
     )
     return 1
+
+
+def print_gate(con, as_of: dt.date) -> None:
+    """Feeds tonight's rules cannot use, and why (audit.feed_gate)."""
+    try:
+        rows = con.execute(
+            "SELECT feed, problems FROM audit.feed_gate WHERE as_of_date = ? AND NOT usable ORDER BY feed", [as_of]
+        ).fetchall()
+    except Exception:  # the gate did not run (an earlier step failed): nothing to report here
+        return
+    for feed, problems in rows:
+        print(f"不可用 NOT USABLE tonight: {feed} — {problems}")
 
 
 def print_summary(tonight: list[dict], to_date: list[dict]) -> None:
