@@ -6,7 +6,7 @@
    reads only UTF-8 here), in its own process;
 3. ingest: the raw assets of the nightly job through Dagster into a fresh home, in
    its own process; then staging (standardisation, quality gates, scorecards) in
-   another process on the same home;
+   another process on the same home; then core (linking and household features);
 4. prints and writes JSON: wall time per asset, rows/s, peak memory (RSS) of each
    process, and the ratio of ingest to floor. Targets (issue 2): ≤ 3× the floor,
    < 4 GiB peak for the ingest.
@@ -165,18 +165,18 @@ def _child(phase: str, *args: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phase", choices=["floor", "ingest", "staging"])
+    parser.add_argument("--phase", choices=["floor", "ingest", "staging", "core"])
     parser.add_argument("--landing", type=Path)
     parser.add_argument("--home", type=Path)
     args = parser.parse_args()
     if args.phase == "floor":
         print(json.dumps(phase_floor(args.landing)))
         return
-    if args.phase in ("ingest", "staging"):
+    if args.phase in ("ingest", "staging", "core"):
         import contextlib
         import io
 
-        groups = ["raw", "audit"] if args.phase == "ingest" else ["staging", "quality"]
+        groups = {"ingest": ["raw", "audit"], "staging": ["staging", "quality"], "core": ["core"]}[args.phase]
         with contextlib.redirect_stdout(io.StringIO()):  # keep stdout for the JSON line
             result = phase_run(args.landing, args.home, groups)
         print(json.dumps(result))
@@ -190,6 +190,7 @@ def main() -> None:
     floor = _child("floor", "--landing", str(landing))
     ingest = _child("ingest", "--landing", str(landing), "--home", str(home))
     staging = _child("staging", "--landing", str(landing), "--home", str(home))
+    core = _child("core", "--landing", str(landing), "--home", str(home))
     csv = next((f for f in ingest["by_format"] if f["format"] == "csv"), {"seconds": 0, "rows_read": 0})
     raw_steps = sum(v or 0 for k, v in ingest["step_seconds"].items() if k.startswith("raw__"))
     staging_steps = sum(v or 0 for k, v in staging["step_seconds"].items() if k.startswith("staging__"))
@@ -201,6 +202,8 @@ def main() -> None:
         "floor": floor,
         "ingest": ingest,
         "staging": staging,
+        "core": core,
+        "core_seconds": core["step_seconds"].get("core_as_of"),
         "ingest_raw_steps_seconds": round(raw_steps, 3),
         "staging_steps_seconds": round(staging_steps, 3),
         "rows_read": rows,
@@ -221,8 +224,9 @@ def main() -> None:
     print(f"peak memory: ingest {ingest['peak_rss_mib']:.0f} MiB, floor {floor['peak_rss_mib']:.0f} MiB  (target < 4096)")
     print(f"staging (all feeds, then checks):     {staging_steps:.2f} s  → {result['staging_rows_per_second']:,} rows/s,"
           f" peak {staging['peak_rss_mib']:.0f} MiB, wall with checks {staging['wall_seconds']:.1f} s")
+    print(f"link and features (core, one night): {result['core_seconds']} s, peak {core['peak_rss_mib']:.0f} MiB  (target < 60 s)")
     print(f"ID normalisation in SQL:              {result['id_normalisation_per_second']:,} IDs/s  (target ≥ 1,000,000)")
-    for step, secs in sorted({**ingest["step_seconds"], **staging["step_seconds"]}.items()):
+    for step, secs in sorted({**ingest["step_seconds"], **staging["step_seconds"], **core["step_seconds"]}.items()):
         print(f"  {step:<40} {secs} s")
     print(f"written: {out}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.audit import ingest_summary_asset
+from assets.core import core_as_of
 from assets.ingest import raw_assets
 from assets.quality import feed_gate, scorecards
 from assets.staging import staging_assets
@@ -31,7 +32,7 @@ def build_definitions(home: str | dg.EnvVar, landing: str | dg.EnvVar, as_of: st
         description="夜间全流程：接收各部门数据 … The whole nightly run, in dependency order.",
     )
     return dg.Definitions(
-        assets=[*raw_assets, ingest_summary_asset, *staging_assets, feed_gate, scorecards],
+        assets=[*raw_assets, ingest_summary_asset, *staging_assets, feed_gate, scorecards, core_as_of],
         asset_checks=[*accounting_checks, *quality_checks, *gx_checks],
         jobs=[nightly],
         resources={

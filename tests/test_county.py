@@ -164,3 +164,30 @@ def test_no_personal_data_in_dagster_logs_or_metadata(night):
     assert blob
     assert not [i for i in ids if i in blob or i[:6] + i[8:17] in blob]
     assert not [n for n in names if n in blob]
+
+
+def test_linkage_suggestions_find_the_person_behind_a_broken_check_digit(night):
+    _, home, _ = night
+    rows = _q(
+        home,
+        """SELECT regexp_replace(q.raw ->> '身份证号', '[^0-9Xx]', '', 'g'), p.id_number
+           FROM core.linkage_suggestions s
+           JOIN audit.quarantine q USING (feed, file_name, row_number)
+           JOIN restricted.person_ids p ON p.person_key = s.suggested_person_key
+           WHERE s.rank = 1 AND s.reason_code = 'ID_CHECKSUM' AND q.stage = 'staging'""",
+    )
+    assert rows
+    right = sum(broken.upper()[:17] == true_id[:17] for broken, true_id in rows)
+    assert right / len(rows) >= 0.95, (right, len(rows))
+
+
+def test_every_roster_household_has_features_and_outsiders_are_kept(night):
+    county, home, _ = night
+    households = _q(home, "SELECT count(*) FROM core.households")[0][0]
+    assert households > 0 and _q(home, "SELECT count(*) FROM core.household_features")[0][0] == households
+    outsiders = {p["id_number"] for p in _truth(county, "persons.csv") if p["in_roster"] == "false"}
+    kept = {i for (i,) in _q(
+        home,
+        """SELECT p.id_number FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)""",
+    )}
+    assert outsiders and len(outsiders & kept) / len(outsiders) >= 0.9

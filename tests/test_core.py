@@ -1,0 +1,148 @@
+"""Linking records to persons and households as of a date, and the household features.
+
+Point in time (files and records after D change nothing; backdating D reproduces
+that night), a household that left the roster, a person in two households, a
+15-digit roster ID joining 18-digit feed records, a person outside the roster
+routed by the petition's township, reversals netted, the person key's rules,
+and suggestions for quarantined ID numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from jiuzhu.config import load_feeds, load_policy
+from jiuzhu.idnumber import make_id, to_15
+from warehouse.core import build_core
+from warehouse.person_key import PersonKeyError, install, load_key, person_key
+from warehouse.resource import connect
+from warehouse.staging import build_staging
+
+HEAD = make_id("370725", "19700101", 11)
+WIFE = make_id("370725", "19720202", 22)
+SON = make_id("370725", "20100303", 33)
+OTHER = make_id("370725", "19550505", 55)
+OUTSIDER = make_id("370781", "19880808", 88)  # lives here on a residence permit
+MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力\n"
+SETTLEMENTS = "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
+
+
+def night(landing, as_of: dt.date, key_env: bool = True):
+    """Ingest and stage every feed, then build core for ``as_of``."""
+    for feed in load_feeds():
+        landing.ingest(feed, as_of=as_of)
+    with connect(landing.warehouse) as con:
+        for feed in load_feeds().values():
+            build_staging(con, feed, as_of)
+        install(con, load_key(landing.warehouse.parent))
+        return build_core(con, as_of, load_policy(as_of))
+
+
+def features(landing, household: str) -> dict:
+    with connect(landing.warehouse, read_only=True) as con:
+        cur = con.execute("SELECT * FROM core.household_features WHERE household_id = ?", [household])
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    return dict(zip(names, rows[0])) if rows else {}
+
+
+def pkey(landing, id18: str) -> str:
+    return person_key(load_key(landing.warehouse.parent), id18)
+
+
+@pytest.fixture
+def family(landing):
+    landing.write("mz_members", "m_20261101.csv", MEMBERS + (
+        f"H1,{to_15(HEAD)},张三,户主,农业,红河,甲村,有劳动能力\n"  # an old 15-digit number on the roster
+        f"H1,{WIFE},李四,配偶,农业,红河,甲村,完全\n"
+        f"H1,{SON},张小,子女,农业,红河,甲村,\n"
+        f"H2,{OTHER},王五,户主,非农业,宝城,乙社区,无\n"
+    ))
+    landing.write("yb_settlements", "yb_20261110.csv", SETTLEMENTS + (
+        f"JS1,{HEAD},张三,2026-11-02,住院,30000,10000,0,0,20000,\n"
+        f"JS2,{HEAD},张三,2026-11-05,住院,4000,1000,0,0,3000,\n"
+        f"JS3,{HEAD},张三,2026-11-08,住院,-4000,-1000,0,0,-3000,JS2\n"  # cancels JS2
+        f"JS4,{OUTSIDER},赵六,2026-11-09,普通门诊,100,50,0,0,50,\n"
+    ))
+    landing.write("xf_petitions", "xf_20261110.csv",
+                  "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
+                  f"XF1,{OUTSIDER},赵六,2026-11-09,乔官,医疗救助,看病花了很多钱，生活困难\n")
+    return landing
+
+
+def test_a_15_digit_roster_id_joins_18_digit_records_and_reversals_net(family):
+    night(family, dt.date(2026, 11, 28))
+    f = features(family, "H1")
+    assert f["members"] == 3 and f["working_age"] == 3 and f["able_to_work"] == 2 and f["children"] == 1  # the son is 16
+    assert float(f["oop_12m"]) == 20000.0  # 20,000 + 3,000 − 3,000: the reversal nets out
+    assert f["residence_type"] == "农村" and f["dibao_standard"] == 680 and f["township_code"] == "370725110"
+    with connect(family.warehouse, read_only=True) as con:
+        keys = {k for (k,) in con.execute("SELECT person_key FROM core.household_members WHERE household_id = 'H1'").fetchall()}
+        # no full ID number leaves staging: core holds keys only
+        for table in ("persons", "household_members", "households", "household_features", "persons_outside_roster"):
+            text = str(con.execute(f"SELECT * FROM core.{table}").fetchall())
+            assert HEAD not in text and to_15(HEAD) not in text, table
+    assert pkey(family, HEAD) in keys
+
+
+def test_a_person_outside_the_roster_is_kept_and_routed_by_the_petition(family):
+    night(family, dt.date(2026, 11, 28))
+    with connect(family.warehouse, read_only=True) as con:
+        rows = con.execute("SELECT person_key, township_code, feeds FROM core.persons_outside_roster").fetchall()
+    assert rows == [(pkey(family, OUTSIDER), "370725107", ["xf_petitions", "yb_settlements"])]
+
+
+def test_files_and_records_after_the_date_change_nothing_and_backdating_reproduces_the_night(family):
+    early = dt.date(2026, 11, 5)  # before the settlements file (extracted 2026-11-10)
+    night(family, early)
+    assert float(features(family, "H1")["oop_12m"]) == 0.0
+    family.write("yb_settlements", "yb_20261201.csv", SETTLEMENTS + f"JS9,{WIFE},李四,2026-11-30,住院,9000,1000,0,0,8000,\n")
+    night(family, dt.date(2026, 11, 28))
+    assert float(features(family, "H1")["oop_12m"]) == 20000.0  # the December file is not known on 11-28
+    night(family, dt.date(2026, 12, 1))
+    assert float(features(family, "H1")["oop_12m"]) == 28000.0
+    night(family, early)  # backdating gives that night again, although later files are now loaded
+    assert float(features(family, "H1")["oop_12m"]) == 0.0
+
+
+def test_a_household_that_left_the_roster_no_longer_exists(family):
+    family.write("mz_members", "m_20261120.csv", MEMBERS + f"H1,{HEAD},张三,户主,农业,红河,甲村,完全\n")
+    night(family, dt.date(2026, 11, 28))
+    assert features(family, "H2") == {} and features(family, "H1")["members"] == 1
+    night(family, dt.date(2026, 11, 10))
+    assert features(family, "H2")["members"] == 1
+
+
+def test_a_person_in_two_households_is_kept_in_both_and_flagged(family):
+    family.write("mz_members", "m_20261101_补录.csv", MEMBERS + f"H3,{OTHER},王五,户主,农业,营丘,丙村,无\n")
+    report = night(family, dt.date(2026, 11, 28))
+    assert report.multi_household_persons == 1
+    assert features(family, "H2")["members_in_two_households"] == 1
+    assert features(family, "H3")["members_in_two_households"] == 1
+
+
+def test_a_changed_or_missing_person_key_is_a_clear_error(family, monkeypatch):
+    night(family, dt.date(2026, 11, 28))
+    monkeypatch.setenv("JIUZHU_PERSON_KEY", "ab" * 32)
+    with connect(family.warehouse) as con, pytest.raises(PersonKeyError, match="differs"):
+        install(con, load_key(family.warehouse.parent))
+    monkeypatch.delenv("JIUZHU_PERSON_KEY")
+    monkeypatch.setenv("JIUZHU_ENV", "production")
+    with pytest.raises(PersonKeyError, match="JIUZHU_PERSON_KEY"):
+        load_key(Path(family.warehouse.parent) / "elsewhere")
+
+
+def test_a_quarantined_id_gets_a_suggestion_not_a_join(family):
+    broken = WIFE[:17] + ("0" if WIFE[17] != "0" else "1")
+    family.write("yb_settlements", "yb_20261111.csv", SETTLEMENTS + f"JS5,{broken},李四,2026-11-10,住院,500,100,0,0,400,\n")
+    night(family, dt.date(2026, 11, 28))
+    assert float(features(family, "H1")["oop_12m"]) == 20000.0  # not joined by guesswork
+    with connect(family.warehouse, read_only=True) as con:
+        rows = con.execute(
+            "SELECT row_number, suggested_person_key, suggested_household_id, score, evidence, rank FROM core.linkage_suggestions"
+        ).fetchall()
+    assert rows[0][:3] == (2, pkey(family, WIFE), "H1") and rows[0][5] == 1
+    assert "姓名相同" in rows[0][4] and "出生日期相同" in rows[0][4]

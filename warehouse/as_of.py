@@ -1,0 +1,38 @@
+"""What was known on date D: each feed's rows as they stood that night.
+
+A record counts for D only if its file was extracted on or before D (and the
+feature SQL also requires its own date on or before D). Incremental feeds: the
+latest version of each natural key among those files; snapshot feeds: the
+newest snapshot on or before D (all its files together).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from jiuzhu.config import Feed, load_feeds
+from warehouse.resource import quote_ident as q
+
+
+def as_of_relation(feed: Feed, as_of: dt.date) -> str:
+    """A SQL subquery (in parentheses) over staging.<feed> as it stood on ``as_of``."""
+    fields = {c.name: c.field for c in feed.columns}
+    key = ", ".join(q(fields[k]) for k in feed.natural_key)
+    d = f"DATE '{as_of.isoformat()}'"
+    if feed.kind == "snapshot":
+        in_force = (
+            f"(SELECT max(extract_date) FROM audit.files WHERE feed = '{feed.name}' AND status = 'loaded' "
+            f"AND rows_read > 0 AND extract_date <= {d})"
+        )
+        return (
+            f"(SELECT * FROM staging.{feed.name} WHERE extract_date = {in_force} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY file_id DESC, source_row DESC) = 1)"
+        )
+    return (
+        f"(SELECT * FROM staging.{feed.name} WHERE extract_date <= {d} "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extract_date DESC, file_id DESC, source_row DESC) = 1)"
+    )
+
+
+def relations(as_of: dt.date) -> dict[str, str]:
+    return {name: as_of_relation(feed, as_of) for name, feed in load_feeds().items()}
