@@ -17,6 +17,7 @@ CORE_TABLES = {
     "persons": "人员（以 person_key 为键，不含身份证号）：出生日期、性别、是否在民政名册。One row per person, keyed by person_key.",
     "household_members": "当晚的家庭成员（民政名册快照）：与户主关系、年龄、劳动能力、残疾、在校。Members as of the date.",
     "households": "当晚的家庭：户主、城乡、镇街、村居、人数。Households as of the date.",
+    "assistance": "当晚每人的救助记录：类别、起止日期、金额、是否在保。Assistance records per person as of the date.",
     "persons_outside_roster": "不在民政名册、但出现在其他部门数据中的人员（持居住证等），按信访问题属地或兜底分派。Persons outside the roster.",
     "household_features": "每户特征（只用当晚已知的记录）：收入核对、救助状态、医疗自付、大病、死亡、就业、缴费、信访与趋势。Household features.",
     "linkage_suggestions": "身份证号被隔离的记录可能对应的人员（姓名、出生日期、地区码），供人工确认。Suggestions for quarantined IDs.",

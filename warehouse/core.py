@@ -135,6 +135,15 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> 
             FROM seen s LEFT JOIN petition_town t USING (person_key)
             WHERE s.person_key NOT IN (SELECT person_key FROM core.household_members)"""
     )
+    # Each person's assistance records as of D: category, dates, amounts, and whether active that night.
+    con.execute(
+        f"""CREATE OR REPLACE TABLE core.assistance AS
+            SELECT person_key, household_id, category, start_date, end_date, status, monthly_amount,
+                   basic_living, care_allowance, care_level, support_mode,
+                   start_date <= {d} AND (end_date IS NULL OR end_date > {d}) AND coalesce(status, '在保') = '在保' AS active,
+                   {d} AS as_of_date
+            FROM {keyed(r['mz_assistance'])} WHERE start_date <= {d}"""
+    )
     con.execute(_features_sql(r, keyed, as_of, policy))
     con.execute(_linkage_sql())
     counts = con.execute(
@@ -206,11 +215,7 @@ def _features_sql(r: dict, keyed, as_of: dt.date, policy: dict) -> str:
     return f"""
 CREATE OR REPLACE TABLE core.household_features AS
 WITH m AS (SELECT * FROM core.household_members),
-assistance AS (
-    SELECT person_key, category, start_date, end_date, monthly_amount, basic_living, care_allowance, care_level,
-           start_date <= {d} AND (end_date IS NULL OR end_date > {d}) AND coalesce(status, '在保') = '在保' AS active
-    FROM {keyed(r['mz_assistance'])} WHERE start_date <= {d}
-),
+assistance AS (SELECT * FROM core.assistance),
 assist_p AS (
     SELECT person_key,
            bool_or(active AND category IN ('城市低保', '农村低保')) AS on_dibao,
