@@ -7,7 +7,6 @@ from pathlib import Path
 import dagster as dg
 
 from assets.staging import staging_assets
-from jiuzhu.config import load_policy
 from pipelines.settings import WAREHOUSE_POOL, NightSettings
 from warehouse.core import build_core
 from warehouse.person_key import install, load_key
@@ -40,7 +39,7 @@ def core_as_of(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     key = load_key(Path(warehouse.home))
     with warehouse.connect() as con:
         install(con, key)
-        report = build_core(con, as_of, load_policy(as_of))
+        report = build_core(con, as_of, night.policy_in_force())
         counts = {name: con.execute(f"SELECT count(*) FROM core.{name}").fetchall()[0][0] for name in CORE_TABLES}
     extra = {
         "persons": {"outside_roster": report.outside_roster},

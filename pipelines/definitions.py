@@ -23,7 +23,9 @@ from warehouse.resource import Warehouse
 NIGHTLY_JOB = "nightly"
 
 
-def build_definitions(home: str | dg.EnvVar, landing: str | dg.EnvVar, as_of: str = "") -> dg.Definitions:
+def build_definitions(
+    home: str | dg.EnvVar, landing: str | dg.EnvVar, as_of: str = "", policy: str = ""
+) -> dg.Definitions:
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
@@ -37,7 +39,7 @@ def build_definitions(home: str | dg.EnvVar, landing: str | dg.EnvVar, as_of: st
         jobs=[nightly],
         resources={
             "warehouse": Warehouse(home=home),
-            "night": NightSettings(landing=landing, as_of=as_of),
+            "night": NightSettings(landing=landing, as_of=as_of, policy=policy),
         },
     )
 

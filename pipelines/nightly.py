@@ -20,7 +20,9 @@ QUIET_DAGSTER = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = None) -> int:
     instance = open_instance(home, landing)
-    defs = build_definitions(home=str(home), landing=str(landing), as_of=as_of.isoformat())
+    defs = build_definitions(
+        home=str(home), landing=str(landing), as_of=as_of.isoformat(), policy=str(policy.resolve()) if policy else ""
+    )
     job = defs.resolve_job_def(NIGHTLY_JOB)
     print(f"jiuzhu 夜间运行 nightly run — as of {as_of}, landing {landing}, home {home}", flush=True)
     result = job.execute_in_process(

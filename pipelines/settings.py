@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -27,10 +28,17 @@ def parse_as_of(text: str | None) -> dt.date:
 
 
 class NightSettings(dg.ConfigurableResource):
-    """The landing zone to read and the as-of date (YYYY-MM-DD; empty = yesterday, Beijing time)."""
+    """The landing zone to read, the as-of date (YYYY-MM-DD; empty = yesterday, Beijing time),
+    and optionally a policy file to use instead of the one in force (config/policy/)."""
 
     landing: str
     as_of: str = ""
+    policy: str = ""
 
     def as_of_date(self) -> dt.date:
         return parse_as_of(self.as_of)
+
+    def policy_in_force(self) -> dict:
+        from jiuzhu.config import load_policy
+
+        return load_policy(self.as_of_date(), Path(self.policy) if self.policy else None)

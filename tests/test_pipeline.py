@@ -58,3 +58,21 @@ def test_materialise_ingest_with_checks(landing):
     # metadata is for analysts: counts and file names, never a person's data
     text = " ".join(str(v.value) for v in deaths.values())
     assert id1 not in text and "张三" not in text
+
+
+def test_the_policy_in_force_or_the_one_given(tmp_path):
+    import datetime as dt
+
+    import pytest
+    import yaml
+
+    from jiuzhu.config import load_policy
+
+    assert NightSettings(landing="x", as_of="2026-11-28").policy_in_force()["standards"]["dibao_standard_urban"] == 850
+    with pytest.raises(ValueError, match="no policy file is in force"):
+        load_policy(dt.date(2020, 1, 1))
+    custom = load_policy(dt.date(2026, 11, 28)) | {"effective_date": dt.date(2026, 1, 1)}
+    custom["standards"] = custom["standards"] | {"dibao_standard_urban": 900}
+    path = tmp_path / "2026.yaml"
+    path.write_text(yaml.safe_dump(custom, allow_unicode=True), encoding="utf-8")
+    assert NightSettings(landing="x", as_of="2026-11-28", policy=str(path)).policy_in_force()["standards"]["dibao_standard_urban"] == 900
