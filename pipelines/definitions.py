@@ -12,6 +12,13 @@ import dagster as dg
 from assets.audit import ingest_summary_asset
 from assets.core import core_as_of
 from assets.ingest import raw_assets
+from assets.monitoring import (
+    policy_complies,
+    policy_in_force,
+    warning_list,
+    warning_workbooks,
+    workbooks_hold_exactly_the_warnings,
+)
 from assets.quality import feed_gate, scorecards
 from assets.staging import staging_assets
 from checks.accounting import accounting_checks
@@ -34,8 +41,10 @@ def build_definitions(
         description="夜间全流程：接收各部门数据 … The whole nightly run, in dependency order.",
     )
     return dg.Definitions(
-        assets=[*raw_assets, ingest_summary_asset, *staging_assets, feed_gate, scorecards, core_as_of],
-        asset_checks=[*accounting_checks, *quality_checks, *gx_checks],
+        assets=[*raw_assets, ingest_summary_asset, *staging_assets, feed_gate, scorecards, core_as_of,
+                policy_in_force, warning_list, warning_workbooks],
+        asset_checks=[*accounting_checks, *quality_checks, *gx_checks, policy_complies,
+                      workbooks_hold_exactly_the_warnings],
         jobs=[nightly],
         resources={
             "warehouse": Warehouse(home=home),

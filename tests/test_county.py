@@ -191,3 +191,31 @@ def test_every_roster_household_has_features_and_outsiders_are_kept(night):
         """SELECT p.id_number FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)""",
     )}
     assert outsiders and len(outsiders & kept) / len(outsiders) >= 0.9
+
+
+def test_every_planted_case_is_flagged_with_its_code_and_routed_to_its_township(night):
+    county, home, _ = night
+    households = {h["household_id"]: h["township_code"] for h in _truth(county, "households.csv")}
+    persons = {p["id_number"]: p for p in _truth(county, "persons.csv")}
+    warned = _q(
+        home,
+        f"""SELECT w.subject_id, w.household_id, w.township_code, w.rule_codes, p.id_number
+            FROM monitoring.warnings w LEFT JOIN restricted.person_ids p ON p.person_key = w.subject_id
+            WHERE w.as_of_date = DATE '{AS_OF}'""",
+    )
+    by_household = {hh: (town, codes) for _, hh, town, codes, _ in warned if hh}
+    by_person = {pid: (town, codes) for _, hh, town, codes, pid in warned if pid}
+    missed = []
+    for case in _truth(county, "rule_cases.csv"):
+        if case["household_id"]:
+            town, codes = by_household.get(case["household_id"], (None, []))
+            expected = {households[case["household_id"]]}
+        else:
+            town, codes = by_person.get(case["id_number"], (None, []))
+            expected = {persons[case["id_number"]]["township_code"]}
+            if "petition" not in case["variant"]:
+                # records that name no township (a county hospital, insurance) go to the county centre
+                expected.add("370725000")
+        if case["rule_code"] not in codes or town not in expected:
+            missed.append((case["rule_code"], case["variant"], town, expected, codes))
+    assert missed == [], missed

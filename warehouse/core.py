@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from jiuzhu.config import FALLBACK_TOWNSHIP
+from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
 from warehouse.as_of import relations
 from warehouse.normalise import install_macros
 
@@ -109,7 +109,12 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> 
             FROM core.household_members GROUP BY household_id"""
     )
     # Persons in other feeds but not on the roster (residence-permit holders, item 15):
-    # routed by the township their petition names, else the county centre, with the reason.
+    # routed by the township their petition names, else the one their usual clinic is
+    # in, else the county centre, with the reason.
+    towns = " UNION ALL ".join(
+        f"SELECT '{t.code}' AS code, '{name}' AS name"
+        for t in load_townships() if t.code != FALLBACK_TOWNSHIP for name in (t.official_name, *t.aliases)
+    )
     con.execute(
         f"""CREATE OR REPLACE TABLE core.persons_outside_roster AS
             WITH seen AS (
@@ -126,13 +131,19 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> 
                 SELECT person_key, arg_max(township_code, registration_date) AS township_code
                 FROM {keyed(r['xf_petitions'])}
                 WHERE township_code IS NOT NULL AND township_code <> '{FALLBACK_TOWNSHIP}' GROUP BY person_key
+            ), towns AS ({towns}),
+            facility_town AS (  -- the township named by the clinic or hospital they use most
+                SELECT person_key, mode(towns.code) AS township_code
+                FROM {keyed(r['yb_settlements'])} s JOIN towns ON contains(s.facility, towns.name)
+                GROUP BY person_key
             )
             SELECT s.person_key, s.feeds,
-                   coalesce(t.township_code, '{FALLBACK_TOWNSHIP}') AS township_code,
-                   CASE WHEN t.township_code IS NULL THEN '不在民政名册，数据中没有可识别的镇街，转县社会救助综合服务中心'
-                        ELSE '不在民政名册，按信访事项的问题属地分派' END AS routing_note,
+                   coalesce(t.township_code, f.township_code, '{FALLBACK_TOWNSHIP}') AS township_code,
+                   CASE WHEN t.township_code IS NOT NULL THEN '不在民政名册，按信访事项的问题属地分派'
+                        WHEN f.township_code IS NOT NULL THEN '不在民政名册，按常去就医机构所在镇街分派'
+                        ELSE '不在民政名册，数据中没有可识别的镇街，转县社会救助综合服务中心' END AS routing_note,
                    {d} AS as_of_date
-            FROM seen s LEFT JOIN petition_town t USING (person_key)
+            FROM seen s LEFT JOIN petition_town t USING (person_key) LEFT JOIN facility_town f USING (person_key)
             WHERE s.person_key NOT IN (SELECT person_key FROM core.household_members)"""
     )
     # Each person's assistance records as of D: category, dates, amounts, and whether active that night.
@@ -224,7 +235,9 @@ assist_p AS (
            bool_or(active AND category = '临时救助') AS on_temporary,
            bool_or(NOT active AND category IN ('特困供养', '孤儿')) AS tekun_or_orphan_ended,
            sum(CASE WHEN active AND category IN ('城市低保', '农村低保') THEN monthly_amount END) AS dibao_amount,
-           count(DISTINCT CASE WHEN active AND category IN ('城市低保', '农村低保', '特困供养') THEN category END) AS active_main_categories
+           count(DISTINCT CASE WHEN active AND category IN ('城市低保', '农村低保', '特困供养') THEN category END) AS active_main_categories,
+           -- the same person on the rolls under two 户编号
+           count(DISTINCT CASE WHEN active AND category IN ('城市低保', '农村低保', '特困供养') THEN household_id END) AS active_households
     FROM assistance GROUP BY person_key
 ),
 verif AS (
@@ -291,6 +304,15 @@ employment AS (
            bool_or(registration_type = '就业困难人员认定') AS hard_to_employ
     FROM {keyed(r['rs_employment'])} WHERE registration_date <= {d} GROUP BY person_key
 ),
+tekun_low AS (  -- active 特困 records below the standards of item 2 (R11)
+    SELECT a.household_id, count(*) AS tekun_below_standard
+    FROM core.assistance a JOIN core.households hh USING (household_id)
+    WHERE a.active AND a.category = '特困供养' AND (
+          a.basic_living < {policy['compliance']['tekun_basic_multiple']}
+                           * CASE WHEN hh.residence_type = '城镇' THEN {std['dibao_standard_urban']} ELSE {std['dibao_standard_rural']} END
+       OR a.care_allowance < {std['minimum_wage']} * CASE a.care_level {' '.join(f"WHEN '{k}' THEN {v}" for k, v in policy['compliance']['care_share_of_minimum_wage'].items())} ELSE 0 END)
+    GROUP BY a.household_id
+),
 petition AS (
     SELECT person_key, count(*) AS petitions_90d,
            count(*) FILTER (WHERE petition_category IN {_in(rules['petition_categories'])} OR {hardship}) AS hardship_petitions_90d,
@@ -304,6 +326,7 @@ facts AS (
            coalesce(a.on_dibao_edge, false) AS on_dibao_edge, coalesce(a.on_temporary, false) AS on_temporary,
            coalesce(a.tekun_or_orphan_ended, false) AS tekun_or_orphan_ended, a.dibao_amount,
            coalesce(a.active_main_categories, 0) AS active_main_categories,
+           coalesce(a.active_households, 0) AS active_households,
            s.oop_3m, s.oop_6m, s.oop_12m, s.oop_prev_3m, s.settlements_12m, s.inpatient_12m,
            i.first_serious_illness, coalesce(i.serious_illness_24m, false) AS serious_illness_24m,
            coalesce(c.chronic_conditions, 0) AS chronic_conditions,
@@ -345,7 +368,8 @@ SELECT h.household_id, {d} AS as_of_date, h.township_code, h.township_name, h.vi
        count(*) FILTER (WHERE f.tekun_or_orphan_ended AND NOT f.on_tekun
                         AND (f.age < {rules['tekun_child_age_limit']} OR f.school_stage IN {_in(rules['tekun_extension_max_school'])})) AS tekun_extension_candidates,
        count(*) FILTER (WHERE (f.on_dibao OR f.on_tekun) AND f.death_date IS NOT NULL) AS deceased_on_assistance,
-       count(*) FILTER (WHERE (f.on_dibao OR f.on_tekun) AND (f.households_count > 1 OR f.active_main_categories > 1)) AS double_assistance,
+       count(*) FILTER (WHERE (f.on_dibao OR f.on_tekun)
+                        AND (f.households_count > 1 OR f.active_main_categories > 1 OR f.active_households > 1)) AS double_assistance,
        coalesce(sum(f.oop_3m), 0) AS oop_3m, coalesce(sum(f.oop_6m), 0) AS oop_6m, coalesce(sum(f.oop_12m), 0) AS oop_12m,
        coalesce(sum(f.oop_prev_3m), 0) AS oop_prev_3m,
        coalesce(sum(f.settlements_12m), 0) AS settlements_12m, coalesce(sum(f.inpatient_12m), 0) AS inpatient_12m,
@@ -369,8 +393,9 @@ SELECT h.household_id, {d} AS as_of_date, h.township_code, h.township_name, h.vi
        coalesce(sum(f.pension), 0) AS pension_monthly,
        coalesce(sum(f.unemployment_benefit), 0) AS unemployment_benefit_monthly,
        sum(f.petitions_90d) AS petitions_90d, sum(f.hardship_petitions_90d) AS hardship_petitions_90d,
-       flatten(list(f.petition_categories) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories
+       flatten(list(f.petition_categories) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,
+       coalesce(t.tekun_below_standard, 0) AS tekun_below_standard
 FROM facts f JOIN core.households h USING (household_id)
-LEFT JOIN verif v USING (household_id)
+LEFT JOIN verif v USING (household_id) LEFT JOIN tekun_low t USING (household_id)
 GROUP BY ALL
 """

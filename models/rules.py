@@ -1,0 +1,176 @@
+"""The warning rules of RULES.md as data: each rule is a predicate over one household's
+features (core.household_features, alias f), the figures that decide it, a reason in
+plain Chinese, the departments that must act, and the feeds it needs.
+
+Every number comes from the policy file in force on the as-of date; nothing here is
+a threshold. `rule_sql` turns a rule and a policy into SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    departments: tuple[str, ...]
+    policy_items: str
+    feeds: tuple[str, ...]  # feeds whose gate must be open for the rule to be evaluated
+    predicate: str  # SQL over f (household features) and {policy placeholders}
+    figures: dict[str, str]  # name -> SQL: the figures that decided it
+    threshold: str  # SQL text of the line that was crossed
+    reason: str  # SQL giving the Chinese sentence
+    measure: str  # the help the policy allows, in Chinese
+    severity: str = "1"  # SQL, higher = worse: township feedback 情况不属实 holds until this grows
+
+
+def _money(expr: str) -> str:
+    """SQL that writes an amount as 28,000. (Braces doubled: rule text goes through str.format.)"""
+    return f"format('{{{{:,.0f}}}}', ({expr})::DOUBLE)"
+
+
+STANDARD = "f.dibao_standard"
+INCOME = "f.per_capita_monthly_income"
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "R01", "疑似应保未保", ("县民政局",), "1, 15", ("mz_verification", "mz_assistance"),
+        f"{INCOME} < {STANDARD} AND coalesce(f.verification_result, '') <> '不符合' AND f.on_dibao = 0 AND f.on_tekun = 0",
+        {"per_capita_monthly_income": INCOME, "standard": STANDARD, "verification_date": "f.verification_date",
+         "verification_result": "f.verification_result"},
+        f"{STANDARD}",
+        f"'核对人均月收入 ' || {_money(INCOME)} || ' 元，低于低保标准 ' || {_money(STANDARD)} || ' 元（' || "
+        "strftime(f.verification_date, '%Y-%m-%d') || ' 核对，结论' || coalesce(f.verification_result, '未填') || '），家中无人享受低保或特困'",
+        "纳入低保审核（入户调查、家庭经济状况核对）",
+        f"{STANDARD} - {INCOME}",
+    ),
+    Rule(
+        "R02", "低保边缘监测", ("县民政局",), "13, 15", ("mz_verification", "mz_assistance"),
+        f"{INCOME} >= {STANDARD} AND {INCOME} < {{dibao_edge_multiple}} * {STANDARD} "
+        "AND f.on_dibao = 0 AND f.on_tekun = 0 AND f.on_dibao_edge = 0",
+        {"per_capita_monthly_income": INCOME, "standard": STANDARD, "edge_line": f"{{dibao_edge_multiple}} * {STANDARD}"},
+        f"{{dibao_edge_multiple}} * {STANDARD}",
+        f"'核对人均月收入 ' || {_money(INCOME)} || ' 元，介于低保标准 ' || {_money(STANDARD)} || ' 元与 ' || "
+        f"{_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元（{{dibao_edge_multiple}} 倍）之间，未纳入低保边缘'",
+        "认定为低保边缘家庭，纳入动态监测和专项救助",
+        f"{{dibao_edge_multiple}} * {STANDARD} - {INCOME}",
+    ),
+    Rule(
+        "R03", "支出型困难(医疗)", ("县民政局", "县医保局"), "3, 8", ("yb_settlements",),
+        f"f.oop_12m >= {{medical_out_of_pocket_threshold}} OR (f.annual_income IS NOT NULL "
+        f"AND (f.annual_income - f.oop_12m) / 12 / f.members < {STANDARD} AND {INCOME} >= {STANDARD})",
+        {"out_of_pocket_12m": "f.oop_12m", "settlements_12m": "f.settlements_12m", "threshold": "{medical_out_of_pocket_threshold}",
+         "income_after_medical_per_capita": f"round((f.annual_income - f.oop_12m) / 12 / f.members, 2)"},
+        "{medical_out_of_pocket_threshold}",
+        f"'近12个月医疗自付 ' || {_money('f.oop_12m')} || ' 元（医保结算 ' || f.settlements_12m || ' 笔，冲销已扣除）' || "
+        f"CASE WHEN f.oop_12m >= {{medical_out_of_pocket_threshold}} THEN '，超过预警线 ' || {_money('{medical_out_of_pocket_threshold}')} || ' 元' "
+        f"ELSE '；扣除医疗支出后人均月收入 ' || {_money('(f.annual_income - f.oop_12m) / 12 / f.members')} || ' 元，低于低保标准 ' || {_money(STANDARD)} || ' 元' END",
+        "临时救助（重大疾病）{temporary_assistance_serious_illness} 倍城市低保标准，即 {ta_low}–{ta_high} 元；医疗救助",
+        "f.oop_12m",
+    ),
+    Rule(
+        "R04", "零就业家庭", ("县人社局",), "6", ("rs_employment",),
+        "f.able_to_work >= 1 AND f.able_unemployed = f.able_to_work",
+        {"working_age_able": "f.able_to_work", "registered_unemployed": "f.able_unemployed"},
+        "'全部劳动年龄有劳动能力成员失业'",
+        "'家中 ' || f.able_to_work || ' 名劳动年龄内有劳动能力的成员均已失业登记、无就业登记（零就业家庭）'",
+        "就业援助：公益性岗位托底安置，确保动态清零",
+        "f.able_unemployed",
+    ),
+    Rule(
+        "R05", "重残重病单人户", ("县民政局",), "1", ("wj_diagnoses", "mz_assistance", "mz_verification"),
+        f"f.severe_not_covered > 0 AND {INCOME} < {{dibao_edge_multiple}} * {STANDARD}",
+        {"severe_not_covered": "f.severe_not_covered", "per_capita_monthly_income": INCOME,
+         "line": f"{{dibao_edge_multiple}} * {STANDARD}"},
+        f"{{dibao_edge_multiple}} * {STANDARD}",
+        f"'有一级/二级残疾或近24个月大病、未享受低保特困的成员 ' || f.severe_not_covered || ' 人，核对人均月收入 ' || "
+        f"{_money(INCOME)} || ' 元，低于低保标准的 {{dibao_edge_multiple}} 倍（' || {_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元）'",
+        "按单人户纳入低保",
+        "f.severe_not_covered",
+    ),
+    Rule(
+        "R06", "特困供养应延未延", ("县民政局",), "2", ("mz_assistance",),
+        "f.tekun_extension_candidates > 0",
+        {"persons": "f.tekun_extension_candidates"},
+        "'未满18周岁，或全日制在读（研究生以下）'",
+        "'特困供养或孤儿保障已终止的成员 ' || f.tekun_extension_candidates || ' 人，未满18周岁或仍在全日制就读（研究生以下），应延长保障'",
+        "恢复特困供养（延长至18周岁或毕业）",
+        "f.tekun_extension_candidates",
+    ),
+    Rule(
+        "R08", "信访困难诉求", ("县民政局", "县信访局"), "13", ("xf_petitions",),
+        "f.hardship_petitions_90d > 0",
+        {"petitions_90d": "f.hardship_petitions_90d", "categories": "f.petition_categories"},
+        "'近90天困难类信访'",
+        "'近90天有 ' || f.hardship_petitions_90d || ' 件反映生活困难的信访' || "
+        "coalesce('（' || nullif(array_to_string(f.petition_categories, '、'), '') || '）', '')",
+        "入户核实诉求，按情况给予临时救助或纳入低保",
+        "f.hardship_petitions_90d",
+    ),
+    Rule(
+        "R09", "急难事件", ("县民政局",), "8", ("wj_deaths", "rs_insurance", "wj_diagnoses", "rs_employment"),
+        "f.earner_deaths_90d > 0 OR f.first_serious_illness_90d > 0 OR (f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1)",
+        {"earner_deaths_90d": "f.earner_deaths_90d", "first_serious_illness_90d": "f.first_serious_illness_90d",
+         "only_contributor_unemployed": "(f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1)"},
+        "'近90天'",
+        "concat_ws('；', "
+        "CASE WHEN f.earner_deaths_90d > 0 THEN '近90天有劳动年龄、死亡前6个月仍缴纳职工养老保险的成员死亡' END, "
+        "CASE WHEN f.first_serious_illness_90d > 0 THEN '近90天有成员首次确诊大病' END, "
+        "CASE WHEN f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1 THEN '近6个月唯一缴费的成员近90天失业登记' END)",
+        "临时救助（急难型，先行救助）{temporary_assistance_serious_illness} 倍城市低保标准，即 {ta_low}–{ta_high} 元",
+        "f.earner_deaths_90d + f.first_serious_illness_90d + f.contributors_newly_unemployed_90d",
+    ),
+    Rule(
+        "R10", "救助复核", ("县民政局",), "16, 19", ("mz_assistance", "wj_deaths", "mz_verification"),
+        f"f.deceased_on_assistance > 0 OR (f.on_dibao > 0 AND {INCOME} >= {{dibao_edge_multiple}} * {STANDARD}) OR f.double_assistance > 0",
+        {"deceased_on_assistance": "f.deceased_on_assistance", "double_assistance": "f.double_assistance",
+         "per_capita_monthly_income": INCOME},
+        "'在保对象信息与其他部门数据不一致'",
+        "concat_ws('；', "
+        "CASE WHEN f.deceased_on_assistance > 0 THEN '在保对象 ' || f.deceased_on_assistance || ' 人已有死亡登记' END, "
+        f"CASE WHEN f.on_dibao > 0 AND {INCOME} >= {{dibao_edge_multiple}} * {STANDARD} THEN '低保家庭核对人均月收入 ' || {_money(INCOME)} || ' 元，已达低保标准的 {{dibao_edge_multiple}} 倍' END, "
+        "CASE WHEN f.double_assistance > 0 THEN '有成员在两户同时在保，或同时享受低保和特困' END)",
+        "复核在保资格，停发或调整待遇",
+        "f.deceased_on_assistance + f.double_assistance",
+    ),
+    Rule(
+        "R11", "特困标准不达标", ("县民政局", "县财政局"), "2", ("mz_assistance",),
+        "f.tekun_below_standard > 0",
+        {"records": "f.tekun_below_standard"},
+        "'基本生活费 ≥ {tekun_basic_multiple} × 低保标准；照料护理费 ≥ 最低工资的 1/10、1/6、1/3'",
+        "'特困供养记录 ' || f.tekun_below_standard || ' 条低于标准（基本生活费应不低于低保标准的 {tekun_basic_multiple} 倍即 ' || "
+        f"{_money('{tekun_basic_multiple} * ' + STANDARD)} || ' 元，照料护理费应不低于最低工资标准的 1/10、1/6、1/3）'",
+        "按标准补发特困供养金",
+        "f.tekun_below_standard",
+    ),
+)
+
+RULES_BY_CODE = {r.code: r for r in RULES}
+LEVEL_ORDER = ("红", "橙", "黄", "复核")  # most urgent first
+
+
+def policy_values(policy: dict) -> dict[str, str]:
+    """The placeholders rule SQL may use, as SQL literals, from the policy in force."""
+    rules, std, measures = policy["rules"], policy["standards"], policy["measures"]
+    lo, hi = measures["temporary_assistance_serious_illness"]
+    return {
+        "dibao_edge_multiple": str(rules["dibao_edge_multiple"]),
+        "medical_out_of_pocket_threshold": str(rules["medical_out_of_pocket_threshold"]),
+        "tekun_basic_multiple": str(policy["compliance"]["tekun_basic_multiple"]),
+        "temporary_assistance_serious_illness": f"{lo}–{hi}",
+        "ta_low": f"{lo * std['dibao_standard_urban']:,}",
+        "ta_high": f"{hi * std['dibao_standard_urban']:,}",
+    }
+
+
+def level_of(code: str, policy: dict) -> str:
+    for level, codes in policy["levels"].items():
+        if code in codes:
+            return level
+    raise KeyError(f"rule {code} has no level in the policy file")
+
+
+def render(template: str, policy: dict) -> str:
+    return template.format(**policy_values(policy))

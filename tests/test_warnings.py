@@ -1,0 +1,170 @@
+"""The warning list: rules with their edge cases, episodes over nights, escalation,
+township feedback, and the exports read back."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from python_calamine import CalamineWorkbook
+
+from jiuzhu.config import load_feeds, load_policy
+from jiuzhu.idnumber import make_id
+from warehouse.core import build_core
+from warehouse.exports import write_exports
+from warehouse.monitoring import build_warnings
+from warehouse.person_key import install, load_key
+from warehouse.resource import connect
+from warehouse.staging import build_staging
+
+MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力,在校情况,家庭住址,联系电话\n"
+VERIFY = "核对编号,户编号,核对日期,家庭人口,家庭年收入,核对结论\n"
+SETTLE = "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
+ASSIST = "户编号,身份证号,姓名,救助类别,开始日期,终止日期,月保障金额,状态\n"
+FEEDBACK = "预警编号,户编号,核查日期,核查结果,帮扶措施,核查人\n"
+PETITION = "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
+
+P = {k: make_id("370725", b, n) for k, b, n in [
+    ("a", "19700101", 11), ("b", "19710101", 12), ("c", "19720101", 13), ("d", "19730101", 14),
+    ("e", "19740101", 15), ("f", "20000101", 16), ("g", "19750101", 17), ("h", "19760101", 18)]}
+
+
+def roster(extra: str = "") -> str:
+    return MEMBERS + (
+        f"H1,{P['a']},张一,户主,农业,红河,甲村,完全,非在校,红河镇甲村1号,13800000001\n"   # R01 (income low)
+        f"H2,{P['b']},张二,户主,农业,红河,甲村,完全,非在校,红河镇甲村2号,13800000002\n"   # verification too old
+        f"H3,{P['c']},张三,户主,非农业,宝城,乙社区,完全,非在校,宝城街道乙社区3号,=HYPERLINK(\"x\")\n"  # 不符合
+        f"H4,{P['d']},张四,户主,农业,营丘,丙村,完全,非在校,营丘镇丙村4号,13800000004\n"   # R03 (spending)
+        f"H5,{P['e']},张五,户主,农业,营丘,丙村,完全,非在校,营丘镇丙村5号,13800000005\n"   # reversal brings it under
+        f"H6,{P['f']},张六,户主,非农业,宝都,丁社区,部分,研究生,宝都街道6号,13800000006\n"  # tekun ended, 研究生
+        f"H7,{P['g']},张七,户主,农业,乔官,戊村,完全,非在校,乔官镇7号,13800000007\n" + extra  # R08 petition
+    )
+
+
+def load(landing, as_of: dt.date):
+    """One night without Dagster: ingest, standardise, link, warn, export."""
+    for feed in load_feeds():
+        landing.ingest(feed, as_of=as_of)
+    with connect(landing.warehouse) as con:
+        for feed in load_feeds().values():
+            build_staging(con, feed, as_of)
+        install(con, load_key(landing.warehouse.parent))
+        policy = load_policy(as_of)
+        build_core(con, as_of, policy)
+        night = build_warnings(con, as_of, policy)
+        write_exports(con, as_of, landing.warehouse.parent / "exports" / as_of.isoformat(), policy)
+        return night
+
+
+def hits(landing, as_of: dt.date) -> set[tuple[str, str]]:
+    return set(landing.query(
+        "SELECT subject_id, rule_code FROM monitoring.rule_hits WHERE as_of_date = ? AND NOT suppressed", [as_of]))
+
+
+def warnings(landing, as_of: dt.date) -> dict[str, tuple]:
+    rows = landing.query(
+        "SELECT subject_id, warning_id, level, rule_codes, status, first_flagged_on FROM monitoring.warnings WHERE as_of_date = ?",
+        [as_of])
+    return {r[0]: r[1:] for r in rows}
+
+
+def base(landing):
+    landing.write("mz_members", "m_20261101.csv", roster())
+    landing.write("mz_verification", "v_20261101.csv", VERIFY + (
+        "K1,H1,2026-10-01,1,4800,符合\n"     # 400/month < 680: R01
+        "K2,H2,2025-09-01,1,4800,符合\n"     # older than 12 months: nothing
+        "K3,H3,2026-10-01,1,4800,不符合\n"   # 不符合: no R01
+    ))
+    landing.write("yb_settlements", "yb_20261101.csv", SETTLE + (
+        f"S1,{P['d']},张四,2026-09-01,住院,40000,15000,0,0,25000,\n"   # 25,000 ≥ 20,000: R03
+        f"S2,{P['e']},张五,2026-09-01,住院,40000,15000,0,0,25000,\n"
+        f"S3,{P['e']},张五,2026-09-05,住院,-30000,-20000,0,0,-10000,S2\n"  # nets to 15,000: no R03
+    ))
+    landing.write("mz_assistance", "a_20261101.csv", ASSIST + (
+        f"H6,{P['f']},张六,特困供养,2010-01-01,2026-06-30,900,终止\n"  # ended; 26 and 研究生: no R06
+    ))
+    landing.write("xf_petitions", "x_20261101.csv", PETITION + f"X1,{P['g']},张七,2026-10-20,乔官,生活困难,家里困难\n")
+
+
+def test_rules_fire_on_their_cases_and_not_on_the_near_misses(landing):
+    base(landing)
+    d = dt.date(2026, 11, 1)
+    load(landing, d)
+    got = hits(landing, d)
+    assert ("H1", "R01") in got and ("H4", "R03") in got and ("H7", "R08") in got
+    assert not {("H2", "R01"), ("H3", "R01"), ("H5", "R03"), ("H6", "R06")} & got
+    reason = landing.query("SELECT reason, figures FROM monitoring.rule_hits WHERE subject_id = 'H4'")[0]
+    assert "近12个月医疗自付 25,000 元" in reason[0] and "超过预警线 20,000 元" in reason[0]
+    sources = landing.query("SELECT feed, source_file, source_row FROM monitoring.rule_sources WHERE subject_id = 'H4'")
+    assert sources == [("yb_settlements", "yb_20261101.csv", 2)]
+    w = warnings(landing, d)
+    assert w["H1"][1] == "红" and w["H4"][1] == "橙" and w["H7"][1] == "橙"
+    assert all(v[3] == "new" for v in w.values())
+
+
+def test_episodes_continue_escalate_and_resolve(landing):
+    base(landing)
+    d1, d2, d3 = dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 12)
+    load(landing, d1)
+    first = warnings(landing, d1)
+    load(landing, d2)
+    second = warnings(landing, d2)
+    assert second["H4"][0] == first["H4"][0] and second["H4"][3] == "continuing"  # same episode, same id
+    # H4 gets a first serious illness too: still one warning; and after 10 days without feedback
+    # the 橙 warnings (response window 7 days) escalate
+    landing.write("wj_diagnoses", "dx_20261110.csv", "登记编号,身份证号,诊断日期,病种类别\n" f"D1,{P['d']},2026-11-08,大病\n")
+    landing.write("xf_petitions", "x_20261111.csv", PETITION)  # nothing new
+    load(landing, d3)
+    third = warnings(landing, d3)
+    assert third["H4"][0] == first["H4"][0] and set(third["H4"][2]) == {"R03", "R09"}
+    assert third["H4"][3] == "escalated" and third["H4"][4] == d1
+    # a petition older than 90 days no longer counts: H7's warning ends and is listed once
+    load(landing, dt.date(2027, 1, 25))
+    assert "H7" not in warnings(landing, dt.date(2027, 1, 25))
+    resolved = landing.query("SELECT as_of_date, warning_id FROM monitoring.resolved_warnings")
+    assert resolved == [(dt.date(2027, 1, 25), first["H7"][0])]
+
+
+def test_feedback_not_true_suppresses_until_worse_and_already_covered_is_checked(landing):
+    base(landing)
+    d1, d2 = dt.date(2026, 11, 1), dt.date(2026, 11, 3)
+    load(landing, d1)
+    w = warnings(landing, d1)
+    landing.write("zj_feedback", "fb_20261102.csv", FEEDBACK + (
+        f"{w['H4'][0]},H4,2026-11-02,情况不属实,无,李干部\n"
+        f"{w['H1'][0]},H1,2026-11-02,已在保,无,李干部\n"
+    ))
+    load(landing, d2)
+    assert ("H4", "R03") not in hits(landing, d2)  # held back by 情况不属实
+    assert "H4" not in warnings(landing, d2)
+    lag = landing.query("SELECT household_id, note FROM monitoring.data_lag_cases WHERE as_of_date = ?", [d2])
+    assert lag and lag[0][0] == "H1" and "滞后" in lag[0][1]  # 已在保, but the rolls show nobody
+    # spending grows by far more than 20 %: the warning comes back
+    landing.write("yb_settlements", "yb_20261104.csv", SETTLE + f"S9,{P['d']},张四,2026-11-03,住院,20000,5000,0,0,15000,\n")
+    load(landing, dt.date(2026, 11, 4))
+    assert ("H4", "R03") in hits(landing, dt.date(2026, 11, 4))
+
+
+def test_exports_are_scoped_masked_and_safe(landing):
+    base(landing)
+    d = dt.date(2026, 11, 1)
+    load(landing, d)
+    out = landing.warehouse.parent / "exports" / d.isoformat()
+    names = sorted(p.name for p in out.glob("*.xlsx"))
+    assert names == ["370725107_乔官镇.xlsx", "370725110_红河镇.xlsx", "370725116_营丘镇.xlsx"]
+    wb = CalamineWorkbook.from_path(str(out / "370725110_红河镇.xlsx"))
+    assert wb.sheet_names == ["新增预警", "持续预警", "本期解除", "规则说明"]
+    rows = wb.get_sheet_by_name("新增预警").to_python()
+    assert rows[0][:6] == ["预警编号", "等级", "状态", "户编号", "姓名", "身份证号"]
+    assert [r[3] for r in rows[1:]] == ["H1"]  # only this township's households
+    assert rows[1][4] == "张一" and rows[1][5] == P["a"][:6] + "********" + P["a"][-4:]
+    text = str([wb.get_sheet_by_name(s).to_python() for s in wb.sheet_names])
+    assert P["a"] not in text
+    manifest = (out / "manifest.json").read_text(encoding="utf-8")
+    assert "sha256" in manifest and "县医保局" in manifest  # the R03 list for 医保局
+
+
+def test_text_that_looks_like_a_formula_is_neutralised():
+    from warehouse.exports import neutralise
+
+    assert neutralise('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
+    assert neutralise("-1") == "'-1" and neutralise("13800000001") == "13800000001"

@@ -1,0 +1,157 @@
+"""The night's exports: one workbook per township with open warnings, one list per
+responsible department, and a manifest (file, rows, SHA-256).
+
+Township staff visit the household, so names, addresses and phones are shown; ID
+numbers are masked (first 6 and last 4). Text that a spreadsheet would run as a
+formula is neutralised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import duckdb
+import xlsxwriter
+
+from models.rules import LEVEL_ORDER, RULES, level_of, render
+
+FORMULA_STARTS = ("=", "+", "-", "@")
+LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
+STATUS_ZH = {"new": "新增", "continuing": "持续", "escalated": "升级"}
+
+OPEN_COLUMNS = [  # (header, SQL over the export view, width)
+    ("预警编号", "warning_id", 22), ("等级", "level", 6), ("状态", "status_zh", 6), ("户编号", "household_id", 18),
+    ("姓名", "name", 10), ("身份证号", "masked_id", 20), ("村居", "village", 12), ("家庭住址", "address", 28),
+    ("联系电话", "phone", 14), ("预警规则", "rules", 16), ("预警原因", "reasons", 70), ("建议措施", "measures", 40),
+    ("责任单位", "departments_zh", 18), ("首次预警", "first_flagged_on", 12), ("最近反馈", "last_feedback", 24),
+]
+RESOLVED_COLUMNS = [
+    ("预警编号", "warning_id", 22), ("原等级", "last_level", 6), ("户编号", "household_id", 18), ("姓名", "name", 10),
+    ("身份证号", "masked_id", 20), ("村居", "village", 12), ("预警规则", "rules", 16), ("首次预警", "first_flagged_on", 12),
+    ("最后预警", "last_flagged_on", 12), ("结果", "outcome", 30),
+]
+
+EXPORT_VIEW = """
+WITH heads AS (
+    SELECT m.household_id, arg_min(m.name, CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS name,
+           arg_min(m.address, CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS address,
+           arg_min(m.phone, CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS phone,
+           arg_min(p.id_number[1:6] || '********' || p.id_number[15:18], CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS masked_id
+    FROM core.household_members m JOIN restricted.person_ids p USING (person_key) GROUP BY m.household_id
+)
+SELECT w.*, coalesce(h.name, pe.name) AS name, h.address, h.phone, coalesce(h.masked_id, w.person_masked_id) AS masked_id,
+       array_to_string(w.rule_codes, '、') AS rules, array_to_string(w.departments, '、') AS departments_zh,
+       CASE w.status WHEN 'new' THEN '新增' WHEN 'continuing' THEN '持续' ELSE '升级' END AS status_zh,
+       CASE w.level WHEN '红' THEN 0 WHEN '橙' THEN 1 WHEN '黄' THEN 2 ELSE 3 END AS level_rank
+FROM monitoring.warnings w
+LEFT JOIN heads h ON h.household_id = w.household_id
+LEFT JOIN core.persons pe ON w.household_id IS NULL AND pe.person_key = w.subject_id
+WHERE w.as_of_date = $d
+"""
+
+RESOLVED_VIEW = """
+SELECT r.*, array_to_string(r.rule_codes, '、') AS rules, m.name,
+       p.id_number[1:6] || '********' || p.id_number[15:18] AS masked_id
+FROM monitoring.resolved_warnings r
+LEFT JOIN (SELECT household_id, arg_min(name, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS name,
+                  arg_min(person_key, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS person_key
+           FROM core.household_members GROUP BY household_id) m USING (household_id)
+LEFT JOIN restricted.person_ids p USING (person_key)
+WHERE r.as_of_date = $d
+"""
+
+
+def neutralise(value):
+    """A text cell that starts like a formula gets a leading apostrophe, so no spreadsheet runs it."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _rows(con, sql: str, as_of: dt.date, columns, where: str = "", order: str = "") -> list[dict]:
+    cur = con.execute(f"SELECT * FROM ({sql}) {where} {order}", {"d": as_of})
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def _sheet(wb, name: str, columns, rows: list[dict], formats: dict) -> None:
+    ws = wb.add_worksheet(name)
+    for j, (header, _, width) in enumerate(columns):
+        ws.write_string(0, j, header, formats["header"])
+        ws.set_column(j, j, width)
+    ws.freeze_panes(1, 0)
+    for i, row in enumerate(rows, start=1):
+        fmt = formats.get(row.get("level") or row.get("last_level"))
+        for j, (_, key, _) in enumerate(columns):
+            value = row.get(key)
+            if value is None:
+                ws.write_blank(i, j, None, fmt)
+            elif isinstance(value, (dt.date, dt.datetime)):
+                ws.write_string(i, j, value.isoformat()[:10], fmt)
+            else:
+                ws.write_string(i, j, str(neutralise(value)), fmt)
+    if rows:
+        ws.autofilter(0, 0, len(rows), len(columns) - 1)
+
+
+def _rules_sheet(wb, policy: dict, formats: dict) -> None:
+    ws = wb.add_worksheet("规则说明")
+    headers = [("规则", 6), ("名称", 16), ("等级", 6), ("责任单位", 18), ("政策条款", 10), ("建议措施", 60)]
+    for j, (h, w) in enumerate(headers):
+        ws.write_string(0, j, h, formats["header"])
+        ws.set_column(j, j, w)
+    ws.freeze_panes(1, 0)
+    for i, rule in enumerate(RULES, start=1):
+        values = [rule.code, rule.name, level_of(rule.code, policy), "、".join(rule.departments), rule.policy_items,
+                  render(rule.measure, policy)]
+        for j, v in enumerate(values):
+            ws.write_string(i, j, v, formats.get(values[2]))
+    ws.write_string(len(RULES) + 2, 0, "等级：红＝疑似应保未保，立即处置；橙＝突发或支出型困难，数日内响应；黄＝持续关注；复核＝核查在保记录。")
+
+
+def _workbook(path: Path, sheets: list[tuple[str, list, list[dict]]], policy: dict) -> None:
+    wb = xlsxwriter.Workbook(str(path))
+    formats = {"header": wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True})}
+    formats |= {lv: wb.add_format({"bg_color": c, "text_wrap": True, "valign": "top"}) for lv, c in LEVEL_COLOURS.items()}
+    for name, columns, rows in sheets:
+        _sheet(wb, name, columns, rows, formats)
+    _rules_sheet(wb, policy, formats)
+    wb.close()
+
+
+def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: dict) -> list[dict]:
+    """Write the night's workbooks and manifest; return the manifest entries."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
+        old.unlink()  # a re-run of the night replaces its workbooks
+    order = "ORDER BY level_rank, first_flagged_on, warning_id"
+    warnings = _rows(con, EXPORT_VIEW, as_of, OPEN_COLUMNS, order=order)
+    resolved = _rows(con, RESOLVED_VIEW, as_of, RESOLVED_COLUMNS, order="ORDER BY warning_id")
+    entries = []
+    towns = sorted({(w["township_code"], w["township_name"]) for w in warnings})
+    for code, name in towns:
+        mine = [w for w in warnings if w["township_code"] == code]
+        new = [w for w in mine if w["status"] == "new"]
+        ongoing = [w for w in mine if w["status"] != "new"]
+        ended = [r for r in resolved if r["township_code"] == code]
+        path = out_dir / f"{code}_{name}.xlsx"
+        _workbook(path, [("新增预警", OPEN_COLUMNS, new), ("持续预警", OPEN_COLUMNS, ongoing),
+                         ("本期解除", RESOLVED_COLUMNS, ended)], policy)
+        entries.append({"file": path.name, "kind": "township", "township_code": code,
+                        "rows": {"新增预警": len(new), "持续预警": len(ongoing), "本期解除": len(ended)}})
+    departments = sorted({d for w in warnings for d in w["departments"]})
+    (out_dir / "departments").mkdir(exist_ok=True)
+    for dept in departments:
+        mine = [w for w in warnings if dept in w["departments"]]
+        path = out_dir / "departments" / f"{dept}.xlsx"
+        _workbook(path, [("预警清单", OPEN_COLUMNS, mine)], policy)
+        entries.append({"file": f"departments/{path.name}", "kind": "department", "department": dept,
+                        "rows": {"预警清单": len(mine)}})
+    for e in entries:
+        e["sha256"] = hashlib.sha256((out_dir / e["file"]).read_bytes()).hexdigest()
+    manifest = {"as_of_date": as_of.isoformat(), "warnings": len(warnings), "resolved": len(resolved), "files": entries}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    return entries

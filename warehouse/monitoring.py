@@ -1,0 +1,269 @@
+"""The night's warning list: rule hits (models.rules) for date D, the records behind them,
+warning episodes carried from the previous night, township feedback applied, and the
+warnings that ended. Rebuilding a night replaces that night's rows only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
+from models.rules import LEVEL_ORDER, RULES, Rule, level_of, render
+from warehouse.as_of import relations
+
+SQL = Path(__file__).resolve().parent / "sql" / "monitoring.sql"
+NIGHT_TABLES = ("rule_hits", "rule_sources", "rule_status", "warnings", "resolved_warnings", "data_lag_cases")
+
+# Which rows of a feed stand behind a hit: the date column and how far back (days; None = all known).
+SOURCE_WINDOWS = {
+    "mz_verification": ("verification_date", 366),
+    "mz_assistance": ("start_date", None),
+    "yb_settlements": ("settlement_date", 366),
+    "wj_diagnoses": ("diagnosis_date", 731),
+    "wj_deaths": ("death_date", 90),
+    "rs_employment": ("registration_date", None),
+    "xf_petitions": ("registration_date", 90),
+}
+
+
+@dataclass
+class NightList:
+    hits: int
+    warnings: int
+    new: int
+    escalated: int
+    resolved: int
+    not_evaluated: list[tuple[str, str]]
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _list(values) -> str:
+    return "[" + ", ".join(_lit(v) for v in values) + "]::VARCHAR[]"
+
+
+def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> NightList:
+    con.execute(SQL.read_text(encoding="utf-8"))
+    for table in NIGHT_TABLES:
+        con.execute(f"DELETE FROM monitoring.{table} WHERE as_of_date = ?", [as_of])
+    gate = {
+        feed: problems
+        for feed, usable, problems in con.execute(
+            "SELECT feed, usable, problems FROM audit.feed_gate WHERE as_of_date = ?", [as_of]
+        ).fetchall()
+        if not usable
+    }
+    not_evaluated = []
+    for rule in RULES:
+        blocked = [f for f in rule.feeds if f in gate]
+        if blocked:
+            reason = "；".join(f"{f}今晚不可用（{gate[f]}）" for f in blocked)
+            con.execute("INSERT INTO monitoring.rule_status VALUES (?, ?, false, ?, NULL)", [as_of, rule.code, reason])
+            not_evaluated.append((rule.code, reason))
+            continue
+        con.execute(_household_hits_sql(rule, as_of, policy))
+    con.execute(_outsider_hits_sql(as_of, policy, gate))
+    _suppress(con, as_of, policy)
+    for rule in RULES:
+        if rule.code not in dict(not_evaluated):
+            con.execute(
+                """INSERT INTO monitoring.rule_status
+                   SELECT ?, ?, true, NULL, count(*) FROM monitoring.rule_hits WHERE as_of_date = ? AND rule_code = ?""",
+                [as_of, rule.code, as_of, rule.code],
+            )
+    _sources(con, as_of)
+    _episodes(con, as_of, policy)
+    counts = con.execute(
+        """SELECT (SELECT count(*) FROM monitoring.rule_hits WHERE as_of_date = $d AND NOT suppressed),
+                  (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d),
+                  (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d AND status = 'new'),
+                  (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d AND status = 'escalated'),
+                  (SELECT count(*) FROM monitoring.resolved_warnings WHERE as_of_date = $d)""",
+        {"d": as_of},
+    ).fetchall()[0]
+    return NightList(*counts, not_evaluated)
+
+
+def _household_hits_sql(rule: Rule, as_of: dt.date, policy: dict) -> str:
+    figures = ", ".join(f"{_lit(k)}, {render(v, policy)}" for k, v in rule.figures.items())
+    return f"""
+INSERT INTO monitoring.rule_hits
+SELECT DATE '{as_of.isoformat()}', 'household', f.household_id, {_lit(rule.code)}, {_lit(rule.name)},
+       {_lit(level_of(rule.code, policy))}, json_object({figures}), ({render(rule.threshold, policy)})::VARCHAR,
+       {_lit(rule.policy_items)}, {render(rule.reason, policy)}, {_list(rule.departments)},
+       {_lit(render(rule.measure, policy))}, ({render(rule.severity, policy)})::DOUBLE, false
+FROM core.household_features f
+WHERE coalesce(({render(rule.predicate, policy)}), false)
+"""
+
+
+def _outsider_hits_sql(as_of: dt.date, policy: dict, gate: dict) -> str:
+    """Persons outside the roster: medical spending (R03) and hardship petitions (R08)."""
+    r, d = relations(as_of), f"DATE '{as_of.isoformat()}'"
+    rules = policy["rules"]
+    line = rules["medical_out_of_pocket_threshold"]
+    r03, r08 = next(x for x in RULES if x.code == "R03"), next(x for x in RULES if x.code == "R08")
+    parts = []
+    if "yb_settlements" not in gate:
+        parts.append(f"""
+SELECT o.person_key, 'R03' AS code, sum(s.out_of_pocket) AS figure, count(*) FILTER (WHERE s.reverses IS NULL) AS n,
+       '近12个月医疗自付 ' || format('{{:,.0f}}', sum(s.out_of_pocket)::DOUBLE) || ' 元（医保结算 ' ||
+       count(*) FILTER (WHERE s.reverses IS NULL) || ' 笔，冲销已扣除），超过预警线 {line:,} 元' AS reason
+FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)
+JOIN {r['yb_settlements']} s ON s.id_number = p.id_number
+WHERE s.settlement_date <= {d} AND s.settlement_date > {d} - INTERVAL {int(rules['medical_window_months'])} MONTH
+GROUP BY o.person_key HAVING sum(s.out_of_pocket) >= {line}""")
+    if "xf_petitions" not in gate:
+        categories = ", ".join(_lit(c) for c in rules["petition_categories"])
+        parts.append(f"""
+SELECT o.person_key, 'R08', count(*), count(*),
+       '近90天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）'
+FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)
+JOIN {r['xf_petitions']} x ON x.id_number = p.id_number
+WHERE x.registration_date <= {d} AND x.registration_date > {d} - INTERVAL {int(rules['petition_window_days'])} DAY
+  AND (x.petition_category IN ({categories}) OR contains(coalesce(x.petition_text, ''), '困难'))
+GROUP BY o.person_key""")
+    if not parts:
+        return "SELECT 1"
+    meta = {x.code: x for x in (r03, r08)}
+    cases = lambda attr: "CASE code " + " ".join(  # noqa: E731
+        f"WHEN '{c}' THEN {_lit(attr(x))}" for c, x in meta.items()) + " END"
+    return f"""
+INSERT INTO monitoring.rule_hits
+SELECT {d}, 'person', person_key, code, {cases(lambda x: x.name)},
+       CASE code WHEN 'R03' THEN {_lit(level_of('R03', policy))} ELSE {_lit(level_of('R08', policy))} END,
+       json_object('figure', figure, 'records', n), CASE code WHEN 'R03' THEN '{line}' ELSE '近90天困难类信访' END,
+       {cases(lambda x: x.policy_items)}, reason,
+       CASE code WHEN 'R03' THEN {_list(r03.departments)} ELSE {_list(r08.departments)} END,
+       CASE code WHEN 'R03' THEN {_lit(render(r03.measure, policy))} ELSE {_lit(render(r08.measure, policy))} END,
+       figure::DOUBLE, false
+FROM ({' UNION ALL '.join(parts)})
+"""
+
+
+def _suppress(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
+    """情况不属实 holds back the same codes for a while, unless the figures got worse."""
+    ep = policy["episodes"]
+    r = relations(as_of)
+    con.execute(
+        f"""UPDATE monitoring.rule_hits h SET suppressed = true FROM (
+                SELECT DISTINCT w.subject_id, code, prev.severity AS severity_then
+                FROM {r['zj_feedback']} fb
+                JOIN monitoring.warnings w ON w.warning_id = fb.warning_id
+                     AND w.as_of_date = (SELECT max(as_of_date) FROM monitoring.warnings w2
+                                         WHERE w2.warning_id = fb.warning_id AND w2.as_of_date <= fb.check_date)
+                CROSS JOIN unnest(w.rule_codes) AS u(code)
+                LEFT JOIN monitoring.rule_hits prev ON prev.as_of_date = w.as_of_date
+                     AND prev.subject_id = w.subject_id AND prev.rule_code = code
+                WHERE fb.check_result = '情况不属实' AND fb.check_date <= $d
+                  AND fb.check_date > $d - INTERVAL {int(ep['not_true_suppression_days'])} DAY
+            ) s
+            WHERE h.as_of_date = $d AND h.subject_id = s.subject_id AND h.rule_code = s.code
+              AND (s.severity_then IS NULL OR h.severity <= s.severity_then * (1 + {float(ep['worse_by'])}))""",
+        {"d": as_of},
+    )
+
+
+def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
+    r, d = relations(as_of), f"DATE '{as_of.isoformat()}'"
+    for rule in RULES:
+        for feed in rule.feeds:
+            if feed not in SOURCE_WINDOWS:
+                continue
+            column, days = SOURCE_WINDOWS[feed]
+            window = f" AND s.{column} > {d} - INTERVAL {days} DAY" if days else ""
+            if feed == "mz_verification":
+                join = "JOIN {rel} s ON s.household_id = h.subject_id"
+            else:
+                join = ("JOIN core.household_members m ON m.household_id = h.subject_id "
+                        "JOIN restricted.person_ids p USING (person_key) JOIN {rel} s ON s.id_number = p.id_number")
+            con.execute(
+                f"""INSERT INTO monitoring.rule_sources
+                    SELECT DISTINCT h.as_of_date, h.subject_id, h.rule_code, '{feed}', s.source_file, s.source_row
+                    FROM monitoring.rule_hits h {join.format(rel=r[feed])}
+                    WHERE h.as_of_date = {d} AND h.subject_type = 'household' AND h.rule_code = '{rule.code}'
+                      AND s.{column} <= {d}{window}"""
+            )
+
+
+def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
+    d = f"DATE '{as_of.isoformat()}'"
+    rank = "CASE {} " + " ".join(f"WHEN '{lv}' THEN {i}" for i, lv in enumerate(LEVEL_ORDER)) + " END"
+    towns = " UNION ALL ".join(f"SELECT '{t.code}' AS code, '{t.official_name}' AS name" for t in load_townships())
+    response = " ".join(f"WHEN '{lv}' THEN {int(n)}" for lv, n in policy["episodes"]["response_days"].items())
+    r = relations(as_of)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jz_tonight AS
+            WITH hits AS (SELECT * FROM monitoring.rule_hits WHERE as_of_date = {d} AND NOT suppressed),
+            subjects AS (
+                SELECT subject_id, any_value(subject_type) AS subject_type,
+                       arg_min(level, {rank.format('level')}) AS level,
+                       list(rule_code ORDER BY rule_code) AS rule_codes,
+                       list_sort(list_distinct(flatten(list(departments)))) AS departments,
+                       string_agg(rule_code || ' ' || rule_name || '：' || reason, '；' ORDER BY rule_code) AS reasons,
+                       string_agg(DISTINCT measure, '；') AS measures
+                FROM hits GROUP BY subject_id
+            ), towns AS ({towns})
+            SELECT s.*,
+                   CASE WHEN s.subject_type = 'household' THEN s.subject_id END AS household_id,
+                   CASE WHEN s.subject_type = 'person' THEN p.id_number[1:6] || '********' || p.id_number[15:18] END AS person_masked_id,
+                   coalesce(h.township_code, o.township_code, '{FALLBACK_TOWNSHIP}') AS township_code,
+                   h.village
+            FROM subjects s
+            LEFT JOIN core.households h ON s.subject_type = 'household' AND h.household_id = s.subject_id
+            LEFT JOIN core.persons_outside_roster o ON s.subject_type = 'person' AND o.person_key = s.subject_id
+            LEFT JOIN restricted.person_ids p ON s.subject_type = 'person' AND p.person_key = s.subject_id"""
+    )
+    prev_date = con.execute("SELECT max(as_of_date) FROM monitoring.warnings WHERE as_of_date < ?", [as_of]).fetchall()[0][0]
+    prev = f"(SELECT * FROM monitoring.warnings WHERE as_of_date = DATE '{prev_date.isoformat()}')" if prev_date else \
+        "(SELECT * FROM monitoring.warnings WHERE false)"
+    con.execute(
+        f"""INSERT INTO monitoring.warnings
+            WITH fb AS (
+                SELECT warning_id, arg_max(check_result || coalesce('，' || measure, '') || '（' || strftime(check_date, '%Y-%m-%d') || '）',
+                                           check_date) AS last_feedback
+                FROM {r['zj_feedback']} WHERE check_date <= {d} GROUP BY warning_id
+            ), towns AS ({towns}),
+            joined AS (
+                SELECT t.*, p.warning_id AS prev_id, p.first_flagged_on AS prev_first, p.level AS prev_level
+                FROM _jz_tonight t LEFT JOIN {prev} p ON p.subject_id = t.subject_id
+            ),
+            numbered AS (
+                SELECT *, row_number() OVER (PARTITION BY prev_id IS NULL ORDER BY township_code, subject_id) AS n FROM joined
+            )
+            SELECT {d}, coalesce(prev_id, 'YJ-' || strftime({d}, '%Y%m%d') || '-' || lpad(n::VARCHAR, 6, '0')),
+                   household_id, person_masked_id, township_code, towns.name, village, level, rule_codes, NULL,
+                   departments, reasons,
+                   CASE WHEN prev_id IS NULL THEN 'new'
+                        WHEN {rank.format('level')} < {rank.format('prev_level')} THEN 'escalated'
+                        WHEN fb.last_feedback IS NULL AND {d} - prev_first > CASE level {response} END THEN 'escalated'
+                        ELSE 'continuing' END,
+                   coalesce(prev_first, {d}), subject_id, measures, fb.last_feedback
+            FROM numbered JOIN towns ON towns.code = township_code
+            LEFT JOIN fb ON fb.warning_id = prev_id"""
+    )
+    con.execute(
+        f"""INSERT INTO monitoring.resolved_warnings
+            SELECT {d}, p.warning_id, p.household_id, p.person_masked_id, p.township_code, p.township_name, p.village,
+                   p.level, p.rule_codes, p.first_flagged_on, p.as_of_date, p.last_feedback
+            FROM {prev} p WHERE p.subject_id NOT IN (SELECT subject_id FROM _jz_tonight)"""
+    )
+    # 已在保 reported, but the rolls show no one on assistance: the rolls lag behind
+    con.execute(
+        f"""INSERT INTO monitoring.data_lag_cases
+            SELECT DISTINCT {d}, fb.warning_id, w.household_id, fb.check_date,
+                   '镇街反馈“已在保”，但救助名册中该户无人在保：请县民政局核实名册是否滞后'
+            FROM {r['zj_feedback']} fb
+            JOIN monitoring.warnings w ON w.warning_id = fb.warning_id AND w.as_of_date = {d}
+            JOIN core.household_features f ON f.household_id = w.household_id
+            WHERE fb.check_result = '已在保' AND fb.check_date <= {d} AND fb.check_date > {d} - INTERVAL 30 DAY
+              AND f.on_dibao + f.on_tekun + f.on_dibao_edge = 0"""
+    )
+    con.execute("DROP TABLE _jz_tonight")
