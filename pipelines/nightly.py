@@ -33,6 +33,7 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
         with connect(warehouse, read_only=True) as con:
             print_summary(ingest_summary(con, result.run_id), ingest_summary(con))
             print_gate(con, as_of)
+            print_warnings(con, as_of)
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     for e in failed:
         level = "警告 WARN " if e.severity == dg.AssetCheckSeverity.WARN else "错误 ERROR"
@@ -52,6 +53,23 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
         file=sys.stderr,
     )
     return 1
+
+
+def print_warnings(con, as_of: dt.date) -> None:
+    """The night's list in one line, and the rules that could not be evaluated."""
+    try:
+        total, new, escalated = con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE status = 'new'), count(*) FILTER (WHERE status = 'escalated')
+               FROM monitoring.warnings WHERE as_of_date = ?""", [as_of]).fetchall()[0]
+        resolved = con.execute("SELECT count(*) FROM monitoring.resolved_warnings WHERE as_of_date = ?", [as_of]).fetchall()[0][0]
+        blocked = con.execute(
+            "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1", [as_of]
+        ).fetchall()
+    except Exception:  # the list was not built tonight (an earlier step failed)
+        return
+    print(f"预警 warnings: {total}（新增 new {new}，升级 escalated {escalated}，解除 resolved {resolved}）")
+    for code, reason in blocked:
+        print(f"未能评估 NOT EVALUATED {code}: {reason}")
 
 
 def print_gate(con, as_of: dt.date) -> None:

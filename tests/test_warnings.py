@@ -168,3 +168,30 @@ def test_text_that_looks_like_a_formula_is_neutralised():
 
     assert neutralise('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert neutralise("-1") == "'-1" and neutralise("13800000001") == "13800000001"
+
+
+def test_a_policy_file_that_breaks_items_1_and_2_is_refused():
+    from models.compliance import compliance_problems
+
+    policy = load_policy(dt.date(2026, 11, 28))
+    assert compliance_problems(policy) == []
+    bad = policy | {"standards": policy["standards"] | {"dibao_standard_urban": 1200}}
+    problems = compliance_problems(bad)
+    assert any("城市低保标准 1200" in p and "第1条" in p for p in problems)  # 48 % of consumption
+    assert any("城乡低保标准之比" in p for p in problems)  # 1200 : 680 > 1.3
+
+
+def test_a_blocked_feed_leaves_its_rules_unevaluated_and_says_so(landing):
+    base(landing)
+    d = dt.date(2026, 11, 1)
+    load(landing, d)  # creates the tables
+    with connect(landing.warehouse) as con:
+        con.execute(
+            "INSERT INTO audit.feed_gate VALUES (?, 'yb_settlements', false, '今晚 12.0% 的数据行被隔离', '{}')", [d]
+        )
+        build_warnings(con, d, load_policy(d))
+    status = dict(landing.query("SELECT rule_code, evaluated FROM monitoring.rule_status WHERE as_of_date = ?", [d]))
+    assert status["R03"] is False and status["R01"] is True
+    assert ("H4", "R03") not in hits(landing, d) and ("H1", "R01") in hits(landing, d)
+    reason = landing.query("SELECT reason FROM monitoring.rule_status WHERE rule_code = 'R03'")[0][0]
+    assert "yb_settlements" in reason and "12.0%" in reason

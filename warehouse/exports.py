@@ -97,7 +97,7 @@ def _sheet(wb, name: str, columns, rows: list[dict], formats: dict) -> None:
         ws.autofilter(0, 0, len(rows), len(columns) - 1)
 
 
-def _rules_sheet(wb, policy: dict, formats: dict) -> None:
+def _rules_sheet(wb, policy: dict, formats: dict, not_evaluated: list[tuple[str, str]]) -> None:
     ws = wb.add_worksheet("规则说明")
     headers = [("规则", 6), ("名称", 16), ("等级", 6), ("责任单位", 18), ("政策条款", 10), ("建议措施", 60)]
     for j, (h, w) in enumerate(headers):
@@ -110,15 +110,17 @@ def _rules_sheet(wb, policy: dict, formats: dict) -> None:
         for j, v in enumerate(values):
             ws.write_string(i, j, v, formats.get(values[2]))
     ws.write_string(len(RULES) + 2, 0, "等级：红＝疑似应保未保，立即处置；橙＝突发或支出型困难，数日内响应；黄＝持续关注；复核＝核查在保记录。")
+    for i, (code, reason) in enumerate(not_evaluated):  # the list says what it could not check tonight
+        ws.write_string(len(RULES) + 4 + i, 0, f"今晚未能评估 {code}：{reason}")
 
 
-def _workbook(path: Path, sheets: list[tuple[str, list, list[dict]]], policy: dict) -> None:
+def _workbook(path: Path, sheets: list[tuple[str, list, list[dict]]], policy: dict, not_evaluated) -> None:
     wb = xlsxwriter.Workbook(str(path))
     formats = {"header": wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True})}
     formats |= {lv: wb.add_format({"bg_color": c, "text_wrap": True, "valign": "top"}) for lv, c in LEVEL_COLOURS.items()}
     for name, columns, rows in sheets:
         _sheet(wb, name, columns, rows, formats)
-    _rules_sheet(wb, policy, formats)
+    _rules_sheet(wb, policy, formats, not_evaluated)
     wb.close()
 
 
@@ -130,6 +132,9 @@ def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path,
     order = "ORDER BY level_rank, first_flagged_on, warning_id"
     warnings = _rows(con, EXPORT_VIEW, as_of, OPEN_COLUMNS, order=order)
     resolved = _rows(con, RESOLVED_VIEW, as_of, RESOLVED_COLUMNS, order="ORDER BY warning_id")
+    not_evaluated = con.execute(
+        "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1", [as_of]
+    ).fetchall()
     entries = []
     towns = sorted({(w["township_code"], w["township_name"]) for w in warnings})
     for code, name in towns:
@@ -139,7 +144,7 @@ def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path,
         ended = [r for r in resolved if r["township_code"] == code]
         path = out_dir / f"{code}_{name}.xlsx"
         _workbook(path, [("新增预警", OPEN_COLUMNS, new), ("持续预警", OPEN_COLUMNS, ongoing),
-                         ("本期解除", RESOLVED_COLUMNS, ended)], policy)
+                         ("本期解除", RESOLVED_COLUMNS, ended)], policy, not_evaluated)
         entries.append({"file": path.name, "kind": "township", "township_code": code,
                         "rows": {"新增预警": len(new), "持续预警": len(ongoing), "本期解除": len(ended)}})
     departments = sorted({d for w in warnings for d in w["departments"]})
@@ -147,11 +152,12 @@ def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path,
     for dept in departments:
         mine = [w for w in warnings if dept in w["departments"]]
         path = out_dir / "departments" / f"{dept}.xlsx"
-        _workbook(path, [("预警清单", OPEN_COLUMNS, mine)], policy)
+        _workbook(path, [("预警清单", OPEN_COLUMNS, mine)], policy, not_evaluated)
         entries.append({"file": f"departments/{path.name}", "kind": "department", "department": dept,
                         "rows": {"预警清单": len(mine)}})
     for e in entries:
         e["sha256"] = hashlib.sha256((out_dir / e["file"]).read_bytes()).hexdigest()
-    manifest = {"as_of_date": as_of.isoformat(), "warnings": len(warnings), "resolved": len(resolved), "files": entries}
+    manifest = {"as_of_date": as_of.isoformat(), "warnings": len(warnings), "resolved": len(resolved),
+                "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in not_evaluated], "files": entries}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return entries

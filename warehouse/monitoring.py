@@ -123,8 +123,8 @@ GROUP BY o.person_key HAVING sum(s.out_of_pocket) >= {line}""")
     if "xf_petitions" not in gate:
         categories = ", ".join(_lit(c) for c in rules["petition_categories"])
         parts.append(f"""
-SELECT o.person_key, 'R08', count(*), count(*),
-       '近90天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）'
+SELECT o.person_key, 'R08' AS code, count(*) AS figure, count(*) AS n,
+       '近90天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' AS reason
 FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)
 JOIN {r['xf_petitions']} x ON x.id_number = p.id_number
 WHERE x.registration_date <= {d} AND x.registration_date > {d} - INTERVAL {int(rules['petition_window_days'])} DAY
