@@ -221,3 +221,16 @@ def test_every_planted_case_is_flagged_with_its_code_and_routed_to_its_township(
         if case["rule_code"] not in codes or town not in expected:
             missed.append((case["rule_code"], case["variant"], town, expected, codes))
     assert missed == [], missed
+
+
+def test_every_hit_names_the_records_behind_it(night):
+    _, home, _ = night
+    without = _q(
+        home,
+        """SELECT h.rule_code, h.subject_type, count(*) FROM monitoring.rule_hits h
+           WHERE NOT EXISTS (SELECT 1 FROM monitoring.rule_sources s WHERE s.as_of_date = h.as_of_date
+                             AND s.subject_id = h.subject_id AND s.rule_code = h.rule_code)
+           GROUP BY ALL""",
+    )
+    assert _q(home, "SELECT count(*) FROM monitoring.rule_hits")[0][0] > 0
+    assert without == []

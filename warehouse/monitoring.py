@@ -79,6 +79,7 @@ def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict)
                 [as_of, rule.code, as_of, rule.code],
             )
     _sources(con, as_of)
+    _outsider_sources(con, as_of)
     _episodes(con, as_of, policy)
     counts = con.execute(
         """SELECT (SELECT count(*) FROM monitoring.rule_hits WHERE as_of_date = $d AND NOT suppressed),
@@ -191,6 +192,20 @@ def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
                     WHERE h.as_of_date = {d} AND h.subject_type = 'household' AND h.rule_code = '{rule.code}'
                       AND s.{column} <= {d}{window}"""
             )
+
+
+def _outsider_sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
+    r, d = relations(as_of), f"DATE '{as_of.isoformat()}'"
+    for code, feed in (("R03", "yb_settlements"), ("R08", "xf_petitions")):
+        column, days = SOURCE_WINDOWS[feed]
+        con.execute(
+            f"""INSERT INTO monitoring.rule_sources
+                SELECT DISTINCT h.as_of_date, h.subject_id, h.rule_code, '{feed}', s.source_file, s.source_row
+                FROM monitoring.rule_hits h JOIN restricted.person_ids p ON p.person_key = h.subject_id
+                JOIN {r[feed]} s ON s.id_number = p.id_number
+                WHERE h.as_of_date = {d} AND h.subject_type = 'person' AND h.rule_code = '{code}'
+                  AND s.{column} <= {d} AND s.{column} > {d} - INTERVAL {days} DAY"""
+        )
 
 
 def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
