@@ -37,12 +37,19 @@ def _in(values) -> str:
 HARDSHIP_WORDS = ("困难", "生活无着", "没钱", "无钱", "看不起病", "交不起", "揭不开锅", "救助", "低保", "特困", "无力")
 
 
-def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> CoreReport:
-    """(Re)build core.* for ``as_of``. Needs jz_person_key() installed (warehouse.person_key)."""
+def build_core(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict, schema: str = "core", restricted: str = "restricted"
+) -> CoreReport:
+    """(Re)build <schema>.* for ``as_of``. Needs jz_person_key() installed (warehouse.person_key).
+
+    The nightly run builds ``core``; model training builds past nights into its own
+    schemas so that tonight's tables are never overwritten.
+    """
+    S, R = schema, restricted
     install_macros(con)
     r = relations(as_of)
     d = f"DATE '{as_of.isoformat()}'"
-    con.execute("CREATE SCHEMA IF NOT EXISTS restricted")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {S}; CREATE SCHEMA IF NOT EXISTS {R}")
 
     # Every valid ID number seen in any feed as of D, and its key (restricted: for the exports only).
     id_sources = " UNION ".join(
@@ -51,13 +58,13 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> 
                   "rs_employment", "rs_insurance", "xf_petitions")
     )
     con.execute(
-        f"""CREATE OR REPLACE TABLE restricted.person_ids AS
+        f"""CREATE OR REPLACE TABLE {R}.person_ids AS
             SELECT id_number, jz_person_key(id_number) AS person_key FROM ({id_sources})"""
     )
-    keyed = lambda rel: f"(SELECT k.person_key, x.* EXCLUDE (id_number) FROM {rel} x JOIN restricted.person_ids k USING (id_number))"  # noqa: E731
+    keyed = lambda rel: f"(SELECT k.person_key, x.* EXCLUDE (id_number) FROM {rel} x JOIN {R}.person_ids k USING (id_number))"  # noqa: E731
 
     con.execute(
-        f"""CREATE OR REPLACE TABLE core.household_members AS
+        f"""CREATE OR REPLACE TABLE {S}.household_members AS
             SELECT m.household_id, m.person_key, m.name, m.relation_to_head, m.residence_type,
                    m.township_code, m.township_name, m.township_note, m.village, m.address, m.phone,
                    m.work_ability, m.disability_grade, m.school_stage, p.birth_date,
@@ -66,10 +73,10 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> 
                    {d} AS as_of_date
             FROM {keyed(r['mz_members'])} m
             JOIN (SELECT person_key, strptime(id_number[7:14], '%Y%m%d')::DATE AS birth_date
-                  FROM restricted.person_ids) p USING (person_key)"""
+                  FROM {R}.person_ids) p USING (person_key)"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TABLE core.persons AS
+        f"""CREATE OR REPLACE TABLE {S}.persons AS
             WITH names AS (
                 SELECT person_key, arg_max(name, extract_date) AS name FROM (
                     SELECT person_key, name, extract_date FROM {keyed(r['mz_members'])}
@@ -93,10 +100,10 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> 
                    roster.roster_sex IS NOT NULL
                        AND roster.roster_sex <> CASE WHEN p.id_number[17]::INTEGER % 2 = 1 THEN '男' ELSE '女' END AS sex_mismatch,
                    {d} AS as_of_date
-            FROM restricted.person_ids p LEFT JOIN roster USING (person_key) LEFT JOIN names USING (person_key)"""
+            FROM {R}.person_ids p LEFT JOIN roster USING (person_key) LEFT JOIN names USING (person_key)"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TABLE core.households AS
+        f"""CREATE OR REPLACE TABLE {S}.households AS
             SELECT household_id,
                    arg_min(person_key, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS head_person_key,
                    arg_min(residence_type, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS residence_type,
@@ -106,7 +113,7 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> 
                    count(*) AS members,
                    bool_or(relation_to_head = '户主') AS has_head,
                    {d} AS as_of_date
-            FROM core.household_members GROUP BY household_id"""
+            FROM {S}.household_members GROUP BY household_id"""
     )
     # Persons in other feeds but not on the roster (residence-permit holders, item 15):
     # routed by the township their petition names, else the one their usual clinic is
@@ -116,7 +123,7 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> 
         for t in load_townships() if t.code != FALLBACK_TOWNSHIP for name in (t.official_name, *t.aliases)
     )
     con.execute(
-        f"""CREATE OR REPLACE TABLE core.persons_outside_roster AS
+        f"""CREATE OR REPLACE TABLE {S}.persons_outside_roster AS
             WITH seen AS (
                 SELECT person_key, list(DISTINCT feed ORDER BY feed) AS feeds FROM (
                     SELECT person_key, 'yb_settlements' AS feed FROM {keyed(r['yb_settlements'])}
@@ -144,30 +151,30 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> 
                         ELSE '不在民政名册，数据中没有可识别的镇街，转县社会救助综合服务中心' END AS routing_note,
                    {d} AS as_of_date
             FROM seen s LEFT JOIN petition_town t USING (person_key) LEFT JOIN facility_town f USING (person_key)
-            WHERE s.person_key NOT IN (SELECT person_key FROM core.household_members)"""
+            WHERE s.person_key NOT IN (SELECT person_key FROM {S}.household_members)"""
     )
     # Each person's assistance records as of D: category, dates, amounts, and whether active that night.
     con.execute(
-        f"""CREATE OR REPLACE TABLE core.assistance AS
+        f"""CREATE OR REPLACE TABLE {S}.assistance AS
             SELECT person_key, household_id, category, start_date, end_date, status, monthly_amount,
                    basic_living, care_allowance, care_level, support_mode,
                    start_date <= {d} AND (end_date IS NULL OR end_date > {d}) AND coalesce(status, '在保') = '在保' AS active,
                    {d} AS as_of_date
             FROM {keyed(r['mz_assistance'])} WHERE start_date <= {d}"""
     )
-    con.execute(_features_sql(r, keyed, as_of, policy))
-    con.execute(_linkage_sql())
+    con.execute(_features_sql(r, keyed, as_of, policy, S))
+    con.execute(_linkage_sql(S))
     counts = con.execute(
-        """SELECT (SELECT count(*) FROM core.persons), (SELECT count(*) FROM core.households),
-                  (SELECT count(*) FROM core.household_members), (SELECT count(*) FROM core.persons_outside_roster),
-                  (SELECT count(DISTINCT person_key) FROM core.household_members WHERE households_count > 1),
-                  (SELECT count(*) FROM core.household_features),
-                  (SELECT count(DISTINCT (feed, file_name, row_number)) FROM core.linkage_suggestions)"""
+        f"""SELECT (SELECT count(*) FROM {S}.persons), (SELECT count(*) FROM {S}.households),
+                  (SELECT count(*) FROM {S}.household_members), (SELECT count(*) FROM {S}.persons_outside_roster),
+                  (SELECT count(DISTINCT person_key) FROM {S}.household_members WHERE households_count > 1),
+                  (SELECT count(*) FROM {S}.household_features),
+                  (SELECT count(DISTINCT (feed, file_name, row_number)) FROM {S}.linkage_suggestions)"""
     ).fetchall()[0]
     return CoreReport(*counts)
 
 
-def _linkage_sql() -> str:
+def _linkage_sql(S: str) -> str:
     """Likely persons for rows quarantined for their ID number, for an analyst to confirm.
 
     Never a join by guesswork: these are suggestions with their evidence. Blocks:
@@ -175,7 +182,7 @@ def _linkage_sql() -> str:
     score), or the same birth date and a name one character apart.
     """
     return f"""
-CREATE OR REPLACE TABLE core.linkage_suggestions AS
+CREATE OR REPLACE TABLE {S}.linkage_suggestions AS
 WITH broken AS (
     SELECT q.feed, q.file_name, q.row_number, q.reason_code,
            jz_text(coalesce(q.raw ->> '姓名', '')) AS name,
@@ -189,10 +196,10 @@ WITH broken AS (
     FROM broken WHERE name IS NOT NULL
 ), candidates AS (
     SELECT c.*, p.person_key, p.name AS candidate_name, p.birth_date AS candidate_birth_date, p.id_region
-    FROM clues c JOIN core.persons p ON p.name = c.name
+    FROM clues c JOIN {S}.persons p ON p.name = c.name
     UNION ALL
     SELECT c.*, p.person_key, p.name, p.birth_date, p.id_region
-    FROM clues c JOIN core.persons p ON p.birth_date = c.birth_date AND p.name <> c.name
+    FROM clues c JOIN {S}.persons p ON p.birth_date = c.birth_date AND p.name <> c.name
     WHERE levenshtein(p.name, c.name) = 1
 ), scored AS (
     SELECT *,
@@ -208,7 +215,7 @@ WITH broken AS (
     FROM candidates
 )
 SELECT feed, file_name, row_number, reason_code, person_key AS suggested_person_key,
-       (SELECT any_value(household_id) FROM core.household_members m WHERE m.person_key = scored.person_key) AS suggested_household_id,
+       (SELECT any_value(household_id) FROM {S}.household_members m WHERE m.person_key = scored.person_key) AS suggested_household_id,
        round(score, 2) AS score, evidence,
        row_number() OVER (PARTITION BY feed, file_name, row_number ORDER BY score DESC, person_key) AS rank
 FROM scored WHERE score >= 0.4
@@ -216,7 +223,7 @@ QUALIFY rank <= 3
 """
 
 
-def _features_sql(r: dict, keyed, as_of: dt.date, policy: dict) -> str:
+def _features_sql(r: dict, keyed, as_of: dt.date, policy: dict, S: str) -> str:
     d = f"DATE '{as_of.isoformat()}'"
     rules, std = policy["rules"], policy["standards"]
     lo, hi = rules["working_age"]
@@ -224,9 +231,9 @@ def _features_sql(r: dict, keyed, as_of: dt.date, policy: dict) -> str:
     days = lambda n: f"{d} - INTERVAL {int(n)} DAY"  # noqa: E731
     hardship = " OR ".join(f"contains(petition_text, '{w}')" for w in HARDSHIP_WORDS)
     return f"""
-CREATE OR REPLACE TABLE core.household_features AS
-WITH m AS (SELECT * FROM core.household_members),
-assistance AS (SELECT * FROM core.assistance),
+CREATE OR REPLACE TABLE {S}.household_features AS
+WITH m AS (SELECT * FROM {S}.household_members),
+assistance AS (SELECT * FROM {S}.assistance),
 assist_p AS (
     SELECT person_key,
            bool_or(active AND category IN ('城市低保', '农村低保')) AS on_dibao,
@@ -306,7 +313,7 @@ employment AS (
 ),
 tekun_low AS (  -- active 特困 records below the standards of item 2 (R11)
     SELECT a.household_id, count(*) AS tekun_below_standard
-    FROM core.assistance a JOIN core.households hh USING (household_id)
+    FROM {S}.assistance a JOIN {S}.households hh USING (household_id)
     WHERE a.active AND a.category = '特困供养' AND (
           a.basic_living < {policy['compliance']['tekun_basic_multiple']}
                            * CASE WHEN hh.residence_type = '城镇' THEN {std['dibao_standard_urban']} ELSE {std['dibao_standard_rural']} END
@@ -395,7 +402,7 @@ SELECT h.household_id, {d} AS as_of_date, h.township_code, h.township_name, h.vi
        sum(f.petitions_90d) AS petitions_90d, sum(f.hardship_petitions_90d) AS hardship_petitions_90d,
        flatten(list(f.petition_categories) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,
        coalesce(t.tekun_below_standard, 0) AS tekun_below_standard
-FROM facts f JOIN core.households h USING (household_id)
+FROM facts f JOIN {S}.households h USING (household_id)
 LEFT JOIN verif v USING (household_id) LEFT JOIN tekun_low t USING (household_id)
 GROUP BY ALL
 """
