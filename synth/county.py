@@ -51,7 +51,7 @@ def generate(out: Path, households: int = 220_000, months: int = 24, as_of: dt.d
     prot_p = quiet_outsiders | (roster & pop.h_planted[np.where(roster, pop.p_hh, 0)])
     prot_h = pop.h_planted
     hist = history.simulate(pop, tl, hrates, policy, rng[1], quiet_outsiders, progress)
-    rule_cases, events = planted.inject(cases, pop, tl, hist, policy, rng[2])
+    rule_cases, near_misses, events = planted.inject(cases, pop, tl, hist, policy, rng[2])
     deliv = delivery.plan(pop, hist, tl, drates, rng[3], prot_p, prot_h)
 
     want_bad = mrates.bad_files > 0 and households >= MIN_HOUSEHOLDS_FOR_BAD_FILES
@@ -63,7 +63,7 @@ def generate(out: Path, households: int = 220_000, months: int = 24, as_of: dt.d
     if want_bad:
         w.write_loose_bad_files(rng[6])
 
-    truth.write(truth_dir, pop, hist, tl, w.files, w.bad_rows, rule_cases, events, deliv.corrections, cases)
+    truth.write(truth_dir, pop, hist, tl, w.files, w.bad_rows, rule_cases, near_misses, events, deliv.corrections, cases)
     files = pl.DataFrame(w.files)
     per_feed = files.group_by("feed").agg(pl.len().alias("files"), pl.col("data_rows").sum().alias("rows")).sort("feed")
     return {
@@ -73,6 +73,7 @@ def generate(out: Path, households: int = 220_000, months: int = 24, as_of: dt.d
         "files_per_feed": dict(zip(per_feed["feed"], per_feed["files"])),
         "rows_per_feed": dict(zip(per_feed["feed"], per_feed["rows"])),
         "planted_cases": int(rule_cases.height),
+        "near_misses": int(near_misses.height),
         "bad_rows": int(sum(b.height for b in w.bad_rows)),
         "seconds": round(time.time() - t0, 1),
     }

@@ -54,6 +54,25 @@ Written by `synth.generate` beside `landing/`, never inside it. UTF-8 CSV files.
 household case), `rule_code`, `variant`, `as_of`, `note`. Every row of a planted household or person is
 clean in every file: no cell mess, never late, never corrected, never only in a bad file.
 
+## near_misses.csv — planted near misses: the rule named must NOT fire
+Same columns as rule_cases.csv; `rule_code` is the rule each case is built to come just short of, so a
+correct pipeline gives it no hit of that code on `as_of`. From 300 households there are at least three per
+rule, built from the edges RULES.md implies — e.g. R01: a verification older than 12 months, 核对结论
+不符合, income exactly at the standard, a member already on 低保; R03: a reversal that brings 12-month
+spending under the line, 19,900 元, spending over the line but more than 12 months ago; R04: an active
+就业登记 beside the 失业登记, a deregistered 失业登记, 劳动能力 无, age 60; R05: already on 特困, income
+exactly 1.5 × standard, a 大病 diagnosis 25 months old, 三级 disability; R06: support ended for a 研究生,
+for a 19-year-old not in school, an ended 低保 (not 特困/孤儿), an ended 孤儿 now on 特困; R08: a petition
+100 days old, category 其他 with neutral text (also for outsiders); R09: an earner who died at 65, a recent
+大病 diagnosis that is not the first, a newly unemployed member who was not the only contributor, a death
+after only 居民养老 payments; R10: a 低保 household at 1.4 × standard, a recipient's death after as_of
+(in no file yet), a record ended after the death, 低保 then 特困 the next day; R11: 基本生活费 exactly
+1.3 × standard and 照料护理费 exactly at (or rounded up to the cent from) the share of the minimum wage.
+A near miss is designed to fire no other rule either (its `note` says what it is), and its rows are as
+clean as a planted case's. Its members have no routine 医保 settlements, only the ones the case designs
+(with verified income at or just above the standard, any 个人自付 would fire R03's income clause). A person-level near miss outside the roster has a blank `household_id`.
+households.csv `near_miss_rules` names the rules a household is a near miss for.
+
 ## events.csv — what happened, in date order
 `household_id`, `id_number` (blank for household events), `event` (illness, job_loss, earner_death,
 disability, death, re_employed, applied, entered_dibao, entered_tekun, entered_dibao_edge,
@@ -80,7 +99,7 @@ def _csv(df: pl.DataFrame, path: Path) -> None:
 
 
 def write(folder: Path, pop: Population, hist: History, tl: Timeline, files: list[dict], bad_rows: list[pl.DataFrame],
-          rule_cases: pl.DataFrame, events: pl.DataFrame, corrections, cases) -> None:
+          rule_cases: pl.DataFrame, near_misses: pl.DataFrame, events: pl.DataFrame, corrections, cases) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "README.md").write_text(README, encoding="utf-8")
     pl.DataFrame(files).pipe(_csv, folder / "files.csv")
@@ -88,6 +107,7 @@ def write(folder: Path, pop: Population, hist: History, tl: Timeline, files: lis
               "mess_kind": pl.String, "expected": pl.String}
     (pl.concat(bad_rows) if bad_rows else pl.DataFrame(schema=schema)).pipe(_csv, folder / "bad_rows.csv")
     _csv(rule_cases, folder / "rule_cases.csv")
+    _csv(near_misses, folder / "near_misses.csv")
 
     hh_ids = pop.h_id.astype(str)
     ev = events.with_columns(
@@ -102,9 +122,10 @@ def write(folder: Path, pop: Population, hist: History, tl: Timeline, files: lis
         .pipe(_csv, folder / "corrections.csv")
 
     planted_rules: dict[int, list[str]] = {}
+    near_rules: dict[int, list[str]] = {}
     for c in cases:
         if c.h >= 0:
-            planted_rules.setdefault(c.h, []).append(c.rule)
+            (near_rules if c.near_miss else planted_rules).setdefault(c.h, []).append(c.rule)
     roster = pop.p_hh >= 0
     hh = np.where(roster, pop.p_hh, 0)
     size_start = np.bincount(pop.p_hh[roster], minlength=pop.n_households)
@@ -117,6 +138,7 @@ def write(folder: Path, pop: Population, hist: History, tl: Timeline, files: lis
         "residence_type": np.array(RESIDENCE)[pop.h_res], "address": pop.h_address.astype(str), "phone": pop.h_phone.astype(str),
         "household_type": pop.h_type.astype(str), "members_at_start": size_start, "members_as_of": size_now,
         "planted_rules": ["|".join(planted_rules.get(i, [])) for i in range(pop.n_households)],
+        "near_miss_rules": ["|".join(near_rules.get(i, [])) for i in range(pop.n_households)],
     }).pipe(_csv, folder / "households.csv")
     changed = hist.p_disab_day <= tl.as_of_day
     disab = np.where(changed, hist.p_disab_new, pop.p_disab)
