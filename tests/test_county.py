@@ -228,9 +228,25 @@ def test_every_hit_names_the_records_behind_it(night):
     without = _q(
         home,
         """SELECT h.rule_code, h.subject_type, count(*) FROM monitoring.rule_hits h
-           WHERE NOT EXISTS (SELECT 1 FROM monitoring.rule_sources s WHERE s.as_of_date = h.as_of_date
+           WHERE h.rule_code <> 'M01'  -- the model's evidence is its top factors, not single records
+             AND NOT EXISTS (SELECT 1 FROM monitoring.rule_sources s WHERE s.as_of_date = h.as_of_date
                              AND s.subject_id = h.subject_id AND s.rule_code = h.rule_code)
            GROUP BY ALL""",
     )
     assert _q(home, "SELECT count(*) FROM monitoring.rule_hits")[0][0] > 0
     assert without == []
+
+
+def test_no_near_miss_is_flagged_for_its_rule(night):
+    county, home, _ = night
+    hits = set(_q(
+        home,
+        """SELECT coalesce(p.id_number, h.subject_id), h.rule_code FROM monitoring.rule_hits h
+           LEFT JOIN restricted.person_ids p ON h.subject_type = 'person' AND p.person_key = h.subject_id
+           WHERE NOT h.suppressed""",
+    ))
+    near = _truth(county, "near_misses.csv")
+    assert len({r["rule_code"] for r in near}) == 10
+    flagged = [(r["rule_code"], r["variant"]) for r in near
+               if (r["household_id"] or r["id_number"], r["rule_code"]) in hits]
+    assert flagged == []

@@ -253,18 +253,18 @@ verif AS (
            arg_max(verification_result, verification_date) AS verification_result,
            arg_max(financial_assets, verification_date) AS financial_assets
     FROM {r['mz_verification']} v
-    WHERE verification_date <= {d} AND verification_date > {months(rules['verification_max_age_months'])}
+    WHERE verification_date <= {d} AND verification_date >= {months(rules['verification_max_age_months'])}  -- at most 12 months old
     GROUP BY household_id
 ),
 settle AS (
     SELECT person_key,
            sum(out_of_pocket) FILTER (WHERE settlement_date > {months(3)}) AS oop_3m,
            sum(out_of_pocket) FILTER (WHERE settlement_date > {months(6)}) AS oop_6m,
-           sum(out_of_pocket) FILTER (WHERE settlement_date > {months(12)}) AS oop_12m,
+           sum(out_of_pocket) FILTER (WHERE settlement_date > {months(rules['medical_window_months'])}) AS oop_12m,
            sum(out_of_pocket) FILTER (WHERE settlement_date > {months(6)} AND settlement_date <= {months(3)}) AS oop_prev_3m,
-           count(*) FILTER (WHERE settlement_date > {months(12)} AND reverses IS NULL) AS settlements_12m,
+           count(*) FILTER (WHERE settlement_date > {months(rules['medical_window_months'])} AND reverses IS NULL) AS settlements_12m,
            count(*) FILTER (WHERE settlement_date > {months(12)} AND visit_type = '住院' AND reverses IS NULL) AS inpatient_12m
-    FROM {keyed(r['yb_settlements'])} WHERE settlement_date <= {d} AND settlement_date > {months(12)}
+    FROM {keyed(r['yb_settlements'])} WHERE settlement_date <= {d} AND settlement_date > {months(max(12, rules['medical_window_months']))}
     GROUP BY person_key
 ),
 illness AS (
