@@ -55,7 +55,8 @@ def policy_complies(night: NightSettings) -> dg.AssetCheckResult:
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(["monitoring", "rule_hits"], group_name="monitoring", kinds={"duckdb"}, owners=["team:civil_affairs"],
-                     deps=[["core", t] for t in CORE_TABLES] + [feed_gate.key, policy_in_force.key],
+                     deps=[["core", t] for t in CORE_TABLES] + [feed_gate.key, policy_in_force.key,
+                                                               ["monitoring", "household_scores"]],
                      description="当晚每条规则的命中：对象、规则、决定性数字、阈值、政策条款、来源记录；不能评估的规则注明原因。"),
         dg.AssetSpec(["monitoring", "warnings"], group_name="monitoring", kinds={"duckdb"}, owners=["team:civil_affairs"],
                      deps=[["monitoring", "rule_hits"]],

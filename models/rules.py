@@ -166,6 +166,7 @@ def policy_values(policy: dict) -> dict[str, str]:
 
 
 def level_of(code: str, policy: dict) -> str:
+    """The level of a rule code from the policy file (M01's level depends on its score: see monitoring)."""
     for level, codes in policy["levels"].items():
         if code in codes:
             return level

@@ -45,6 +45,8 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
         return 0
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
+        while error is not None and error.cause is not None:  # Dagster wraps the real error: show that one
+            error = error.cause
         message = safe_message(Exception(error.message)) if error else "unknown error"
         print(f"失败 FAILED step {event.step_key}: {message}", file=sys.stderr)
     print(

@@ -154,9 +154,9 @@ def test_exports_are_scoped_masked_and_safe(landing):
     wb = CalamineWorkbook.from_path(str(out / "370725110_红河镇.xlsx"))
     assert wb.sheet_names == ["新增预警", "持续预警", "本期解除", "规则说明"]
     rows = wb.get_sheet_by_name("新增预警").to_python()
-    assert rows[0][:6] == ["预警编号", "等级", "状态", "户编号", "姓名", "身份证号"]
-    assert [r[3] for r in rows[1:]] == ["H1"]  # only this township's households
-    assert rows[1][4] == "张一" and rows[1][5] == P["a"][:6] + "********" + P["a"][-4:]
+    assert rows[0][:7] == ["预警编号", "等级", "状态", "风险分", "户编号", "姓名", "身份证号"]
+    assert [r[4] for r in rows[1:]] == ["H1"]  # only this township's households
+    assert rows[1][5] == "张一" and rows[1][6] == P["a"][:6] + "********" + P["a"][-4:]
     text = str([wb.get_sheet_by_name(s).to_python() for s in wb.sheet_names])
     assert P["a"] not in text
     manifest = (out / "manifest.json").read_text(encoding="utf-8")
@@ -195,3 +195,60 @@ def test_a_blocked_feed_leaves_its_rules_unevaluated_and_says_so(landing):
     assert ("H4", "R03") not in hits(landing, d) and ("H1", "R01") in hits(landing, d)
     reason = landing.query("SELECT reason FROM monitoring.rule_status WHERE rule_code = 'R03'")[0][0]
     assert "yb_settlements" in reason and "12.0%" in reason
+
+
+def test_m01_fires_only_where_no_rule_does_and_orders_by_score(landing):
+    base(landing)
+    d = dt.date(2026, 11, 1)
+    load(landing, d)
+    from warehouse.scoring import SCORES_DDL
+
+    with connect(landing.warehouse) as con:
+        con.execute(SCORES_DDL)
+        con.execute(
+            """INSERT INTO monitoring.household_scores VALUES
+               (?, 'H2', 0.6, 'test', '近6个月无社保缴费记录'),  -- no rule fires: M01, 橙 (≥ 0.5)
+               (?, 'H3', 0.25, 'test', NULL),                     -- no rule fires: M01, 黄
+               (?, 'H5', 0.1, 'test', NULL),                      -- below the threshold
+               (?, 'H1', 0.9, 'test', NULL)""",                   # R01 fires: no M01
+            [d, d, d, d],
+        )
+        build_warnings(con, d, load_policy(d))
+    w = warnings(landing, d)
+    assert w["H2"][1:3] == ("橙", ["M01"]) and w["H3"][1:3] == ("黄", ["M01"])
+    assert "H5" not in w and w["H1"][2] == ["R01"]
+    reason = landing.query("SELECT reasons, risk_score FROM monitoring.warnings WHERE subject_id = 'H2'")[0]
+    assert "60%" in reason[0] and "近6个月无社保缴费记录" in reason[0] and reason[1] == 0.6
+
+
+def test_the_risk_model_learns_from_history_and_explains_itself():
+    import numpy as np
+    import pandas as pd
+
+    from models.risk import FEATURES, factor_sentences, train
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for month in range(8):
+        n = 800
+        f = {name: rng.integers(0, 3, n).astype(float) for name in FEATURES}
+        f["oop_3m"] = rng.exponential(500, n)
+        f["oop_prev_3m"] = rng.exponential(500, n)
+        f["contributors_6m"] = rng.integers(0, 2, n).astype(float)
+        f["income_to_standard"] = rng.uniform(0.5, 3, n)
+        f["verification_date"] = pd.Timestamp("2026-01-01")
+        f["residence_type"] = np.where(rng.random(n) < 0.5, "农村", "城镇")
+        risk = 0.02 + 0.3 * (f["oop_3m"] > 1500) + 0.3 * (f["contributors_6m"] == 0) * (f["income_to_standard"] < 1.2)
+        f["label"] = rng.random(n) < risk
+        f["as_of_date"] = pd.Timestamp(2026, month + 1, 28)
+        rows.append(pd.DataFrame(f))
+    model = train(pd.concat(rows, ignore_index=True))
+    assert model.metrics[model.kind]["roc_auc"] > 0.75
+    assert set(model.metrics) == {"logistic_regression", "gradient_boosting"}
+    frame = pd.concat(rows[-1:], ignore_index=True)
+    from models.risk import feature_frame
+
+    x = feature_frame(frame)
+    top = np.argsort(-model.predict(x))[:20]
+    sentences = [factor_sentences(e) for e in model.explain(x.iloc[top])]
+    assert sum("医疗自付" in s or "社保缴费" in s for s in sentences) >= 15

@@ -23,7 +23,8 @@ LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核":
 STATUS_ZH = {"new": "新增", "continuing": "持续", "escalated": "升级"}
 
 OPEN_COLUMNS = [  # (header, SQL over the export view, width)
-    ("预警编号", "warning_id", 22), ("等级", "level", 6), ("状态", "status_zh", 6), ("户编号", "household_id", 18),
+    ("预警编号", "warning_id", 22), ("等级", "level", 6), ("状态", "status_zh", 6), ("风险分", "risk_pct", 7),
+    ("户编号", "household_id", 18),
     ("姓名", "name", 10), ("身份证号", "masked_id", 20), ("村居", "village", 12), ("家庭住址", "address", 28),
     ("联系电话", "phone", 14), ("预警规则", "rules", 16), ("预警原因", "reasons", 70), ("建议措施", "measures", 40),
     ("责任单位", "departments_zh", 18), ("首次预警", "first_flagged_on", 12), ("最近反馈", "last_feedback", 24),
@@ -45,7 +46,8 @@ WITH heads AS (
 SELECT w.*, coalesce(h.name, pe.name) AS name, h.address, h.phone, coalesce(h.masked_id, w.person_masked_id) AS masked_id,
        array_to_string(w.rule_codes, '、') AS rules, array_to_string(w.departments, '、') AS departments_zh,
        CASE w.status WHEN 'new' THEN '新增' WHEN 'continuing' THEN '持续' ELSE '升级' END AS status_zh,
-       CASE w.level WHEN '红' THEN 0 WHEN '橙' THEN 1 WHEN '黄' THEN 2 ELSE 3 END AS level_rank
+       CASE w.level WHEN '红' THEN 0 WHEN '橙' THEN 1 WHEN '黄' THEN 2 ELSE 3 END AS level_rank,
+       CASE WHEN w.risk_score IS NOT NULL THEN round(100 * w.risk_score)::INTEGER || '%' END AS risk_pct
 FROM monitoring.warnings w
 LEFT JOIN heads h ON h.household_id = w.household_id
 LEFT JOIN core.persons pe ON w.household_id IS NULL AND pe.person_key = w.subject_id
@@ -104,14 +106,18 @@ def _rules_sheet(wb, policy: dict, formats: dict, not_evaluated: list[tuple[str,
         ws.write_string(0, j, h, formats["header"])
         ws.set_column(j, j, w)
     ws.freeze_panes(1, 0)
-    for i, rule in enumerate(RULES, start=1):
-        values = [rule.code, rule.name, level_of(rule.code, policy), "、".join(rule.departments), rule.policy_items,
-                  render(rule.measure, policy)]
+    m = policy["model"]
+    rows = [[rule.code, rule.name, level_of(rule.code, policy), "、".join(rule.departments), rule.policy_items,
+             render(rule.measure, policy)] for rule in RULES]
+    rows.append(["M01", "模型高风险", "黄/橙", "县民政局", "13",
+                 f"没有规则命中、但模型评估6个月内需要救助的概率 ≥ {m['m01_threshold']:.0%}（≥ {m['m01_high_band']:.0%} 为橙）："
+                 "入户走访核实，按情况纳入监测或救助"])
+    for i, values in enumerate(rows, start=1):
         for j, v in enumerate(values):
             ws.write_string(i, j, v, formats.get(values[2]))
-    ws.write_string(len(RULES) + 2, 0, "等级：红＝疑似应保未保，立即处置；橙＝突发或支出型困难，数日内响应；黄＝持续关注；复核＝核查在保记录。")
+    ws.write_string(len(rows) + 2, 0, "等级：红＝疑似应保未保，立即处置；橙＝突发或支出型困难，数日内响应；黄＝持续关注；复核＝核查在保记录。")
     for i, (code, reason) in enumerate(not_evaluated):  # the list says what it could not check tonight
-        ws.write_string(len(RULES) + 4 + i, 0, f"今晚未能评估 {code}：{reason}")
+        ws.write_string(len(rows) + 4 + i, 0, f"今晚未能评估 {code}：{reason}")
 
 
 def _workbook(path: Path, sheets: list[tuple[str, list, list[dict]]], policy: dict, not_evaluated) -> None:
@@ -129,7 +135,7 @@ def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
         old.unlink()  # a re-run of the night replaces its workbooks
-    order = "ORDER BY level_rank, first_flagged_on, warning_id"
+    order = "ORDER BY level_rank, risk_score DESC NULLS LAST, first_flagged_on, warning_id"  # most urgent first
     warnings = _rows(con, EXPORT_VIEW, as_of, OPEN_COLUMNS, order=order)
     resolved = _rows(con, RESOLVED_VIEW, as_of, RESOLVED_COLUMNS, order="ORDER BY warning_id")
     not_evaluated = con.execute(

@@ -15,6 +15,7 @@ import duckdb
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
 from models.rules import LEVEL_ORDER, RULES, Rule, level_of, render
 from warehouse.as_of import relations
+from warehouse.core import HARDSHIP_WORDS
 
 SQL = Path(__file__).resolve().parent / "sql" / "monitoring.sql"
 NIGHT_TABLES = ("rule_hits", "rule_sources", "rule_status", "warnings", "resolved_warnings", "data_lag_cases")
@@ -71,6 +72,7 @@ def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict)
         con.execute(_household_hits_sql(rule, as_of, policy))
     con.execute(_outsider_hits_sql(as_of, policy, gate))
     _suppress(con, as_of, policy)
+    _model_hits(con, as_of, policy)
     for rule in RULES:
         if rule.code not in dict(not_evaluated):
             con.execute(
@@ -123,13 +125,15 @@ WHERE s.settlement_date <= {d} AND s.settlement_date > {d} - INTERVAL {int(rules
 GROUP BY o.person_key HAVING sum(s.out_of_pocket) >= {line}""")
     if "xf_petitions" not in gate:
         categories = ", ".join(_lit(c) for c in rules["petition_categories"])
+        # the same words as for households: hardship "whatever its category" (R08)
+        hardship = " OR ".join(f"contains(coalesce(x.petition_text, ''), {_lit(w)})" for w in HARDSHIP_WORDS)
         parts.append(f"""
 SELECT o.person_key, 'R08' AS code, count(*) AS figure, count(*) AS n,
        '近90天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' AS reason
 FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)
 JOIN {r['xf_petitions']} x ON x.id_number = p.id_number
 WHERE x.registration_date <= {d} AND x.registration_date > {d} - INTERVAL {int(rules['petition_window_days'])} DAY
-  AND (x.petition_category IN ({categories}) OR contains(coalesce(x.petition_text, ''), '困难'))
+  AND (x.petition_category IN ({categories}) OR {hardship})
 GROUP BY o.person_key""")
     if not parts:
         return "SELECT 1"
@@ -147,6 +151,30 @@ SELECT {d}, 'person', person_key, code, {cases(lambda x: x.name)},
        figure::DOUBLE, false
 FROM ({' UNION ALL '.join(parts)})
 """
+
+
+def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
+    """M01: no rule fires, but the model's probability is at or above the policy's threshold."""
+    has_scores = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'monitoring' AND table_name = 'household_scores'"
+    ).fetchall()[0][0]
+    if not has_scores:
+        return
+    m = policy["model"]
+    con.execute(
+        f"""INSERT INTO monitoring.rule_hits
+            SELECT s.as_of_date, 'household', s.household_id, 'M01', '模型高风险',
+                   CASE WHEN s.risk_score >= {float(m['m01_high_band'])} THEN '橙' ELSE '黄' END,
+                   json_object('risk_score', round(s.risk_score, 4), 'model_version', s.model_version),
+                   '{m['m01_threshold']}', '13',
+                   '模型评估6个月内需要救助的概率为 ' || round(100 * s.risk_score)::INTEGER || '%' ||
+                   coalesce('，主要因素：' || s.top_factors, ''),
+                   ['县民政局']::VARCHAR[], '入户走访核实，按情况纳入监测或救助', s.risk_score, false
+            FROM monitoring.household_scores s
+            WHERE s.as_of_date = $d AND s.risk_score >= {float(m['m01_threshold'])}
+              AND s.household_id NOT IN (SELECT subject_id FROM monitoring.rule_hits WHERE as_of_date = $d AND NOT suppressed)""",
+        {"d": as_of},
+    )
 
 
 def _suppress(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
@@ -237,6 +265,11 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
             LEFT JOIN restricted.person_ids p ON s.subject_type = 'person' AND p.person_key = s.subject_id"""
     )
     prev_date = con.execute("SELECT max(as_of_date) FROM monitoring.warnings WHERE as_of_date < ?", [as_of]).fetchall()[0][0]
+    has_scores = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'monitoring' AND table_name = 'household_scores'"
+    ).fetchall()[0][0]
+    scores = (f"(SELECT household_id, risk_score FROM monitoring.household_scores WHERE as_of_date = {d})" if has_scores
+              else "(SELECT NULL::VARCHAR AS household_id, NULL::DOUBLE AS risk_score WHERE false)")
     prev = f"(SELECT * FROM monitoring.warnings WHERE as_of_date = DATE '{prev_date.isoformat()}')" if prev_date else \
         "(SELECT * FROM monitoring.warnings WHERE false)"
     con.execute(
@@ -254,7 +287,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
                 SELECT *, row_number() OVER (PARTITION BY prev_id IS NULL ORDER BY township_code, subject_id) AS n FROM joined
             )
             SELECT {d}, coalesce(prev_id, 'YJ-' || strftime({d}, '%Y%m%d') || '-' || lpad(n::VARCHAR, 6, '0')),
-                   household_id, person_masked_id, township_code, towns.name, village, level, rule_codes, NULL,
+                   numbered.household_id, person_masked_id, township_code, towns.name, village, level, rule_codes, sc.risk_score,
                    departments, reasons,
                    CASE WHEN prev_id IS NULL THEN 'new'
                         WHEN {rank.format('level')} < {rank.format('prev_level')} THEN 'escalated'
@@ -262,7 +295,8 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
                         ELSE 'continuing' END,
                    coalesce(prev_first, {d}), subject_id, measures, fb.last_feedback
             FROM numbered JOIN towns ON towns.code = township_code
-            LEFT JOIN fb ON fb.warning_id = prev_id"""
+            LEFT JOIN fb ON fb.warning_id = prev_id
+            LEFT JOIN {scores} sc ON sc.household_id = numbered.household_id"""
     )
     con.execute(
         f"""INSERT INTO monitoring.resolved_warnings

@@ -1,0 +1,90 @@
+"""The risk model: retrained about monthly from point-in-time training rows, promoted only
+when it does better on held-out months; and tonight's score for every roster household."""
+# no `from __future__ import annotations`: Dagster reads these type hints at definition time
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+
+from assets.core import CORE_TABLES
+from models.risk import train
+from pipelines.settings import WAREHOUSE_POOL, NightSettings
+from warehouse import risk_store
+from warehouse.person_key import install, load_key
+from warehouse.resource import Warehouse
+from warehouse.scoring import score_households
+from warehouse.training import build_training_rows, training_dates
+
+MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and M01 stays silent)
+
+
+@dg.asset(
+    key=["model", "risk_model"],
+    group_name="model",
+    pool=WAREHOUSE_POOL,
+    kinds={"sklearn"},
+    owners=["team:civil_affairs"],
+    deps=[["core", t] for t in CORE_TABLES],
+    description="风险模型（约每月重新训练）：按月的历史时点特征与其后6个月是否纳入救助，逻辑回归与梯度提升两个候选，"
+    "校准后在后几个月上比较；只有优于当前模型时才启用。Risk model, retrained monthly, promoted only when better.",
+)
+def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of, home = night.as_of_date(), Path(warehouse.home)
+    every = night.policy_in_force()["risk_model"]["retrain_every_days"]
+    existing = risk_store.current(home)
+    if existing and dt.date.fromisoformat(existing[2]["trained_on"]) > as_of - dt.timedelta(days=every):
+        return dg.MaterializeResult(metadata={"trained": False, "current_version": existing[0],
+                                              "note": f"not due: retrained every {every} days"})
+    with warehouse.connect() as con:
+        install(con, load_key(home))
+        dates = training_dates(con, as_of)
+        rows = build_training_rows(con, as_of, dates) if dates else 0
+        frame = con.sql("SELECT * FROM model.training_rows").df() if rows else None
+    positives = int(frame["label"].sum()) if frame is not None else 0
+    if frame is None or positives < MIN_POSITIVES or len(dates) < 4:
+        context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")
+        return dg.MaterializeResult(metadata={"trained": False, "positives": positives, "months": len(dates)})
+    model = train(frame)
+    card = {"trained_on": as_of.isoformat(), "kind": model.kind, "features": model.features,
+            "train_dates": model.train_dates, "test_dates": model.test_dates, "metrics": model.metrics,
+            "training_rows": len(frame), "positives": positives}
+    version = risk_store.save(home, model, as_of, card)
+    new_auc = model.metrics[model.kind].get("roc_auc", 0.0)
+    promoted, why = True, "no current model"
+    if existing:
+        old_auc = existing[2]["metrics"][existing[2]["kind"]].get("roc_auc", 0.0)
+        promoted = new_auc > old_auc
+        why = f"held-out ROC-AUC {new_auc} vs current {old_auc}"
+    if promoted:
+        risk_store.promote(home, version)
+    return dg.MaterializeResult(
+        metadata={"trained": True, "version": version, "promoted": promoted, "decision": why,
+                  "kind": model.kind, "metrics": dg.MetadataValue.json(model.metrics),
+                  "training_rows": len(frame), "positives": positives}
+    )
+
+
+@dg.asset(
+    key=["monitoring", "household_scores"],
+    group_name="monitoring",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    owners=["team:civil_affairs"],
+    deps=[risk_model.key],
+    description="每户的风险分（6个月内需要救助的校准概率）、模型版本和主要因素（中文），预警与否都写入，便于事后审计。"
+    "Every roster household's score, model version and top factors.",
+)
+def household_scores(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of, home = night.as_of_date(), Path(warehouse.home)
+    current = risk_store.current(home)
+    if current is None:
+        return dg.MaterializeResult(metadata={"scored": 0, "note": "no model yet: M01 is silent tonight"})
+    version, model, card = current
+    with warehouse.connect() as con:
+        scores = score_households(con, as_of, version, model)
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": dg.MetadataValue.int(len(scores)), "model_version": version,
+                  "mean_score": float(scores["risk_score"].mean()) if len(scores) else 0.0,
+                  "held_out": dg.MetadataValue.json(card["metrics"])}
+    )
