@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets.core import CORE_TABLES
+from assets.charts import calibration_chart_markdown
+from models.model_card import card_figures, card_markdown
 from models.risk import train
 from pipelines.settings import WAREHOUSE_POOL, NightSettings
 from warehouse import risk_store
@@ -46,10 +48,18 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")
         return dg.MaterializeResult(metadata={"trained": False, "positives": positives, "months": len(dates)})
     model = train(frame)
+    k = night.policy_in_force()["risk_model"]["visit_capacity_per_township"]
+    figures = card_figures(model.holdout, k)
+    model.holdout = None  # the card keeps the figures; the artefact stays small
     card = {"trained_on": as_of.isoformat(), "kind": model.kind, "features": model.features,
             "train_dates": model.train_dates, "test_dates": model.test_dates, "metrics": model.metrics,
-            "training_rows": len(frame), "positives": positives}
+            "training_rows": len(frame), "positives": positives, "card": figures}
     version = risk_store.save(home, model, as_of, card)
+    markdown = card_markdown(version, model.kind, figures, model.train_dates, model.test_dates)
+    chart = calibration_chart_markdown(figures["calibration"], f"Calibration, {version}")
+    out = home / "exports" / as_of.isoformat()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model_card.md").write_text(markdown + "\n", encoding="utf-8")
     new_auc = model.metrics[model.kind].get("roc_auc", 0.0)
     promoted, why = True, "no current model"
     if existing:
@@ -61,7 +71,9 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     return dg.MaterializeResult(
         metadata={"trained": True, "version": version, "promoted": promoted, "decision": why,
                   "kind": model.kind, "metrics": dg.MetadataValue.json(model.metrics),
-                  "training_rows": len(frame), "positives": positives}
+                  "training_rows": len(frame), "positives": positives,
+                  "model_card": dg.MetadataValue.md(markdown), "calibration": dg.MetadataValue.md(chart),
+                  "model_card_file": dg.MetadataValue.path(str(out / "model_card.md"))}
     )
 
 

@@ -82,6 +82,7 @@ class TrainedModel:
     train_dates: list[str]
     test_dates: list[str]
     features: list[str] = field(default_factory=lambda: list(FEATURES))
+    holdout: pd.DataFrame | None = None  # held-out rows with their scores, for the model card (not saved)
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
         with single_threaded(1):
@@ -134,7 +135,12 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7) -> TrainedMod
             metrics[kind] = _metrics(y_te, model.predict_proba(_impute(x_te, medians))[:, 1])
         fitted[kind] = model
     best = max(fitted, key=lambda k: metrics[k].get("roc_auc", 0.0))
-    return TrainedModel(best, fitted[best], medians, metrics, [str(d) for d in train_dates], [str(d) for d in test_dates])
+    day = lambda d: pd.Timestamp(d).date().isoformat()  # noqa: E731
+    model = TrainedModel(best, fitted[best], medians, metrics, [day(d) for d in train_dates], [day(d) for d in test_dates])
+    keep = [c for c in ("as_of_date", "household_id", "township_name", "residence_type", "head_sex", "head_age",
+                        "severe_disability", "label") if c in te.columns]
+    model.holdout = te[keep].assign(score=model.predict(x_te)).reset_index(drop=True)
+    return model
 
 
 def factor_sentences(factors: list[tuple[str, float]]) -> str:

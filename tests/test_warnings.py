@@ -238,6 +238,7 @@ def test_the_risk_model_learns_from_history_and_explains_itself():
         f["income_to_standard"] = rng.uniform(0.5, 3, n)
         f["verification_date"] = pd.Timestamp("2026-01-01")
         f["residence_type"] = np.where(rng.random(n) < 0.5, "农村", "城镇")
+        f["household_id"] = [f"H{month}-{i}" for i in range(n)]
         risk = 0.02 + 0.3 * (f["oop_3m"] > 1500) + 0.3 * (f["contributors_6m"] == 0) * (f["income_to_standard"] < 1.2)
         f["label"] = rng.random(n) < risk
         f["as_of_date"] = pd.Timestamp(2026, month + 1, 28)
@@ -252,3 +253,14 @@ def test_the_risk_model_learns_from_history_and_explains_itself():
     top = np.argsort(-model.predict(x))[:20]
     sentences = [factor_sentences(e) for e in model.explain(x.iloc[top])]
     assert sum("医疗自付" in s or "社保缴费" in s for s in sentences) >= 15
+
+    from models.model_card import card_figures, card_markdown
+
+    holdout = model.holdout.assign(township_name=np.where(rng.random(len(model.holdout)) < 0.5, "红河镇", "宝城街道"),
+                                   head_sex="男", head_age=45, severe_disability=0)
+    figures = card_figures(holdout, k=20)
+    assert figures["overall"]["roc_auc"] > 0.75 and 0 <= figures["overall"]["recall_at_k"] <= 1
+    assert set(figures["recall_at_k_by_township"]) == {"红河镇", "宝城街道"}
+    assert figures["largest_gap"] is not None and len(figures["calibration"]) >= 2
+    text = card_markdown("v1", model.kind, figures, model.train_dates, model.test_dates)
+    assert "ROC-AUC" in text and "recall@K" in text and "最大差距" in text

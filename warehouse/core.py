@@ -67,12 +67,13 @@ def build_core(
         f"""CREATE OR REPLACE TABLE {S}.household_members AS
             SELECT m.household_id, m.person_key, m.name, m.relation_to_head, m.residence_type,
                    m.township_code, m.township_name, m.township_note, m.village, m.address, m.phone,
-                   m.work_ability, m.disability_grade, m.school_stage, p.birth_date,
+                   m.work_ability, m.disability_grade, m.school_stage, p.birth_date, p.sex,
                    date_part('year', age({d}::TIMESTAMP, p.birth_date::TIMESTAMP))::INTEGER AS age,
                    count(*) OVER (PARTITION BY m.person_key) AS households_count,
                    {d} AS as_of_date
             FROM {keyed(r['mz_members'])} m
-            JOIN (SELECT person_key, strptime(id_number[7:14], '%Y%m%d')::DATE AS birth_date
+            JOIN (SELECT person_key, strptime(id_number[7:14], '%Y%m%d')::DATE AS birth_date,
+                         CASE WHEN id_number[17]::INTEGER % 2 = 1 THEN '男' ELSE '女' END AS sex
                   FROM {R}.person_ids) p USING (person_key)"""
     )
     con.execute(
@@ -401,7 +402,10 @@ SELECT h.household_id, {d} AS as_of_date, h.township_code, h.township_name, h.vi
        coalesce(sum(f.unemployment_benefit), 0) AS unemployment_benefit_monthly,
        sum(f.petitions_90d) AS petitions_90d, sum(f.hardship_petitions_90d) AS hardship_petitions_90d,
        flatten(list(f.petition_categories) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,
-       coalesce(t.tekun_below_standard, 0) AS tekun_below_standard
+       coalesce(t.tekun_below_standard, 0) AS tekun_below_standard,
+       -- the head, for checking that the model serves every group alike (model card)
+       any_value(f.sex) FILTER (WHERE f.relation_to_head = '户主') AS head_sex,
+       any_value(f.age) FILTER (WHERE f.relation_to_head = '户主') AS head_age
 FROM facts f JOIN {S}.households h USING (household_id)
 LEFT JOIN verif v USING (household_id) LEFT JOIN tekun_low t USING (household_id)
 GROUP BY ALL

@@ -1,0 +1,80 @@
+"""The model card's figures, from the held-out months: how well the model separates, how
+well-calibrated it is, how many true cases a township finds in its top K, and whether it
+serves every group alike. Pure computation: a frame in, a dict out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+SLICES = {
+    "township_name": "镇街",
+    "residence_type": "城镇/农村",
+    "head_sex": "户主性别",
+    "head_age_group": "户主年龄",
+    "disability": "重度残疾",
+}
+
+
+def _auc(y, p):
+    return round(float(roc_auc_score(y, p)), 4) if len(np.unique(y)) == 2 else None
+
+
+def card_figures(holdout: pd.DataFrame, k: int) -> dict:
+    """``holdout``: as_of_date, township_name, residence_type, head_sex, head_age, severe_disability, label, score."""
+    h = holdout.copy()
+    h["head_age_group"] = pd.cut(h["head_age"].astype(float), [-1, 39, 59, 200], labels=["<40", "40-59", "60+"]).astype(str)
+    h["disability"] = np.where(h["severe_disability"] > 0, "有", "无")
+    y, p = h["label"].astype(int).to_numpy(), h["score"].to_numpy()
+    overall = {"rows": len(h), "positives": int(y.sum()), "roc_auc": _auc(y, p),
+               "pr_auc": round(float(average_precision_score(y, p)), 4) if y.sum() else None,
+               "brier": round(float(brier_score_loss(y, p)), 5)}
+    # calibration: predicted vs observed in bins of the score
+    bins = pd.qcut(h["score"].rank(method="first"), q=min(10, max(2, len(h) // 50)), labels=False)
+    calibration = h.groupby(bins).agg(predicted=("score", "mean"), observed=("label", "mean"), rows=("label", "size"))
+    # recall at each township's visit capacity: positives among the top K per township and night
+    h["rank_in_town"] = h.groupby(["as_of_date", "township_name"])["score"].rank(ascending=False, method="first")
+    top = h[h["rank_in_town"] <= k]
+    recall_by_town = (top.groupby("township_name")["label"].sum() / h.groupby("township_name")["label"].sum()).fillna(0)
+    overall["recall_at_k"] = round(float(top["label"].sum() / max(1, y.sum())), 4)
+    slices = {}
+    for column, title in SLICES.items():
+        rows = []
+        for value, g in h.groupby(column):
+            rows.append({"group": str(value), "rows": len(g), "positives": int(g["label"].sum()),
+                         "roc_auc": _auc(g["label"].astype(int), g["score"]),
+                         "mean_score": round(float(g["score"].mean()), 5), "observed_rate": round(float(g["label"].mean()), 5)})
+        aucs = [r["roc_auc"] for r in rows if r["roc_auc"] is not None]
+        slices[column] = {"title": title, "groups": rows, "largest_auc_gap": round(max(aucs) - min(aucs), 4) if len(aucs) > 1 else None}
+    worst = max((v for v in slices.values() if v["largest_auc_gap"] is not None),
+                key=lambda v: v["largest_auc_gap"], default=None)
+    return {"overall": overall, "k": k, "calibration": calibration.reset_index(drop=True).to_dict("records"),
+            "recall_at_k_by_township": {t: round(float(r), 4) for t, r in recall_by_town.items()},
+            "slices": slices, "largest_gap": {"dimension": worst["title"], "auc_gap": worst["largest_auc_gap"]} if worst else None}
+
+
+def card_markdown(version: str, kind: str, figures: dict, train_dates: list[str], test_dates: list[str]) -> str:
+    o = figures["overall"]
+    lines = [
+        f"# 风险模型说明 Model card — {version}",
+        "",
+        f"- 模型 model: {kind}（已校准 calibrated, isotonic）",
+        f"- 训练月份 trained on month ends {train_dates[0]} … {train_dates[-1]}; 检验月份 judged on {', '.join(test_dates)}",
+        f"- 目标 label: 之后6个月内纳入低保、特困或临时救助，或镇街核查情况属实",
+        "",
+        "| 指标 | 数值 |", "|---|---|",
+        f"| ROC-AUC | {o['roc_auc']} |", f"| PR-AUC | {o['pr_auc']} |", f"| Brier | {o['brier']} |",
+        f"| 检验行数 / 正例 | {o['rows']} / {o['positives']} |",
+        f"| 每镇街走访前 {figures['k']} 户可找到的正例比例 recall@K | {o['recall_at_k']} |",
+        "", "## 各镇街 recall@K", "", "| 镇街 | recall |", "|---|---|",
+        *[f"| {t} | {r} |" for t, r in figures["recall_at_k_by_township"].items()],
+    ]
+    for s in figures["slices"].values():
+        lines += ["", f"## {s['title']}（AUC 最大差距 {s['largest_auc_gap']}）", "",
+                  "| 组 | 行数 | 正例 | ROC-AUC | 平均分 | 实际比例 |", "|---|---|---|---|---|---|"]
+        lines += [f"| {g['group']} | {g['rows']} | {g['positives']} | {g['roc_auc']} | {g['mean_score']} | {g['observed_rate']} |"
+                  for g in s["groups"]]
+    if figures["largest_gap"]:
+        lines += ["", f"**最大差距 largest gap:** {figures['largest_gap']['dimension']}，AUC 相差 {figures['largest_gap']['auc_gap']}"]
+    return "\n".join(lines)
