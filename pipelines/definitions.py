@@ -12,7 +12,7 @@ import dagster as dg
 from assets.audit import ingest_summary_asset
 from assets.core import core_as_of
 from assets.ingest import raw_assets
-from assets.model import household_scores, risk_model
+from assets.model import household_scores, model_in_use_beats_the_baseline, risk_model
 from assets.monitoring import (
     policy_complies,
     policy_in_force,
@@ -45,7 +45,7 @@ def build_definitions(
         assets=[*raw_assets, ingest_summary_asset, *staging_assets, feed_gate, scorecards, core_as_of,
                 policy_in_force, warning_list, warning_workbooks, risk_model, household_scores],
         asset_checks=[*accounting_checks, *quality_checks, *gx_checks, policy_complies,
-                      workbooks_hold_exactly_the_warnings],
+                      workbooks_hold_exactly_the_warnings, model_in_use_beats_the_baseline],
         jobs=[nightly],
         resources={
             "warehouse": Warehouse(home=home),

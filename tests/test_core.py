@@ -146,3 +146,26 @@ def test_a_quarantined_id_gets_a_suggestion_not_a_join(family):
         ).fetchall()
     assert rows[0][:3] == (2, pkey(family, WIFE), "H1") and rows[0][5] == 1
     assert "姓名相同" in rows[0][4] and "出生日期相同" in rows[0][4]
+
+
+def test_training_features_at_a_date_use_nothing_after_it(family):
+    """The risk model's training rows for date D are the same whatever arrives later; only labels may change."""
+    import datetime as dt
+
+    from warehouse.training import build_training_rows
+
+    d, later = dt.date(2026, 11, 10), dt.date(2026, 11, 28)
+    night(family, later)
+
+    def rows():
+        with connect(family.warehouse) as con:
+            install(con, load_key(family.warehouse.parent))
+            build_training_rows(con, later, [d])
+            cur = con.execute("SELECT * EXCLUDE (label) FROM model.training_rows ORDER BY household_id")
+            return cur.fetchall()
+
+    before = rows()
+    family.write("yb_settlements", "yb_20261120.csv", SETTLEMENTS + f"JS7,{WIFE},李四,2026-11-15,住院,50000,10000,0,0,40000,\n")
+    family.write("mz_members", "m_20261120.csv", MEMBERS + f"H1,{HEAD},张三,户主,农业,红河,甲村,完全\n")
+    night(family, later)
+    assert rows() == before and before
