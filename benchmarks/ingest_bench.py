@@ -85,7 +85,6 @@ def phase_run(landing: Path, home: Path, groups: list[str]) -> dict:
     """Materialise the asset groups through Dagster in the home's instance; time each step."""
     import datetime as dt
 
-    import dagster as dg
     import duckdb
 
     from pipelines.definitions import NIGHTLY_JOB, build_definitions

@@ -61,7 +61,7 @@ def card_markdown(version: str, kind: str, figures: dict, train_dates: list[str]
         "",
         f"- 模型 model: {kind}（已校准 calibrated, isotonic）",
         f"- 训练月份 trained on month ends {train_dates[0]} … {train_dates[-1]}; 检验月份 judged on {', '.join(test_dates)}",
-        f"- 目标 label: 之后6个月内纳入低保、特困或临时救助，或镇街核查情况属实",
+        "- 目标 label: 之后6个月内纳入低保、特困或临时救助，或镇街核查情况属实",
         "",
         "| 指标 | 数值 |", "|---|---|",
         f"| ROC-AUC | {o['roc_auc']} |", f"| PR-AUC | {o['pr_auc']} |", f"| Brier | {o['brier']} |",

@@ -62,7 +62,7 @@ RULES: tuple[Rule, ...] = (
         f"f.oop_12m >= {{medical_out_of_pocket_threshold}} OR (f.annual_income IS NOT NULL "
         f"AND (f.annual_income - f.oop_12m) / 12 / f.members < {STANDARD} AND {INCOME} >= {STANDARD})",
         {"out_of_pocket_12m": "f.oop_12m", "settlements_12m": "f.settlements_12m", "threshold": "{medical_out_of_pocket_threshold}",
-         "income_after_medical_per_capita": f"round((f.annual_income - f.oop_12m) / 12 / f.members, 2)"},
+         "income_after_medical_per_capita": "round((f.annual_income - f.oop_12m) / 12 / f.members, 2)"},
         "{medical_out_of_pocket_threshold}",
         f"'近12个月医疗自付 ' || {_money('f.oop_12m')} || ' 元（医保结算 ' || f.settlements_12m || ' 笔，冲销已扣除）' || "
         f"CASE WHEN f.oop_12m >= {{medical_out_of_pocket_threshold}} THEN '，超过预警线 ' || {_money('{medical_out_of_pocket_threshold}')} || ' 元' "

@@ -189,7 +189,6 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
                 end_date=np.where(y18 < tl.as_of_day - 1, y18, NEVER), monthly_amount=ORPHAN_MONTHLY, basic_living=np.nan,
                 care_allowance=np.nan, care_level=-1, support_mode=-1)
     # registrations already open when the history starts
-    age0 = age_years(pop.p_birth, start)
     u0 = np.flatnonzero((econ == UNEMPLOYED) & ~quiet_p & (rng.random(P) < 0.6))
     unemp_reg[u0] = rec.add("registrations", _p=u0, registration_type=0, registration_date=start - rng.integers(20, 700, len(u0)),
                             deregistration_date=NEVER, employer=-1)
@@ -536,7 +535,6 @@ def _petitions(rec, rng, tl, m, pop, alive, roster, quiet_p, hh, troubled_h, poo
         return
     hard = (troubled_h[hh[who]] | poor_h[hh[who]]) & roster[who]
     hard = np.where(hard, rng.random(n) < 0.7, rng.random(n) < 0.12)
-    cats = np.array(PETITION_CATS)
     hardship_cats = np.array(values("xf_petitions", "petition_category", *rates_policy_categories))
     cat = np.where(hard, hardship_cats[rng.integers(0, len(hardship_cats), n)], np.where(rng.random(n) < 0.8, "其他", ""))
     text = np.where(hard, np.array(vocab.PETITION_HARDSHIP, dtype=object)[rng.integers(0, len(vocab.PETITION_HARDSHIP), n)],

@@ -10,7 +10,6 @@ logs or metadata.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from pathlib import Path
 
 import dagster as dg

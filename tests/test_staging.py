@@ -41,7 +41,7 @@ def test_each_unusable_value_is_quarantined_with_its_own_reason(landing):
         f"JS2,{BAD_CHECK},李四,2026-01-02,住院,100,60,0,0,40,医院,",  # 3 ID_CHECKSUM
         "JS3,3.70725E+17,王五,2026-01-02,住院,100,60,0,0,40,医院,",  # 4 ID_PRECISION_LOST
         f"JS4,{make_id('370725', '19801301', 5)},赵六,2026-01-02,住院,100,60,0,0,40,医院,",  # 5 ID_BIRTHDATE
-        f"JS5,,钱七,2026-01-02,住院,100,60,0,0,40,医院,",  # 6 REQUIRED_MISSING
+        "JS5,,钱七,2026-01-02,住院,100,60,0,0,40,医院,",  # 6 REQUIRED_MISSING
         f"JS6,{ID2},孙八,2026-13-45,住院,100,60,0,0,40,医院,",  # 7 DATE_INVALID
         f"JS7,{ID2},周九,2027-01-01,住院,100,60,0,0,40,医院,",  # 8 DATE_IMPOSSIBLE (after the extract)
         f"JS8,{ID2},吴十,2026-01-02,急诊,100,60,0,0,40,医院,",  # 9 ENUM_INVALID

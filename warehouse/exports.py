@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import xlsxwriter
 
-from models.rules import LEVEL_ORDER, RULES, level_of, render
+from models.rules import RULES, level_of, render
 
 FORMULA_STARTS = ("=", "+", "-", "@")
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}

@@ -6,7 +6,6 @@ warnings that ended. Rebuilding a night replaces that night's rows only.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
