@@ -31,6 +31,29 @@ class Landing:
         with connect(self.warehouse) as con:
             return ingest_feed(con, load_feeds()[feed], self.root, as_of, run_id="test")
 
+    def night(self, as_of: dt.date, warnings: bool = False):
+        """One night without Dagster: ingest and standardise every feed, link (core), and with
+        ``warnings`` also build the warning list and the exports. Returns the last report."""
+        from jiuzhu.config import load_policy
+        from warehouse.core import build_core
+        from warehouse.exports import write_exports
+        from warehouse.monitoring import build_warnings
+        from warehouse.person_key import install, load_key
+        from warehouse.staging import build_staging
+
+        for feed in load_feeds():
+            self.ingest(feed, as_of=as_of)
+        policy = load_policy(as_of)
+        with connect(self.warehouse) as con:
+            for feed in load_feeds().values():
+                build_staging(con, feed, as_of)
+            install(con, load_key(self.warehouse.parent))
+            report = build_core(con, as_of, policy)
+            if warnings:
+                report = build_warnings(con, as_of, policy)
+                write_exports(con, as_of, self.warehouse.parent / "exports" / as_of.isoformat(), policy)
+        return report
+
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         with connect(self.warehouse, read_only=True) as con:
             return con.execute(sql, params or []).fetchall()

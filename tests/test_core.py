@@ -14,12 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from jiuzhu.config import load_feeds, load_policy
 from jiuzhu.idnumber import make_id, to_15
-from warehouse.core import build_core
 from warehouse.person_key import PersonKeyError, install, load_key, person_key
 from warehouse.resource import connect
-from warehouse.staging import build_staging
 
 HEAD = make_id("370725", "19700101", 11)
 WIFE = make_id("370725", "19720202", 22)
@@ -30,15 +27,8 @@ MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村
 SETTLEMENTS = "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
 
 
-def night(landing, as_of: dt.date, key_env: bool = True):
-    """Ingest and stage every feed, then build core for ``as_of``."""
-    for feed in load_feeds():
-        landing.ingest(feed, as_of=as_of)
-    with connect(landing.warehouse) as con:
-        for feed in load_feeds().values():
-            build_staging(con, feed, as_of)
-        install(con, load_key(landing.warehouse.parent))
-        return build_core(con, as_of, load_policy(as_of))
+def night(landing, as_of: dt.date):
+    return landing.night(as_of)
 
 
 def features(landing, household: str) -> dict:

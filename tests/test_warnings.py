@@ -7,14 +7,10 @@ import datetime as dt
 
 from python_calamine import CalamineWorkbook
 
-from jiuzhu.config import load_feeds, load_policy
+from jiuzhu.config import load_policy
 from jiuzhu.idnumber import make_id
-from warehouse.core import build_core
-from warehouse.exports import write_exports
 from warehouse.monitoring import build_warnings
-from warehouse.person_key import install, load_key
 from warehouse.resource import connect
-from warehouse.staging import build_staging
 
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力,在校情况,家庭住址,联系电话\n"
 VERIFY = "核对编号,户编号,核对日期,家庭人口,家庭年收入,核对结论\n"
@@ -41,18 +37,7 @@ def roster(extra: str = "") -> str:
 
 
 def load(landing, as_of: dt.date):
-    """One night without Dagster: ingest, standardise, link, warn, export."""
-    for feed in load_feeds():
-        landing.ingest(feed, as_of=as_of)
-    with connect(landing.warehouse) as con:
-        for feed in load_feeds().values():
-            build_staging(con, feed, as_of)
-        install(con, load_key(landing.warehouse.parent))
-        policy = load_policy(as_of)
-        build_core(con, as_of, policy)
-        night = build_warnings(con, as_of, policy)
-        write_exports(con, as_of, landing.warehouse.parent / "exports" / as_of.isoformat(), policy)
-        return night
+    return landing.night(as_of, warnings=True)
 
 
 def hits(landing, as_of: dt.date) -> set[tuple[str, str]]:
