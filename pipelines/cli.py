@@ -3,6 +3,7 @@
     jiuzhu synth --out DIR [--households N] [--months M] [--as-of DATE] [--seed S]
     jiuzhu run   --landing DIR --home DIR [--as-of DATE] [--policy FILE]
     jiuzhu ui    --home DIR [--port P]
+    jiuzhu daemon --home DIR [--landing DIR]   (runs the 01:30 schedule)
 """
 
 from __future__ import annotations
@@ -49,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=3000)
     p.add_argument("--landing", type=Path, default=None, help="default: the landing zone of the last run")
 
+    p = sub.add_parser("daemon", help="运行定时任务 (the Dagster daemon: the nightly schedule at 01:30 Beijing time)")
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("--landing", type=Path, default=None, help="default: the landing zone of the last run")
+
     args = parser.parse_args(argv)
-    return {"synth": cmd_synth, "run": cmd_run, "ui": cmd_ui}[args.command](args)
+    return {"synth": cmd_synth, "run": cmd_run, "ui": cmd_ui, "daemon": cmd_daemon}[args.command](args)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -93,6 +98,21 @@ def cmd_ui(args: argparse.Namespace) -> int:
     webserver = Path(sys.executable).parent / "dagster-webserver"
     command = [str(webserver), "-m", "pipelines.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
     print(f"Dagster UI: http://127.0.0.1:{args.port}  (instance {os.environ['DAGSTER_HOME']})", flush=True)
+    os.execv(command[0], command)
+    return EXIT_OK  # not reached
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from pipelines.instance import prepare_home
+
+    home = args.home.resolve()
+    prepare_home(home, args.landing.resolve() if args.landing else None)
+    if "JIUZHU_LANDING" not in os.environ:
+        print("错误：不知道接收目录：请先运行一次 jiuzhu run，或指定 --landing", file=sys.stderr)
+        return EXIT_USAGE
+    daemon = Path(sys.executable).parent / "dagster-daemon"
+    command = [str(daemon), "run", "-m", "pipelines.definitions"]
+    print(f"Dagster daemon (schedule nightly_0130_beijing), instance {os.environ['DAGSTER_HOME']}", flush=True)
     os.execv(command[0], command)
     return EXIT_OK  # not reached
 

@@ -41,12 +41,22 @@ def build_definitions(
         executor_def=dg.in_process_executor,
         description="夜间全流程：接收各部门数据 … The whole nightly run, in dependency order.",
     )
+    # Every night at 01:30 Beijing time, for the day that just ended (NightSettings' default as-of).
+    nightly_schedule = dg.ScheduleDefinition(
+        name="nightly_0130_beijing",
+        job=nightly,
+        cron_schedule="30 1 * * *",
+        execution_timezone="Asia/Shanghai",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="每晚北京时间01:30运行全流程，处理刚结束的一天。Runs the whole night at 01:30 Asia/Shanghai.",
+    )
     return dg.Definitions(
         assets=[*raw_assets, ingest_summary_asset, *staging_assets, feed_gate, scorecards, core_as_of,
                 policy_in_force, warning_list, warning_workbooks, risk_model, household_scores],
         asset_checks=[*accounting_checks, *quality_checks, *gx_checks, policy_complies,
                       workbooks_hold_exactly_the_warnings, model_in_use_beats_the_baseline],
         jobs=[nightly],
+        schedules=[nightly_schedule],
         resources={
             "warehouse": Warehouse(home=home),
             "night": NightSettings(landing=landing, as_of=as_of, policy=policy),

@@ -76,3 +76,19 @@ def test_the_policy_in_force_or_the_one_given(tmp_path):
     path = tmp_path / "2026.yaml"
     path.write_text(yaml.safe_dump(custom, allow_unicode=True), encoding="utf-8")
     assert NightSettings(landing="x", as_of="2026-11-28", policy=str(path)).policy_in_force()["standards"]["dibao_standard_urban"] == 900
+
+
+def test_the_night_is_scheduled_at_0130_beijing_time():
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    schedule = defs.resolve_schedule_def("nightly_0130_beijing")
+    assert schedule.cron_schedule == "30 1 * * *" and schedule.execution_timezone == "Asia/Shanghai"
+    assert schedule.job_name == NIGHTLY_JOB
+    when = dt.datetime(2026, 11, 29, 1, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+        requests = list(schedule.evaluate_tick(context).run_requests or [])
+    assert len(requests) == 1
+    from pipelines.settings import yesterday_in_county
+
+    assert yesterday_in_county(when) == dt.date(2026, 11, 28)  # the run covers the day that just ended
