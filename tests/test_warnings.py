@@ -186,10 +186,7 @@ def test_m01_fires_only_where_no_rule_does_and_orders_by_score(landing):
     base(landing)
     d = dt.date(2026, 11, 1)
     load(landing, d)
-    from warehouse.scoring import SCORES_DDL
-
     with connect(landing.warehouse) as con:
-        con.execute(SCORES_DDL)
         con.execute(
             """INSERT INTO monitoring.household_scores VALUES
                (?, 'H2', 0.6, 'test', '近6个月无社保缴费记录'),  -- no rule fires: M01, 橙 (≥ 0.5)

@@ -17,6 +17,7 @@ import duckdb
 import xlsxwriter
 
 from models.rules import RULES, level_of, render
+from warehouse.normalise import install_macros
 
 FORMULA_STARTS = ("=", "+", "-", "@")
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
@@ -40,7 +41,7 @@ WITH heads AS (
     SELECT m.household_id, arg_min(m.name, CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS name,
            arg_min(m.address, CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS address,
            arg_min(m.phone, CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS phone,
-           arg_min(p.id_number[1:6] || '********' || p.id_number[15:18], CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS masked_id
+           arg_min(jz_mask(p.id_number), CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS masked_id
     FROM core.household_members m JOIN restricted.person_ids p USING (person_key) GROUP BY m.household_id
 )
 SELECT w.*, coalesce(h.name, pe.name) AS name, h.address, h.phone, coalesce(h.masked_id, w.person_masked_id) AS masked_id,
@@ -56,7 +57,7 @@ WHERE w.as_of_date = $d
 
 RESOLVED_VIEW = """
 SELECT r.*, array_to_string(r.rule_codes, '、') AS rules, m.name,
-       p.id_number[1:6] || '********' || p.id_number[15:18] AS masked_id
+       jz_mask(p.id_number) AS masked_id
 FROM monitoring.resolved_warnings r
 LEFT JOIN (SELECT household_id, arg_min(name, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS name,
                   arg_min(person_key, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS person_key
@@ -132,6 +133,7 @@ def _workbook(path: Path, sheets: list[tuple[str, list, list[dict]]], policy: di
 
 def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: dict) -> list[dict]:
     """Write the night's workbooks and manifest; return the manifest entries."""
+    install_macros(con)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
         old.unlink()  # a re-run of the night replaces its workbooks

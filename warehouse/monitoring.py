@@ -15,6 +15,7 @@ from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
 from models.rules import LEVEL_ORDER, RULES, Rule, level_of, render
 from warehouse.as_of import relations
 from warehouse.core import HARDSHIP_WORDS
+from warehouse.normalise import install_macros
 
 SQL = Path(__file__).resolve().parent / "sql" / "monitoring.sql"
 NIGHT_TABLES = ("rule_hits", "rule_sources", "rule_status", "warnings", "resolved_warnings", "data_lag_cases")
@@ -51,6 +52,7 @@ def _list(values) -> str:
 
 def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> NightList:
     con.execute(SQL.read_text(encoding="utf-8"))
+    install_macros(con)
     for table in NIGHT_TABLES:
         con.execute(f"DELETE FROM monitoring.{table} WHERE as_of_date = ?", [as_of])
     gate = {
@@ -154,11 +156,6 @@ FROM ({' UNION ALL '.join(parts)})
 
 def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
     """M01: no rule fires, but the model's probability is at or above the policy's threshold."""
-    has_scores = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'monitoring' AND table_name = 'household_scores'"
-    ).fetchall()[0][0]
-    if not has_scores:
-        return
     m = policy["model"]
     con.execute(
         f"""INSERT INTO monitoring.rule_hits
@@ -255,7 +252,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
             ), towns AS ({towns})
             SELECT s.*,
                    CASE WHEN s.subject_type = 'household' THEN s.subject_id END AS household_id,
-                   CASE WHEN s.subject_type = 'person' THEN p.id_number[1:6] || '********' || p.id_number[15:18] END AS person_masked_id,
+                   CASE WHEN s.subject_type = 'person' THEN jz_mask(p.id_number) END AS person_masked_id,
                    coalesce(h.township_code, o.township_code, '{FALLBACK_TOWNSHIP}') AS township_code,
                    h.village
             FROM subjects s
@@ -264,11 +261,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
             LEFT JOIN restricted.person_ids p ON s.subject_type = 'person' AND p.person_key = s.subject_id"""
     )
     prev_date = con.execute("SELECT max(as_of_date) FROM monitoring.warnings WHERE as_of_date < ?", [as_of]).fetchall()[0][0]
-    has_scores = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'monitoring' AND table_name = 'household_scores'"
-    ).fetchall()[0][0]
-    scores = (f"(SELECT household_id, risk_score FROM monitoring.household_scores WHERE as_of_date = {d})" if has_scores
-              else "(SELECT NULL::VARCHAR AS household_id, NULL::DOUBLE AS risk_score WHERE false)")
+    scores = f"(SELECT household_id, risk_score FROM monitoring.household_scores WHERE as_of_date = {d})"
     prev = f"(SELECT * FROM monitoring.warnings WHERE as_of_date = DATE '{prev_date.isoformat()}')" if prev_date else \
         "(SELECT * FROM monitoring.warnings WHERE false)"
     con.execute(

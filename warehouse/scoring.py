@@ -9,17 +9,7 @@ import duckdb
 import pandas as pd
 
 from models.risk import TrainedModel, factor_sentences, feature_frame
-
-SCORES_DDL = """
-CREATE TABLE IF NOT EXISTS monitoring.household_scores (
-    as_of_date    DATE NOT NULL,
-    household_id  VARCHAR NOT NULL,
-    risk_score    DOUBLE NOT NULL,
-    model_version VARCHAR NOT NULL,
-    top_factors   VARCHAR,
-    PRIMARY KEY (as_of_date, household_id)
-)"""
-
+from warehouse.monitoring import SQL as MONITORING_SQL
 
 def score_households(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str, model: TrainedModel) -> pd.DataFrame:
     features = con.sql("SELECT * FROM core.household_features ORDER BY household_id").df()
@@ -28,8 +18,7 @@ def score_households(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: st
     out = pd.DataFrame({"as_of_date": as_of, "household_id": features["household_id"], "risk_score": scores,
                         "model_version": version})
     out["top_factors"] = [factor_sentences(f) or None for f in model.explain(x)] if len(x) else []
-    con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
-    con.execute(SCORES_DDL)
+    con.execute(MONITORING_SQL.read_text(encoding="utf-8"))  # creates monitoring.household_scores
     con.execute("DELETE FROM monitoring.household_scores WHERE as_of_date = ?", [as_of])
     con.register("_jz_scores", out)
     con.execute("INSERT INTO monitoring.household_scores SELECT * FROM _jz_scores")

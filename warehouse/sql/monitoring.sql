@@ -84,3 +84,13 @@ CREATE TABLE IF NOT EXISTS monitoring.data_lag_cases (
     check_date   DATE NOT NULL,
     note         VARCHAR NOT NULL
 );
+
+-- The risk model's view of every roster household (OUTPUTS.md), warned or not.
+CREATE TABLE IF NOT EXISTS monitoring.household_scores (
+    as_of_date    DATE NOT NULL,
+    household_id  VARCHAR NOT NULL,
+    risk_score    DOUBLE NOT NULL,
+    model_version VARCHAR NOT NULL,
+    top_factors   VARCHAR,
+    PRIMARY KEY (as_of_date, household_id)
+);

@@ -51,6 +51,11 @@ CREATE OR REPLACE TEMP MACRO jz_id_problem_of(shape, id18, on_or_before) AS CASE
          OR id18[7:10] < '1900' THEN 'ID_BIRTHDATE'
     END;
 
+-- An ID number as the exports show it (OUTPUTS.md person_masked_id): first 6 and last 4 kept.
+-- jiuzhu.idnumber.mask is the same rule in Python.
+CREATE OR REPLACE TEMP MACRO jz_mask(id) AS
+    CASE WHEN length(id) <= 10 THEN repeat('*', length(id)) ELSE id[1:6] || repeat('*', length(id) - 10) || id[-4:] END;
+
 -- Convenience forms for ad-hoc queries and tests; staging uses the *_of forms above.
 -- (Written as subqueries: nesting the macros directly makes DuckDB expand them for seconds.)
 CREATE OR REPLACE TEMP MACRO jz_id18(s) AS
