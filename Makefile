@@ -21,7 +21,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 	@echo "environment ready: $(BIN)/jiuzhu"
 
+# A fresh demo each time: a county generated over an older one's warehouse would mix the two.
 run: setup
+	rm -rf $(DEMO)/county $(DEMO)/home
 	$(BIN)/jiuzhu synth --out $(DEMO)/county --households $(HOUSEHOLDS) --as-of $(AS_OF)
 	$(BIN)/jiuzhu run --landing $(DEMO)/county/landing --home $(DEMO)/home --as-of $(AS_OF)
 	@echo "warehouse: $(DEMO)/home/warehouse.duckdb   UI: make ui"

@@ -53,9 +53,10 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     model.holdout = None  # the card keeps the figures; the artefact stays small
     card = {"trained_on": as_of.isoformat(), "kind": model.kind, "features": model.features,
             "train_dates": model.train_dates, "test_dates": model.test_dates, "metrics": model.metrics,
-            "training_rows": len(frame), "positives": positives, "card": figures}
+            "training_rows": len(frame), "positives": positives, "card": figures,
+            "income_estimate": model.income.metrics if model.income else None}
     version = risk_store.save(home, model, as_of, card)
-    markdown = card_markdown(version, model.kind, figures, model.train_dates, model.test_dates)
+    markdown = card_markdown(version, model.kind, figures, model.train_dates, model.test_dates, card["income_estimate"])
     chart = calibration_chart_markdown(figures["calibration"], f"Calibration, {version}")
     out = home / "exports" / as_of.isoformat()
     out.mkdir(parents=True, exist_ok=True)

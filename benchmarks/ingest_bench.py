@@ -7,7 +7,10 @@
 3. ingest: the raw assets of the nightly job through Dagster into a fresh home, in
    its own process; then staging (standardisation, quality gates, scorecards) in
    another process on the same home; then core (linking and household features);
-4. prints and writes JSON: wall time per asset, rows/s, peak memory (RSS) of each
+4. score: the risk model (trained on a smaller county of the same generator, BENCH_MODEL_HOUSEHOLDS,
+   cached) scores every household of the county default, with explanations and the income
+   estimate (target < 30 s);
+5. prints and writes JSON: wall time per asset, rows/s, peak memory (RSS) of each
    process, and the ratio of ingest to floor. Targets (issue 2): ≤ 3× the floor,
    < 4 GiB peak for the ingest.
 
@@ -34,12 +37,25 @@ SEED = int(os.environ.get("BENCH_SEED", "7"))
 CACHE = Path(os.environ.get("JIUZHU_BENCH_CACHE", Path.home() / ".cache" / "jiuzhu-bench"))
 
 
-def county_dir() -> Path:
-    return CACHE / f"county-{HOUSEHOLDS}-seed{SEED}-{AS_OF}"
+MODEL_HOUSEHOLDS = int(os.environ.get("BENCH_MODEL_HOUSEHOLDS", "20000"))
 
 
-def ensure_county() -> tuple[Path, float | None]:
-    out = county_dir()
+def generator_version() -> str:
+    """A county in the cache is reused only while the generator that wrote it is unchanged."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((Path(__file__).resolve().parent.parent / "synth").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def county_dir(households: int = HOUSEHOLDS) -> Path:
+    return CACHE / f"county-{households}-seed{SEED}-{AS_OF}-{generator_version()}"
+
+
+def ensure_county(households: int = HOUSEHOLDS) -> tuple[Path, float | None]:
+    out = county_dir(households)
     done = out / ".complete"
     if done.exists():
         return out, None
@@ -47,7 +63,7 @@ def ensure_county() -> tuple[Path, float | None]:
     started = time.perf_counter()
     jiuzhu = Path(sys.executable).parent / "jiuzhu"
     subprocess.run(
-        [str(jiuzhu), "synth", "--out", str(out), "--households", str(HOUSEHOLDS), "--as-of", AS_OF, "--seed", str(SEED)],
+        [str(jiuzhu), "synth", "--out", str(out), "--households", str(households), "--as-of", AS_OF, "--seed", str(SEED)],
         check=True,
     )
     done.write_text("ok")
@@ -124,6 +140,35 @@ def phase_run(landing: Path, home: Path, groups: list[str]) -> dict:
     }
 
 
+def ensure_model() -> Path:
+    """A trained model home: the nightly run (which trains the model) on a smaller county, cached."""
+    county, _ = ensure_county(MODEL_HOUSEHOLDS)
+    home = county.parent / f"model-home-{county.name}"
+    if not (home / "models" / "current.json").exists():
+        shutil.rmtree(home, ignore_errors=True)
+        jiuzhu = Path(sys.executable).parent / "jiuzhu"
+        subprocess.run([str(jiuzhu), "run", "--landing", str(county / "landing"), "--home", str(home), "--as-of", AS_OF],
+                       check=True, capture_output=True)
+    return home
+
+
+def phase_score(home: Path, model_home: Path) -> dict:
+    """Score every household of the county default with the model trained on the smaller county."""
+    import datetime as dt
+
+    from warehouse import risk_store
+    from warehouse.resource import connect
+    from warehouse.scoring import score_households
+
+    version, model, card = risk_store.current(model_home)
+    with connect(home / "warehouse.duckdb") as con:
+        started = time.perf_counter()
+        scores = score_households(con, dt.date.fromisoformat(AS_OF), version, model)
+        seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 3), "households": len(scores), "model_version": version, "kind": model.kind,
+            "held_out": card["metrics"], "income_estimate": card.get("income_estimate"), "peak_rss_mib": _peak_mib()}
+
+
 def id_normalisation_rate(n: int = 3_000_000) -> float:
     """ID numbers normalised per second by staging's SQL (target ≥ 1M/s): a mix of
     clean 18-digit numbers, lowercase x, 15-digit numbers and numbers with spaces."""
@@ -164,12 +209,16 @@ def _child(phase: str, *args: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phase", choices=["floor", "ingest", "staging", "core"])
+    parser.add_argument("--phase", choices=["floor", "ingest", "staging", "core", "score"])
+    parser.add_argument("--model-home", type=Path)
     parser.add_argument("--landing", type=Path)
     parser.add_argument("--home", type=Path)
     args = parser.parse_args()
     if args.phase == "floor":
         print(json.dumps(phase_floor(args.landing)))
+        return
+    if args.phase == "score":
+        print(json.dumps(phase_score(args.home, args.model_home)))
         return
     if args.phase in ("ingest", "staging", "core"):
         import contextlib
@@ -190,6 +239,7 @@ def main() -> None:
     ingest = _child("ingest", "--landing", str(landing), "--home", str(home))
     staging = _child("staging", "--landing", str(landing), "--home", str(home))
     core = _child("core", "--landing", str(landing), "--home", str(home))
+    score = _child("score", "--home", str(home), "--model-home", str(ensure_model()))
     csv = next((f for f in ingest["by_format"] if f["format"] == "csv"), {"seconds": 0, "rows_read": 0})
     raw_steps = sum(v or 0 for k, v in ingest["step_seconds"].items() if k.startswith("raw__"))
     staging_steps = sum(v or 0 for k, v in staging["step_seconds"].items() if k.startswith("staging__"))
@@ -202,6 +252,7 @@ def main() -> None:
         "ingest": ingest,
         "staging": staging,
         "core": core,
+        "score": score,
         "core_seconds": core["step_seconds"].get("core_as_of"),
         "ingest_raw_steps_seconds": round(raw_steps, 3),
         "staging_steps_seconds": round(staging_steps, 3),
@@ -224,6 +275,8 @@ def main() -> None:
     print(f"staging (all feeds, then checks):     {staging_steps:.2f} s  → {result['staging_rows_per_second']:,} rows/s,"
           f" peak {staging['peak_rss_mib']:.0f} MiB, wall with checks {staging['wall_seconds']:.1f} s")
     print(f"link and features (core, one night): {result['core_seconds']} s, peak {core['peak_rss_mib']:.0f} MiB  (target < 60 s)")
+    print(f"scoring (every household, {score['kind']}): {score['seconds']} s for {score['households']:,} households,"
+          f" peak {score['peak_rss_mib']:.0f} MiB  (target < 30 s)")
     print(f"ID normalisation in SQL:              {result['id_normalisation_per_second']:,} IDs/s  (target ≥ 1,000,000)")
     for step, secs in sorted({**ingest["step_seconds"], **staging["step_seconds"], **core["step_seconds"]}.items()):
         print(f"  {step:<40} {secs} s")

@@ -54,7 +54,8 @@ def card_figures(holdout: pd.DataFrame, k: int) -> dict:
             "slices": slices, "largest_gap": {"dimension": worst["title"], "auc_gap": worst["largest_auc_gap"]} if worst else None}
 
 
-def card_markdown(version: str, kind: str, figures: dict, train_dates: list[str], test_dates: list[str]) -> str:
+def card_markdown(version: str, kind: str, figures: dict, train_dates: list[str], test_dates: list[str],
+                  income: dict | None = None) -> str:
     o = figures["overall"]
     lines = [
         f"# 风险模型说明 Model card — {version}",
@@ -75,6 +76,15 @@ def card_markdown(version: str, kind: str, figures: dict, train_dates: list[str]
                   "| 组 | 行数 | 正例 | ROC-AUC | 平均分 | 实际比例 |", "|---|---|---|---|---|---|"]
         lines += [f"| {g['group']} | {g['rows']} | {g['positives']} | {g['roc_auc']} | {g['mean_score']} | {g['observed_rate']} |"
                   for g in s["groups"]]
+    if income:
+        lines += ["", "## 收入估算 Proxy-means income estimate", "",
+                  "由缴费基数、养老金、失业金、居民养老缴费档次和家庭结构估算人均月收入，作为模型特征并供镇街参考；"
+                  "不作为低保认定依据（R01/R02 只用核对收入）。Judged on the verified households of the held-out months:", "",
+                  "| 指标 | 数值 |", "|---|---|",
+                  f"| 训练户数 / 检验户数 | {income.get('training_households')} / {income.get('test_households', '—')} |",
+                  f"| 平均绝对误差（元/人·月） MAE | {income.get('mae_yuan', '—')} |",
+                  f"| 绝对误差中位数（元/人·月） | {income.get('median_abs_error_yuan', '—')} |",
+                  f"| 排序相关 Spearman | {income.get('spearman', '—')} |"]
     if figures["largest_gap"]:
         lines += ["", f"**最大差距 largest gap:** {figures['largest_gap']['dimension']}，AUC 相差 {figures['largest_gap']['auc_gap']}"]
     return "\n".join(lines)

@@ -22,6 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from models.income import ProxyMeans, fit_proxy_means
+
 # One thread for the model's native code: OpenMP worker threads spin while they wait,
 # and beside DuckDB (or another job) on two cores that turned seconds into minutes.
 single_threaded = threadpool_limits  # used as: with single_threaded(1): ...
@@ -37,6 +39,9 @@ FEATURES: dict[str, str] = {
     "disabled": "残疾成员 {v:.0f} 人",
     "in_school": "在校学生 {v:.0f} 人",
     "income_to_standard": "核对人均收入为低保标准的 {v:.2f} 倍",
+    "est_income_to_standard": "估算人均收入约为低保标准的 {v:.2f} 倍（估算，未经核对）",
+    "wage_base_monthly": "申报的职工养老缴费基数合计每月 {v:,.0f} 元",
+    "able_without_contributions": "有劳动能力但无职工社保缴费、未登记失业的成员 {v:.0f} 人",
     "has_verification": "近12个月有家庭经济状况核对",
     "on_dibao_edge": "低保边缘成员 {v:.0f} 人",
     "oop_3m": "近3个月医疗自付 {v:,.0f} 元",
@@ -57,9 +62,16 @@ FEATURES: dict[str, str] = {
     "rural": "农村户口",
 }
 
+# Directions an official would insist on: more income never raises the risk, a new illness or
+# higher medical costs never lower it. The gradient-boosted model is held to them.
+MONOTONE = {"income_to_standard": -1, "est_income_to_standard": -1, "wage_base_monthly": -1,
+            "oop_3m": 1, "oop_12m": 1, "oop_rising": 1, "serious_illness_24m": 1, "contributions_stopped": 1,
+            "deaths_90d": 1}
 
-def feature_frame(features: pd.DataFrame) -> pd.DataFrame:
-    """The model's inputs from core.household_features rows (missing income stays missing)."""
+
+def feature_frame(features: pd.DataFrame, income: ProxyMeans | None = None) -> pd.DataFrame:
+    """The model's inputs from core.household_features rows (missing verified income stays missing;
+    the proxy-means estimate stands in for everyone, verified or not)."""
     f = features
     x = pd.DataFrame(index=f.index)
     for name in FEATURES:
@@ -70,7 +82,9 @@ def feature_frame(features: pd.DataFrame) -> pd.DataFrame:
     x["oop_rising"] = (pd.to_numeric(f["oop_3m"]) - pd.to_numeric(f["oop_prev_3m"])).astype(float).clip(lower=0)
     x["no_contributions_6m"] = (pd.to_numeric(f["contributors_6m"]) == 0).astype(float)
     x["rural"] = (f["residence_type"] == "农村").astype(float)
-    return x[list(FEATURES)].fillna({c: 0.0 for c in FEATURES if c != "income_to_standard"})
+    standard = pd.to_numeric(f["dibao_standard"], errors="coerce").astype(float)
+    x["est_income_to_standard"] = (income.estimate(f) / standard.to_numpy()) if income is not None else np.nan
+    return x[list(FEATURES)].fillna({c: 0.0 for c in FEATURES if c not in ("income_to_standard", "est_income_to_standard")})
 
 
 @dataclass
@@ -81,25 +95,45 @@ class TrainedModel:
     metrics: dict[str, dict]
     train_dates: list[str]
     test_dates: list[str]
+    income: ProxyMeans | None = None
+    base_rate: float = 0.0  # share of positive training rows: the score of a typical household
     features: list[str] = field(default_factory=lambda: list(FEATURES))
     holdout: pd.DataFrame | None = None  # held-out rows with their scores, for the model card (not saved)
+
+    def inputs(self, features: pd.DataFrame) -> pd.DataFrame:
+        """core.household_features rows as this model's inputs."""
+        return feature_frame(features, self.income)
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
         with single_threaded(1):
             return self.model.predict_proba(_impute(x[self.features], self.medians))[:, 1]
 
-    def explain(self, x: pd.DataFrame, top: int = 3) -> list[list[tuple[str, float]]]:
-        """Per row, the facts whose typical value would lower the probability most."""
-        base = self.predict(x)
-        drops = np.zeros((len(x), len(self.features)))
+    def explain(self, x: pd.DataFrame, top: int = 3, scores: np.ndarray | None = None) -> list[list[tuple[str, float]]]:
+        """Per row, the facts whose typical value would lower the probability most.
+
+        Only rows scored above the county's base rate are explained (below it nothing raised
+        the score above typical), and a fact is only tried where it differs from the typical
+        value (elsewhere setting it to typical changes nothing): one batched prediction.
+        """
+        base = self.predict(x) if scores is None else np.asarray(scores)
+        filled = _impute(x[self.features], self.medians)
+        explain = np.flatnonzero(base > self.base_rate)
+        rows, cols, frames = [], [], []
         for j, name in enumerate(self.features):
-            typical = x.copy()
-            typical[name] = self.medians[name]
-            drops[:, j] = base - self.predict(typical)
-        out = []
-        for i in range(len(x)):
-            order = np.argsort(-drops[i])[:top]
-            out.append([(self.features[j], float(x.iloc[i][self.features[j]])) for j in order if drops[i, j] > 1e-4])
+            sel = explain[filled[name].to_numpy()[explain] != self.medians[name]]
+            if len(sel):
+                typical = filled.iloc[sel].copy()
+                typical[name] = self.medians[name]
+                rows.append(sel), cols.append(np.full(len(sel), j)), frames.append(typical)
+        drops = np.zeros((len(x), len(self.features)))
+        if frames:
+            r, c = np.concatenate(rows), np.concatenate(cols)
+            drops[r, c] = base[r] - self.predict(pd.concat(frames, ignore_index=True))
+        values = x[self.features].to_numpy(dtype=float)
+        order = np.argsort(-drops, axis=1)[:, :top]
+        out: list[list[tuple[str, float]]] = [[] for _ in range(len(x))]
+        for i in explain:  # only the explained rows: a small share of the county
+            out[i] = [(self.features[j], float(values[i, j])) for j in order[i] if drops[i, j] > 1e-4]
         return out
 
 
@@ -119,13 +153,15 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7) -> TrainedMod
     dates = sorted(rows["as_of_date"].unique())
     train_dates, test_dates = dates[:-test_months], dates[-test_months:]
     tr, te = rows[rows["as_of_date"].isin(train_dates)], rows[rows["as_of_date"].isin(test_dates)]
-    x_tr, x_te = feature_frame(tr), feature_frame(te)
+    income = fit_proxy_means(tr, te, seed)
+    x_tr, x_te = feature_frame(tr, income), feature_frame(te, income)
     y_tr, y_te = tr["label"].astype(int).to_numpy(), te["label"].astype(int).to_numpy()
     medians = {c: float(np.nanmedian(x_tr[c])) if x_tr[c].notna().any() else 0.0 for c in x_tr.columns}
     candidates = {
         "logistic_regression": make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced")),
         "gradient_boosting": HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                                            l2_regularization=1.0, random_state=seed),
+                                                            l2_regularization=1.0, random_state=seed,
+                                                            monotonic_cst=[MONOTONE.get(c, 0) for c in x_tr.columns]),
     }
     fitted, metrics = {}, {}
     for kind, estimator in candidates.items():
@@ -136,7 +172,8 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7) -> TrainedMod
         fitted[kind] = model
     best = max(fitted, key=lambda k: metrics[k].get("roc_auc", 0.0))
     day = lambda d: pd.Timestamp(d).date().isoformat()  # noqa: E731
-    model = TrainedModel(best, fitted[best], medians, metrics, [day(d) for d in train_dates], [day(d) for d in test_dates])
+    model = TrainedModel(best, fitted[best], medians, metrics, [day(d) for d in train_dates], [day(d) for d in test_dates],
+                         income, float(y_tr.mean()))
     keep = [c for c in ("as_of_date", "household_id", "township_name", "residence_type", "head_sex", "head_age",
                         "severe_disability", "label") if c in te.columns]
     model.holdout = te[keep].assign(score=model.predict(x_te)).reset_index(drop=True)

@@ -114,6 +114,11 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
     base = pop.p_base.astype(float).copy()
     ub_left = np.zeros(P, np.int16)
     ill_month = np.full(P, -999, np.int32)
+    # A serious illness is diagnosed 1-3 months after it starts; meanwhile the patient sees
+    # doctors more often (work-up visits). A job loss follows 1-2 months of a struggling
+    # employer not paying contributions. These are the signals that precede an application.
+    ill_due = np.full(P, -1, np.int32)
+    job_due = np.full(P, -1, np.int32)
     disab_day = np.full(P, NEVER, np.int64)
     disab_new = pop.p_disab.copy()
     ability_new = pop.p_ability.copy()
@@ -198,6 +203,11 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
     # chronic illnesses get registered at some point of the history
     chronic_month = np.where(pop.p_chronic, rng.integers(0, len(tl) * 3, P), -1)  # a third within the history
 
+    # illnesses that started before the history and are diagnosed in its first months
+    adults0 = roster & ~quiet_p & (age_years(pop.p_birth, start) >= 18)
+    early = np.flatnonzero(adults0 & (rng.random(P) < 2 * rates.illness * H / max(adults0.sum(), 1)))
+    ill_due[early] = rng.integers(0, 3, len(early))
+
     months = tqdm(tl.months, desc="synth months", unit="month", disable=not progress, leave=False)
     for mo in months:
         m = mo.index
@@ -212,12 +222,13 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
         live_r = alive & roster & ~quiet_p
         u = rng.random(P)
 
-        def pick(cand_p, h_mask):
-            """One random candidate member per household selected in h_mask."""
+        def pick(cand_p, h_mask, weight=None):
+            """One random candidate member per household selected in h_mask (more likely the heavier)."""
             c = np.flatnonzero(cand_p & h_mask[hh])
             if len(c) == 0:
                 return c
-            order = np.lexsort((u[c], hh[c]))
+            key = u[c] if weight is None else -u[c] ** (1.0 / weight[c])  # weighted sampling by exponent keys
+            order = np.lexsort((key, hh[c]))
             c = c[order]
             first = np.r_[True, hh[c][1:] != hh[c][:-1]]
             return c[first]
@@ -227,12 +238,19 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
         earner = live_r & np.isin(econ, (EMPLOYEE, FARMER, SELF_EMPLOYED)) & (age >= 16) & (age <= 59)
         has_earner = np.bincount(hh[earner], minlength=H) > 0
         hr = rng.random((4, H))
-        shock_ill = active_h & (hr[0] < rates.illness)
+        # serious illness is likelier with age and with a chronic condition
+        frail = np.where(live_r & (age >= 18), 1.0 + 1.2 * (age >= 50) + 1.2 * (age >= 65) + 1.5 * pop.p_chronic, 0.0)
+        h_frail = np.bincount(hh[live_r], weights=frail[live_r], minlength=H)
+        ill_hazard = rates.illness * h_frail / max(h_frail[active_h].mean(), 1e-9) if active_h.any() else 0.0
+        shock_ill = active_h & (hr[0] < ill_hazard)
         shock_job = active_h & has_emp & (hr[1] < rates.job_loss) & ~shock_ill
         shock_death = active_h & has_earner & (hr[2] < rates.earner_death) & ~shock_ill & ~shock_job
         shock_dis = active_h & (hr[3] < rates.disability) & ~shock_ill & ~shock_job & ~shock_death
 
-        ill = pick(live_r & (age >= 18) & ~dies, shock_ill)
+        onset = pick(live_r & (age >= 18) & ~dies & (ill_due < 0), shock_ill, weight=np.maximum(frail, 1e-9))
+        ill_due[onset] = m + rng.integers(1, 4, len(onset))
+        ill = np.flatnonzero((ill_due == m) & alive & ~dies)
+        ill_due[ill] = -1
         d_ill = tl.random_days(rng, m, len(ill))
         ill_month[ill] = m
         if len(ill):
@@ -242,7 +260,10 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
             econ[stop], income[stop], base[stop] = NO_INCOME, 0.0, 0.0
             events(hh[ill], ill, "illness", d_ill)
 
-        lost = pick(live_r & (econ == EMPLOYEE) & ~dies, shock_job)
+        arrears = pick(live_r & (econ == EMPLOYEE) & ~dies & (job_due < 0), shock_job)
+        job_due[arrears] = m + rng.integers(1, 3, len(arrears))
+        lost = np.flatnonzero((job_due == m) & alive & ~dies & (econ == EMPLOYEE))
+        job_due[job_due == m] = -1
         d_lost = tl.random_days(rng, m, len(lost))
         if len(lost):
             econ[lost], income[lost], base[lost] = UNEMPLOYED, 0.0, 0.0
@@ -378,8 +399,10 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
         h_on[(h_on >= 0) & (np.bincount(hh[roster & (p_on >= 0)], minlength=H) == 0)] = -1
 
         # ---- the month's routine: settlements, insurance, diagnoses, petitions ---------------
-        _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, p_on, facilities, n_county, rates, econ)
-        _insurance(rec, rng, m, mo, alive_start, econ, base, income, pop, ub_left, ub_amount, age)
+        _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, ill_due > m, p_on, facilities, n_county,
+                     rates, econ)
+        _insurance(rec, rng, m, mo, alive_start, econ, base, income, pop, ub_left, ub_amount, age,
+                   unpaid=(job_due > m) & (rng.random(P) < 0.7), means=np.where(roster, pc[hh] / h_std[hh], 2.0))
         ub_left[ub_left > 0] -= 1
         chron = np.flatnonzero((chronic_month == m) & alive)
         if len(chron):
@@ -454,10 +477,11 @@ def _verify(rec, rng, h_sel, days, inc, size, pc, h_std, edge_mult, assets_scale
     return result
 
 
-def _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, p_on, facilities, n_county, rates, econ):
+def _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, ill_pending, p_on, facilities, n_county, rates,
+                 econ):
     P = pop.n_persons
     bucket = np.digitize(age, [16, 50, 65])
-    lam = np.array(rates.outpatient_per_month)[bucket]
+    lam = np.array(rates.outpatient_per_month)[bucket] + np.where(ill_pending, rates.workup_visits_per_month, 0.0)
     n_out = rng.poisson(lam) * alive_start
     since = m - ill_month
     p_in = np.where((since >= 0) & (since <= 5), rates.inpatient_after_illness,
@@ -475,8 +499,10 @@ def _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, p_on,
     who, kind, days = who[keep], kind[keep], days[keep]
     n = len(who)
     seriously_ill = (m - ill_month[who] >= 0) & (m - ill_month[who] <= 11) & (kind == 2)
-    total = np.select([kind == 0, kind == 1, seriously_ill],
-                      [rng.lognormal(np.log(90), 0.9, n), rng.lognormal(np.log(450), 0.6, n), rng.lognormal(np.log(22000), 0.6, n)],
+    workup = (kind == 0) & ill_pending[who] & (rng.random(n) < 0.6)  # tests and scans before the diagnosis
+    total = np.select([workup, kind == 0, kind == 1, seriously_ill],
+                      [rng.lognormal(np.log(900), 0.8, n), rng.lognormal(np.log(90), 0.9, n), rng.lognormal(np.log(450), 0.6, n),
+                       rng.lognormal(np.log(22000), 0.6, n)],
                       rng.lognormal(np.log(7000), 0.7, n))
     total_c = _cents(np.clip(total, 5, 800_000))
     employee = np.isin(econ[who], (EMPLOYEE, RETIRED_EMPLOYEE))
@@ -503,20 +529,25 @@ def _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, p_on,
                 out_of_pocket=-oop[sel], facility=fac[sel], reverses=idx[sel])
 
 
-def _insurance(rec, rng, m, mo, alive_start, econ, base, income, pop, ub_left, ub_amount, age):
+def _insurance(rec, rng, m, mo, alive_start, econ, base, income, pop, ub_left, ub_amount, age, unpaid, means):
     a = alive_start
-    emp = np.flatnonzero(a & (econ == EMPLOYEE))
+    emp = np.flatnonzero(a & (econ == EMPLOYEE) & ~unpaid)  # a struggling employer falls behind on contributions
     ret = np.flatnonzero(a & (econ == RETIRED_EMPLOYEE))
     res_old = np.flatnonzero(a & (econ == RETIRED_RESIDENT))
     month_of_year = int(str(mo.yyyymm)[-2:]) - 1
+    # 居民养老: residents pay once a year at a tier they choose; poorer households choose lower tiers or skip a year
     res_pay = np.flatnonzero(a & np.isin(econ, (FARMER, SELF_EMPLOYED, HOMEMAKER)) & (pop.p_pay_month == month_of_year))
+    z = means[res_pay]
+    res_pay = res_pay[rng.random(len(res_pay)) >= np.where(z < 1, 0.35, 0.05)]
+    z = means[res_pay]
     ub = np.flatnonzero(a & (ub_left > 0))
     tiers = np.array([300, 500, 800, 1000, 1500, 2000])
     parts = [
         (emp, 0, base[emp], 0, 0.0), (emp, 2, base[emp], 0, 0.0),
         (ret, 0, 0.0, 1, pop.p_pension[ret]),
         (res_old, 1, 0.0, 1, pop.p_pension[res_old]),
-        (res_pay, 1, tiers[rng.integers(0, len(tiers), len(res_pay))].astype(float), 0, 0.0),
+        (res_pay, 1, tiers[np.clip(np.floor(rng.normal(1.2 * np.log2(np.maximum(z, 0.1)) + 1.5, 1.2)), 0, len(tiers) - 1)
+                           .astype(int)].astype(float), 0, 0.0),
         (ub, 2, 0.0, 2, float(ub_amount)),
     ]
     for p, t, b, bt, ba in parts:

@@ -44,6 +44,7 @@ class HistoryRates:
     outpatient_per_month: tuple = (0.25, 0.18, 0.30, 0.55)   # age <16, 16-49, 50-64, 65+
     inpatient_per_month: tuple = (0.002, 0.003, 0.006, 0.012)
     inpatient_after_illness: float = 0.25
+    workup_visits_per_month: float = 1.5   # extra outpatient visits while a serious illness is not yet diagnosed
     chronic_share: float = 0.06
     reversal: float = 0.004
     petition_per_household_month: float = 0.0006

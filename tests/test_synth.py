@@ -17,8 +17,6 @@ from jiuzhu.idnumber import is_valid
 from synth import generate
 
 AS_OF = dt.date(2026, 11, 28)
-# seed 8: a 12-month county of 300 households small enough that whether a shock leads to an entry is chance;
-# with this seed some do (test_signals_precede_entries)
 PARAMS = dict(households=300, months=12, as_of=AS_OF, seed=8, progress=False)
 RULES = {"R01", "R02", "R03", "R04", "R05", "R06", "R08", "R09", "R10", "R11"}
 BAD_KINDS = {"empty", "header_only", "truncated", "missing_required", "not_a_workbook", "xlsx_named_csv", "duplicate_of", "no_date"}
@@ -201,17 +199,23 @@ def test_planted_rows_are_never_spoiled(county):
         assert not planted_ids & set(line), r
 
 
-def test_signals_precede_entries(county):
-    events = _truth(county, "events.csv")
+def test_signals_precede_entries(tmp_path_factory):
+    """Households enter assistance after they apply, and many after a shock the departments
+    record months before (what the risk model has to learn from). Big enough not to be chance."""
+    out = tmp_path_factory.mktemp("signals")
+    generate(out, households=3000, months=12, as_of=AS_OF, seed=5, mess=0.0, progress=False)
+    events = _truth(out, "events.csv").with_columns(pl.col("date").str.to_date())
     assert {"illness", "job_loss", "applied"} <= set(events["event"])
-    first_signal = events.filter(pl.col("event").is_in(["illness", "job_loss", "earner_death", "disability"])) \
-        .group_by("household_id").agg(signal=pl.col("date").min())
+    signals = events.filter(pl.col("event").is_in(["illness", "job_loss", "earner_death", "disability"]))
     entries = events.filter(pl.col("event").is_in(["entered_dibao", "entered_tekun", "entered_dibao_edge"])) \
         .group_by("household_id").agg(entry=pl.col("date").min())
     applied = events.filter(pl.col("event") == "applied").group_by("household_id").agg(applied=pl.col("date").min())
     both = entries.join(applied, on="household_id")
     assert both.height == entries.height and (both["applied"] < both["entry"]).all()
-    assert first_signal.join(entries, on="household_id").height >= 1
+    after_shock = entries.join(signals, on="household_id").filter(
+        (pl.col("date") < pl.col("entry")) & (pl.col("date") > pl.col("entry") - pl.duration(days=240)))
+    assert entries.height >= 10
+    assert after_shock["household_id"].n_unique() >= 0.3 * entries.height
 
 
 def test_clean_county_has_no_mess_and_records_precede_their_extract(clean_county):

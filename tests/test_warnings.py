@@ -189,10 +189,10 @@ def test_m01_fires_only_where_no_rule_does_and_orders_by_score(landing):
     with connect(landing.warehouse) as con:
         con.execute(
             """INSERT INTO monitoring.household_scores VALUES
-               (?, 'H2', 0.6, 'test', '近6个月无社保缴费记录'),  -- no rule fires: M01, 橙 (≥ 0.5)
-               (?, 'H3', 0.25, 'test', NULL),                     -- no rule fires: M01, 黄
-               (?, 'H5', 0.1, 'test', NULL),                      -- below the threshold
-               (?, 'H1', 0.9, 'test', NULL)""",                   # R01 fires: no M01
+               (?, 'H2', 0.6, 'test', '近6个月无社保缴费记录', 420),  -- no rule fires: M01, 橙 (≥ 0.5)
+               (?, 'H3', 0.25, 'test', NULL, NULL),                   -- no rule fires: M01, 黄
+               (?, 'H5', 0.1, 'test', NULL, 2000),                    -- below the threshold
+               (?, 'H1', 0.9, 'test', NULL, 300)""",                  # R01 fires: no M01
             [d, d, d, d],
         )
         build_warnings(con, d, load_policy(d))
@@ -201,25 +201,32 @@ def test_m01_fires_only_where_no_rule_does_and_orders_by_score(landing):
     assert "H5" not in w and w["H1"][2] == ["R01"]
     reason = landing.query("SELECT reasons, risk_score FROM monitoring.warnings WHERE subject_id = 'H2'")[0]
     assert "60%" in reason[0] and "近6个月无社保缴费记录" in reason[0] and reason[1] == 0.6
+    # the proxy-means estimate is shown, as an estimate that decides nothing
+    assert "估算人均月收入约 420 元（估算，未经核对，不作为低保认定依据）" in reason[0]
 
 
 def test_the_risk_model_learns_from_history_and_explains_itself():
     import numpy as np
     import pandas as pd
 
+    from models.income import PROXIES
     from models.risk import FEATURES, factor_sentences, train
 
     rng = np.random.default_rng(3)
     rows = []
     for month in range(8):
         n = 800
-        f = {name: rng.integers(0, 3, n).astype(float) for name in FEATURES}
+        f = {name: rng.integers(0, 3, n).astype(float) for name in {*FEATURES, *PROXIES}}
         f["oop_3m"] = rng.exponential(500, n)
         f["oop_prev_3m"] = rng.exponential(500, n)
         f["contributors_6m"] = rng.integers(0, 2, n).astype(float)
         f["income_to_standard"] = rng.uniform(0.5, 3, n)
-        f["verification_date"] = pd.Timestamp("2026-01-01")
+        f["verification_date"] = pd.Timestamp(2026, month + 1, 1)
         f["residence_type"] = np.where(rng.random(n) < 0.5, "农村", "城镇")
+        f["dibao_standard"] = np.where(f["residence_type"] == "城镇", 900.0, 750.0)
+        # the verified income follows the declared wages: what the proxy-means estimate must learn
+        f["wage_base_monthly"] = rng.choice([0.0, 3500.0, 6000.0], n)
+        f["per_capita_monthly_income"] = (300 + f["wage_base_monthly"] / (1 + f["members"])) * rng.lognormal(0, 0.1, n)
         f["household_id"] = [f"H{month}-{i}" for i in range(n)]
         risk = 0.02 + 0.3 * (f["oop_3m"] > 1500) + 0.3 * (f["contributors_6m"] == 0) * (f["income_to_standard"] < 1.2)
         f["label"] = rng.random(n) < risk
@@ -228,13 +235,13 @@ def test_the_risk_model_learns_from_history_and_explains_itself():
     model = train(pd.concat(rows, ignore_index=True))
     assert model.metrics[model.kind]["roc_auc"] > 0.75
     assert set(model.metrics) == {"logistic_regression", "gradient_boosting"}
+    assert model.income.metrics["spearman"] > 0.8  # the estimate ranks held-out verified incomes
     frame = pd.concat(rows[-1:], ignore_index=True)
-    from models.risk import feature_frame
-
-    x = feature_frame(frame)
+    x = model.inputs(frame)
     top = np.argsort(-model.predict(x))[:20]
     sentences = [factor_sentences(e) for e in model.explain(x.iloc[top])]
-    assert sum("医疗自付" in s or "社保缴费" in s for s in sentences) >= 15
+    # the facts that drive the risk here: medical costs, no contributions, verified income below 1.2 × the standard
+    assert sum(any(k in s for k in ("医疗自付", "社保缴费", "核对人均收入")) for s in sentences) >= 18
 
     from models.model_card import card_figures, card_markdown
 

@@ -294,6 +294,12 @@ contrib AS (
            count(DISTINCT contribution_month) FILTER (WHERE work_contribution AND contribution_month > {months(3)}) AS contribution_months_3m,
            count(DISTINCT contribution_month) FILTER (WHERE work_contribution AND contribution_month > {months(6)} AND contribution_month <= {months(3)}) AS contribution_months_prev_3m,
            arg_max(benefit_amount, contribution_month) FILTER (WHERE benefit_type = '养老金') AS pension,
+           -- the latest 职工养老 base: the wage the employer declares (proxy means)
+           arg_max(contribution_base, contribution_month) FILTER (WHERE insurance_type = '职工养老' AND work_contribution
+                                                                   AND contribution_month > {months(3)}) AS wage_base,
+           -- the 居民养老 tier a resident chose in the last year (a household's own view of what it can afford)
+           max(contribution_base) FILTER (WHERE insurance_type = '居民养老' AND contribution_base > 0
+                                         AND contribution_month > {months(12)}) AS resident_tier,
            arg_max(benefit_amount, contribution_month) FILTER (WHERE benefit_type = '失业保险金' AND contribution_month > {months(2)}) AS unemployment_benefit
     FROM insurance GROUP BY person_key
 ),
@@ -341,6 +347,7 @@ facts AS (
            dd.death_date, coalesce(dc.paid_before_death, false) AS paid_before_death,
            date_part('year', age(dd.death_date::TIMESTAMP, m.birth_date::TIMESTAMP)) AS age_at_death,
            ct.contribution_months_6m, ct.contribution_months_3m, ct.contribution_months_prev_3m, ct.pension, ct.unemployment_benefit,
+           ct.wage_base, ct.resident_tier,
            coalesce(e.active_unemployment, false) AS active_unemployment, coalesce(e.active_employment, false) AS active_employment,
            e.unemployed_since, coalesce(e.hard_to_employ, false) AS hard_to_employ,
            coalesce(pt.petitions_90d, 0) AS petitions_90d, coalesce(pt.hardship_petitions_90d, 0) AS hardship_petitions_90d,
@@ -399,6 +406,12 @@ SELECT h.household_id, {d} AS as_of_date, h.township_code, h.township_name, h.vi
        count(*) FILTER (WHERE f.active_employment) AS employed_registered,
        count(*) FILTER (WHERE f.hard_to_employ) AS hard_to_employ,
        coalesce(sum(f.pension), 0) AS pension_monthly,
+       coalesce(sum(f.wage_base) FILTER (WHERE f.death_date IS NULL), 0) AS wage_base_monthly,
+       count(*) FILTER (WHERE f.resident_tier IS NOT NULL AND f.death_date IS NULL) AS resident_contributors_12m,
+       coalesce(max(f.resident_tier), 0) AS resident_tier_max,
+       -- able to work, no work contributions, not registered unemployed: farming or informal work, unseen income
+       count(*) FILTER (WHERE f.able_to_work AND f.death_date IS NULL AND coalesce(f.contribution_months_6m, 0) = 0
+                        AND NOT f.active_unemployment) AS able_without_contributions,
        coalesce(sum(f.unemployment_benefit), 0) AS unemployment_benefit_monthly,
        sum(f.petitions_90d) AS petitions_90d, sum(f.hardship_petitions_90d) AS hardship_petitions_90d,
        flatten(list(f.petition_categories) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,

@@ -164,7 +164,8 @@ def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) ->
                    json_object('risk_score', round(s.risk_score, 4), 'model_version', s.model_version),
                    '{m['m01_threshold']}', '13',
                    '模型评估6个月内需要救助的概率为 ' || round(100 * s.risk_score)::INTEGER || '%' ||
-                   coalesce('，主要因素：' || s.top_factors, ''),
+                   coalesce('，主要因素：' || s.top_factors, '') ||
+                   coalesce('；估算人均月收入约 ' || s.estimated_income_per_capita::INTEGER || ' 元（估算，未经核对，不作为低保认定依据）', ''),
                    ['县民政局']::VARCHAR[], '入户走访核实，按情况纳入监测或救助', s.risk_score, false
             FROM monitoring.household_scores s
             WHERE s.as_of_date = $d AND s.risk_score >= {float(m['m01_threshold'])}

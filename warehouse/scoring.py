@@ -1,26 +1,31 @@
 """Tonight's scores: every roster household's probability of needing assistance within six
-months (monitoring.household_scores), with the facts that raised it most, in Chinese."""
+months (monitoring.household_scores), with the facts that raised it most, in Chinese, and
+the proxy-means estimate of its income (shown as an estimate, never used by R01/R02)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import duckdb
+import numpy as np
 import pandas as pd
 
-from models.risk import TrainedModel, factor_sentences, feature_frame
+from models.risk import TrainedModel, factor_sentences
 from warehouse.monitoring import SQL as MONITORING_SQL
+
 
 def score_households(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str, model: TrainedModel) -> pd.DataFrame:
     features = con.sql("SELECT * FROM core.household_features ORDER BY household_id").df()
-    x = feature_frame(features)
+    x = model.inputs(features)
     scores = model.predict(x) if len(x) else []
+    estimate = model.income.estimate(features) if model.income is not None and len(x) else np.full(len(x), np.nan)
     out = pd.DataFrame({"as_of_date": as_of, "household_id": features["household_id"], "risk_score": scores,
                         "model_version": version})
-    out["top_factors"] = [factor_sentences(f) or None for f in model.explain(x)] if len(x) else []
+    out["top_factors"] = [factor_sentences(f) or None for f in model.explain(x, scores=scores)] if len(x) else []
+    out["estimated_income_per_capita"] = np.round(estimate, -1)  # to 10 元: it is an estimate
     con.execute(MONITORING_SQL.read_text(encoding="utf-8"))  # creates monitoring.household_scores
     con.execute("DELETE FROM monitoring.household_scores WHERE as_of_date = ?", [as_of])
     con.register("_jz_scores", out)
-    con.execute("INSERT INTO monitoring.household_scores SELECT * FROM _jz_scores")
+    con.execute("INSERT INTO monitoring.household_scores BY NAME SELECT * FROM _jz_scores")
     con.unregister("_jz_scores")
     return out

@@ -94,3 +94,5 @@ CREATE TABLE IF NOT EXISTS monitoring.household_scores (
     top_factors   VARCHAR,
     PRIMARY KEY (as_of_date, household_id)
 );
+-- proxy-means estimate of per-capita monthly income (元), an estimate for the township, never a verified figure
+ALTER TABLE monitoring.household_scores ADD COLUMN IF NOT EXISTS estimated_income_per_capita DOUBLE;
