@@ -16,6 +16,7 @@ from assets.staging import staging_assets
 from jiuzhu.config import Feed, load_feeds, load_quality
 from jiuzhu.idnumber import mask
 from pipelines.settings import WAREHOUSE_POOL, NightSettings
+from warehouse.freshness import freshness
 from warehouse.quality import FeedQuality, measure_all
 from warehouse.resource import Warehouse
 
@@ -62,9 +63,11 @@ def feed_gate(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResul
 
 def _scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality], as_of: dt.date) -> list[dict]:
     feeds = load_feeds()
+    timeliness = {f.feed: f for f in freshness(con, as_of)}
     out = []
     for fq in measured:
         feed = feeds[fq.feed]
+        f = timeliness[fq.feed]
         required_missing = sum(n for code, n in fq.top_reasons if code == "REQUIRED_MISSING")
         rejected = con.execute(
             "SELECT count(*) FROM audit.files WHERE feed = ? AND status = 'rejected' AND coalesce(extract_date, ?) <= ?",
@@ -77,7 +80,7 @@ def _scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality],
             "extract_date": fq.extract_date,
             "days_since_last_file": fq.days_since_last_file,
             "expected_cadence_days": feed.cadence_days,
-            "fresh": fq.days_since_last_file is not None and fq.days_since_last_file <= feed.cadence_days,
+            "fresh": f.fresh,  # the newest loaded extract within the spec's max_age (warehouse/freshness.py)
             "rows_tonight": fq.rows_tonight,
             "completeness": round(1 - required_missing / fq.rows_tonight, 4) if fq.rows_tonight else None,
             "validity": round(1 - fq.quarantine_share, 4) if fq.rows_tonight else None,
@@ -85,6 +88,11 @@ def _scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality],
             "files_rejected": rejected,
             "top_reasons": ", ".join(f"{c} ×{n}" for c, n in fq.top_reasons) or None,
             "usable": fq.usable,
+            "last_delivered": f.last_delivered,
+            "age_days": f.age_days,
+            "max_age_days": f.max_age_days,
+            "on_time": f.label_zh,
+            "freshness_note": f.message_zh,
         })
     return out
 
@@ -96,9 +104,10 @@ def _scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality],
     kinds={"duckdb", "excel"},
     deps=[feed_gate.key],
     description=(
-        "各部门数据质量记分卡（每晚）：及时性（距上次报送天数）、完整性、有效性、主键重复、主要隔离原因；"
+        "各部门数据质量记分卡（每晚）：及时性（最近提取日期、距今天数、是否按时）、完整性、有效性、主键重复、主要隔离原因；"
         "并为每个部门数据生成被隔离行清单（exports/<日期>/quality/<feed>.xlsx，身份证号已脱敏），供源头整改。\n\n"
-        "A scorecard per department per night (freshness, completeness, validity, duplicates, top reasons) and "
+        "A scorecard per department per night (freshness: last extract, age, on time; completeness, validity, "
+        "duplicates, top reasons) and "
         "each feed's workbook of quarantined rows with masked ID numbers, to fix at the source."
     ),
 )
@@ -109,16 +118,19 @@ def scorecards(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResu
         rows = _scorecard_rows(con, measure_all(con, as_of), as_of)
         con.execute("DELETE FROM audit.scorecards WHERE as_of_date = ?", [as_of])
         con.executemany(
-            f"INSERT INTO audit.scorecards VALUES ({', '.join('?' * 14)})", [list(r.values()) for r in rows]
+            f"INSERT INTO audit.scorecards ({', '.join(rows[0])}) VALUES ({', '.join('?' * len(rows[0]))})",
+            [list(r.values()) for r in rows],
         )
         written = {feed.name: write_quality_workbook(con, feed, as_of, out_dir) for feed in load_feeds().values()}
-    table = ["| 部门 | feed | 距上次报送(天) | 及时 | 有效性 validity | 主要原因 |", "|---|---|---|---|---|---|"]
+    table = ["| 部门 | feed | 最近提取日期 last extract | 距今(天) age | 允许(天) allowed | 是否按时 on time "
+             "| 有效性 validity | 主要原因 |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         validity = r["validity"]
         shown = f"{_bar(validity)} {validity:.1%}" if validity is not None else "—"
         table.append(
-            f"| {r['department']} | {r['feed']} | {r['days_since_last_file'] if r['days_since_last_file'] is not None else '—'} "
-            f"| {'✓' if r['fresh'] else '✗'} | {shown} | {r['top_reasons'] or ''} |"
+            f"| {r['department']} | {r['feed']} | {r['extract_date'] or '—'} "
+            f"| {r['age_days'] if r['age_days'] is not None else '—'} | {r['max_age_days']} "
+            f"| {'✓' if r['fresh'] else '✗'} {r['on_time']} | {shown} | {r['top_reasons'] or ''} |"
         )
     scored = [r for r in rows if r["validity"] is not None]
     chart = bar_chart_markdown(

@@ -58,8 +58,31 @@ class Feed:
     cadence_days: int
     natural_key: tuple[str, ...]
     columns: tuple[Column, ...]
+    max_age_hours: int  # the spec's max_age: how old the newest loaded extract may be (freshness)
     reversal: dict | None = field(default=None, hash=False, compare=False)
     parts_sum: dict | None = field(default=None, hash=False, compare=False)
+
+    @property
+    def max_age_days(self) -> int:
+        """The allowed age of the newest loaded extract, in whole days of extract date.
+
+        Extract dates carry no time. An extract dated E holds the department's
+        data up to the end of day E, and the night for the as-of date D looks at
+        the county as at the end of day D (whenever it actually runs: 01:30 the
+        next morning, or a rerun for a past date weeks later). So the extract is
+        24 × (D − E) hours old, and it is fresh when that is within max_age:
+        D − E ≤ max_age_hours // 24. For a daily feed's 36 hours that is one day:
+        tonight's or yesterday's extract is fresh (one file a day late is
+        tolerated, files do come late), two days without one is stale.
+        """
+        return self.max_age_hours // 24
+
+    @property
+    def max_age_text(self) -> tuple[str, str]:
+        """The allowed age as the spec states it, in Chinese and English: 36小时 / 36 hours, 40天 / 40 days."""
+        if self.max_age_hours % 24:
+            return f"{self.max_age_hours}小时", f"{self.max_age_hours} hours"
+        return f"{self.max_age_days}天", f"{self.max_age_days} days"
 
     @property
     def column_names(self) -> list[str]:
@@ -78,6 +101,14 @@ class Feed:
     def header_lookup(self) -> dict[str, str]:
         """Normalised header spelling -> canonical column name."""
         return {normalise_header(s): c.name for c in self.columns for s in c.spellings}
+
+
+def parse_max_age(feed: str, text: object) -> int:
+    """A feed's max_age (``36h``, ``40d``) in hours; the unit is required."""
+    m = re.fullmatch(r"\s*(\d+)\s*([hd])\s*", str(text)) if text is not None else None
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"feed spec {feed}: max_age must be hours or days such as 36h or 40d, not {text!r}")
+    return int(m.group(1)) * (24 if m.group(2) == "d" else 1)
 
 
 @lru_cache(maxsize=None)
@@ -108,6 +139,7 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
             cadence_days=int(f["cadence_days"]),
             natural_key=tuple(f["natural_key"]),
             columns=columns,
+            max_age_hours=parse_max_age(name, f.get("max_age")),
             reversal=f.get("reversal"),
             parts_sum=f.get("parts_sum"),
         )

@@ -23,8 +23,11 @@ from assets.monitoring import (
 from assets.quality import feed_gate, scorecards
 from assets.staging import staging_assets
 from checks.accounting import accounting_checks
+from checks.freshness import freshness_checks
 from checks.gx_suites import gx_checks
 from checks.staging_checks import quality_checks
+from pipelines.alerts import alert_on_run_failure
+from pipelines.sensors import ingest_landing_job, landing_zone_sensor
 from pipelines.settings import NightSettings
 from warehouse.resource import Warehouse
 
@@ -53,10 +56,11 @@ def build_definitions(
     return dg.Definitions(
         assets=[*raw_assets, ingest_summary_asset, *staging_assets, feed_gate, scorecards, core_as_of,
                 policy_in_force, warning_list, warning_workbooks, risk_model, household_scores],
-        asset_checks=[*accounting_checks, *quality_checks, *gx_checks, policy_complies,
+        asset_checks=[*accounting_checks, *freshness_checks, *quality_checks, *gx_checks, policy_complies,
                       workbooks_hold_exactly_the_warnings, model_in_use_beats_the_baseline],
-        jobs=[nightly],
+        jobs=[nightly, ingest_landing_job],
         schedules=[nightly_schedule],
+        sensors=[landing_zone_sensor, alert_on_run_failure],
         resources={
             "warehouse": Warehouse(home=home),
             "night": NightSettings(landing=landing, as_of=as_of, policy=policy),

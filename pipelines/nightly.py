@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.audit import ingest_summary
-from assets.landing.problems import safe_message
+from pipelines.alerts import error_text, write_alert
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.instance import open_instance
 from warehouse.resource import connect
@@ -33,6 +33,7 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
         with connect(warehouse, read_only=True) as con:
             print_summary(ingest_summary(con, result.run_id), ingest_summary(con))
             print_gate(con, as_of)
+            print_freshness(con, as_of)
             print_warnings(con, as_of)
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     for e in failed:
@@ -44,16 +45,13 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
               f"\n查看 browse: jiuzhu ui --home {home}   (run {result.run_id})")
         return 0
     for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None and error.cause is not None:  # Dagster wraps the real error: show that one
-            error = error.cause
-        message = safe_message(Exception(error.message)) if error else "unknown error"
-        print(f"失败 FAILED step {event.step_key}: {message}", file=sys.stderr)
+        print(f"失败 FAILED step {event.step_key}: {error_text(event.step_failure_data.error)}", file=sys.stderr)
     print(
         "运行失败：以上步骤出错，其他部门的数据已照常处理。请在 `jiuzhu ui --home "
         f"{home}` 中查看运行 {result.run_id} 的日志，修复后重新运行同一命令（已加载的文件不会重复加载）。",
         file=sys.stderr,
     )
+    print(f"告警 alert: {write_alert(instance, result.dagster_run, home, landing)}", file=sys.stderr)
     return 1
 
 
@@ -84,6 +82,19 @@ def print_gate(con, as_of: dt.date) -> None:
         return
     for feed, problems in rows:
         print(f"不可用 NOT USABLE tonight: {feed} — {problems}")
+
+
+def print_freshness(con, as_of: dt.date) -> None:
+    """Departments that stopped delivering: one line per feed whose newest loaded extract is older
+    than its spec's max_age on the as-of date, or that never delivered (warehouse/freshness.py)."""
+    from warehouse.freshness import freshness
+
+    try:
+        stale = [f for f in freshness(con, as_of) if not f.fresh]
+    except Exception:  # no audit tables yet (the night failed before ingest): nothing to report here
+        return
+    for f in stale:
+        print(f"逾期 STALE {f.feed} — {f.message_en}")
 
 
 def print_summary(tonight: list[dict], to_date: list[dict]) -> None:
