@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.staging import staging_assets
-from pipelines.settings import WAREHOUSE_POOL, NightSettings
+from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse.core import build_core
 from warehouse.person_key import install, load_key
 from warehouse.resource import Warehouse
@@ -32,14 +32,15 @@ CORE_TABLES = {
         for name, text in CORE_TABLES.items()
     ],
     pool=WAREHOUSE_POOL,
+    partitions_def=NIGHTS,
     name="core_as_of",
 )
 def core_as_of(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings):
-    as_of = night.as_of_date()
+    as_of = night_of(context, night)
     key = load_key(Path(warehouse.home))
     with warehouse.connect() as con:
         install(con, key)
-        report = build_core(con, as_of, night.policy_in_force())
+        report = build_core(con, as_of, night.policy_in_force(as_of))
         counts = {name: con.execute(f"SELECT count(*) FROM core.{name}").fetchall()[0][0] for name in CORE_TABLES}
     extra = {
         "persons": {"outside_roster": report.outside_roster},

@@ -13,7 +13,7 @@ import dagster as dg
 from assets.landing.loader import FeedReport, ingest_feed
 from jiuzhu.config import Feed, load_feeds
 from assets.feed_assets import feed_asset_args
-from pipelines.settings import NightSettings
+from pipelines.settings import NightSettings, night_of
 from warehouse.resource import Warehouse, raw_table
 
 STATUS_ZH = {"loaded": "已加载", "rejected": "已拒收", "duplicate": "重复报送"}
@@ -45,7 +45,7 @@ def build_raw_asset(feed: Feed) -> dg.AssetsDefinition:
         )
     )
     def raw_feed(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
-        as_of = night.as_of_date()
+        as_of = night_of(context, night)
         with warehouse.connect() as con:
             report = ingest_feed(con, feed, Path(night.landing), as_of, context.run.run_id)
             total = con.execute(f"SELECT count(*) FROM {raw_table(feed)}").fetchall()[0][0]

@@ -11,7 +11,7 @@ from assets.core import CORE_TABLES
 from assets.charts import calibration_chart_markdown
 from models.model_card import card_figures, card_markdown
 from models.risk import train
-from pipelines.settings import WAREHOUSE_POOL, NightSettings
+from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse import risk_store
 from warehouse.person_key import install, load_key
 from warehouse.resource import Warehouse
@@ -23,6 +23,7 @@ MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and
 
 @dg.asset(
     key=["model", "risk_model"],
+    partitions_def=NIGHTS,
     group_name="model",
     pool=WAREHOUSE_POOL,
     kinds={"sklearn"},
@@ -32,9 +33,14 @@ MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and
     "校准后在后几个月上比较；只有优于当前模型时才启用。Risk model, retrained monthly, promoted only when better.",
 )
 def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
-    as_of, home = night.as_of_date(), Path(warehouse.home)
-    every = night.policy_in_force()["risk_model"]["retrain_every_days"]
+    as_of, home = night_of(context, night), Path(warehouse.home)
+    every = night.policy_in_force(as_of)["risk_model"]["retrain_every_days"]
     existing = risk_store.current(home)
+    if existing and dt.date.fromisoformat(existing[2]["trained_on"]) > as_of:
+        # a past night (a backfill): it is scored by the model that was in force then, never retrained
+        in_force = risk_store.current(home, as_of)
+        return dg.MaterializeResult(metadata={"trained": False, "in_force": in_force[0] if in_force else "none",
+                                              "note": "a past night: the model in force then is used"})
     if existing and dt.date.fromisoformat(existing[2]["trained_on"]) > as_of - dt.timedelta(days=every):
         return dg.MaterializeResult(metadata={"trained": False, "current_version": existing[0],
                                               "note": f"not due: retrained every {every} days"})
@@ -48,7 +54,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")
         return dg.MaterializeResult(metadata={"trained": False, "positives": positives, "months": len(dates)})
     model = train(frame)
-    k = night.policy_in_force()["risk_model"]["visit_capacity_per_township"]
+    k = night.policy_in_force(as_of)["risk_model"]["visit_capacity_per_township"]
     figures = card_figures(model.holdout, k)
     model.holdout = None  # the card keeps the figures; the artefact stays small
     card = {"trained_on": as_of.isoformat(), "kind": model.kind, "features": model.features,
@@ -68,7 +74,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         promoted = new_auc > old_auc
         why = f"held-out ROC-AUC {new_auc} vs current {old_auc}"
     if promoted:
-        risk_store.promote(home, version)
+        risk_store.promote(home, version, as_of)
     return dg.MaterializeResult(
         metadata={"trained": True, "version": version, "promoted": promoted, "decision": why,
                   "kind": model.kind, "metrics": dg.MetadataValue.json(model.metrics),
@@ -80,6 +86,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
 
 @dg.asset(
     key=["monitoring", "household_scores"],
+    partitions_def=NIGHTS,
     group_name="monitoring",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
@@ -88,11 +95,11 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     description="每户的风险分（6个月内需要救助的校准概率）、模型版本和主要因素（中文），预警与否都写入，便于事后审计。"
     "Every roster household's score, model version and top factors.",
 )
-def household_scores(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
-    as_of, home = night.as_of_date(), Path(warehouse.home)
-    current = risk_store.current(home)
+def household_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of, home = night_of(context, night), Path(warehouse.home)
+    current = risk_store.current(home, as_of)  # a backfilled night is scored by the model in force then
     if current is None:
-        return dg.MaterializeResult(metadata={"scored": 0, "note": "no model yet: M01 is silent tonight"})
+        return dg.MaterializeResult(metadata={"scored": 0, "note": "no model in force on this night: M01 is silent"})
     version, model, card = current
     with warehouse.connect() as con:
         scores = score_households(con, as_of, version, model)
@@ -110,8 +117,9 @@ def household_scores(warehouse: Warehouse, night: NightSettings) -> dg.Materiali
     description="启用的模型在检验月份上不差于透明基线（逻辑回归）；新模型只有优于当前模型才会启用。阻断：否则不打分、不产生 M01。"
     " The model in use is at least as good as the logistic baseline on the held-out months.",
 )
-def model_in_use_beats_the_baseline(warehouse: Warehouse) -> dg.AssetCheckResult:
-    current = risk_store.current(Path(warehouse.home))
+def model_in_use_beats_the_baseline(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                                    night: NightSettings) -> dg.AssetCheckResult:
+    current = risk_store.current(Path(warehouse.home), night_of(context, night))
     if current is None:
         return dg.AssetCheckResult(passed=True, metadata={"note": "no model yet: nothing is scored, M01 is silent"})
     version, _, card = current

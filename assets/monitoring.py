@@ -11,7 +11,7 @@ from assets.charts import bar_chart_markdown
 from assets.core import CORE_TABLES
 from assets.quality import feed_gate
 from models.compliance import compliance_problems
-from pipelines.settings import WAREHOUSE_POOL, NightSettings
+from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse.exports import write_exports
 from warehouse.monitoring import build_warnings
 from warehouse.resource import Warehouse
@@ -19,13 +19,14 @@ from warehouse.resource import Warehouse
 
 @dg.asset(
     key=["config", "policy_in_force"],
+    partitions_def=NIGHTS,
     group_name="monitoring",
     kinds={"yaml"},
     owners=["team:civil_affairs"],
     description="当晚适用的政策参数文件（按生效日期选取）。The policy file in force on the as-of date, with its parameters.",
 )
-def policy_in_force(night: NightSettings) -> dg.MaterializeResult:
-    policy = night.policy_in_force()
+def policy_in_force(context: dg.AssetExecutionContext, night: NightSettings) -> dg.MaterializeResult:
+    policy = night.policy_in_force(night_of(context, night))
     return dg.MaterializeResult(
         metadata={
             "effective_date": str(policy["effective_date"]),
@@ -43,8 +44,8 @@ def policy_in_force(night: NightSettings) -> dg.MaterializeResult:
     description="政策参数符合第1、2条：低保标准占上年度人均消费支出25–35%（城镇）、35–45%（农村），城乡比≤1.3，"
     "特困≥1.3倍低保标准，照料护理≥最低工资1/10、1/6、1/3。阻断：不合规的政策文件不用于预警。",
 )
-def policy_complies(night: NightSettings) -> dg.AssetCheckResult:
-    problems = compliance_problems(night.policy_in_force())
+def policy_complies(context: dg.AssetCheckExecutionContext, night: NightSettings) -> dg.AssetCheckResult:
+    problems = compliance_problems(night.policy_in_force(night_of(context, night)))
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "合规 (complies)")},
@@ -64,12 +65,13 @@ def policy_complies(night: NightSettings) -> dg.AssetCheckResult:
                                  "状态（新增/持续/升级）、首次预警日期；已解除的预警在 monitoring.resolved_warnings 列出一次。"),
     ],
     pool=WAREHOUSE_POOL,
+    partitions_def=NIGHTS,
     name="warning_list",
 )
-def warning_list(warehouse: Warehouse, night: NightSettings):
-    as_of = night.as_of_date()
+def warning_list(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings):
+    as_of = night_of(context, night)
     with warehouse.connect() as con:
-        night_list = build_warnings(con, as_of, night.policy_in_force())
+        night_list = build_warnings(con, as_of, night.policy_in_force(as_of))
         by_rule = con.execute(
             "SELECT rule_code, hits, evaluated FROM monitoring.rule_status WHERE as_of_date = ? ORDER BY rule_code", [as_of]
         ).fetchall()
@@ -105,6 +107,7 @@ def warning_list(warehouse: Warehouse, night: NightSettings):
 
 @dg.asset(
     key=["exports", "warning_workbooks"],
+    partitions_def=NIGHTS,
     group_name="exports",
     pool=WAREHOUSE_POOL,
     kinds={"excel"},
@@ -113,11 +116,11 @@ def warning_list(warehouse: Warehouse, night: NightSettings):
     description="各镇街预警工作簿（新增预警、持续预警、本期解除、规则说明；身份证号脱敏）、各责任单位清单和清单文件"
     "（行数、SHA-256），位于 <home>/exports/<日期>/。Township workbooks, department lists and the manifest.",
 )
-def warning_workbooks(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
-    as_of = night.as_of_date()
+def warning_workbooks(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of = night_of(context, night)
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
     with warehouse.connect() as con:
-        entries = write_exports(con, as_of, out_dir, night.policy_in_force())
+        entries = write_exports(con, as_of, out_dir, night.policy_in_force(as_of))
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(out_dir)),
@@ -134,8 +137,8 @@ def warning_workbooks(warehouse: Warehouse, night: NightSettings) -> dg.Material
     blocking=False,
     description="工作簿中的预警与预警表完全一致（每个镇街、每个工作表的行数和预警编号）。",
 )
-def workbooks_hold_exactly_the_warnings(warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
-    as_of = night.as_of_date()
+def workbooks_hold_exactly_the_warnings(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
+    as_of = night_of(context, night)
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
     with warehouse.connect(read_only=True) as con:
         expected = {

@@ -15,7 +15,7 @@ from assets.charts import bar_chart_markdown
 from assets.staging import staging_assets
 from jiuzhu.config import Feed, load_feeds, load_quality
 from jiuzhu.idnumber import mask
-from pipelines.settings import WAREHOUSE_POOL, NightSettings
+from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse.freshness import freshness
 from warehouse.quality import FeedQuality, measure_all
 from warehouse.resource import Warehouse
@@ -28,6 +28,7 @@ def _bar(share: float, width: int = 20) -> str:
 
 @dg.asset(
     key=["audit", "feed_gate"],
+    partitions_def=NIGHTS,
     group_name="quality",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
@@ -38,8 +39,8 @@ def _bar(share: float, width: int = 20) -> str:
         "fails a gate is left out (its rules are reported as not evaluated); only an unusable roster stops the list."
     ),
 )
-def feed_gate(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
-    as_of = night.as_of_date()
+def feed_gate(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of = night_of(context, night)
     with warehouse.connect() as con:
         measured = measure_all(con, as_of)
         con.execute("BEGIN TRANSACTION")
@@ -99,6 +100,7 @@ def _scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality],
 
 @dg.asset(
     key=["audit", "scorecards"],
+    partitions_def=NIGHTS,
     group_name="quality",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "excel"},
@@ -111,8 +113,8 @@ def _scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality],
         "each feed's workbook of quarantined rows with masked ID numbers, to fix at the source."
     ),
 )
-def scorecards(warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
-    as_of = night.as_of_date()
+def scorecards(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of = night_of(context, night)
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat() / "quality"
     with warehouse.connect() as con:
         rows = _scorecard_rows(con, measure_all(con, as_of), as_of)

@@ -9,7 +9,7 @@ import dagster as dg
 
 from jiuzhu.config import Feed, load_feeds
 from assets.feed_assets import feed_asset_args
-from pipelines.settings import NightSettings
+from pipelines.settings import NIGHTS, NightSettings, night_of
 from warehouse.resource import Warehouse
 from warehouse.staging import build_staging
 from warehouse.staging_sql import REASONS
@@ -26,10 +26,11 @@ def build_staging_asset(feed: Feed) -> dg.AssetsDefinition:
             "enumerations and township codes; rows that cannot be standardised are quarantined with a stable "
             "reason code. `is_current` marks the rows in force on the as-of date.",
             deps=[dg.AssetKey(["raw", feed.name])],
-        )
+        ),
+        partitions_def=NIGHTS,  # staging holds the rows in force on the night's date
     )
     def staging_feed(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
-        as_of = night.as_of_date()
+        as_of = night_of(context, night)
         with warehouse.connect() as con:
             report = build_staging(con, feed, as_of, context.run.run_id)
         reasons = "\n".join(

@@ -17,7 +17,7 @@ dates in audit.files, against the as-of date, answer the question asked.
 import dagster as dg
 
 from jiuzhu.config import Feed, load_feeds
-from pipelines.settings import NightSettings
+from pipelines.settings import NightSettings, night_of
 from warehouse.freshness import freshness
 from warehouse.resource import Warehouse
 
@@ -38,8 +38,8 @@ def build_freshness_check(feed: Feed) -> dg.AssetChecksDefinition:
             f"{allowed_en} old (warning; a late department does not stop the night)."
         ),
     )
-    def fresh_within_cadence(warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
-        as_of = night.as_of_date()
+    def fresh_within_cadence(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
+        as_of = night_of(context, night)
         with warehouse.connect(read_only=True) as con:
             (f,) = freshness(con, as_of, [feed])
         metadata = {

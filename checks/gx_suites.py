@@ -19,7 +19,7 @@ import dagster as dg
 import duckdb
 
 from jiuzhu.config import Feed, load_feeds, load_quality
-from pipelines.settings import NightSettings
+from pipelines.settings import NightSettings, night_of
 from warehouse.quality import tonights_extract
 from warehouse.resource import Warehouse
 from warehouse.resource import quote_ident as q
@@ -118,9 +118,9 @@ def build_gx_check(feed: Feed) -> dg.AssetChecksDefinition:
         description="Great Expectations 套件（由数据规范生成）：必填、取值范围、身份证号长度、日期、金额、主键唯一。"
         " Great Expectations suite generated from the feed spec.",
     )
-    def gx_suite(warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
+    def gx_suite(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
         with warehouse.connect(read_only=True) as con:
-            frame = tonights_rows(con, feed, night.as_of_date(), load_quality()["gx_max_rows"])
+            frame = tonights_rows(con, feed, night_of(context, night), load_quality()["gx_max_rows"])
         results = validate(feed, frame) if len(frame) else []
         failed = [r for r in results if not r["success"]]
         table = "\n".join(

@@ -12,7 +12,7 @@ the other feeds support.
 import dagster as dg
 
 from jiuzhu.config import Feed, load_feeds, load_quality
-from pipelines.settings import NightSettings
+from pipelines.settings import NightSettings, night_of
 from warehouse.quality import FeedQuality, measure
 from warehouse.resource import Warehouse
 
@@ -72,9 +72,9 @@ def build_quality_checks(feed: Feed) -> dg.AssetChecksDefinition:
     specs = _specs(feed)
 
     @dg.multi_asset_check(specs=specs, name=f"{feed.name}_quality_gates")
-    def quality_gates(warehouse: Warehouse, night: NightSettings):
+    def quality_gates(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings):
         with warehouse.connect(read_only=True) as con:
-            fq = measure(con, feed, night.as_of_date())
+            fq = measure(con, feed, night_of(context, night))
         for spec in specs:
             yield _result(feed, spec.name, fq)
 

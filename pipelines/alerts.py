@@ -23,7 +23,7 @@ import dagster as dg
 from assets.landing.files import list_feed_files
 from assets.landing.problems import safe_message
 from jiuzhu.config import load_feeds
-from pipelines.settings import yesterday_in_county
+from pipelines.settings import PARTITION_TAG, yesterday_in_county
 from warehouse.resource import Warehouse, connect
 
 log = logging.getLogger("jiuzhu.alerts")
@@ -162,10 +162,10 @@ def _landing_of(run: dg.DagsterRun, landing: Path | None) -> Path | None:
 
 
 def _as_of_of(run: dg.DagsterRun) -> str | None:
-    """The night the run covered: `jiuzhu run` and the landing sensor tag it; a run of the 01:30
-    schedule covers the day before its tick (Beijing time)."""
+    """The night the run covered: its partition (`jiuzhu run`, the 01:30 schedule, a backfill), the
+    landing sensor's tag, or the day before a schedule tick (Beijing time)."""
     configured = (((run.run_config or {}).get("resources") or {}).get("night") or {}).get("config") or {}
-    as_of = run.tags.get("jiuzhu/as_of") or configured.get("as_of")
+    as_of = run.tags.get(PARTITION_TAG) or run.tags.get("jiuzhu/as_of") or configured.get("as_of")
     if as_of:
         return as_of
     tick = run.tags.get("dagster/scheduled_execution_time")

@@ -40,16 +40,18 @@ def build_definitions(
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
+        # one run per night: its partition (NIGHTS, of the assets selected) is the day it covers;
+        # raw ingest is not partitioned: it takes whatever files are new, up to that day
         # DuckDB has one writer: the night runs its steps one after another in one process.
         executor_def=dg.in_process_executor,
-        description="夜间全流程：接收各部门数据 … The whole nightly run, in dependency order.",
+        description="夜间全流程：接收各部门数据 … The whole nightly run for one day (its partition), in dependency order.",
     )
-    # Every night at 01:30 Beijing time, for the day that just ended (NightSettings' default as-of).
-    nightly_schedule = dg.ScheduleDefinition(
+    # Every night at 01:30 Beijing time, for the partition of the day that just ended.
+    nightly_schedule = dg.build_schedule_from_partitioned_job(
+        nightly,
         name="nightly_0130_beijing",
-        job=nightly,
-        cron_schedule="30 1 * * *",
-        execution_timezone="Asia/Shanghai",
+        hour_of_day=1,
+        minute_of_hour=30,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="每晚北京时间01:30运行全流程，处理刚结束的一天。Runs the whole night at 01:30 Asia/Shanghai.",
     )

@@ -20,13 +20,12 @@ QUIET_DAGSTER = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = None) -> int:
     instance = open_instance(home, landing)
-    defs = build_definitions(
-        home=str(home), landing=str(landing), as_of=as_of.isoformat(), policy=str(policy.resolve()) if policy else ""
-    )
+    defs = build_definitions(home=str(home), landing=str(landing), policy=str(policy.resolve()) if policy else "")
     job = defs.resolve_job_def(NIGHTLY_JOB)
     print(f"jiuzhu 夜间运行 nightly run — as of {as_of}, landing {landing}, home {home}", flush=True)
+    # the night is the job's partition, as for the schedule and a backfill from the UI
     result = job.execute_in_process(
-        instance=instance, run_config=QUIET_DAGSTER, raise_on_error=False, tags={"jiuzhu/as_of": as_of.isoformat()}
+        instance=instance, run_config=QUIET_DAGSTER, raise_on_error=False, partition_key=as_of.isoformat()
     )
     warehouse = home / "warehouse.duckdb"
     if warehouse.exists():

@@ -130,9 +130,10 @@ def test_the_night_warns_scores_and_reports_stale_feeds(landing, capsys):
         [*raw_assets, *staging_assets, feed_gate, scorecards, *quality_checks, *freshness_checks],
         resources={
             "warehouse": Warehouse(home=str(landing.warehouse.parent)),
-            "night": NightSettings(landing=str(landing.root), as_of=AS_OF.isoformat()),
+            "night": NightSettings(landing=str(landing.root)),
         },
         instance=dg.DagsterInstance.ephemeral(),
+        partition_key=AS_OF.isoformat(),
         raise_on_error=False,
     )
     assert result.success  # late departments warn; they do not stop the night

@@ -89,6 +89,8 @@ def test_the_night_is_scheduled_at_0130_beijing_time():
     with dg.build_schedule_context(scheduled_execution_time=when) as context:
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert len(requests) == 1
-    from pipelines.settings import yesterday_in_county
-
-    assert yesterday_in_county(when) == dt.date(2026, 11, 28)  # the run covers the day that just ended
+    assert requests[0].partition_key == "2026-11-28"  # the run covers the day that just ended
+    # …also on the first night of a month and of a year
+    for tick, night in ((dt.datetime(2026, 12, 1, 1, 30), "2026-11-30"), (dt.datetime(2027, 1, 1, 1, 30), "2026-12-31")):
+        with dg.build_schedule_context(scheduled_execution_time=tick.replace(tzinfo=ZoneInfo("Asia/Shanghai"))) as context:
+            assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == [night]

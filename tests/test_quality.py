@@ -41,9 +41,10 @@ def _night(landing):
         [*raw_assets, *staging_assets, feed_gate, scorecards, *quality_checks, *gx_checks],
         resources={
             "warehouse": Warehouse(home=str(landing.warehouse.parent)),
-            "night": NightSettings(landing=str(landing.root), as_of=AS_OF),
+            "night": NightSettings(landing=str(landing.root)),
         },
         instance=dg.DagsterInstance.ephemeral(),
+        partition_key=str(AS_OF),  # the night (raw ingest, not partitioned, takes it from the run)
         raise_on_error=False,
     )
 
