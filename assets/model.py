@@ -10,7 +10,7 @@ import dagster as dg
 from assets.core import CORE_TABLES
 from assets.charts import calibration_chart_markdown
 from models.model_card import card_figures, card_markdown
-from models.risk import train
+from models.risk import held_out_auc, train
 from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse import risk_store
 from warehouse.person_key import install, load_key
@@ -70,9 +70,11 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     new_auc = model.metrics[model.kind].get("roc_auc", 0.0)
     promoted, why = True, "no current model"
     if existing:
-        old_auc = existing[2]["metrics"][existing[2]["kind"]].get("roc_auc", 0.0)
+        # judged on the same rows: the new model's held-out months, which the model in use never trained on
+        held_out = frame[frame["as_of_date"].dt.date.astype(str).isin(model.test_dates)]
+        old_auc = held_out_auc(existing[1], held_out) or 0.0
         promoted = new_auc > old_auc
-        why = f"held-out ROC-AUC {new_auc} vs current {old_auc}"
+        why = f"ROC-AUC on the held-out months {', '.join(model.test_dates)}: new {new_auc} vs in use ({existing[0]}) {old_auc}"
     if promoted:
         risk_store.promote(home, version, as_of)
     return dg.MaterializeResult(

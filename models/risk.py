@@ -180,5 +180,13 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7) -> TrainedMod
     return model
 
 
+def held_out_auc(model: TrainedModel, rows: pd.DataFrame) -> float | None:
+    """A model's ROC-AUC on labelled training rows (the new model's held-out months): the fair way
+    to compare the model in use with a new one is on the same rows."""
+    if rows.empty or rows["label"].nunique() < 2:
+        return None
+    return round(float(roc_auc_score(rows["label"].astype(int), model.predict(model.inputs(rows)))), 4)
+
+
 def factor_sentences(factors: list[tuple[str, float]]) -> str:
     return "；".join(FEATURES[name].format(v=value) for name, value in factors)
