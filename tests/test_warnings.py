@@ -236,6 +236,12 @@ def test_the_risk_model_learns_from_history_and_explains_itself():
     assert model.metrics[model.kind]["roc_auc"] > 0.75
     assert set(model.metrics) == {"logistic_regression", "gradient_boosting"}
     assert model.income.metrics["spearman"] > 0.8  # the estimate ranks held-out verified incomes
+    # the model in use and a new one are compared on the same held-out rows
+    from models.risk import held_out_auc
+
+    everything = pd.concat(rows, ignore_index=True)
+    held_out = everything[everything["as_of_date"].dt.date.astype(str).isin(model.test_dates)]
+    assert held_out_auc(model, held_out) == model.metrics[model.kind]["roc_auc"]
     frame = pd.concat(rows[-1:], ignore_index=True)
     x = model.inputs(frame)
     top = np.argsort(-model.predict(x))[:20]
