@@ -60,6 +60,8 @@ def summary_markdown(rows: list[dict]) -> str:
 @dg.asset(
     key=["audit", "ingest_summary"],
     group_name="audit",
+    owners=["team:civil_affairs"],
+    tags={"layer": "audit"},
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
     deps=[a.key for a in raw_assets + staging_assets],

@@ -1,50 +1,165 @@
 """Charts for the Dagster UI: a PNG rendered with matplotlib, embedded in Markdown metadata.
 
-Labels are ASCII (feed names, codes): a county server may have no CJK font.
+Labels are ASCII (feed names, codes) unless matplotlib finds a font with Chinese glyphs: a
+county server may have none. ``cjk_font()`` says which, ``zh_or()`` picks a Chinese label or
+its ASCII stand-in, and ``aliases()`` replaces Chinese names (townships) by T1…Tn with a
+legend to print under the chart.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import io
+import math
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on a server
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
+
+# Fonts with Simplified Chinese glyphs, the usual ones first (Linux packages, then Windows/macOS).
+CJK_FONTS = (
+    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "AR PL UKai CN", "SimHei",
+    "Microsoft YaHei", "PingFang SC", "Heiti SC", "STHeiti", "Noto Serif CJK SC",
+)
+_PROBE = "镇街红橙黄复核"  # characters every label needs
+
+COLOURS = {"primary": "#2e86c1", "alarm": "#c0392b", "reference": "#7f8c8d"}
+
+
+@functools.cache
+def cjk_font() -> str | None:
+    """The name of an installed font that has Chinese glyphs, or None (then labels stay ASCII)."""
+    fonts = font_manager.fontManager.ttflist
+    by_name = {f.name: f for f in fonts}
+    candidates = [by_name[n] for n in CJK_FONTS if n in by_name]
+    candidates += [f for f in fonts if f.name not in CJK_FONTS and "Last Resort" not in f.name]
+    for entry in candidates:
+        try:
+            charmap = font_manager.get_font(entry.fname).get_charmap()
+        except Exception:  # an unreadable font file: skip it
+            continue
+        if all(ord(c) in charmap for c in _PROBE):
+            return entry.name
+    return None
+
+
+def zh_or(chinese: str, ascii_text: str) -> str:
+    """The Chinese label when a CJK font can draw it, else its ASCII stand-in."""
+    return chinese if cjk_font() else ascii_text
+
+
+def aliases(names: list[str], prefix: str = "T") -> tuple[list[str], str]:
+    """Chart labels for Chinese names, and a Markdown legend for under the chart (empty when the
+    names themselves can be drawn): T1 = 宝城街道；T2 = …"""
+    if cjk_font():
+        return list(names), ""
+    labels = [f"{prefix}{i + 1}" for i in range(len(names))]
+    return labels, "；".join(f"{label} = {name}" for label, name in zip(labels, names))
+
+
+@contextlib.contextmanager
+def _figure(figsize: tuple[float, float]):
+    style = {"font.family": "sans-serif", "font.sans-serif": [cjk_font(), "DejaVu Sans"]} if cjk_font() else {}
+    with plt.rc_context(style):
+        fig, ax = plt.subplots(figsize=figsize, dpi=100)
+        try:
+            yield fig, ax
+        finally:
+            plt.close(fig)
+
+
+def _markdown(fig, title: str) -> str:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")  # legends placed outside the axes included
+    return f"![{title}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
 
 
 def bar_chart_markdown(labels: list[str], values: list[float], title: str, xlabel: str, limit: float | None = None) -> str:
-    """A horizontal bar chart as a Markdown image (data URI), with an optional threshold line."""
-    fig, ax = plt.subplots(figsize=(7, 0.35 * max(len(labels), 3) + 1.2), dpi=100)
-    ax.barh(labels, values, color=["#c0392b" if limit is not None and v < limit else "#2e86c1" for v in values])
-    ax.invert_yaxis()
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    if limit is not None:
-        ax.axvline(limit, color="#7f8c8d", linestyle="--", linewidth=1)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return f"![{title}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
+    """A horizontal bar chart as a Markdown image (data URI), with an optional threshold line
+    (bars below it in red)."""
+    with _figure((7, 0.35 * max(len(labels), 3) + 1.2)) as (fig, ax):
+        ax.barh(labels, values, color=[COLOURS["alarm"] if limit is not None and v < limit else COLOURS["primary"]
+                                       for v in values])
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        if limit is not None:
+            ax.axvline(limit, color=COLOURS["reference"], linestyle="--", linewidth=1)
+        return _markdown(fig, title)
+
+
+def stacked_bar_chart_markdown(labels: list[str], series: dict[str, list[float]], title: str, xlabel: str,
+                               colours: dict[str, str] | None = None) -> str:
+    """Horizontal bars, one per label, each split into the series (in the order given), with a
+    legend and the total at the end of each bar."""
+    colours = colours or {}
+    with _figure((7.5, 0.35 * max(len(labels), 3) + 1.6)) as (fig, ax):
+        left = [0.0] * len(labels)
+        for name, values in series.items():
+            ax.barh(labels, values, left=left, label=name, color=colours.get(name))
+            left = [a + b for a, b in zip(left, values)]
+        for y, total in enumerate(left):
+            ax.annotate(f"{total:g}", (total, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.set_xlim(0, max(left + [1]) * 1.1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+        return _markdown(fig, title)
+
+
+def histogram_markdown(values, title: str, xlabel: str, lines: list[tuple[float, str, str]] = (),
+                       bins: int = 100, value_range: tuple[float, float] = (0.0, 1.0), log: bool = True) -> str:
+    """A histogram (log-scale counts by default) with vertical lines (value, label, colour) and
+    a legend naming them."""
+    with _figure((7, 3.6)) as (fig, ax):
+        ax.hist(values, bins=bins, range=value_range, color=COLOURS["primary"], log=log)
+        for value, label, colour in lines:
+            ax.axvline(value, color=colour, linestyle="--", linewidth=1.5, label=label)
+        ax.set_xlim(*value_range)
+        if log:  # counts as 1, 2, 5, 10, …, not 10^0
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("households (log scale)" if log else "households")
+        if lines:
+            ax.legend(loc="upper right", fontsize=8)
+        return _markdown(fig, title)
 
 
 def calibration_chart_markdown(points: list[dict], title: str) -> str:
     """Predicted probability against the observed rate, per score bin, with the diagonal."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
-    predicted = [p["predicted"] for p in points]
-    observed = [p["observed"] for p in points]
-    top = max(predicted + observed + [0.01]) * 1.05
-    ax.plot([0, top], [0, top], color="#7f8c8d", linestyle="--", linewidth=1)
-    ax.plot(predicted, observed, marker="o", color="#2e86c1")
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    ax.set_xlabel("predicted probability")
-    ax.set_ylabel("observed rate (held-out months)")
-    ax.set_title(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return f"![{title}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
+    with _figure((4.5, 4.5)) as (fig, ax):
+        predicted = [p["predicted"] for p in points]
+        observed = [p["observed"] for p in points]
+        top = max(predicted + observed + [0.01]) * 1.05
+        ax.plot([0, top], [0, top], color=COLOURS["reference"], linestyle="--", linewidth=1)
+        ax.plot(predicted, observed, marker="o", color=COLOURS["primary"])
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_xlabel("predicted probability")
+        ax.set_ylabel("observed rate (held-out months)")
+        ax.set_title(title)
+        return _markdown(fig, title)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table; None shows as —, and a | inside a cell cannot break the table."""
+    def cell(v) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "—"
+        return str(v).replace("|", "/").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

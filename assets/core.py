@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.charts import markdown_table
 from assets.staging import staging_assets
 from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse.core import build_core
@@ -13,21 +14,55 @@ from warehouse.person_key import install, load_key
 from warehouse.resource import Warehouse
 
 CORE_TABLES = {
-    "persons": "人员（以 person_key 为键，不含身份证号）：出生日期、性别、是否在民政名册。One row per person, keyed by person_key.",
-    "household_members": "当晚的家庭成员（民政名册快照）：与户主关系、年龄、劳动能力、残疾、在校。Members as of the date.",
-    "households": "当晚的家庭：户主、城乡、镇街、村居、人数。Households as of the date.",
-    "assistance": "当晚每人的救助记录：类别、起止日期、金额、是否在保。Assistance records per person as of the date.",
-    "persons_outside_roster": "不在民政名册、但出现在其他部门数据中的人员（持居住证等），按信访问题属地或兜底分派。Persons outside the roster.",
-    "household_features": "每户特征（只用当晚已知的记录）：收入核对、救助状态、医疗自付、大病、死亡、就业、缴费、信访与趋势。Household features.",
-    "linkage_suggestions": "身份证号被隔离的记录可能对应的人员（姓名、出生日期、地区码），供人工确认。Suggestions for quarantined IDs.",
+    "persons": "人员（以 person_key 为键，不含身份证号）：出生日期、性别、是否在民政名册。\n\n"
+               "One row per person, keyed by person_key (no ID number): birth date, sex, whether in the roster.",
+    "household_members": "当晚的家庭成员（民政名册快照）：与户主关系、年龄、劳动能力、残疾、在校。\n\n"
+                         "Household members as of the date (roster snapshot in force): relation, age, work ability, "
+                         "disability, school.",
+    "households": "当晚的家庭：户主、城乡、镇街、村居、人数。\n\nHouseholds as of the date: head, urban or rural, "
+                  "township, village, members.",
+    "assistance": "当晚每人的救助记录：类别、起止日期、金额、是否在保。\n\nAssistance records per person as of the date: "
+                  "category, start and end dates, amount, whether active.",
+    "persons_outside_roster": "不在民政名册、但出现在其他部门数据中的人员（持居住证等），按信访问题属地或兜底分派。\n\n"
+                              "Persons outside the roster seen in other departments' data, routed to a township by "
+                              "their petition's 问题属地, else to the county centre.",
+    "household_features": "每户特征（只用当晚已知的记录）：收入核对、救助状态、医疗自付、大病、死亡、就业、缴费、信访与趋势。"
+                          "界面中显示脱敏预览（户编号和不涉及健康的数值特征）和各特征的分布。\n\n"
+                          "One row of features per household, from what was known on the date: verified income, "
+                          "assistance, out-of-pocket medical costs, serious illness, deaths, employment, contributions, "
+                          "petitions. The UI shows a masked preview and each feature's distribution.",
+    "linkage_suggestions": "身份证号被隔离的记录可能对应的人员（姓名、出生日期、地区码），供人工确认。\n\n"
+                           "Likely persons behind rows quarantined for their ID number, for an analyst to confirm.",
 }
+
+
+# The UI preview of core.household_features: household_id (户编号, not personal data) and numeric
+# features that say nothing of anyone's health (no disability, illness, medical costs or deaths).
+PREVIEW_FEATURES = [
+    ("household_id", "household_id"), ("township_code", "township_code"), ("residence_type", "residence_type"),
+    ("members", "members"), ("working_age", "working_age"), ("able_to_work", "able_to_work"), ("in_school", "in_school"),
+    ("per_capita_monthly_income", "round(per_capita_monthly_income)::INTEGER"),
+    ("income_to_standard", "round(income_to_standard, 2)"), ("on_dibao", "on_dibao"), ("on_tekun", "on_tekun"),
+    ("on_dibao_edge", "on_dibao_edge"), ("contributors_6m", "contributors_6m"),
+]
+PREVIEW_ROWS = 5
+FEATURES_PREVIEW_SQL = (
+    f"SELECT {', '.join(expr for _, expr in PREVIEW_FEATURES)} FROM core.household_features "
+    f"ORDER BY household_id LIMIT {PREVIEW_ROWS}"
+)
+# Each numeric feature over all households: aggregates only, no row and no extreme (a maximum is one household's value).
+FEATURES_SUMMARY_SQL = """
+    SELECT column_name, null_percentage, round(TRY_CAST(avg AS DOUBLE), 3), q25, q50, q75
+    FROM (SUMMARIZE core.household_features)
+    WHERE column_type NOT IN ('VARCHAR', 'DATE', 'VARCHAR[]')
+"""
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             ["core", name], description=text, group_name="core", kinds={"duckdb"},
-            deps=[a.key for a in staging_assets], owners=["team:civil_affairs"],
+            deps=[a.key for a in staging_assets], owners=["team:civil_affairs"], tags={"layer": "core"},
         )
         for name, text in CORE_TABLES.items()
     ],
@@ -42,10 +77,22 @@ def core_as_of(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         install(con, key)
         report = build_core(con, as_of, night.policy_in_force(as_of))
         counts = {name: con.execute(f"SELECT count(*) FROM core.{name}").fetchall()[0][0] for name in CORE_TABLES}
+        preview = con.execute(FEATURES_PREVIEW_SQL).fetchall()
+        summary = con.execute(FEATURES_SUMMARY_SQL).fetchall() if counts["household_features"] else []
     extra = {
         "persons": {"outside_roster": report.outside_roster},
         "household_members": {"persons_in_two_households": report.multi_household_persons},
         "linkage_suggestions": {"quarantined_rows_with_a_suggestion": report.rows_with_linkage_suggestions},
+        "household_features": {
+            "preview": dg.MetadataValue.md(
+                markdown_table([c for c, _ in PREVIEW_FEATURES], preview)
+                + f"\n\n前 {len(preview)} 户（按户编号），只列不涉及健康的数值特征；不含姓名、身份证号、地址。"
+                "First households by household_id, numeric features without health details; no names, ID numbers "
+                "or addresses." if preview else "没有家庭 (no households)"),
+            "feature_distribution": dg.MetadataValue.md(
+                markdown_table(["特征 feature", "空值 null %", "均值 mean", "P25", "中位数 median", "P75"], summary)
+                if summary else "没有家庭 (no households)"),
+        },
     }
     for name in CORE_TABLES:
         yield dg.MaterializeResult(

@@ -18,6 +18,6 @@ def feed_asset_args(feed: Feed, layer: str, description: str, deps: list[dg.Asse
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
         owners=[f"team:{feed.department_id}"],
-        tags={"department": feed.department_id, "feed_kind": feed.kind},
+        tags={"layer": layer, "department": feed.department_id, "feed_kind": feed.kind},
         description=description,
     )

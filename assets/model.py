@@ -6,9 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 
 from assets.core import CORE_TABLES
-from assets.charts import calibration_chart_markdown
+from assets.charts import calibration_chart_markdown, histogram_markdown
 from models.model_card import card_figures, card_markdown
 from models.risk import held_out_auc, train
 from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
@@ -28,6 +29,7 @@ MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and
     pool=WAREHOUSE_POOL,
     kinds={"sklearn"},
     owners=["team:civil_affairs"],
+    tags={"layer": "model"},
     deps=[["core", t] for t in CORE_TABLES],
     description="风险模型（约每月重新训练）：按月的历史时点特征与其后6个月是否纳入救助，逻辑回归与梯度提升两个候选，"
     "校准后在后几个月上比较；只有优于当前模型时才启用。Risk model, retrained monthly, promoted only when better.",
@@ -93,9 +95,11 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
     owners=["team:civil_affairs"],
+    tags={"layer": "monitoring", "contract": "OUTPUTS.md"},
     deps=[risk_model.key],
-    description="每户的风险分（6个月内需要救助的校准概率）、模型版本和主要因素（中文），预警与否都写入，便于事后审计。"
-    "Every roster household's score, model version and top factors.",
+    description="每户的风险分（6个月内需要救助的校准概率）、模型版本和主要因素（中文），预警与否都写入，便于事后审计；"
+    "界面中显示分数分布和 M01 阈值。\n\nEvery roster household's score (OUTPUTS.md), model version and top factors, "
+    "warned or not; the UI shows the score distribution against the M01 threshold and high band of the policy.",
 )
 def household_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
     as_of, home = night_of(context, night), Path(warehouse.home)
@@ -105,11 +109,33 @@ def household_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, ni
     version, model, card = current
     with warehouse.connect() as con:
         scores = score_households(con, as_of, version, model)
+    m01 = night.policy_in_force(as_of)["model"]
+    threshold, high = float(m01["m01_threshold"]), float(m01["m01_high_band"])
+    values = scores["risk_score"].to_numpy(dtype=float)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": dg.MetadataValue.int(len(scores)), "model_version": version,
                   "mean_score": float(scores["risk_score"].mean()) if len(scores) else 0.0,
+                  "m01_threshold": threshold, "m01_high_band": high,
+                  "at_or_above_threshold": int((values >= threshold).sum()),
+                  "at_or_above_high_band": int((values >= high).sum()),
+                  "score_distribution": dg.MetadataValue.md(_score_histogram(values, threshold, high, as_of, version)),
                   "held_out": dg.MetadataValue.json(card["metrics"])}
     )
+
+
+def _score_histogram(values: np.ndarray, threshold: float, high: float, as_of: dt.date, version: str) -> str:
+    """Tonight's scores with the policy's M01 lines: 黄 from the threshold, 橙 from the high band."""
+    if not len(values):
+        return "没有打分的家庭 (no household scored)"
+    above, top = int((values >= threshold).sum()), int((values >= high).sum())
+    chart = histogram_markdown(
+        values, f"Risk scores of {len(values)} households, {as_of} ({version})", "risk score (probability within 6 months)",
+        [(threshold, f"M01 threshold {threshold:g} (yellow): {above}", "#f1c40f"),
+         (high, f"M01 high band {high:g} (orange): {top}", "#e67e22")],
+    )
+    return (f"{chart}\n\n分数 ≥ 阈值 {threshold:g}（黄）：{above} 户；≥ 高风险线 {high:g}（橙）：{top} 户"
+            f"（其中规则未命中的家庭进入 M01）。Households at or above the M01 threshold: {above}; at or above the "
+            f"high band: {top} (M01 warns those no rule flags).")
 
 
 @dg.asset_check(

@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 import xlsxwriter
 
-from assets.charts import bar_chart_markdown
+from assets.charts import bar_chart_markdown, markdown_table, stacked_bar_chart_markdown
 from assets.staging import staging_assets
 from jiuzhu.config import Feed, load_feeds, load_quality
 from jiuzhu.idnumber import mask
@@ -19,6 +19,7 @@ from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse.freshness import freshness
 from warehouse.quality import FeedQuality, measure_all
 from warehouse.resource import Warehouse
+from warehouse.staging_sql import REASONS
 
 
 def _bar(share: float, width: int = 20) -> str:
@@ -30,6 +31,8 @@ def _bar(share: float, width: int = 20) -> str:
     key=["audit", "feed_gate"],
     partitions_def=NIGHTS,
     group_name="quality",
+    owners=["team:civil_affairs"],
+    tags={"layer": "quality"},
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
     deps=[a.key for a in staging_assets],
@@ -102,14 +105,16 @@ def _scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality],
     key=["audit", "scorecards"],
     partitions_def=NIGHTS,
     group_name="quality",
+    owners=["team:civil_affairs"],
+    tags={"layer": "quality"},
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "excel"},
     deps=[feed_gate.key],
     description=(
-        "各部门数据质量记分卡（每晚）：及时性（最近提取日期、距今天数、是否按时）、完整性、有效性、主键重复、主要隔离原因；"
-        "并为每个部门数据生成被隔离行清单（exports/<日期>/quality/<feed>.xlsx，身份证号已脱敏），供源头整改。\n\n"
+        "各部门数据质量记分卡（每晚）：及时性（最近提取日期、距今天数、是否按时）、完整性、有效性、主键重复、主要隔离原因，"
+        "今晚按原因代码统计的隔离行图；并为每个部门数据生成被隔离行清单（exports/<日期>/quality/<feed>.xlsx，身份证号已脱敏），供源头整改。\n\n"
         "A scorecard per department per night (freshness: last extract, age, on time; completeness, validity, "
-        "duplicates, top reasons) and "
+        "duplicates, top reasons), a chart of tonight's quarantined rows by reason code, and "
         "each feed's workbook of quarantined rows with masked ID numbers, to fix at the source."
     ),
 )
@@ -117,7 +122,9 @@ def scorecards(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     as_of = night_of(context, night)
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat() / "quality"
     with warehouse.connect() as con:
-        rows = _scorecard_rows(con, measure_all(con, as_of), as_of)
+        measured = measure_all(con, as_of)
+        rows = _scorecard_rows(con, measured, as_of)
+        quarantined = _quarantined_by_reason(con, measured)
         con.execute("DELETE FROM audit.scorecards WHERE as_of_date = ?", [as_of])
         con.executemany(
             f"INSERT INTO audit.scorecards ({', '.join(rows[0])}) VALUES ({', '.join('?' * len(rows[0]))})",
@@ -144,11 +151,51 @@ def scorecards(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         metadata={
             "scorecard": dg.MetadataValue.md("\n".join(table)),
             "validity_chart": dg.MetadataValue.md(chart),
+            "quarantined_rows_tonight": sum(n for _, _, n in quarantined),
+            "quarantine_reasons_chart": dg.MetadataValue.md(_quarantine_chart(quarantined, as_of)),
             "stale_feeds": dg.MetadataValue.json([r["feed"] for r in rows if not r["fresh"]]),
             "quality_workbooks": dg.MetadataValue.path(str(out_dir)),
             "quarantined_rows_listed": sum(written.values()),
         }
     )
+
+
+def _quarantined_by_reason(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality]) -> list[tuple[str, str, int]]:
+    """(reason_code, feed, rows) quarantined from each feed's tonight's extract (at ingest or
+    standardisation), counted as the quality measures count them."""
+    out = []
+    for fq in measured:
+        if fq.extract_date is None:
+            continue
+        out += con.execute(
+            """SELECT q.reason_code, f.feed, count(*) FROM audit.quarantine q JOIN audit.files f USING (file_id)
+               WHERE f.feed = ? AND f.extract_date = ? GROUP BY ALL""",
+            [fq.feed, dt.date.fromisoformat(fq.extract_date)],
+        ).fetchall()
+    return out
+
+
+def _quarantine_chart(quarantined: list[tuple[str, str, int]], as_of: dt.date) -> str:
+    """Quarantined rows by reason code, each bar split by feed, most frequent reason first; and the
+    same as a table with the reasons in Chinese (counts only, no row content)."""
+    if not quarantined:
+        return "今晚没有隔离行 (no rows quarantined tonight)"
+    totals: dict[str, int] = {}
+    for code, _, n in quarantined:
+        totals[code] = totals.get(code, 0) + n
+    codes = sorted(totals, key=lambda c: (-totals[c], c))
+    feeds = sorted({feed for _, feed, _ in quarantined})
+    counts = {(code, feed): n for code, feed, n in quarantined}
+    chart = stacked_bar_chart_markdown(
+        codes, {feed: [counts.get((code, feed), 0) for code in codes] for feed in feeds},
+        f"Quarantined rows by reason, tonight's extracts, {as_of}", "rows quarantined (ingest or standardisation)",
+    )
+    table = markdown_table(
+        ["原因代码 reason", "说明", "行数 rows", "部门数据 feeds"],
+        [[code, REASONS.get(code, ""), totals[code],
+          ", ".join(f"{feed} ×{counts[(code, feed)]}" for feed in feeds if (code, feed) in counts)] for code in codes],
+    )
+    return f"{chart}\n\n{table}"
 
 
 def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, out_dir: Path) -> int:

@@ -1,0 +1,171 @@
+"""What an analyst finds in the Dagster UI on a night's materialisations: row counts, masked
+previews and charts rendered as images — and never a person's name, ID number, address or
+phone; and every asset described in Chinese and English, with an owner and tags."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from assets.core import core_as_of
+from assets.ingest import raw_assets
+from assets.model import household_scores, risk_model
+from assets.monitoring import policy_in_force, warning_list
+from assets.quality import feed_gate, scorecards
+from assets.staging import staging_assets
+from conftest import Landing
+from jiuzhu.idnumber import make_id, mask
+from pipelines.settings import NightSettings
+from warehouse import risk_store
+from warehouse.resource import Warehouse
+
+AS_OF = "2026-11-28"
+MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力,在校情况,家庭住址,联系电话\n"
+P = {k: make_id("370725", b, n) for k, b, n in [
+    ("a", "19700101", 11), ("b", "19710101", 12), ("c", "19720101", 13), ("d", "19730101", 14),
+    ("e", "19740101", 15), ("x", "19800101", 21), ("y", "19810101", 22)]}
+NAMES = ["张一", "张二", "张三", "张四", "张五", "王外", "李死"]
+ADDRESSES = ["红河镇甲村1号", "红河镇甲村2号", "宝城街道乙社区3号", "营丘镇丙村4号", "营丘镇丙村5号"]
+PHONES = ["13800000001", "13800000002", "13800000003", "13800000004", "13800000005"]
+SCORES = {"H2": 0.6, "H3": 0.25}  # M01: 橙 (≥ 0.5) and 黄 (≥ 0.2); every other household 0.02
+
+
+class StubModel:
+    """Stands in for a trained risk model (warehouse/scoring.py calls these four)."""
+
+    kind = "stub"
+    income = None
+
+    def inputs(self, features):
+        return features
+
+    def predict(self, x):
+        return np.array([SCORES.get(h, 0.02) for h in x["household_id"]])
+
+    def explain(self, x, scores=None):
+        return [[] for _ in range(len(x))]
+
+
+def _county(landing: Landing) -> None:
+    landing.write("mz_members", "m_20261128.csv", MEMBERS + "".join(
+        f"H{i + 1},{P[k]},{NAMES[i]},户主,{'农业' if k != 'c' else '非农业'},{town},{village},完全,非在校,"
+        f"{ADDRESSES[i]},{PHONES[i]}\n"
+        for i, (k, town, village) in enumerate([("a", "红河", "甲村"), ("b", "红河", "甲村"), ("c", "宝城", "乙社区"),
+                                                ("d", "营丘", "丙村"), ("e", "营丘", "丙村")])
+    ))
+    landing.write("mz_verification", "v_20261128.csv", "核对编号,户编号,核对日期,家庭人口,家庭年收入,核对结论\n"
+                  "K1,H1,2026-10-01,1,4800,符合\n")  # 400 元 a month: R01 (红)
+    landing.write("mz_assistance", "a_20261128.csv", "户编号,身份证号,姓名,救助类别,开始日期,终止日期,月保障金额,状态\n"
+                  f"H5,{P['e']},张五,临时救助,2025-01-01,2025-02-01,500,终止\n")  # the rolls: nobody on assistance
+    landing.write("yb_settlements", "yb_20261128.csv",
+                  "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
+                  f"S1,{P['d']},张四,2026-09-01,住院,40000,15000,0,0,25000,\n")  # R03 (橙)
+    landing.write("xf_petitions", "x_20261128.csv", "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
+                  f"X1,{P['x']},王外,2026-11-20,乔官,生活困难,家里困难\n")  # outside the roster: R08, a masked ID
+    bad = P["y"][:17] + ("0" if P["y"][17] != "0" else "1")
+    landing.write("wj_deaths", "d_20261128.csv", "身份证号,姓名,死亡日期\n"
+                  f"{bad},李死,2026-11-01\n{P['y']},李死,2026-99-99\n")  # ID_CHECKSUM, DATE_INVALID
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    landing = Landing(tmp_path_factory.mktemp("metadata"))
+    _county(landing)
+    home = landing.warehouse.parent
+    as_of = dt.date.fromisoformat(AS_OF)
+    version = risk_store.save(home, StubModel(), as_of, {"trained_on": AS_OF, "kind": "stub",
+                                                         "metrics": {"stub": {"roc_auc": 0.8}}})
+    risk_store.promote(home, version, as_of)
+    result = dg.materialize(
+        [*raw_assets, *staging_assets, feed_gate, scorecards, core_as_of, policy_in_force, risk_model,
+         household_scores, warning_list],  # risk_model: the stub is in force and not due for retraining
+        resources={"warehouse": Warehouse(home=str(home)), "night": NightSettings(landing=str(landing.root))},
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key=AS_OF,
+    )
+    assert result.success
+    return result
+
+
+def _metadata(result, asset: str) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return event.materialization.metadata
+
+
+def _png(markdown: str) -> bytes:
+    """The PNG of the one Markdown image in the text."""
+    [data] = re.findall(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    png = base64.b64decode(data)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2000
+    return png
+
+
+def test_warnings_show_a_chart_by_township_and_level_and_a_masked_preview(night):
+    meta = _metadata(night, "monitoring/warnings")
+    assert meta["dagster/row_count"].value == 5  # H1 R01, H2/H3 M01, H4 R03, the petitioner R08
+    chart = meta["warnings_by_township_and_level"].value
+    _png(chart)
+    assert "红河镇" in chart  # the township legend under the chart (or the names in it)
+    preview = meta["preview"].value
+    rows = [line for line in preview.splitlines() if line.startswith("| YJ-")]
+    assert len(rows) == 5
+    assert rows[0].split(" | ")[3] == "红"  # most urgent first
+    assert {"R01", "R03", "R08", "M01"} <= set(re.findall(r"\b[RM]\d\d\b", preview))
+    # the person outside the roster: first 6 and last 4 characters of the ID number, the rest *
+    assert re.findall(r"\d{6}\*+[\dX]{4}", preview) == [P["x"][:6] + "*" * 8 + P["x"][-4:]] == [mask(P["x"])]
+    assert "| 0.600 |" in preview and "乔官镇" in preview
+    assert "核对人均月收入" not in preview and "医疗自付" not in preview  # no reasons text
+
+
+def test_household_scores_show_a_histogram_with_the_m01_lines(night):
+    meta = _metadata(night, "monitoring/household_scores")
+    assert meta["dagster/row_count"].value == 5
+    assert meta["m01_threshold"].value == 0.2 and meta["m01_high_band"].value == 0.5  # the policy in force
+    assert meta["at_or_above_threshold"].value == 2 and meta["at_or_above_high_band"].value == 1
+    _png(meta["score_distribution"].value)
+
+
+def test_scorecards_chart_tonights_quarantine_by_reason(night):
+    meta = _metadata(night, "audit/scorecards")
+    assert meta["quarantined_rows_tonight"].value == 2
+    chart = meta["quarantine_reasons_chart"].value
+    _png(chart)
+    assert "| ID_CHECKSUM |" in chart and "| DATE_INVALID |" in chart and "wj_deaths ×1" in chart
+
+
+def test_household_features_show_row_counts_and_a_preview_without_personal_data(night):
+    meta = _metadata(night, "core/household_features")
+    assert meta["dagster/row_count"].value == 5
+    preview = meta["preview"].value
+    assert preview.startswith("| household_id |") and "| H1 | 370725110 |" in preview
+    assert "oop_12m" not in preview and "severe_disability" not in preview  # no health details
+    assert "| members |" in meta["feature_distribution"].value
+
+
+def test_no_personal_data_in_any_metadata(night):
+    blob = "\n".join(
+        f"{key} {value.value}" for e in night.get_asset_materialization_events()
+        for key, value in e.materialization.metadata.items()
+    )
+    assert blob
+    leaked = [s for s in [*P.values(), *NAMES, *ADDRESSES, *PHONES] if s in blob]
+    leaked += [i for i in P.values() if i[:6] + i[8:17] in blob]  # an ID number with its year cut off
+    assert leaked == []
+
+
+def test_every_asset_is_described_in_chinese_and_english_with_owner_and_tags():
+    from pipelines.definitions import defs
+
+    missing = []
+    for spec in defs.resolve_all_asset_specs():
+        text = spec.description or ""
+        english = re.findall(r"\b[A-Za-z]{3,}\b", text)
+        tags = {k for k in spec.tags if not k.startswith("dagster/")}
+        if not re.search(r"[\u4e00-\u9fff]", text) or len(english) < 5 or not spec.owners or not tags:
+            missing.append(spec.key.to_user_string())
+    assert missing == []
