@@ -264,7 +264,11 @@ settle AS (
            sum(out_of_pocket) FILTER (WHERE settlement_date > {months(rules['medical_window_months'])}) AS oop_12m,
            sum(out_of_pocket) FILTER (WHERE settlement_date > {months(6)} AND settlement_date <= {months(3)}) AS oop_prev_3m,
            count(*) FILTER (WHERE settlement_date > {months(rules['medical_window_months'])} AND reverses IS NULL) AS settlements_12m,
-           count(*) FILTER (WHERE settlement_date > {months(12)} AND visit_type = '住院' AND reverses IS NULL) AS inpatient_12m
+           count(*) FILTER (WHERE settlement_date > {months(12)} AND visit_type = '住院' AND reverses IS NULL) AS inpatient_12m,
+           -- outpatient visits of the last 2 months against the 6 before: a work-up before a diagnosis shows here
+           count(*) FILTER (WHERE settlement_date > {months(2)} AND visit_type = '普通门诊' AND reverses IS NULL) AS outpatient_2m,
+           count(*) FILTER (WHERE settlement_date > {months(8)} AND settlement_date <= {months(2)}
+                            AND visit_type = '普通门诊' AND reverses IS NULL) AS outpatient_prev_6m
     FROM {keyed(r['yb_settlements'])} WHERE settlement_date <= {d} AND settlement_date > {months(max(12, rules['medical_window_months']))}
     GROUP BY person_key
 ),
@@ -293,6 +297,7 @@ contrib AS (
            count(DISTINCT contribution_month) FILTER (WHERE work_contribution AND contribution_month > {months(rules['contribution_window_months'])}) AS contribution_months_6m,
            count(DISTINCT contribution_month) FILTER (WHERE work_contribution AND contribution_month > {months(3)}) AS contribution_months_3m,
            count(DISTINCT contribution_month) FILTER (WHERE work_contribution AND contribution_month > {months(6)} AND contribution_month <= {months(3)}) AS contribution_months_prev_3m,
+           max(contribution_month) FILTER (WHERE work_contribution AND insurance_type = '职工养老') AS last_work_month,
            arg_max(benefit_amount, contribution_month) FILTER (WHERE benefit_type = '养老金') AS pension,
            -- the latest 职工养老 base: the wage the employer declares (proxy means)
            arg_max(contribution_base, contribution_month) FILTER (WHERE insurance_type = '职工养老' AND work_contribution
@@ -341,7 +346,11 @@ facts AS (
            coalesce(a.tekun_or_orphan_ended, false) AS tekun_or_orphan_ended, a.dibao_amount,
            coalesce(a.active_main_categories, 0) AS active_main_categories,
            coalesce(a.active_households, 0) AS active_households,
-           s.oop_3m, s.oop_6m, s.oop_12m, s.oop_prev_3m, s.settlements_12m, s.inpatient_12m,
+           s.oop_3m, s.oop_6m, s.oop_12m, s.oop_prev_3m, s.settlements_12m, s.inpatient_12m, s.outpatient_2m, s.outpatient_prev_6m,
+           -- 职工养老 paid until recently but missing from the newest month the feed has (an employer falling behind)
+           ct.last_work_month < (SELECT max(contribution_month) FROM insurance WHERE insurance_type = '职工养老')
+             AND ct.last_work_month >= (SELECT max(contribution_month) FROM insurance WHERE insurance_type = '职工养老') - INTERVAL 3 MONTH
+             AS contribution_arrears,
            i.first_serious_illness, coalesce(i.serious_illness_24m, false) AS serious_illness_24m,
            coalesce(c.chronic_conditions, 0) AS chronic_conditions,
            dd.death_date, coalesce(dc.paid_before_death, false) AS paid_before_death,
@@ -400,6 +409,10 @@ SELECT h.household_id, {d} AS as_of_date, h.township_code, h.township_name, h.vi
        count(*) FILTER (WHERE f.contribution_months_6m > 0 AND f.death_date IS NULL) AS contributors_6m,
        coalesce(sum(f.contribution_months_6m), 0) AS contribution_months_6m,
        count(*) FILTER (WHERE coalesce(f.contribution_months_prev_3m, 0) > 0 AND coalesce(f.contribution_months_3m, 0) = 0) AS contributions_stopped,
+       count(*) FILTER (WHERE f.contribution_arrears AND f.death_date IS NULL) AS contribution_arrears,
+       coalesce(sum(f.outpatient_2m), 0) AS outpatient_2m,
+       -- visits above the household's own pace of the 6 months before
+       greatest(coalesce(sum(f.outpatient_2m), 0) - coalesce(sum(f.outpatient_prev_6m), 0) / 3.0, 0) AS outpatient_rising,
        count(*) FILTER (WHERE f.contribution_months_6m > 0 AND f.active_unemployment
                         AND f.unemployed_since > {days(rules['emergency_window_days'])}) AS contributors_newly_unemployed_90d,
        count(*) FILTER (WHERE f.able_to_work AND f.death_date IS NULL AND f.active_unemployment AND NOT f.active_employment) AS able_unemployed,
