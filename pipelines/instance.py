@@ -18,10 +18,15 @@ def dagster_home(home: Path) -> Path:
 
 
 def prepare_home(home: Path, landing: Path | None = None) -> None:
-    """Create the home, install dagster.yaml and point this process at them (idempotent)."""
+    """Create the home, install dagster.yaml and point this process at them (idempotent).
+
+    The instance's configuration is the repository's dagster.yaml (the local default), or the
+    file JIUZHU_DAGSTER_YAML names (a production profile: PostgreSQL, run queue; README)."""
     dhome = dagster_home(home)
     dhome.mkdir(parents=True, exist_ok=True)
-    template = REPO_ROOT / "dagster.yaml"
+    template = Path(os.environ.get("JIUZHU_DAGSTER_YAML") or REPO_ROOT / "dagster.yaml")
+    if not template.is_file():
+        raise FileNotFoundError(f"JIUZHU_DAGSTER_YAML names no file: {template}")
     target = dhome / "dagster.yaml"
     if not target.exists() or target.read_bytes() != template.read_bytes():
         shutil.copyfile(template, target)

@@ -94,3 +94,18 @@ def test_the_night_is_scheduled_at_0130_beijing_time():
     for tick, night in ((dt.datetime(2026, 12, 1, 1, 30), "2026-11-30"), (dt.datetime(2027, 1, 1, 1, 30), "2026-12-31")):
         with dg.build_schedule_context(scheduled_execution_time=tick.replace(tzinfo=ZoneInfo("Asia/Shanghai"))) as context:
             assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == [night]
+
+
+def test_a_production_profile_replaces_the_local_instance_config(tmp_path, monkeypatch):
+    from pipelines.instance import prepare_home
+
+    profile = tmp_path / "production.yaml"
+    profile.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    monkeypatch.setenv("JIUZHU_DAGSTER_YAML", str(profile))
+    for name in ("DAGSTER_HOME", "JIUZHU_HOME"):  # prepare_home points this process at the home: restore after
+        monkeypatch.setenv(name, str(tmp_path))
+    prepare_home(tmp_path / "home")
+    assert (tmp_path / "home" / "dagster" / "dagster.yaml").read_text(encoding="utf-8") == profile.read_text(encoding="utf-8")
+    monkeypatch.delenv("JIUZHU_DAGSTER_YAML")
+    prepare_home(tmp_path / "home")  # back to the repository's local default
+    assert "sqlite" in (tmp_path / "home" / "dagster" / "dagster.yaml").read_text(encoding="utf-8")
