@@ -66,7 +66,7 @@ FEATURES: dict[str, str] = {
 
 # Directions an official would insist on: more income never raises the risk, a new illness or
 # higher medical costs never lower it. The gradient-boosted model is held to them.
-MONOTONE = {"income_to_standard": -1, "est_income_to_standard": -1, "wage_base_monthly": -1,
+MONOTONE = {"income_to_standard": -1, "est_income_to_standard": -1, "wage_base_monthly": -1, "contributors_6m": -1,
             "oop_3m": 1, "oop_12m": 1, "oop_rising": 1, "serious_illness_24m": 1, "contributions_stopped": 1,
             "contribution_arrears": 1, "outpatient_rising": 1,
             "deaths_90d": 1}
