@@ -417,22 +417,8 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
                    policy["rules"]["petition_categories"])
 
     # ---- close the books ----------------------------------------------------------------
-    regs = rec.frame("registrations")
-    if dereg and regs.height:
-        idx = np.concatenate([d[0] for d in dereg]).astype(np.int64)
-        days = np.concatenate([d[1] for d in dereg]).astype(np.int64)
-        dd = regs["deregistration_date"].to_numpy().copy()
-        dd[idx] = np.minimum(dd[idx], days)
-        rd = regs["registration_date"].to_numpy()
-        dd = np.where(dd < rd, rd, dd)
-        regs = regs.with_columns(deregistration_date=pl.Series(np.where(dd >= tl.as_of_day, NEVER, dd)))
-    assist = rec.frame("assistance")
-    if assist_end and assist.height:
-        idx = np.concatenate([a[0] for a in assist_end]).astype(np.int64)
-        days = np.concatenate([a[1] for a in assist_end]).astype(np.int64)
-        ed = assist["end_date"].to_numpy().copy()
-        ed[idx] = np.minimum(ed[idx], days)
-        assist = assist.with_columns(end_date=pl.Series(np.where(ed >= tl.as_of_day, NEVER, ed)))
+    regs = _close(rec.frame("registrations"), "deregistration_date", dereg, tl.as_of_day, not_before="registration_date")
+    assist = _close(rec.frame("assistance"), "end_date", assist_end, tl.as_of_day)
     tables = {name: rec.frame(name) for name in ("settlements", "insurance", "verifications", "diagnoses", "deaths", "petitions")}
     tables["registrations"] = regs
     tables["assistance"] = assist
@@ -440,6 +426,22 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
     ev = rec.frame("events")
     return History(tables=tables, p_death=death, p_roster_end=roster_end, p_disab_day=disab_day, p_disab_new=disab_new,
                    p_ability_new=ability_new, events=ev, facilities=facilities)
+
+
+def _close(frame: pl.DataFrame, column: str, updates: list[tuple[np.ndarray, np.ndarray]], as_of_day: int,
+           not_before: str | None = None) -> pl.DataFrame:
+    """End dates of records (row index, day) collected over the months: the earliest wins, never
+    before ``not_before``; an end on or after the as-of day is not known yet (open)."""
+    if not updates or not frame.height:
+        return frame
+    idx = np.concatenate([u[0] for u in updates]).astype(np.int64)
+    days = np.concatenate([u[1] for u in updates]).astype(np.int64)
+    end = frame[column].to_numpy().copy()
+    end[idx] = np.minimum(end[idx], days)
+    if not_before is not None:
+        start = frame[not_before].to_numpy()
+        end = np.where(end < start, start, end)
+    return frame.with_columns(pl.Series(column, np.where(end >= as_of_day, NEVER, end)))
 
 
 def single_weak_now(h_sel, size, pop, age, disab, ability, roster, alive, hh):
