@@ -14,6 +14,7 @@ from models.model_card import card_figures, card_markdown
 from models.risk import held_out_auc, train
 from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse import risk_store
+from warehouse.model_frames import model_frame
 from warehouse.person_key import install, load_key
 from warehouse.resource import Warehouse
 from warehouse.scoring import score_households
@@ -50,7 +51,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         install(con, load_key(home))
         dates = training_dates(con, as_of)
         rows = build_training_rows(con, as_of, dates) if dates else 0
-        frame = con.sql("SELECT * FROM model.training_rows").df() if rows else None
+        frame = model_frame(con, "model.training_rows") if rows else None
     positives = int(frame["label"].sum()) if frame is not None else 0
     if frame is None or positives < MIN_POSITIVES or len(dates) < 4:
         context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 
 from models.risk import TrainedModel, factor_sentences
+from warehouse.model_frames import model_frame
 from warehouse.monitoring import SQL as MONITORING_SQL
 
 
 def score_households(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str, model: TrainedModel) -> pd.DataFrame:
-    features = con.sql("SELECT * FROM core.household_features ORDER BY household_id").df()
+    features = model_frame(con, "core.household_features", order_by="household_id")
     x = model.inputs(features)
     scores = model.predict(x) if len(x) else []
     # the proxy-means estimate, as the model saw it (per-capita income over the standard, times the standard)

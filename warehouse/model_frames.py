@@ -1,0 +1,19 @@
+"""Household features as the risk model reads them, from DuckDB into pandas.
+
+DECIMAL columns (money) arrive in pandas as Python Decimal objects: several times the
+memory of floats and slow to convert. The model wants floats, and never reads the
+text columns below, so they stay in the warehouse."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+UNUSED = {"petition_categories", "village", "verification_result", "township_code"}
+
+
+def model_frame(con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None) -> pd.DataFrame:
+    columns = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+    select = [f'"{name}"::DOUBLE AS "{name}"' if kind.startswith("DECIMAL") else f'"{name}"'
+              for name, kind in columns if name not in UNUSED]
+    return con.sql(f"SELECT {', '.join(select)} FROM {table}" + (f" ORDER BY {order_by}" if order_by else "")).df()
