@@ -151,6 +151,18 @@ def _metrics(y: np.ndarray, p: np.ndarray) -> dict:
             "pr_auc": round(float(average_precision_score(y, p)), 4), "brier": round(float(brier_score_loss(y, p)), 5)}
 
 
+# With a county's worth of training rows, larger trees pay off: at the county default they scored
+# 0.870 against 0.855 on the last training month (chosen there, before the held-out months were
+# looked at), and every leaf still holds hundreds of households. On a small county they overfit.
+LARGE_TRAINING_ROWS = 1_000_000
+SMALL_TREES = {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15}
+LARGE_TREES = {"max_iter": 500, "learning_rate": 0.03, "max_leaf_nodes": 63, "min_samples_leaf": 400}
+
+
+def trees_for(training_rows: int) -> dict:
+    return LARGE_TREES if training_rows >= LARGE_TRAINING_ROWS else SMALL_TREES
+
+
 def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7) -> TrainedModel:
     """Train on the earlier months, judge on the last ``test_months``; keep the better candidate."""
     dates = sorted(rows["as_of_date"].unique())
@@ -162,8 +174,7 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7) -> TrainedMod
     medians = {c: float(np.nanmedian(x_tr[c])) if x_tr[c].notna().any() else 0.0 for c in x_tr.columns}
     candidates = {
         "logistic_regression": make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced")),
-        "gradient_boosting": HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                                            l2_regularization=1.0, random_state=seed,
+        "gradient_boosting": HistGradientBoostingClassifier(**trees_for(len(x_tr)), l2_regularization=1.0, random_state=seed,
                                                             monotonic_cst=[MONOTONE.get(c, 0) for c in x_tr.columns]),
     }
     fitted, metrics = {}, {}
@@ -175,6 +186,7 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7) -> TrainedMod
             model.fit(_impute(x_tr, medians), y_tr)
             metrics[kind] = _metrics(y_te, model.predict_proba(_impute(x_te, medians))[:, 1])
         fitted[kind] = model
+    metrics["gradient_boosting"]["trees"] = "large" if trees_for(len(x_tr)) is LARGE_TREES else "small"
     best = max(fitted, key=lambda k: metrics[k].get("roc_auc", 0.0))
     day = lambda d: pd.Timestamp(d).date().isoformat()  # noqa: E731
     model = TrainedModel(best, fitted[best], medians, metrics, [day(d) for d in train_dates], [day(d) for d in test_dates],
