@@ -10,6 +10,7 @@ occlusion: how much the probability falls when one fact is set to what is typica
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,9 @@ from models.income import ProxyMeans, fit_proxy_means
 # One thread for the model's native code: OpenMP worker threads spin while they wait,
 # and beside DuckDB (or another job) on two cores that turned seconds into minutes.
 single_threaded = threadpool_limits  # used as: with single_threaded(1): ...
+# Nightly scoring has the machine to itself (the warehouse connection waits, runs are queued one
+# at a time), so the predictions of every household and of its explanations use every core.
+SCORING_THREADS = os.cpu_count() or 1
 
 # The facts the model may use, with the sentence an official can check.
 FEATURES: dict[str, str] = {
@@ -107,8 +111,9 @@ class TrainedModel:
         """core.household_features rows as this model's inputs."""
         return feature_frame(features, self.income)
 
-    def predict(self, x: pd.DataFrame) -> np.ndarray:
-        with single_threaded(1):
+    def predict(self, x: pd.DataFrame, threads: int = 1) -> np.ndarray:
+        """Probabilities; ``threads`` > 1 only where nothing else runs beside it (nightly scoring)."""
+        with single_threaded(threads):
             return self.model.predict_proba(_impute(x[self.features], self.medians))[:, 1]
 
     def explain(self, x: pd.DataFrame, top: int = 3, scores: np.ndarray | None = None) -> list[list[tuple[str, float]]]:
@@ -118,12 +123,16 @@ class TrainedModel:
         the score above typical), and a fact is only tried where it differs from the typical
         value (elsewhere setting it to typical changes nothing): one batched prediction.
         """
-        base = self.predict(x) if scores is None else np.asarray(scores)
+        base = self.predict(x, SCORING_THREADS) if scores is None else np.asarray(scores)
         filled = _impute(x[self.features], self.medians)
         explain = np.flatnonzero(base > self.base_rate)
         rows, cols, frames = [], [], []
         for j, name in enumerate(self.features):
-            sel = explain[filled[name].to_numpy()[explain] != self.medians[name]]
+            value, typical_value = filled[name].to_numpy()[explain], self.medians[name]
+            # a monotone fact can only have raised the score from the side of the typical value it rises towards
+            direction = MONOTONE.get(name, 0) if self.kind == "gradient_boosting" else 0
+            raised = value > typical_value if direction > 0 else value < typical_value if direction < 0 else value != typical_value
+            sel = explain[raised]
             if len(sel):
                 typical = filled.iloc[sel].copy()
                 typical[name] = self.medians[name]
@@ -131,7 +140,7 @@ class TrainedModel:
         drops = np.zeros((len(x), len(self.features)))
         if frames:
             r, c = np.concatenate(rows), np.concatenate(cols)
-            drops[r, c] = base[r] - self.predict(pd.concat(frames, ignore_index=True))
+            drops[r, c] = base[r] - self.predict(pd.concat(frames, ignore_index=True), SCORING_THREADS)
         values = x[self.features].to_numpy(dtype=float)
         order = np.argsort(-drops, axis=1)[:, :top]
         out: list[list[tuple[str, float]]] = [[] for _ in range(len(x))]
@@ -163,18 +172,20 @@ def trees_for(training_rows: int) -> dict:
     return LARGE_TREES if training_rows >= LARGE_TRAINING_ROWS else SMALL_TREES
 
 
-def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7) -> TrainedModel:
-    """Train on the earlier months, judge on the last ``test_months``; keep the better candidate."""
+def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict | None = None) -> TrainedModel:
+    """Train on the earlier months, judge on the last ``test_months``; keep the better candidate.
+    ``trees``: the gradient-boosting size (default: by the number of training rows)."""
     dates = sorted(rows["as_of_date"].unique())
     train_dates, test_dates = dates[:-test_months], dates[-test_months:]
     tr, te = rows[rows["as_of_date"].isin(train_dates)], rows[rows["as_of_date"].isin(test_dates)]
     income = fit_proxy_means(tr, te, seed)
     x_tr, x_te = feature_frame(tr, income), feature_frame(te, income)
+    trees = trees or trees_for(len(x_tr))
     y_tr, y_te = tr["label"].astype(int).to_numpy(), te["label"].astype(int).to_numpy()
     medians = {c: float(np.nanmedian(x_tr[c])) if x_tr[c].notna().any() else 0.0 for c in x_tr.columns}
     candidates = {
         "logistic_regression": make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced")),
-        "gradient_boosting": HistGradientBoostingClassifier(**trees_for(len(x_tr)), l2_regularization=1.0, random_state=seed,
+        "gradient_boosting": HistGradientBoostingClassifier(**trees, l2_regularization=1.0, random_state=seed,
                                                             monotonic_cst=[MONOTONE.get(c, 0) for c in x_tr.columns]),
     }
     fitted, metrics = {}, {}
@@ -186,7 +197,7 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7) -> TrainedMod
             model.fit(_impute(x_tr, medians), y_tr)
             metrics[kind] = _metrics(y_te, model.predict_proba(_impute(x_te, medians))[:, 1])
         fitted[kind] = model
-    metrics["gradient_boosting"]["trees"] = "large" if trees_for(len(x_tr)) is LARGE_TREES else "small"
+    metrics["gradient_boosting"]["trees"] = "large" if trees == LARGE_TREES else "small"
     best = max(fitted, key=lambda k: metrics[k].get("roc_auc", 0.0))
     day = lambda d: pd.Timestamp(d).date().isoformat()  # noqa: E731
     model = TrainedModel(best, fitted[best], medians, metrics, [day(d) for d in train_dates], [day(d) for d in test_dates],

@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from models.risk import TrainedModel, factor_sentences
+from models.risk import SCORING_THREADS, TrainedModel, factor_sentences
 from warehouse.model_frames import model_frame
 from warehouse.monitoring import SQL as MONITORING_SQL
 
@@ -18,7 +18,7 @@ from warehouse.monitoring import SQL as MONITORING_SQL
 def score_households(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str, model: TrainedModel) -> pd.DataFrame:
     features = model_frame(con, "core.household_features", order_by="household_id")
     x = model.inputs(features)
-    scores = model.predict(x) if len(x) else []
+    scores = model.predict(x, SCORING_THREADS) if len(x) else []
     # the proxy-means estimate, as the model saw it (per-capita income over the standard, times the standard)
     ratio = x["est_income_to_standard"] if "est_income_to_standard" in x else pd.Series(np.nan, index=x.index)
     estimate = ratio.to_numpy(dtype=float) * pd.to_numeric(features["dibao_standard"]).to_numpy(dtype=float)
