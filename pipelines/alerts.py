@@ -150,10 +150,15 @@ def _feed_files(home: Path, landing: Path | None, feed: str, run_id: str) -> lis
     return lines
 
 
+def _night_config(run: dg.DagsterRun) -> dict:
+    """The run's config of the `night` resource (the landing sensor's runs set landing and as_of)."""
+    return (((run.run_config or {}).get("resources") or {}).get("night") or {}).get("config") or {}
+
+
 def _landing_of(run: dg.DagsterRun, landing: Path | None) -> Path | None:
     if landing is not None:
         return landing
-    configured = (((run.run_config or {}).get("resources") or {}).get("night") or {}).get("config") or {}
+    configured = _night_config(run)
     value = configured.get("landing")
     if isinstance(value, str) and value:
         return Path(value)
@@ -164,7 +169,7 @@ def _landing_of(run: dg.DagsterRun, landing: Path | None) -> Path | None:
 def _as_of_of(run: dg.DagsterRun) -> str | None:
     """The night the run covered: its partition (`jiuzhu run`, the 01:30 schedule, a backfill), the
     landing sensor's tag, or the day before a schedule tick (Beijing time)."""
-    configured = (((run.run_config or {}).get("resources") or {}).get("night") or {}).get("config") or {}
+    configured = _night_config(run)
     as_of = run.tags.get(PARTITION_TAG) or run.tags.get("jiuzhu/as_of") or configured.get("as_of")
     if as_of:
         return as_of

@@ -2,7 +2,7 @@
 
 ``defs`` (what `dagster`, `jiuzhu ui` and the tests load) reads the home and the
 landing zone from JIUZHU_HOME and JIUZHU_LANDING; `jiuzhu run` builds the same
-definitions with explicit paths and the night's date.
+definitions with explicit paths; the night is the run's partition.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ NIGHTLY_JOB = "nightly"
 
 
 def build_definitions(
-    home: str | dg.EnvVar, landing: str | dg.EnvVar, as_of: str = "", policy: str = ""
+    home: str | dg.EnvVar, landing: str | dg.EnvVar, policy: str = ""
 ) -> dg.Definitions:
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
@@ -65,7 +65,7 @@ def build_definitions(
         sensors=[landing_zone_sensor, alert_on_run_failure],
         resources={
             "warehouse": Warehouse(home=home),
-            "night": NightSettings(landing=landing, as_of=as_of, policy=policy),
+            "night": NightSettings(landing=landing, policy=policy),  # the night: the run's partition
         },
     )
 
