@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--landing", type=Path, default=None, help="default: the landing zone of the last run")
 
     args = parser.parse_args(argv)
+    os.umask(0o077)  # what jiuzhu writes (warehouse, exports, instance, synthetic counties) is the owner's only
     return {"synth": cmd_synth, "run": cmd_run, "ui": cmd_ui, "daemon": cmd_daemon}[args.command](args)
 
 
@@ -103,13 +104,22 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
-    from pipelines.instance import prepare_home
+    from pipelines.alerts import write_alert
+    from pipelines.instance import open_instance
+    from pipelines.recovery import recover
 
     home = args.home.resolve()
-    prepare_home(home, args.landing.resolve() if args.landing else None)
+    instance = open_instance(home, args.landing.resolve() if args.landing else None)
     if "JIUZHU_LANDING" not in os.environ:
         print("错误：不知道接收目录：请先运行一次 jiuzhu run，或指定 --landing", file=sys.stderr)
         return EXIT_USAGE
+    # start-up check: runs a dead daemon or run worker left in progress would hold the warehouse's slot
+    # forever (the sensor recover_dead_runs repeats this every minute while the daemon runs)
+    live = recover(instance, home, on_dead=lambda run: print(
+        f"已清理 RECOVERED：运行 {run.run_id} 的进程已不存在，已标记失败。告警 alert: {write_alert(instance, run, home)}",
+        file=sys.stderr))
+    if live:
+        print(f"注意：仍有 {len(live)} 个运行在进行 (still in progress): {', '.join(r.run_id for r in live)}", file=sys.stderr)
     daemon = Path(sys.executable).parent / "dagster-daemon"
     command = [str(daemon), "run", "-m", "pipelines.definitions"]
     print(f"Dagster daemon (schedule nightly_0130_beijing), instance {os.environ['DAGSTER_HOME']}", flush=True)

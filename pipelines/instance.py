@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import dagster as dg
@@ -17,11 +18,28 @@ def dagster_home(home: Path) -> Path:
     return home / "dagster"
 
 
+def secure_home(home: Path) -> None:
+    """Only the service account can read the home: this process (and the webserver, daemon and run
+    workers it starts) creates files 0600 and folders 0700, and what an older version left more
+    open is closed (the warehouse, exports, the Dagster instance's databases and logs)."""
+    os.umask(0o077)
+    home.mkdir(parents=True, exist_ok=True)
+    for folder, dirs, files in os.walk(home):
+        for name, mode in [(folder, 0o700)] + [(os.path.join(folder, f), 0o600) for f in files]:
+            try:
+                st = os.lstat(name)
+                if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+                    os.chmod(name, mode if not st.st_mode & 0o100 else 0o700)  # keep executables executable
+            except OSError:
+                continue
+
+
 def prepare_home(home: Path, landing: Path | None = None) -> None:
-    """Create the home, install dagster.yaml and point this process at them (idempotent).
+    """Create the home (owner-only), install dagster.yaml and point this process at them (idempotent).
 
     The instance's configuration is the repository's dagster.yaml (the local default), or the
     file JIUZHU_DAGSTER_YAML names (a production profile: PostgreSQL, run queue; README)."""
+    secure_home(home)
     dhome = dagster_home(home)
     dhome.mkdir(parents=True, exist_ok=True)
     template = Path(os.environ.get("JIUZHU_DAGSTER_YAML") or REPO_ROOT / "dagster.yaml")

@@ -16,8 +16,10 @@ import dagster as dg
 import duckdb
 
 from jiuzhu.config import Feed, load_feeds
+from warehouse.encryption import attach, check_not_lost, encrypt_in_place, httpfs_extension, mark_created, warehouse_key
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
+SCRATCH_DIR = "tmp"  # under the home
 
 # Columns every raw table carries besides the feed's own (all kept as delivered text).
 RAW_LINEAGE_COLUMNS = (
@@ -55,8 +57,26 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
             con.execute(f"ALTER TABLE {raw_table(feed)} ADD COLUMN {quote_ident(c)} VARCHAR")
 
 
+def _audit_files_before_superseded(con: duckdb.DuckDBPyConnection) -> bool:
+    """audit.files as first built: its status CHECK does not allow 'superseded'."""
+    checks = con.execute(
+        """SELECT string_agg(constraint_text, ' ') FROM duckdb_constraints()
+           WHERE schema_name = 'audit' AND table_name = 'files' AND constraint_type = 'CHECK'"""
+    ).fetchall()[0][0]
+    return checks is not None and "superseded" not in checks
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute((SQL_DIR / "audit.sql").read_text(encoding="utf-8"))
+    ddl = (SQL_DIR / "audit.sql").read_text(encoding="utf-8")
+    if _audit_files_before_superseded(con):
+        # DuckDB cannot change a CHECK: the table is rebuilt with the new one, every row kept
+        con.execute("BEGIN TRANSACTION")
+        con.execute("ALTER TABLE audit.files RENAME TO files_before_superseded")
+        con.execute(ddl)
+        con.execute("INSERT INTO audit.files BY NAME SELECT * FROM audit.files_before_superseded")
+        con.execute("DROP TABLE audit.files_before_superseded")
+        con.execute("COMMIT")
+    con.execute(ddl)
     for feed in load_feeds().values():
         ensure_raw_table(con, feed)
 
@@ -66,9 +86,54 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 MEMORY_LIMIT = os.environ.get("JIUZHU_DUCKDB_MEMORY", "3GB")
 
 
+_VERIFIED_EXTENSIONS: set[tuple] = set()
+
+
+def _identity(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the encrypted warehouse at ``path`` (warehouse/encryption.py).
+    Spill files go to the home's scratch folder, encrypted too."""
+    home = path.parent
+    check_not_lost(home, path)
+    creating = not path.exists()
+    key = warehouse_key(home, creating)
+    spill = home / SCRATCH_DIR / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    extension = httpfs_extension()
+    verified = _identity(extension) in _VERIFIED_EXTENSIONS
+    con = duckdb.connect(config={
+        "memory_limit": MEMORY_LIMIT, "temp_directory": str(spill), "temp_file_encryption": True,
+        # nothing is fetched from the internet: the one extension needed ships in a pinned package
+        "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+        # DuckDB checks the extension's signature on the first load in this process (0.1 s); later
+        # connections load the very same file (same inode, size and time) without checking again
+        "allow_unsigned_extensions": verified,
+    })
+    try:
+        con.execute(f"LOAD '{extension}'")
+        _VERIFIED_EXTENSIONS.add(_identity(extension))
+        try:
+            attach(con, path, key, read_only)
+        except duckdb.Error as exc:
+            if "is not encrypted" not in str(exc):
+                raise
+            encrypt_in_place(con, path, key)  # a warehouse from before encryption
+            attach(con, path, key, read_only)
+    except BaseException:
+        con.close()
+        raise
+    if creating:
+        mark_created(home)
+    return con
+
+
 @contextmanager
 def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+    con = _open(Path(path), read_only)
     con.execute("SET enable_progress_bar = false")  # a night's log is for operators, not a terminal
     try:
         if not read_only:
@@ -86,6 +151,18 @@ class Warehouse(dg.ConfigurableResource):
     @property
     def path(self) -> Path:
         return Path(self.home) / "warehouse.duckdb"
+
+    @property
+    def scratch(self) -> Path:
+        """Temporary files of a run (copies of files being read, spills): removed after a crash."""
+        folder = Path(self.home) / SCRATCH_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @property
+    def landing_fingerprints(self) -> Path:
+        """The sha256 of landing files already seen (assets/landing/files.py Fingerprints)."""
+        return Path(self.home) / "state" / "landing_sha256.json"
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
