@@ -1,5 +1,6 @@
 """Nothing lost: for every loaded file, the rows read are exactly the rows loaded
-plus the rows quarantined, and the warehouse holds exactly those rows.
+plus the rows quarantined, and the warehouse holds exactly those rows (a superseded file
+keeps its rows in raw, for the record).
 
 Blocking: if this fails the ingest itself is wrong, and nothing built on the
 feed can be trusted until it is fixed.
@@ -24,10 +25,10 @@ FROM audit.files f
 LEFT JOIN raw_counts r USING (file_id)
 LEFT JOIN quarantine_counts q USING (file_id)
 WHERE f.feed = $feed AND (
-      (f.status = 'loaded' AND (f.rows_read IS DISTINCT FROM f.rows_loaded + f.rows_quarantined
+      (f.status IN ('loaded', 'superseded') AND (f.rows_read IS DISTINCT FROM f.rows_loaded + f.rows_quarantined
                                 OR coalesce(r.n, 0) <> f.rows_loaded
                                 OR coalesce(q.n, 0) <> f.rows_quarantined))
-   OR (f.status <> 'loaded' AND (coalesce(r.n, 0) > 0 OR coalesce(q.n, 0) > 0)))
+   OR (f.status IN ('rejected', 'duplicate') AND (coalesce(r.n, 0) > 0 OR coalesce(q.n, 0) > 0)))
 ORDER BY f.file_id
 """
 

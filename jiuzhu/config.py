@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from jiuzhu.policy_schema import PolicyError, validate_policy
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 FALLBACK_TOWNSHIP = "370725000"
 
@@ -176,11 +178,20 @@ def policy_files() -> list[Path]:
     return sorted((CONFIG_DIR / "policy").glob("*.yaml"))
 
 
+def _read_policy(path: Path) -> dict:
+    try:
+        policy = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise PolicyError(f"政策文件 {path} 无法读取（policy file unreadable）：{type(exc).__name__}") from exc
+    return validate_policy(policy, str(path))
+
+
 def load_policy(as_of: dt.date | None = None, path: Path | None = None) -> dict:
-    """The policy in force on ``as_of``: the newest effective_date on or before it."""
+    """The policy in force on ``as_of``: the newest effective_date on or before it. Every file is
+    checked for missing keys and numbers out of range first (PolicyError, jiuzhu/policy_schema.py)."""
     if path is not None:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    policies = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in policy_files()]
+        return _read_policy(path)
+    policies = [_read_policy(p) for p in policy_files()]
     policies.sort(key=lambda p: p["effective_date"])
     in_force = [p for p in policies if as_of is None or p["effective_date"] <= as_of]
     if not in_force:
@@ -192,3 +203,36 @@ def load_policy(as_of: dt.date | None = None, path: Path | None = None) -> dict:
 def load_quality() -> dict:
     """Thresholds of the data-quality checks (config/quality.yaml)."""
     return yaml.safe_load((CONFIG_DIR / "quality.yaml").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """config/ingest.yaml: what one delivered file may cost to read (see the comments there)."""
+
+    max_file_bytes: int
+    max_line_bytes: int
+    max_workbook_parts: int
+    max_workbook_inflated_bytes: int
+    max_compression_ratio: float
+    max_sheet_rows: int
+    max_sheet_columns: int
+    max_sheet_cells: int
+    reader_memory_bytes: int
+    reader_timeout_seconds: float
+    max_field_chars: int
+    kept_field_chars: int
+    settle_seconds: float
+
+
+@lru_cache(maxsize=None)
+def load_ingest_limits(path: Path | None = None) -> IngestLimits:
+    values = yaml.safe_load((path or CONFIG_DIR / "ingest.yaml").read_text(encoding="utf-8"))
+    names = {f for f in IngestLimits.__dataclass_fields__}
+    unknown, missing = set(values) - names, names - set(values)
+    if unknown or missing:
+        raise ValueError(f"config/ingest.yaml: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    bad = [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+           or (v == 0 and k != "settle_seconds")]
+    if bad:
+        raise ValueError(f"config/ingest.yaml: these must be positive numbers: {', '.join(sorted(bad))}")
+    return IngestLimits(**values)

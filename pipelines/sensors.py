@@ -24,9 +24,10 @@ file dropped tonight is loaded now; point in time is kept downstream by its extr
 The nightly job is unchanged and still ingests whatever is new at 01:30.
 
 To avoid reading unchanged big files on every evaluation, the sha256 of each file is
-remembered by path, size and modification time, in memory and in
-``<DAGSTER_HOME>/jiuzhu_landing_sha256.json`` (a cache only: the cursor decides).
-Only file names and counts reach logs and tags, never a file's contents.
+remembered by path and identity (size, times, inode), in memory and in the home's
+``state/landing_sha256.json``, shared with the nightly ingest (a cache only: the cursor decides).
+Only counts reach logs and tags: a delivered file's name may hold personal data.
+Hidden files, lock files and links out of the landing zone start nothing; the night records them.
 """
 
 # no `from __future__ import annotations`: Dagster reads the sensor's type hints at definition time
@@ -41,17 +42,16 @@ import dagster as dg
 
 from assets.audit import ingest_summary_asset
 from assets.ingest import raw_assets
-from assets.landing.files import LandedFile, list_feed_files, sha256_of
+from assets.landing.files import Fingerprints, LandedFile, list_feed_files
 from jiuzhu.config import load_feeds
 from pipelines.settings import COUNTY_TZ, NightSettings
+from warehouse.resource import Warehouse
 
 INGEST_JOB = "ingest_landing"
 SENSOR_NAME = "landing_zone_new_files"
 SETTLE_SECONDS = 60  # a file younger than this may still be being written
 SHA_PREFIX = 16  # hex digits of a sha256 kept in the cursor (64 bits)
 CURSOR_VERSION = 1
-CACHE_FILE = "jiuzhu_landing_sha256.json"
-MAX_NAMES_LOGGED = 10
 
 ingest_landing_job = dg.define_asset_job(
     INGEST_JOB,
@@ -68,58 +68,6 @@ ingest_landing_job = dg.define_asset_job(
 
 def today_in_county(now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(tz=COUNTY_TZ)).astimezone(COUNTY_TZ).date()
-
-
-# --- sha256 of files, remembered by path, size and mtime -------------------------------------
-
-_MEMORY: dict[str, dict[str, list]] = {}  # cache file (or "") → {absolute path: [size, mtime_ns, sha256]}
-
-
-class Sha256Cache:
-    def __init__(self, file: Path | None):
-        self.file = file
-        key = str(file or "")
-        if key not in _MEMORY:
-            entries = {}
-            if file is not None and file.is_file():
-                try:
-                    entries = json.loads(file.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    entries = {}  # a damaged cache is only slower: every file is read again
-            _MEMORY[key] = entries
-        self.entries = _MEMORY[key]
-        self.used: set[str] = set()
-        self.changed = False
-        self.files_read = 0
-
-    def sha256(self, landed: LandedFile) -> str:
-        st = landed.path.stat()
-        key = str(landed.path.resolve())
-        self.used.add(key)
-        hit = self.entries.get(key)
-        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
-            return hit[2]
-        sha = sha256_of(landed.path)
-        self.files_read += 1
-        self.entries[key] = [st.st_size, st.st_mtime_ns, sha]
-        self.changed = True
-        return sha
-
-    def save(self, landing: Path) -> None:
-        """Forget files of this landing zone that are gone; write the cache file if anything changed."""
-        root = str(landing.resolve()) + os.sep
-        for key in [k for k in self.entries if k.startswith(root) and k not in self.used]:
-            del self.entries[key]
-            self.changed = True
-        if self.file is None or not self.changed:
-            return
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.entries, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-            tmp.replace(self.file)
-        except OSError:
-            pass  # only a cache
 
 
 # --- the cursor and the run requests ---------------------------------------------------------
@@ -164,12 +112,12 @@ def evaluate_landing(
     cursor: str | None,
     today: dt.date,
     now: float | None = None,
-    cache: Sha256Cache | None = None,
+    cache: Fingerprints | None = None,
     log=None,
 ) -> dg.SensorResult:
     """The sensor's work, without Dagster's context (the tests call it with their own dates)."""
     now = time.time() if now is None else now
-    cache = cache or Sha256Cache(None)
+    cache = cache or Fingerprints(None)
     before = load_cursor(cursor)
     after: dict[str, list[str]] = {}
     requests: list[dg.RunRequest] = []
@@ -180,6 +128,8 @@ def evaluate_landing(
         unsettled = False
         new: dict[str, LandedFile] = {}  # full sha256 → first file with those bytes
         for landed in list_feed_files(landing, feed):
+            if landed.refused:  # hidden, a lock file, a link out of the landing zone: the night records it
+                continue
             if landed.extract_date is not None and landed.extract_date > today:
                 waiting += 1  # ingest would leave it for a later night anyway
                 continue
@@ -188,7 +138,7 @@ def evaluate_landing(
                     settling += 1
                     unsettled = True
                     continue
-                sha = cache.sha256(landed)
+                sha = cache.sha256(landed.path)
             except OSError:  # removed or replaced while we looked: the next evaluation sees it
                 settling += 1
                 unsettled = True
@@ -198,11 +148,8 @@ def evaluate_landing(
                 new.setdefault(sha, landed)
         if new:
             requests.append(ingest_request(feed, list(new), landing, today))
-            if log is not None:
-                names = [f.file_name for f in new.values()]
-                more = f" (+{len(names) - MAX_NAMES_LOGGED})" if len(names) > MAX_NAMES_LOGGED else ""
-                log.info(f"{feed}: {len(new)} 个新文件 new file(s) → {requests[-1].run_key}: "
-                         f"{', '.join(names[:MAX_NAMES_LOGGED])}{more}")
+            if log is not None:  # counts only: a delivered file's name may hold an ID number or a name
+                log.info(f"{feed}: {len(new)} 个新文件 new file(s) → {requests[-1].run_key}")
         # what was requested and is still there (a file that went away needs no memory); while a
         # file of the feed is being written we cannot tell which bytes it replaces: forget nothing
         kept = requested | {s[:SHA_PREFIX] for s in new}
@@ -220,14 +167,16 @@ def evaluate_landing(
                            cursor=new_cursor)
 
 
-def _cache_for(context: dg.SensorEvaluationContext) -> Sha256Cache:
+def _cache_for(context: dg.SensorEvaluationContext) -> Fingerprints:
+    """The home's fingerprint cache, shared with the nightly ingest (Warehouse.landing_fingerprints)."""
     try:
         instance = context.instance
     except Exception:  # a test's context without an instance
-        return Sha256Cache(None)
+        return Fingerprints(None)
     if instance.is_ephemeral:
-        return Sha256Cache(None)
-    return Sha256Cache(Path(instance.root_directory) / CACHE_FILE)
+        return Fingerprints(None)
+    home = os.environ.get("JIUZHU_HOME") or str(Path(instance.root_directory).parent)
+    return Fingerprints(Warehouse(home=home).landing_fingerprints)
 
 
 @dg.sensor(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -17,6 +19,8 @@ from . import delivery, history, mess, planted, population, truth, writers
 from .rates import QUARANTINE_KINDS, DeliveryRates, HistoryRates, MessRates
 from .spec import feeds
 from .timeline import Timeline, date_of
+
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 DEFAULT_AS_OF = dt.date(2026, 11, 28)
 MIN_HOUSEHOLDS_FOR_BAD_FILES = 200
@@ -123,10 +127,14 @@ class _Writer:
         used.add(name)
         return name
 
-    def _save(self, feed: str, name: str, data: bytes):
+    def _save(self, feed: str, name: str, data: bytes, extract: int):
         folder = self.landing / feed
         folder.mkdir(exist_ok=True)
         (folder / name).write_bytes(data)
+        # delivered on the evening of its extract date (Beijing time), as a department's night
+        # export would be: a reader never mistakes a generated county for files still being written
+        delivered = dt.datetime.combine(date_of(extract), dt.time(20), tzinfo=BEIJING).timestamp()
+        os.utime(folder / name, (delivered, delivered))
 
     def _record(self, feed, name, extract, status, problem, rendered_or_rows, encoding, fmt, header_row=0, sheet=""):
         self.files.append(dict(feed=feed, file_name=name, extract_date=date_of(extract).isoformat() if extract else "",
@@ -165,14 +173,14 @@ class _Writer:
             r = writers.render_xlsx(cols, feed, plan.extract, self.m, rng, numeric, money_numeric=rng.random() < 0.5)
             for_fc = []
             name = self._name(feed, plan.extract, suffix, ".csv" if "xlsx_named_csv" in roles else ".xlsx")
-        self._save(feed, name, r.data)
+        self._save(feed, name, r.data, plan.extract)
         problem = "truncated" if "truncated" in roles else "xlsx_named_csv" if "xlsx_named_csv" in roles else (
             "header_only" if n == 0 else "")
         self._record(feed, name, plan.extract, "loaded", problem, n, enc, r.format, r.header_row, r.sheet)
         self._bad(feed, name, r.row_numbers, bad + for_fc)
         if "duplicate_source" in roles:
             dup = self._name(feed, plan.extract, "", "", stem=Path(name).stem + "_重发" + Path(name).suffix)
-            self._save(feed, dup, r.data)
+            self._save(feed, dup, r.data, plan.extract)
             self._record(feed, dup, plan.extract, "duplicate", f"duplicate_of:{name}", n, enc, r.format, r.header_row, r.sheet)
         if "missing_required_source" in roles and n:
             required = [c for c in feeds()[feed].columns if c.required]
@@ -181,14 +189,14 @@ class _Writer:
                                                  feeds()[feed].columns) if c.name != drop]
             rr = writers.render_csv(keep, "utf-8", False, rng)
             nm = self._name(feed, plan.extract, "_补发", ".csv")
-            self._save(feed, nm, rr.data)
+            self._save(feed, nm, rr.data, plan.extract)
             self._record(feed, nm, plan.extract, "rejected", "missing_required", n, "utf-8", "csv", 1)
         if "no_date_source" in roles:
             dept, title = writers.file_title(feed)
             clean = writers.choose_headers(feed, text, MessRates().scaled(0), rng, n)
             rr = writers.render_xlsx(clean, feed, plan.extract, MessRates().scaled(0), rng, {}, False)
             nm = self._name(feed, plan.extract, "", "", stem=f"{dept}{title}（最新）.xlsx")
-            self._save(feed, nm, rr.data)
+            self._save(feed, nm, rr.data, plan.extract)
             self._record(feed, nm, 0, "rejected", "no_date", n, "", "xlsx", rr.header_row, rr.sheet)
 
     def write_loose_bad_files(self, rng):
@@ -196,18 +204,18 @@ class _Writer:
         days = [self.tl.as_of_day - k for k in range(1, 6)]
         # an empty file where a daily extract goes
         nm = self._name("xf_petitions", days[1], "_2", ".csv")
-        self._save("xf_petitions", nm, b"")
+        self._save("xf_petitions", nm, b"", days[1])
         self._record("xf_petitions", nm, days[1], "rejected", "empty", 0, "", "csv")
         # a header-only file: a day with nothing to report
         cols = writers.choose_headers("wj_deaths", delivery.to_text("wj_deaths", delivery._empty_typed("wj_deaths"), self.pop),
                                       MessRates().scaled(0), rng, 0)
         r = writers.render_csv(cols, "utf-8-sig", True, rng)
         nm = self._name("wj_deaths", days[2], "_2", ".csv")
-        self._save("wj_deaths", nm, r.data)
+        self._save("wj_deaths", nm, r.data, days[2])
         self._record("wj_deaths", nm, days[2], "loaded", "header_only", 0, "utf-8-sig", "csv", 1)
         # a web page saved as .xlsx
         nm = self._name("mz_verification", days[3], "_2", ".xlsx")
-        self._save("mz_verification", nm, writers.NOT_A_WORKBOOK)
+        self._save("mz_verification", nm, writers.NOT_A_WORKBOOK, days[3])
         self._record("mz_verification", nm, days[3], "rejected", "not_a_workbook", 0, "", "xlsx")
 
     def _bad(self, feed, name, row_numbers, bad):

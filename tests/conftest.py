@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -21,10 +23,14 @@ class Landing:
         self.root = root / "landing"
         self.warehouse = root / "warehouse.duckdb"
 
-    def write(self, feed: str, name: str, content: bytes | str, encoding: str = "utf-8") -> Path:
+    def write(self, feed: str, name: str, content: bytes | str, encoding: str = "utf-8", age: float = 3600) -> Path:
+        """A delivered file, last written ``age`` seconds ago (0: just now, maybe still being written)."""
         path = self.root / feed / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+        if age:
+            then = time.time() - age
+            os.utime(path, (then, then))
         return path
 
     def ingest(self, feed: str, as_of: dt.date | None = AS_OF) -> FeedReport:

@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from jiuzhu.idnumber import make_id
+from assets.landing import files
 from pipelines import sensors
 from pipelines.alerts import alert_on_run_failure, error_text, scrub, write_alert
 from pipelines.definitions import build_definitions, defs
@@ -32,11 +33,7 @@ def ymd(days_ago: int) -> str:
 
 def drop(landing, feed: str, name: str, body: str, settled: bool = True) -> Path:
     """A delivered file; ``settled``: last written an hour ago (no longer being written)."""
-    path = landing.write(feed, name, body)
-    if settled:
-        old = time.time() - 3600
-        os.utime(path, (old, old))
-    return path
+    return landing.write(feed, name, body, age=3600 if settled else 0)
 
 
 def deaths(n: int) -> str:
@@ -53,7 +50,7 @@ def evaluate(landing, cursor: str | None = None, instance: dg.DagsterInstance | 
 
 def restart() -> None:
     """A new daemon process: nothing remembered in memory (the cursor is all that is kept)."""
-    sensors._MEMORY.clear()
+    files._MEMORY.clear()
 
 
 def _q(home: Path, sql: str) -> list[tuple]:
@@ -158,14 +155,14 @@ def test_a_file_still_being_written_or_dated_after_today_waits(landing):
 def test_unchanged_files_are_not_read_again(landing, tmp_path, monkeypatch):
     for i in range(3):
         drop(landing, "wj_deaths", f"d{i}_{ymd(i + 1)}.csv", deaths(i + 1))
-    cache_file = tmp_path / "dagster" / sensors.CACHE_FILE
-    cache = sensors.Sha256Cache(cache_file)
+    cache_file = tmp_path / "home" / "state" / "landing_sha256.json"
+    cache = files.Fingerprints(cache_file)
     first = evaluate_landing(landing.root, None, today_in_county(), cache=cache)
     assert cache.files_read == 3 and cache_file.is_file()
     reads = []
-    monkeypatch.setattr(sensors, "sha256_of", lambda p: reads.append(p) or "0" * 64)
+    monkeypatch.setattr(files, "sha256_of", lambda p: reads.append(p) or "0" * 64)
     restart()  # a new process reads the cache file
-    again = sensors.Sha256Cache(cache_file)
+    again = files.Fingerprints(cache_file)
     assert not evaluate_landing(landing.root, first.cursor, today_in_county(), cache=again).run_requests
     assert reads == [] and again.files_read == 0
     assert "张三" not in cache_file.read_text(encoding="utf-8")  # names and hashes only
@@ -211,10 +208,10 @@ def _failing_ingest(monkeypatch, feed: str = "wj_deaths"):
 
     real = assets.ingest.ingest_feed
 
-    def ingest_feed(con, spec, landing, as_of, run_id=None):
+    def ingest_feed(con, spec, landing, as_of, run_id=None, **kwargs):
         if spec.name == feed:
             raise RuntimeError(f"cannot read row {ID1} '张三' at 东关街道")
-        return real(con, spec, landing, as_of, run_id)
+        return real(con, spec, landing, as_of, run_id, **kwargs)
 
     monkeypatch.setattr(assets.ingest, "ingest_feed", ingest_feed)
 

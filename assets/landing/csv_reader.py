@@ -20,7 +20,7 @@ import polars as pl
 from assets.landing.header import HeaderMatch, find_header
 from assets.landing.problems import FileProblem
 from assets.landing.sniff import as_utf8, detect_encoding
-from jiuzhu.config import Feed
+from jiuzhu.config import Feed, IngestLimits
 
 DELIMITERS = (",", "\t", "|", ";")
 _HEAD_BYTES = 64 << 10
@@ -70,6 +70,7 @@ class _Lines:
     empty: np.ndarray  # the line has no characters (a lone CR counts as none); DuckDB skips these
     quote_odd: np.ndarray  # the line holds an odd number of '"'
     ends_with_newline: bool
+    longest: int = 0  # bytes of the longest physical line
 
 
 def _scan_lines(path: Path, block: int = 64 << 20) -> _Lines:
@@ -77,7 +78,7 @@ def _scan_lines(path: Path, block: int = 64 << 20) -> _Lines:
     size = path.stat().st_size
     if size == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return _Lines(empty, empty.astype(bool), empty.astype(bool), False)
+        return _Lines(empty, empty.astype(bool), empty.astype(bool), False, 0)
     buf = np.memmap(path, dtype=np.uint8, mode="r")
     newlines, quotes = [], []
     for lo in range(0, size, block):
@@ -97,7 +98,7 @@ def _scan_lines(path: Path, block: int = 64 << 20) -> _Lines:
     per_line = np.searchsorted(quote_pos, ends) - np.searchsorted(quote_pos, starts)
     ends_with_newline = bool(buf[size - 1] == 10)
     del buf
-    return _Lines(starts, empty, (per_line % 2).astype(bool), ends_with_newline)
+    return _Lines(starts, empty, (per_line % 2).astype(bool), ends_with_newline, int(length.max(initial=0)))
 
 
 def _record_lines(lines: _Lines, first_line: int, quote_aware: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -110,9 +111,14 @@ def _record_lines(lines: _Lines, first_line: int, quote_aware: bool) -> tuple[np
     return idx[keep] + 1, lines.starts[keep]
 
 
-def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workdir: Path, name: str) -> CellTable:
+def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workdir: Path, name: str,
+                   limits: IngestLimits) -> CellTable:
     encoding = detect_encoding(path)
     src = as_utf8(path, encoding, workdir)
+    lines = _scan_lines(src)
+    if lines.longest > limits.max_line_bytes:
+        raise FileProblem("TOO_LARGE", f"文件中有一行长 {lines.longest / (1 << 20):.1f} MB，超过 "
+                                       f"{limits.max_line_bytes / (1 << 20):.0f} MB 的上限（可能不是正常的数据文件），整个文件未读取")
     header, delim = _find_header(src, feed)
     ncols = len(header.canonical)
     header_line = header.index + 1
@@ -121,7 +127,7 @@ def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workd
     con.execute(
         f"""CREATE TEMP TABLE _jz_parsed AS SELECT * FROM read_csv(?, columns={columns},
             header=false, skip={header_line}, delim=?, quote='"', escape='"', auto_detect=false,
-            strict_mode=true, null_padding=false, store_rejects=true,
+            strict_mode=true, null_padding=false, store_rejects=true, max_line_size={limits.max_line_bytes},
             rejects_table='{REJECTS}', rejects_scan='{REJECT_SCANS}')""",
         [str(src), delim],
     )
@@ -132,7 +138,6 @@ def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workd
             FROM {REJECTS} GROUP BY line_byte_position ORDER BY pos"""
     ).pl()
 
-    lines = _scan_lines(src)
     table = CellTable(name=name, header=header, header_row=header_line, encoding=encoding)
     record_lines = _number_records(lines, header_line + 1, rejects, n_ok, table)
 
@@ -169,7 +174,8 @@ def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workd
             .then(pl.lit(f"字段数多于表头的 {ncols} 列"))
             .otherwise(pl.lit("无法解析的行（引号不配对或非法字符）"))
             .alias("reason"),
-            pl.struct(pl.col("csv_line").alias("原始行")).struct.json_encode().alias("raw"),
+            # the line as delivered, up to the length the quarantine keeps of any value
+            pl.struct(pl.col("csv_line").str.slice(0, limits.kept_field_chars).alias("原始行")).struct.json_encode().alias("raw"),
         )
 
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {_row_expression(con, record_lines['ok_rows'])} AS _row, * FROM _jz_parsed")

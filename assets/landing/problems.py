@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from jiuzhu.pii import mask_id_runs
+
 
 class FileProblem(Exception):
     """A file that cannot be loaded as a whole (OUTPUTS.md: recorded, the run goes on)."""
@@ -27,5 +29,5 @@ def safe_message(exc: BaseException, limit: int = 160) -> str:
     text = str(exc).split("\n")[0]
     for marker in ("Original Line", "original line", "csv_line", "Line:"):
         text = text.split(marker)[0]
-    text = _LONG_DIGITS.sub("<数字>", text)
+    text = mask_id_runs(_LONG_DIGITS.sub("<数字>", text))  # and ID numbers written with spaces
     return f"{type(exc).__name__}: {text.strip()}"[:limit]

@@ -8,14 +8,16 @@ CREATE SCHEMA IF NOT EXISTS monitoring;
 
 CREATE SEQUENCE IF NOT EXISTS audit.file_id_seq START 1;
 
--- One row per file ever seen: loaded, rejected (with the reason) or duplicate.
+-- One row per file ever seen: loaded, rejected (with the reason), duplicate, or superseded (a
+-- later file of the same name replaced it: its rows stay in raw for the record, unused).
+-- A file that was never opened (refused, unreadable, too large) has sha256 ''.
 CREATE TABLE IF NOT EXISTS audit.files (
     file_id          BIGINT PRIMARY KEY,
-    feed             VARCHAR NOT NULL,
-    file_name        VARCHAR NOT NULL,   -- path inside <landing>/<feed>/
+    feed             VARCHAR NOT NULL,   -- the feed, or the unknown folder the file lies in
+    file_name        VARCHAR NOT NULL,   -- path inside <landing>/<feed>/ (\xNN escapes where not UTF-8)
     sha256           VARCHAR NOT NULL,
     extract_date     DATE,               -- null only when the name carries no date
-    status           VARCHAR NOT NULL CHECK (status IN ('loaded', 'rejected', 'duplicate')),
+    status           VARCHAR NOT NULL CHECK (status IN ('loaded', 'rejected', 'duplicate', 'superseded')),
     reason_code      VARCHAR,
     reason           VARCHAR,            -- why rejected, or whose duplicate; notes for loaded files
     rows_read        BIGINT,             -- data rows: not title, header, blank or 合计 rows
@@ -28,7 +30,9 @@ CREATE TABLE IF NOT EXISTS audit.files (
     size_bytes       BIGINT,
     seconds          DOUBLE,             -- time spent reading and loading the file
     run_id           VARCHAR,
-    ingested_at      TIMESTAMP NOT NULL
+    ingested_at      TIMESTAMP NOT NULL,
+    superseded_by    BIGINT,             -- the file_id of the version that replaced it
+    display_name     VARCHAR             -- file_name with ID-like numbers and roster names masked: what leaves the warehouse
 );
 
 -- One row per data row that could not be loaded, with its original values.
@@ -79,3 +83,24 @@ ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS age_days INTEGER;         
 ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS max_age_days INTEGER;      -- allowed age, from the feed spec's max_age
 ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS on_time VARCHAR;           -- 是否按时: 按时 | 逾期 | 无可用文件 | 从未报送
 ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS freshness_note VARCHAR;    -- the same in a Chinese sentence
+
+-- Files seen by a run that were still being written (their size or time changed while it looked):
+-- they are read on a later night. One row per file per run that saw it.
+CREATE TABLE IF NOT EXISTS audit.files_waiting (
+    feed        VARCHAR NOT NULL,
+    file_name   VARCHAR NOT NULL,    -- masked, as everywhere outside the warehouse
+    run_id      VARCHAR,
+    seen_at     TIMESTAMP NOT NULL
+);
+
+-- Every workbook or file the pipeline wrote for someone outside the warehouse.
+CREATE TABLE IF NOT EXISTS audit.export_log (
+    as_of_date  DATE NOT NULL,
+    file        VARCHAR NOT NULL,    -- path under <home>/exports/
+    kind        VARCHAR NOT NULL,    -- township | department | quality | model_card | manifest
+    recipient   VARCHAR,             -- township code, department or feed
+    rows        BIGINT,
+    sha256      VARCHAR NOT NULL,
+    run_id      VARCHAR,
+    written_at  TIMESTAMP NOT NULL
+);
