@@ -16,7 +16,7 @@ from pipelines.settings import NightSettings, night_of
 from warehouse.quality import FeedQuality, measure
 from warehouse.resource import Warehouse
 
-GATES = ("quarantine_share_within_limit", "natural_key_unique", "snapshot_not_shrunk")
+GATES = ("quarantine_share_within_limit", "duplicate_keys_within_limit", "snapshot_not_shrunk")
 WARNINGS = ("row_count_in_usual_range", "persons_found_in_roster")
 
 
@@ -30,7 +30,8 @@ def _specs(feed: Feed) -> list[dg.AssetCheckSpec]:
 
 DESCRIPTIONS = {
     "quarantine_share_within_limit": "今晚被隔离的数据行占比不超过上限（默认5%）。Share of tonight's rows quarantined within the limit.",
-    "natural_key_unique": "今晚的数据中业务主键不重复。No duplicated natural key in tonight's extract.",
+    "duplicate_keys_within_limit": "今晚业务主键重复的行（已隔离，保留最后一行）占比不超过上限（默认1%）。"
+    "Share of tonight's rows with a repeated natural key (quarantined as DUPLICATE_KEY, the last kept) within the limit.",
     "snapshot_not_shrunk": "名册快照比上一期减少不超过20%。The snapshot did not shrink by more than the limit.",
     "row_count_in_usual_range": "今晚的行数与近7期中位数相比在正常范围内（警告）。Row count against the feed's history (warning).",
     "persons_found_in_roster": "本部门数据中的人员大多能在民政名册中找到（警告）。Share of the feed's persons in the roster (warning).",
@@ -46,9 +47,10 @@ def _result(feed: Feed, name: str, fq: FeedQuality) -> dg.AssetCheckResult:
         passed = fq.quarantine_share <= limits["max_quarantine_share"]
         meta |= {"quarantined": fq.quarantined_tonight, "share": fq.quarantine_share,
                  "top_reasons": dg.MetadataValue.json([list(r) for r in fq.top_reasons])}
-    elif name == "natural_key_unique":
-        passed = fq.duplicate_keys == 0
-        meta |= {"rows_with_duplicated_key": fq.duplicate_keys, "natural_key": "+".join(feed.natural_key)}
+    elif name == "duplicate_keys_within_limit":
+        passed = fq.duplicate_share <= limits["max_duplicate_key_share"]
+        meta |= {"rows_with_duplicated_key": fq.duplicate_keys, "share": fq.duplicate_share,
+                 "natural_key": "+".join(feed.natural_key)}
     elif name == "snapshot_not_shrunk":
         passed = fq.snapshot_shrink is None or fq.snapshot_shrink <= limits["max_snapshot_shrink"]
         meta |= {"snapshot_rows": fq.snapshot_rows or 0, "previous_snapshot_rows": fq.previous_snapshot_rows or 0,

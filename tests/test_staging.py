@@ -111,11 +111,18 @@ def test_snapshot_in_force_is_the_newest_on_or_before_the_date_with_its_suppleme
     assert landing.query("SELECT household_id FROM staging.mz_members WHERE is_current ORDER BY 1") == [("H1",), ("H2",)]
 
 
-def test_duplicated_key_in_one_extract_is_counted(landing):
+def test_a_duplicated_key_in_one_extract_keeps_the_last_row_and_quarantines_the_others(landing):
     header = "身份证号,姓名,死亡日期\n"
-    landing.write("wj_deaths", "d_20261101.csv", header + f"{ID1},张三,2026-10-01\n{ID1},张三,2026-10-02\n")
-    stage(landing, "wj_deaths")
-    assert landing.query("SELECT max(key_versions), count(*) FILTER (WHERE is_current) FROM staging.wj_deaths") == [(2, 1)]
+    body = f"{ID1},张三,2026-10-01\n{ID2},李四,2026-10-03\n{ID1},张三,2026-10-02\n{ID2},李四,2026-10-03\n"
+    landing.write("wj_deaths", "d_20261101.csv", header + body)
+    report = stage(landing, "wj_deaths")
+    # the last row of each key stands; every row is in staging or the quarantine, once
+    assert landing.query("SELECT source_row, death_date FROM staging.wj_deaths ORDER BY 1") == [
+        (4, dt.date(2026, 10, 2)), (5, dt.date(2026, 10, 3))]
+    assert quarantined(landing, "wj_deaths") == {2: "DUPLICATE_KEY", 3: "DUPLICATE_KEY"}
+    reasons = dict(landing.query("SELECT row_number, reason FROM audit.quarantine WHERE feed = 'wj_deaths'"))
+    assert "本文件第 4 行为准（内容不同）" in reasons[2] and "本文件第 5 行为准（内容相同）" in reasons[3]
+    assert report.quarantined == 2
 
 
 @pytest.mark.parametrize("feed", sorted(load_feeds()))

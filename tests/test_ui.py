@@ -125,5 +125,5 @@ def test_the_ui_lists_assets_checks_schedule_and_sensors(ui):
                   "core/households", "monitoring/warnings", "monitoring/household_scores", "model/risk_model"):
         assert asset in checks, asset
     assert checks["raw/mz_members"]["every_row_accounted_for"] is True  # blocking
-    assert "natural_key_unique" in checks["staging/mz_members"]
+    assert "duplicate_keys_within_limit" in checks["staging/mz_members"]
     assert "workbooks_hold_exactly_the_warnings" in checks["exports/warning_workbooks"]

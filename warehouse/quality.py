@@ -31,7 +31,8 @@ class FeedQuality:
     rows_tonight: int = 0
     quarantined_tonight: int = 0
     quarantine_share: float = 0.0
-    duplicate_keys: int = 0
+    duplicate_keys: int = 0  # tonight's rows quarantined as DUPLICATE_KEY
+    duplicate_share: float = 0.0
     snapshot_rows: int | None = None
     previous_snapshot_rows: int | None = None
     snapshot_shrink: float | None = None
@@ -82,11 +83,14 @@ def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQ
             f"今晚 {fq.quarantine_share:.1%} 的数据行被隔离，超过 {limits['max_quarantine_share']:.0%} 的上限"
         )
 
-    fq.duplicate_keys = con.execute(
-        f"SELECT count(*) FILTER (WHERE key_versions > 1) FROM staging.{feed.name} WHERE extract_date = ?", [extract]
-    ).fetchall()[0][0]
-    if fq.duplicate_keys:
-        fq.problems.append(f"今晚的数据中有 {fq.duplicate_keys} 行的业务主键（{'+'.join(feed.natural_key)}）重复")
+    # a duplicated key quarantines its earlier rows (staging); only many of them close the feed
+    fq.duplicate_keys = sum(n for code, n in reasons if code == "DUPLICATE_KEY")
+    fq.duplicate_share = round(fq.duplicate_keys / fq.rows_tonight, 4) if fq.rows_tonight else 0.0
+    if fq.duplicate_share > limits["max_duplicate_key_share"]:
+        fq.problems.append(
+            f"今晚 {fq.duplicate_share:.1%} 的数据行业务主键（{'+'.join(feed.natural_key)}）重复，"
+            f"超过 {limits['max_duplicate_key_share']:.0%} 的上限"
+        )
 
     per_extract = con.execute(
         """SELECT extract_date, sum(rows_read) FROM audit.files

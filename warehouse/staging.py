@@ -8,8 +8,8 @@ rows are the truth on the run's as-of date:
   extracted on or before the date (a later extract corrects an earlier one);
 - snapshot feeds: the rows of the newest snapshot on or before the date (all its
   files of that extract date together: main file and 补录 supplements).
-``key_versions`` counts rows with the same natural key in the same extract: more
-than one is a duplicated key, which the checks report.
+A natural key twice in one extract is quarantined as DUPLICATE_KEY (the last row stands,
+warehouse/staging_sql.py), so staging holds each key once per extract.
 """
 
 from __future__ import annotations
@@ -44,30 +44,27 @@ def snapshot_in_force(con: duckdb.DuckDBPyConnection, feed: str, as_of: dt.date)
     ).fetchall()[0][0]
 
 
-def _currency_sql(feed: Feed, as_of: dt.date, in_force: dt.date | None) -> tuple[str, str]:
+def _currency_sql(feed: Feed, as_of: dt.date, in_force: dt.date | None) -> str:
     fields = {c.name: c.field for c in feed.columns}
     key = ", ".join(q(fields[k]) for k in feed.natural_key)
     newest_first = "file_id DESC, source_row DESC"
-    versions = f"count(*) OVER (PARTITION BY {key}, extract_date) AS key_versions"
     if feed.kind == "snapshot":
         in_force_sql = f"DATE '{in_force.isoformat()}'" if in_force else "NULL::DATE"
-        current = (
-            f"coalesce(extract_date = {in_force_sql}, false) AND "
-            f"row_number() OVER (PARTITION BY {key}, extract_date ORDER BY {newest_first}) = 1 AS is_current"
-        )
+        # each key once per extract date (duplicates are quarantined): the snapshot's rows are current
+        current = f"coalesce(extract_date = {in_force_sql}, false) AS is_current"
     else:
         known = f"extract_date <= DATE '{as_of.isoformat()}'"
         current = (
             f"{known} AND row_number() OVER (PARTITION BY {key}, {known} "
             f"ORDER BY extract_date DESC, {newest_first}) = 1 AS is_current"
         )
-    return current, versions
+    return current
 
 
 def build_staging(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, run_id: str | None = None) -> StagingReport:
     install_macros(con)
     in_force = snapshot_in_force(con, feed.name, as_of) if feed.kind == "snapshot" else None
-    current, versions = _currency_sql(feed, as_of, in_force)
+    current = _currency_sql(feed, as_of, in_force)
     columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
     table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
     # Standardise once into a table on disk (not a temp table: the roster's history is
@@ -77,7 +74,7 @@ def build_staging(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, ru
     try:
         con.execute(
             f"""CREATE OR REPLACE TABLE {table} AS
-                SELECT {columns}, {current}, {versions} FROM {scratch} WHERE _reason_code IS NULL"""
+                SELECT {columns}, {current} FROM {scratch} WHERE _reason_code IS NULL"""
         )
         if feed.reversal:
             _link_reversals(con, feed)

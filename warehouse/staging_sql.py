@@ -29,6 +29,7 @@ REASONS = {
     "INT_INVALID": "无法识别的整数",
     "ENUM_INVALID": "取值不在规定范围内",
     "AMOUNT_MISMATCH": "各项支付之和与医疗总费用不符（差额超过0.01元）",
+    "DUPLICATE_KEY": "业务主键在同一提取日期的数据中重复，只保留最后一行",
 }
 
 LINEAGE = ("file_id", "source_file", "source_row", "sha256", "extract_date")
@@ -170,16 +171,32 @@ def standardise_sql(feed: Feed) -> str:
 
     reason_code = f"coalesce({', '.join(a for a, _, _ in checks)})" if checks else "NULL::VARCHAR"
     reason = "concat_ws('；', " + ", ".join(_problem_label(a, label) for a, label, _ in checks) + ")" if checks else "''"
-    keep = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
+    outputs = [q(c) for c in output_columns(feed)]
+    keep = ", ".join([*LINEAGE, *outputs])
+    key = ", ".join(q(fields[k]) for k in feed.natural_key)
+    # Layer 7: a natural key twice in one extract date (one file, or a main file and its 补录): the
+    # last row (latest file, then latest row) stands, as a later extract corrects an earlier one;
+    # the others are quarantined as DUPLICATE_KEY, saying which row stands and whether they differ.
+    duplicate = (
+        f"'业务主键（{'+'.join(feed.natural_key)}）在同一提取日期的数据中重复，以' || CASE WHEN _kept_file = file_id "
+        "THEN '本文件' ELSE '同日另一文件（编号 ' || _kept_file || '）' END || '第 ' || _kept_row || ' 行为准（内容' || "
+        "CASE WHEN _same THEN '相同' ELSE '不同' END || '）'"
+    )
     return f"""
-WITH l1 AS (SELECT {', '.join(layers[0])} FROM raw.{feed.name} r),
+WITH l1 AS (SELECT {', '.join(layers[0])} FROM raw.{feed.name} r
+            WHERE r.file_id NOT IN (SELECT file_id FROM audit.files WHERE status = 'superseded')),
 l2 AS (SELECT {', '.join(layers[1])} FROM l1),
 l3 AS (SELECT {', '.join(layers[2])} FROM l2),
 l4 AS (SELECT {', '.join(layer4)} FROM l3),
 l5 AS (SELECT {', '.join(layer5)} FROM l4),
-l6 AS (SELECT *, {reason_code} AS _reason_code FROM l5)
-SELECT {keep}, _reason_code, CASE WHEN _reason_code IS NOT NULL THEN nullif({reason}, '') END AS _reason
-FROM l6
+l6 AS (SELECT *, {reason_code} AS _reason_code, hash({', '.join(outputs)}) AS _values FROM l5),
+l7 AS (SELECT *, row_number() OVER w AS _key_rank, first_value(file_id) OVER w AS _kept_file,
+              first_value(source_row) OVER w AS _kept_row, _values = first_value(_values) OVER w AS _same
+       FROM l6 WINDOW w AS (PARTITION BY {key}, extract_date, _reason_code IS NULL ORDER BY file_id DESC, source_row DESC))
+SELECT {keep},
+       CASE WHEN _reason_code IS NULL AND _key_rank > 1 THEN 'DUPLICATE_KEY' ELSE _reason_code END AS _reason_code,
+       CASE WHEN _reason_code IS NOT NULL THEN nullif({reason}, '') WHEN _key_rank > 1 THEN {duplicate} END AS _reason
+FROM l7
 """
 
 
