@@ -22,13 +22,15 @@ import dagster as dg
 
 from assets.landing.files import list_feed_files
 from assets.landing.problems import safe_message
+from jiuzhu.pii import mask_id_runs
 from jiuzhu.config import load_feeds
+from pipelines.faults import ALERTS_DIR, diagnose, write_alert_file
 from pipelines.settings import PARTITION_TAG, yesterday_in_county
+from warehouse.pii_lookup import masker
 from warehouse.resource import Warehouse, connect
 
 log = logging.getLogger("jiuzhu.alerts")
 
-ALERTS_DIR = "alerts"
 MAX_FILES_LISTED = 20
 # quoted text with Chinese characters in an error message may be a value (a name, an address)
 _QUOTED_CJK = re.compile(r"(['\"“‘「])([^'\"”’」\n]*[\u3400-\u9fff][^'\"”’」\n]*)(['\"”’」])")
@@ -113,38 +115,43 @@ def _failures(instance: dg.DagsterInstance, run_id: str) -> tuple[list[tuple[str
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
     if records:
         event = records[-1].event_log_entry.dagster_event
-        data = event.job_failure_data
-        reason = data.failure_reason.value if data.failure_reason else None
-        run_message = error_text(data.error) if data.error is not None and not steps else scrub(event.message or "")
+        data = event.job_failure_data  # None when the run was marked failed from outside (recovery, a signal)
+        reason = data.failure_reason.value if data is not None and data.failure_reason else None
+        run_message = (error_text(data.error) if data is not None and data.error is not None and not steps
+                       else scrub(event.message or ""))
     return steps, run_message, reason
 
 
 def _feed_files(home: Path, landing: Path | None, feed: str, run_id: str) -> list[str]:
     """Lines about a failed feed's files: those this run recorded in audit.files, and those
-    in the landing zone that audit.files does not know yet (file names only, never contents)."""
-    lines, known = [], None
+    in the landing zone that audit.files does not know yet (masked names only, never contents)."""
+    lines, known, mask = [], None, mask_id_runs
     warehouse = home / "warehouse.duckdb"
+    pending = []
+    if landing is not None:
+        try:
+            pending = [f.file_name for f in list_feed_files(landing, feed)]
+        except OSError as exc:
+            lines.append(f"  - 接收目录无法读取 landing zone not readable: {scrub(safe_message(exc))}")
     if warehouse.is_file():
         try:
             with connect(warehouse, read_only=True) as con:
                 rows = con.execute(
-                    "SELECT file_name, status, reason_code FROM audit.files WHERE feed = ? AND run_id = ? ORDER BY file_id",
+                    """SELECT coalesce(display_name, file_name), status, reason_code FROM audit.files
+                       WHERE feed = ? AND run_id = ? ORDER BY file_id""",
                     [feed, run_id],
                 ).fetchall()
                 known = {r[0] for r in con.execute("SELECT file_name FROM audit.files WHERE feed = ?", [feed]).fetchall()}
+                mask = masker(con, pending)
             for name, status, code in rows[:MAX_FILES_LISTED]:
                 lines.append(f"  - 本次已处理 handled in this run: `{name}` — {status}{f' ({code})' if code else ''}")
-        except Exception as exc:  # the warehouse is locked by another run, or not readable
+        except Exception as exc:  # the warehouse is locked by another run, damaged, or its key is missing
             lines.append(f"  - audit.files 无法读取 could not be read: {scrub(safe_message(exc))}")
     if landing is not None:
-        try:
-            pending = [f.file_name for f in list_feed_files(landing, feed) if known is None or f.file_name not in known]
-        except OSError as exc:
-            pending = []
-            lines.append(f"  - 接收目录无法读取 landing zone not readable: {scrub(safe_message(exc))}")
+        pending = [name for name in pending if known is None or name not in known]
         label = "尚未入库 not yet in audit.files" if known is not None else "接收目录中的文件 files in the landing zone"
         for name in pending[:MAX_FILES_LISTED]:
-            lines.append(f"  - {label}: `{name}`")
+            lines.append(f"  - {label}: `{mask(name)}`")
         if len(pending) > MAX_FILES_LISTED:
             lines.append(f"  - … 另有 and {len(pending) - MAX_FILES_LISTED} more")
     return lines
@@ -270,14 +277,13 @@ def write_alert(
         files = _feed_files(home, landing, feed, run.run_id)
         if files:
             lines += ["", f"## 文件 Files of `{feed}`", "", *files]
-    lines += ["", "## 下一步 Next step", "", *_next_step(run, home, landing, as_of)]
+    fault = diagnose(" ".join([m for _, m in steps] + [run_message or ""]), home)
+    lines += ["", "## 下一步 Next step", ""]
+    if fault is not None:  # a known cause first: a full disk, a damaged or locked warehouse
+        lines += [f"- {fault.code}: {fault.zh}", f"  {fault.en}"]
+    lines += _next_step(run, home, landing, as_of)
 
-    folder = home / ALERTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{now:%Y%m%dT%H%M%SZ}_{run.run_id[:8]}.md"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)  # whole or not at all, for whoever watches the folder
+    path = write_alert_file(home, f"{now:%Y%m%dT%H%M%SZ}_{run.run_id[:8]}", lines)
     what = "; ".join(failed_targets) or (run_message or "run failed")
     log.error("ALERT 运行失败 run %s of job %s failed: %s — alert %s", run.run_id, run.job_name, what, path)
     return path

@@ -27,6 +27,7 @@ from checks.freshness import freshness_checks
 from checks.gx_suites import gx_checks
 from checks.staging_checks import quality_checks
 from pipelines.alerts import alert_on_run_failure
+from pipelines.recovery import recover_dead_runs
 from pipelines.sensors import ingest_landing_job, landing_zone_sensor
 from pipelines.settings import NightSettings
 from warehouse.resource import Warehouse
@@ -62,7 +63,7 @@ def build_definitions(
                       workbooks_hold_exactly_the_warnings, model_in_use_beats_the_baseline],
         jobs=[nightly, ingest_landing_job],
         schedules=[nightly_schedule],
-        sensors=[landing_zone_sensor, alert_on_run_failure],
+        sensors=[landing_zone_sensor, alert_on_run_failure, recover_dead_runs],
         resources={
             "warehouse": Warehouse(home=home),
             "night": NightSettings(landing=landing, policy=policy),  # the night: the run's partition
