@@ -176,7 +176,7 @@ def warning_workbooks(context: dg.AssetExecutionContext, warehouse: Warehouse, n
     as_of = night_of(context, night)
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
     with warehouse.connect() as con:
-        entries = write_exports(con, as_of, out_dir, night.policy_in_force(as_of))
+        entries = write_exports(con, as_of, out_dir, night.policy_in_force(as_of), context.run.run_id)
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(out_dir)),

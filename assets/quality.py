@@ -4,7 +4,6 @@ per department, and each department's workbook of rejected rows to fix at the so
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 
 import dagster as dg
@@ -14,9 +13,13 @@ import xlsxwriter
 from assets.charts import bar_chart_markdown, markdown_table, stacked_bar_chart_markdown
 from assets.staging import staging_assets
 from jiuzhu.config import Feed, load_feeds, load_quality
-from jiuzhu.idnumber import mask
+from jiuzhu.idnumber import mask as id_mask
+from jiuzhu.pii import mask_name
+from jiuzhu.spreadsheet import WORKBOOK_OPTIONS, neutralise
 from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
+from warehouse.export_log import log_export
 from warehouse.freshness import freshness
+from warehouse.pii_lookup import masker
 from warehouse.quality import FeedQuality, measure_all
 from warehouse.resource import Warehouse
 from warehouse.staging_sql import REASONS
@@ -131,6 +134,8 @@ def scorecards(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
             [list(r.values()) for r in rows],
         )
         written = {feed.name: write_quality_workbook(con, feed, as_of, out_dir) for feed in load_feeds().values()}
+        for name, rows_listed in written.items():
+            log_export(con, as_of, out_dir / f"{name}.xlsx", "quality", name, rows_listed, context.run.run_id)
     table = ["| 部门 | feed | 最近提取日期 last extract | 距今(天) age | 允许(天) allowed | 是否按时 on time "
              "| 有效性 validity | 主要原因 |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -199,43 +204,64 @@ def _quarantine_chart(quarantined: list[tuple[str, str, int]], as_of: dt.date) -
 
 
 def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, out_dir: Path) -> int:
-    """<out_dir>/<feed>.xlsx: rejected files and quarantined rows up to the as-of date; ID numbers masked."""
+    """<out_dir>/<feed>.xlsx: rejected files and quarantined rows up to the as-of date, for the
+    department to fix at the source. What leaves the warehouse is masked: ID numbers (in their
+    columns, and ID-like numbers in any text, file names included), names (the name column keeps
+    the surname; roster names in free text), and text that starts like a formula is neutralised."""
     files = con.execute(
-        """SELECT file_name, extract_date, reason_code, reason FROM audit.files
+        """SELECT coalesce(display_name, file_name), extract_date, reason_code, reason FROM audit.files
            WHERE feed = ? AND status = 'rejected' AND coalesce(extract_date, ?) <= ? ORDER BY extract_date, file_name""",
         [feed.name, as_of, as_of],
     ).fetchall()
     rows = con.execute(
-        """SELECT q.file_name, q.row_number, q.reason_code, q.reason, q.raw FROM audit.quarantine q
+        """SELECT coalesce(f.display_name, q.file_name), q.row_number, q.reason_code, q.reason, q.raw FROM audit.quarantine q
            JOIN audit.files f USING (file_id)
            WHERE q.feed = ? AND f.extract_date <= ? ORDER BY f.extract_date, q.file_name, q.row_number""",
         [feed.name, as_of],
     ).fetchall()
+    id_columns = {c.name for c in feed.columns if c.type == "id"}
+    name_columns = {c.name for c in feed.columns if c.field == "name"}
+    columns = feed.column_names
+    values = [json.loads(raw) if raw else {} for *_, raw in rows]
+    # the rows' own names count too: a petition may name its petitioner, who is not always in the roster
+    own_names = frozenset(str(row[c]).strip() for row in values for c in name_columns if row.get(c))
+    mask = masker(con, [str(v) for row in values for v in row.values() if v] + [r[3] or "" for r in rows], own_names)
+
+    def shown(column: str, value) -> str | None:
+        if value is None or value == "":
+            return None
+        text = str(value)
+        if column in id_columns:
+            return id_mask(text)
+        return mask_name(text.strip()) if column in name_columns else mask(text)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{feed.name}.xlsx"
-    id_columns = {c.name for c in feed.columns if c.type == "id"}
-    columns = feed.column_names
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, **WORKBOOK_OPTIONS})
     bold = wb.add_format({"bold": True, "bg_color": "#DDEBF7"})
     ws = wb.add_worksheet("隔离的行")
-    header = ["文件", "行号", "原因代码", "原因", *columns]
-    ws.write_row(0, 0, header, bold)
+    ws.write_row(0, 0, ["文件", "行号", "原因代码", "原因", *columns], bold)
     ws.freeze_panes(1, 0)
-    for i, (file_name, row_number, code, reason, raw) in enumerate(rows, start=1):
-        values = json.loads(raw) if raw else {}
-        unsplit = values.pop("原始行", None)  # a row that could not be split into columns
-        cells = [mask(str(values[c])) if c in id_columns and values.get(c) else values.get(c) for c in columns]
+    for i, ((file_name, row_number, code, reason, _), original) in enumerate(zip(rows, values), start=1):
+        unsplit = original.pop("原始行", None)  # a row that could not be split into columns
+        cells = [shown(c, original.get(c)) for c in columns]
         if unsplit is not None:
-            cells[0] = _mask_digits(unsplit)
-        ws.write_row(i, 0, [file_name, row_number, code, reason, *cells])
+            cells[0] = mask(str(unsplit))
+        _write_row(ws, i, [mask(file_name), row_number, code, mask(reason or ""), *cells])
     ws2 = wb.add_worksheet("拒收的文件")
     ws2.write_row(0, 0, ["文件", "提取日期", "原因代码", "原因"], bold)
     for i, (file_name, extract, code, reason) in enumerate(files, start=1):
-        ws2.write_row(i, 0, [file_name, extract.isoformat() if extract else "", code, reason])
+        _write_row(ws2, i, [mask(file_name), extract.isoformat() if extract else "", code, mask(reason or "")])
     wb.close()
     return len(rows)
 
 
-def _mask_digits(text: str) -> str:
-    """An unsplit row may hold an ID number anywhere: mask every long run of digits in it."""
-    return re.sub(r"\d{15,17}[\dXx]?", lambda m: mask(m.group(0)), text)
+def _write_row(ws, row: int, cells: list) -> None:
+    """Text as text (never a formula, link or number), neutralised where it starts like a formula."""
+    for j, value in enumerate(cells):
+        if value is None:
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            ws.write_number(row, j, value)
+        else:
+            ws.write_string(row, j, str(neutralise(value)))

@@ -149,7 +149,7 @@ def test_exports_are_scoped_masked_and_safe(landing):
 
 
 def test_text_that_looks_like_a_formula_is_neutralised():
-    from warehouse.exports import neutralise
+    from jiuzhu.spreadsheet import neutralise
 
     assert neutralise('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert neutralise("-1") == "'-1" and neutralise("13800000001") == "13800000001"

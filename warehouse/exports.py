@@ -9,17 +9,17 @@ formula is neutralised.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from pathlib import Path
 
 import duckdb
 import xlsxwriter
 
+from jiuzhu.spreadsheet import WORKBOOK_OPTIONS, neutralise
 from models.rules import RULES, level_of, render
+from warehouse.export_log import log_export
 from warehouse.normalise import install_macros
 
-FORMULA_STARTS = ("=", "+", "-", "@")
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
 STATUS_ZH = {"new": "新增", "continuing": "持续", "escalated": "升级"}
 
@@ -65,13 +65,6 @@ LEFT JOIN (SELECT household_id, arg_min(name, CASE WHEN relation_to_head = '户�
 LEFT JOIN restricted.person_ids p USING (person_key)
 WHERE r.as_of_date = $d
 """
-
-
-def neutralise(value):
-    """A text cell that starts like a formula gets a leading apostrophe, so no spreadsheet runs it."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def _rows(con, sql: str, as_of: dt.date, columns, where: str = "", order: str = "") -> list[dict]:
@@ -122,7 +115,7 @@ def _rules_sheet(wb, policy: dict, formats: dict, not_evaluated: list[tuple[str,
 
 
 def _workbook(path: Path, sheets: list[tuple[str, list, list[dict]]], policy: dict, not_evaluated) -> None:
-    wb = xlsxwriter.Workbook(str(path))
+    wb = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     formats = {"header": wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True})}
     formats |= {lv: wb.add_format({"bg_color": c, "text_wrap": True, "valign": "top"}) for lv, c in LEVEL_COLOURS.items()}
     for name, columns, rows in sheets:
@@ -131,8 +124,9 @@ def _workbook(path: Path, sheets: list[tuple[str, list, list[dict]]], policy: di
     wb.close()
 
 
-def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: dict) -> list[dict]:
-    """Write the night's workbooks and manifest; return the manifest entries."""
+def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: dict,
+                  run_id: str | None = None) -> list[dict]:
+    """Write the night's workbooks and manifest (each logged in audit.export_log); return the manifest entries."""
     install_macros(con)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
@@ -164,8 +158,10 @@ def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path,
         entries.append({"file": f"departments/{path.name}", "kind": "department", "department": dept,
                         "rows": {"预警清单": len(mine)}})
     for e in entries:
-        e["sha256"] = hashlib.sha256((out_dir / e["file"]).read_bytes()).hexdigest()
+        e["sha256"] = log_export(con, as_of, out_dir / e["file"], e["kind"], e.get("township_code") or e.get("department"),
+                                 sum(e["rows"].values()), run_id)
     manifest = {"as_of_date": as_of.isoformat(), "warnings": len(warnings), "resolved": len(resolved),
                 "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in not_evaluated], "files": entries}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    log_export(con, as_of, out_dir / "manifest.json", "manifest", None, len(entries), run_id)
     return entries
