@@ -1,93 +1,110 @@
 """Excel workbooks (.xlsx, .xls) into the same temp table of text cells as CSV files.
 
-python-calamine reads both formats. Of several sheets, the one whose header
-names the most spec columns holds the data (others are 说明, 汇总 …). Numbers
-are written out as the digits Excel holds: an 18-digit ID number stored as a
-number has already lost its last digits, and its text shows that (e.g.
-``3.707251980010113e+17``), so staging can quarantine it instead of guessing.
+A workbook is first checked without being read (workbook_guard: size, zip
+directory, declared ranges), then read by python-calamine in a fresh child
+interpreter (excel_child) under a memory limit and a timeout, so that a file
+which makes the reader abort or run out of memory or time is one rejected file
+(TOO_LARGE, CORRUPT), not a dead night. The parent is never forked: it holds
+DuckDB's and Dagster's threads.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
+import json
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
 import polars as pl
-from python_calamine import CalamineWorkbook
 
 from assets.landing.csv_reader import CellTable
-from assets.landing.header import HeaderMatch, find_header
-from assets.landing.problems import FileProblem, safe_message
-from jiuzhu.config import Feed
+from assets.landing.excel_child import CELLS_FILE, OUT_OF_MEMORY, OUT_OF_MEMORY_SIGNS, RESULT_FILE
+from assets.landing.header import HeaderMatch
+from assets.landing.problems import FileProblem
+from assets.landing.sniff import sniff_format
+from assets.landing.workbook_guard import UNREAD, check_workbook, size_text
+from jiuzhu.config import Feed, IngestLimits, load_ingest_limits
+
+# The directory holding this code's `assets` package: the child runs this very code, not an installed copy.
+CODE_ROOT = Path(__file__).resolve().parents[2]
+STDERR_TAIL = 64 << 10
+_CLASS_NAME = re.compile(rb"^([A-Za-z_][\w.]{0,80})(?::|$)")
 
 
-def cell_text(value: object) -> str | None:
-    """A cell as the text a person would read, or None when empty."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):  # calamine's type for a bare duration cell
-        return str(value)
-    return str(value)
-
-
-def _open(path: Path) -> CalamineWorkbook:
-    try:
-        return CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types for every kind of damage
-        raise FileProblem("CORRUPT", f"Excel 文件已损坏，无法打开（{safe_message(exc)}）") from exc
+class WorkbookReaderError(Exception):
+    """The reading process failed in a way that says nothing about the file (recorded as READ_ERROR)."""
 
 
 def read_excel_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, name: str) -> CellTable:
-    wb = _open(path)
-    best: tuple[HeaderMatch, str, list[list]] | None = None
-    problem: FileProblem | None = None
-    for sheet in wb.sheet_names:
-        try:
-            rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-        except Exception as exc:
-            problem = problem or FileProblem("CORRUPT", f"工作表“{sheet}”无法读取（{safe_message(exc)}）")
-            continue
-        head = [[cell_text(v) or "" for v in r] for r in rows[:15]]
-        try:
-            m = find_header(head, feed)
-        except FileProblem as p:
-            problem = problem or p
-            continue
-        if best is None or m.score > best[0].score:
-            best = (m, sheet, rows)
-    if best is None:
-        raise problem or FileProblem("NO_HEADER", "工作簿中没有找到数据表")
-    header, sheet, rows = best
+    limits = load_ingest_limits()
+    check_workbook(path, sniff_format(path), limits)
+    with tempfile.TemporaryDirectory(prefix="jiuzhu-excel-") as tmp:
+        out = Path(tmp)
+        result = _run_reader(path, feed, out, limits)
+        if "problem" in result:
+            raise FileProblem(*result["problem"])
+        if "error" in result:
+            raise WorkbookReaderError(result["error"])
+        con.register("_jz_excel", pl.read_ipc(out / CELLS_FILE))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _jz_excel")
+        con.unregister("_jz_excel")
+    index, canonical, delivered, score = result["header"]
+    header = HeaderMatch(index, tuple(canonical), tuple(delivered), score)
+    return CellTable(name=name, header=header, header_row=index + 1, sheet=result["sheet"], notes=result["notes"])
 
-    data = rows[header.index + 1 :]
-    width = max([len(header.canonical)] + [len(r) for r in data])
-    canonical = header.canonical + (None,) * (width - len(header.canonical))
-    delivered = header.delivered + ("",) * (width - len(header.delivered))
-    header = HeaderMatch(header.index, canonical, delivered, header.score)
 
-    first_row = header.index + 2  # Excel rows count from 1, and the data start under the header
-    columns = {"_row": pl.Series(range(first_row, first_row + len(data)), dtype=pl.Int64)}
-    for j in range(width):
-        columns[f"c{j}"] = pl.Series([cell_text(r[j]) if j < len(r) else None for r in data], dtype=pl.String)
-    frame = pl.DataFrame(columns)
-    con.register("_jz_excel", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _jz_excel")
-    con.unregister("_jz_excel")
-    table = CellTable(name=name, header=header, header_row=header.index + 1, sheet=sheet)
-    if len(wb.sheet_names) > 1:
-        table.notes.append(f"数据取自工作表“{sheet}”（共 {len(wb.sheet_names)} 个工作表）")
-    return table
+def _run_reader(path: Path, feed: Feed, out: Path, limits: IngestLimits) -> dict:
+    """Run excel_child on ``path``; its result.json, or FileProblem when it died."""
+    command = [sys.executable, "-m", "assets.landing.excel_child", str(path.absolute()), str(out), str(limits.reader_memory_bytes)]
+    # A Rust backtrace after a failed allocation needs memory of its own, and can deadlock the child.
+    env = {**os.environ, "RUST_BACKTRACE": "0"}
+    with (out / "stderr").open("wb") as stderr:  # kept to look for signs of running out of memory, never shown
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, cwd=CODE_ROOT, env=env)
+        try:
+            proc.communicate(pickle.dumps(feed), timeout=limits.reader_timeout_seconds)
+        except subprocess.TimeoutExpired:
+            raise FileProblem(
+                "TOO_LARGE", f"读取工作簿超过 {limits.reader_timeout_seconds:g} 秒仍未完成，已中止（数据范围或内容过大）{UNREAD}"
+            ) from None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if proc.returncode == 0 and (out / RESULT_FILE).exists():
+        return json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
+    raise _failure(proc.returncode, _tail(out / "stderr"), limits)
+
+
+def _tail(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - STDERR_TAIL))
+        return fh.read()
+
+
+def _failure(returncode: int, stderr: bytes, limits: IngestLimits) -> Exception:
+    """What a dead reader means for the file. Only a signal's or exception class's name is kept."""
+    out_of_memory = returncode == OUT_OF_MEMORY or returncode == -signal.SIGKILL  # SIGKILL: the kernel's OOM killer
+    if out_of_memory or any(sign.encode() in stderr for sign in OUT_OF_MEMORY_SIGNS):
+        return FileProblem(
+            "TOO_LARGE",
+            f"读取工作簿所需内存超过 {size_text(limits.reader_memory_bytes)} 的上限，已中止（数据范围过大或疑似压缩炸弹）{UNREAD}",
+        )
+    if returncode < 0:
+        return FileProblem("CORRUPT", f"Excel 文件已损坏：读取程序异常终止（{_signal_name(-returncode)}）{UNREAD}")
+    last = stderr.strip().splitlines()[-1:] or [b""]
+    found = _CLASS_NAME.match(last[0])
+    kind = f"，{found.group(1).decode()}" if found else ""
+    return WorkbookReaderError(f"读取进程异常退出（退出码 {returncode}{kind}）")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"信号 {number}"
