@@ -33,6 +33,7 @@ from jiuzhu.config import Feed, IngestLimits, load_ingest_limits
 
 # The directory holding this code's `assets` package: the child runs this very code, not an installed copy.
 CODE_ROOT = Path(__file__).resolve().parents[2]
+CHILD_MODULE = "assets.landing.excel_child"
 STDERR_TAIL = 64 << 10
 _CLASS_NAME = re.compile(rb"^([A-Za-z_][\w.]{0,80})(?::|$)")
 
@@ -61,9 +62,10 @@ def read_excel_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, nam
 
 def _run_reader(path: Path, feed: Feed, out: Path, limits: IngestLimits) -> dict:
     """Run excel_child on ``path``; its result.json, or FileProblem when it died."""
-    command = [sys.executable, "-m", "assets.landing.excel_child", str(path.absolute()), str(out), str(limits.reader_memory_bytes)]
+    command = [sys.executable, "-m", CHILD_MODULE, str(path.absolute()), str(out), str(limits.reader_memory_bytes)]
     # A Rust backtrace after a failed allocation needs memory of its own, and can deadlock the child.
     env = {**os.environ, "RUST_BACKTRACE": "0"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")]))
     with (out / "stderr").open("wb") as stderr:  # kept to look for signs of running out of memory, never shown
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, cwd=CODE_ROOT, env=env)
         try:
