@@ -13,9 +13,10 @@ quarantine it instead of guessing.
 
 Protocol: argv is the workbook, an output directory and the memory limit in bytes;
 the Feed comes pickled on stdin (from the parent, trusted). The child writes
-``cells.arrow`` (``_row``, then c0..c{n-1} as text) and ``result.json`` (the header
-match, sheet and notes, or a FileProblem's code and reason). Its stderr may quote
-cells: the parent never shows it.
+``cells.parquet`` (``_row``, then c0..c{n-1} as text), which DuckDB in the parent
+reads straight into its temp table, and ``result.json`` (the header match, sheet
+and notes, or a FileProblem's code and reason). Its stderr may quote cells: the
+parent never shows it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from assets.landing.header import HeaderMatch, find_header
 from assets.landing.problems import FileProblem, safe_message
 from jiuzhu.config import Feed
 
-CELLS_FILE = "cells.arrow"
+CELLS_FILE = "cells.parquet"
 RESULT_FILE = "result.json"
 OUT_OF_MEMORY = 3  # exit status after running out of memory in Python (calamine aborts instead: SIGABRT)
 # How a reader that ran out of memory says so (Rust, Python, the C library); the parent looks for them on stderr.
@@ -107,7 +108,7 @@ def read_workbook(path: Path, feed: Feed, out: Path) -> dict:
     columns = {"_row": pl.Series(range(first_row, first_row + len(data)), dtype=pl.Int64)}
     for j in range(width):
         columns[f"c{j}"] = pl.Series([cell_text(r[j]) if j < len(r) else None for r in data], dtype=pl.String)
-    pl.DataFrame(columns).write_ipc(out / CELLS_FILE, compression="uncompressed")
+    pl.DataFrame(columns).write_parquet(out / CELLS_FILE, compression="snappy", statistics=False)
     notes = [f"数据取自工作表“{sheet}”（共 {len(wb.sheet_names)} 个工作表）"] if len(wb.sheet_names) > 1 else []
     return {"header": [header.index, canonical, delivered, header.score], "sheet": sheet, "notes": notes}
 

@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from assets.landing.csv_reader import CellTable
 from assets.landing.excel_child import CELLS_FILE, OUT_OF_MEMORY, OUT_OF_MEMORY_SIGNS, RESULT_FILE
@@ -52,9 +51,7 @@ def read_excel_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, nam
             raise FileProblem(*result["problem"])
         if "error" in result:
             raise WorkbookReaderError(result["error"])
-        con.register("_jz_excel", pl.read_ipc(out / CELLS_FILE))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _jz_excel")
-        con.unregister("_jz_excel")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM read_parquet(?)", [str(out / CELLS_FILE)])
     index, canonical, delivered, score = result["header"]
     header = HeaderMatch(index, tuple(canonical), tuple(delivered), score)
     return CellTable(name=name, header=header, header_row=index + 1, sheet=result["sheet"], notes=result["notes"])
