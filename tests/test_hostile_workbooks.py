@@ -220,3 +220,13 @@ def test_each_configured_workbook_limit_rejects_with_its_figures(landing, monkey
     o = landing.ingest("wj_deaths").outcomes[0]
     assert (o.status, o.reason_code) == ("rejected", "TOO_LARGE")
     assert all(w in o.reason for w in words), o.reason
+
+
+def test_an_archive_of_thousands_of_parts_is_rejected_from_its_end_record(landing, limits, children, caplog):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(5000):
+            zf.writestr(f"xl/media/p{i}.bin", b"")
+    o = ingest_beside_a_good_file(landing, buf.getvalue(), caplog)
+    assert o.reason_code == "TOO_LARGE" and "5000 个部件" in o.reason
+    assert HOSTILE not in children

@@ -34,7 +34,7 @@ from jiuzhu.config import Feed, IngestLimits, load_ingest_limits
 CODE_ROOT = Path(__file__).resolve().parents[2]
 CHILD_MODULE = "assets.landing.excel_child"
 STDERR_TAIL = 64 << 10
-_CLASS_NAME = re.compile(rb"^([A-Za-z_][\w.]{0,80})(?::|$)")
+_CLASS_NAME = re.compile(rb"^([A-Za-z_][\w.]{0,80}(?:Error|Exception|Exit|Interrupt))(?::|$)")
 
 
 class WorkbookReaderError(Exception):

@@ -45,6 +45,7 @@ def check_workbook(path: Path, fmt: str, limits: IngestLimits) -> None:
         raise FileProblem("TOO_LARGE", f"文件大小 {size_text(size)}，超过 {size_text(limits.max_file_bytes)} 的上限{UNREAD}")
     if fmt == "xlsx":  # .xls is a compound file with no such directory: size only, the child is the backstop
         try:
+            _check_part_count(path, limits)
             with zipfile.ZipFile(path) as zf:
                 _check_parts(zf.infolist(), limits)
                 _check_dimensions(zf, limits)
@@ -52,8 +53,26 @@ def check_workbook(path: Path, fmt: str, limits: IngestLimits) -> None:
             raise FileProblem("CORRUPT", f"Excel 文件已损坏，不是完整的 xlsx 压缩包（{type(exc).__name__}）{UNREAD}") from exc
 
 
+def _check_part_count(path: Path, limits: IngestLimits) -> None:
+    """The number of parts, from the archive's end record, before ZipFile parses the directory.
+
+    ZipFile holds an object per entry: millions of tiny entries would cost the
+    parent gigabytes before any count could be checked. (_EndRecData is the
+    standard library's own reader of that record, zip64 included.)
+    """
+    with path.open("rb") as fh:
+        end = zipfile._EndRecData(fh)
+    if end is None:
+        raise zipfile.BadZipFile("no end of central directory")
+    parts = end[zipfile._ECD_ENTRIES_TOTAL]
+    if parts > limits.max_workbook_parts:
+        raise FileProblem(
+            "TOO_LARGE", f"工作簿压缩包内有 {parts} 个部件，超过 {limits.max_workbook_parts} 个的上限（不像正常的工作簿）{UNREAD}"
+        )
+
+
 def _check_parts(infos: list[zipfile.ZipInfo], limits: IngestLimits) -> None:
-    """From the central directory alone: how many parts, how big inflated, how compressed."""
+    """From the central directory alone: how big inflated, how compressed (and the count again, as parsed)."""
     if len(infos) > limits.max_workbook_parts:
         raise FileProblem(
             "TOO_LARGE", f"工作簿压缩包内有 {len(infos)} 个部件，超过 {limits.max_workbook_parts} 个的上限（不像正常的工作簿）{UNREAD}"
