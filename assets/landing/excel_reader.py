@@ -58,7 +58,7 @@ def read_excel_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, nam
 
 
 def _run_reader(path: Path, feed: Feed, out: Path, limits: IngestLimits) -> dict:
-    """Run excel_child on ``path``; its result.json, or FileProblem when it died."""
+    """Run excel_child on ``path``: its result.json, or the exception its death means for the file."""
     command = [sys.executable, "-m", CHILD_MODULE, str(path.absolute()), str(out), str(limits.reader_memory_bytes)]
     # A Rust backtrace after a failed allocation needs memory of its own, and can deadlock the child.
     env = {**os.environ, "RUST_BACKTRACE": "0"}
