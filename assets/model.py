@@ -51,7 +51,9 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         install(con, load_key(home))
         dates = training_dates(con, as_of)
         rows = build_training_rows(con, as_of, dates) if dates else 0
-        frame = model_frame(con, "model.training_rows") if rows else None
+        # in a fixed order: the rows arrive in whatever order DuckDB's threads inserted them, and the
+        # cross-validation folds (and so the model) follow the order
+        frame = model_frame(con, "model.training_rows", order_by="as_of_date, household_id") if rows else None
     positives = int(frame["label"].sum()) if frame is not None else 0
     if frame is None or positives < MIN_POSITIVES or len(dates) < 4:
         context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")

@@ -176,6 +176,8 @@ def trees_for(training_rows: int) -> dict:
 def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict | None = None) -> TrainedModel:
     """Train on the earlier months, judge on the last ``test_months``; keep the better candidate.
     ``trees``: the gradient-boosting size (default: by the number of training rows)."""
+    # the same rows in any order give the same model: the calibration folds (cv=3, unshuffled) follow row order
+    rows = rows.sort_values(["as_of_date", "household_id"], kind="stable", ignore_index=True)
     dates = sorted(rows["as_of_date"].unique())
     train_dates, test_dates = dates[:-test_months], dates[-test_months:]
     tr, te = rows[rows["as_of_date"].isin(train_dates)], rows[rows["as_of_date"].isin(test_dates)]
