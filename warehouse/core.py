@@ -79,14 +79,16 @@ def build_core(
     con.execute(
         f"""CREATE OR REPLACE TABLE {S}.persons AS
             WITH names AS (
-                SELECT person_key, arg_max(name, extract_date) AS name FROM (
-                    SELECT person_key, name, extract_date FROM {keyed(r['mz_members'])}
-                    UNION ALL SELECT person_key, name, extract_date FROM {keyed(r['yb_settlements'])}
-                    UNION ALL SELECT person_key, name, extract_date FROM {keyed(r['xf_petitions'])}
-                    UNION ALL SELECT person_key, name, extract_date FROM {keyed(r['rs_insurance'])}
+                -- ties (two names extracted the same day) go to the roster, then the later file and row
+                SELECT person_key, arg_max(name, (extract_date, src, file_id, source_row)) AS name FROM (
+                    SELECT person_key, name, extract_date, 4 AS src, file_id, source_row FROM {keyed(r['mz_members'])}
+                    UNION ALL SELECT person_key, name, extract_date, 3, file_id, source_row FROM {keyed(r['yb_settlements'])}
+                    UNION ALL SELECT person_key, name, extract_date, 2, file_id, source_row FROM {keyed(r['xf_petitions'])}
+                    UNION ALL SELECT person_key, name, extract_date, 1, file_id, source_row FROM {keyed(r['rs_insurance'])}
                 ) WHERE name IS NOT NULL GROUP BY person_key
             ), roster AS (
-                SELECT person_key, any_value(birth_date) AS roster_birth_date, any_value(sex) AS roster_sex
+                -- a person on two households' rolls: the row of the first household_id, not whichever came first
+                SELECT person_key, arg_min(birth_date, household_id) AS roster_birth_date, arg_min(sex, household_id) AS roster_sex
                 FROM {keyed(r['mz_members'])} GROUP BY person_key
             )
             SELECT p.person_key,
@@ -105,12 +107,13 @@ def build_core(
     )
     con.execute(
         f"""CREATE OR REPLACE TABLE {S}.households AS
+            -- ties (two heads, or none) broken by person_key: the same data, the same head
             SELECT household_id,
-                   arg_min(person_key, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS head_person_key,
-                   arg_min(residence_type, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS residence_type,
-                   arg_min(township_code, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS township_code,
-                   arg_min(township_name, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS township_name,
-                   arg_min(village, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS village,
+                   arg_min(person_key, (CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END, person_key)) AS head_person_key,
+                   arg_min(residence_type, (CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END, person_key)) AS residence_type,
+                   arg_min(township_code, (CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END, person_key)) AS township_code,
+                   arg_min(township_name, (CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END, person_key)) AS township_name,
+                   arg_min(village, (CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END, person_key)) AS village,
                    count(*) AS members,
                    bool_or(relation_to_head = '户主') AS has_head,
                    {d} AS as_of_date
@@ -136,14 +139,18 @@ def build_core(
                     UNION ALL SELECT person_key, 'mz_assistance' FROM {keyed(r['mz_assistance'])}
                 ) GROUP BY person_key
             ), petition_town AS (
-                SELECT person_key, arg_max(township_code, registration_date) AS township_code
+                -- two petitions the same day: the later petition_id
+                SELECT person_key, arg_max(township_code, (registration_date, petition_id)) AS township_code
                 FROM {keyed(r['xf_petitions'])}
                 WHERE township_code IS NOT NULL AND township_code <> '{FALLBACK_TOWNSHIP}' GROUP BY person_key
             ), towns AS ({towns}),
             facility_town AS (  -- the township named by the clinic or hospital they use most
-                SELECT person_key, mode(towns.code) AS township_code
-                FROM {keyed(r['yb_settlements'])} s JOIN towns ON contains(s.facility, towns.name)
-                GROUP BY person_key
+                -- (mode() breaks a tie by whichever thread came first: a tie goes to the lower code)
+                SELECT person_key, code AS township_code FROM (
+                    SELECT person_key, towns.code, count(*) AS n
+                    FROM {keyed(r['yb_settlements'])} s JOIN towns ON contains(s.facility, towns.name)
+                    GROUP BY ALL)
+                QUALIFY row_number() OVER (PARTITION BY person_key ORDER BY n DESC, code) = 1
             )
             SELECT s.person_key, s.feeds,
                    coalesce(t.township_code, f.township_code, '{FALLBACK_TOWNSHIP}') AS township_code,
@@ -216,7 +223,8 @@ WITH broken AS (
     FROM candidates
 )
 SELECT feed, file_name, row_number, reason_code, person_key AS suggested_person_key,
-       (SELECT any_value(household_id) FROM {S}.household_members m WHERE m.person_key = scored.person_key) AS suggested_household_id,
+       -- a person in two households: the first household_id, not any
+       (SELECT min(household_id) FROM {S}.household_members m WHERE m.person_key = scored.person_key) AS suggested_household_id,
        round(score, 2) AS score, evidence,
        row_number() OVER (PARTITION BY feed, file_name, row_number ORDER BY score DESC, person_key) AS rank
 FROM scored WHERE score >= 0.4
@@ -249,10 +257,11 @@ assist_p AS (
     FROM assistance GROUP BY person_key
 ),
 verif AS (
-    SELECT household_id, arg_max(verification_date, verification_date) AS verification_date,
-           arg_max(annual_income, verification_date) AS annual_income,
-           arg_max(verification_result, verification_date) AS verification_result,
-           arg_max(financial_assets, verification_date) AS financial_assets
+    -- two verifications on one day: the later verification_id, the same one for every column
+    SELECT household_id, arg_max(verification_date, (verification_date, verification_id)) AS verification_date,
+           arg_max(annual_income, (verification_date, verification_id)) AS annual_income,
+           arg_max(verification_result, (verification_date, verification_id)) AS verification_result,
+           arg_max(financial_assets, (verification_date, verification_id)) AS financial_assets
     FROM {r['mz_verification']} v
     WHERE verification_date <= {d} AND verification_date >= {months(rules['verification_max_age_months'])}  -- at most 12 months old
     GROUP BY household_id
@@ -298,14 +307,15 @@ contrib AS (
            count(DISTINCT contribution_month) FILTER (WHERE work_contribution AND contribution_month > {months(3)}) AS contribution_months_3m,
            count(DISTINCT contribution_month) FILTER (WHERE work_contribution AND contribution_month > {months(6)} AND contribution_month <= {months(3)}) AS contribution_months_prev_3m,
            max(contribution_month) FILTER (WHERE work_contribution AND insurance_type = '职工养老') AS last_work_month,
-           arg_max(benefit_amount, contribution_month) FILTER (WHERE benefit_type = '养老金') AS pension,
+           -- a benefit under two insurance types in one month: the later type (month and type are the natural key)
+           arg_max(benefit_amount, (contribution_month, insurance_type)) FILTER (WHERE benefit_type = '养老金') AS pension,
            -- the latest 职工养老 base: the wage the employer declares (proxy means)
            arg_max(contribution_base, contribution_month) FILTER (WHERE insurance_type = '职工养老' AND work_contribution
                                                                    AND contribution_month > {months(3)}) AS wage_base,
            -- the 居民养老 tier a resident chose in the last year (a household's own view of what it can afford)
            max(contribution_base) FILTER (WHERE insurance_type = '居民养老' AND contribution_base > 0
                                          AND contribution_month > {months(12)}) AS resident_tier,
-           arg_max(benefit_amount, contribution_month) FILTER (WHERE benefit_type = '失业保险金' AND contribution_month > {months(2)}) AS unemployment_benefit
+           arg_max(benefit_amount, (contribution_month, insurance_type)) FILTER (WHERE benefit_type = '失业保险金' AND contribution_month > {months(2)}) AS unemployment_benefit
     FROM insurance GROUP BY person_key
 ),
 death_contrib AS (  -- paid 职工养老 in the 6 months before death (R09)
@@ -335,7 +345,7 @@ tekun_low AS (  -- active 特困 records below the standards of item 2 (R11)
 petition AS (
     SELECT person_key, count(*) AS petitions_90d,
            count(*) FILTER (WHERE petition_category IN {_in(rules['petition_categories'])} OR {hardship}) AS hardship_petitions_90d,
-           list(DISTINCT petition_category) FILTER (WHERE petition_category IS NOT NULL) AS petition_categories
+           list(DISTINCT petition_category ORDER BY petition_category) FILTER (WHERE petition_category IS NOT NULL) AS petition_categories
     FROM {keyed(r['xf_petitions'])}
     WHERE registration_date <= {d} AND registration_date > {days(rules['petition_window_days'])} AND person_key IS NOT NULL
     GROUP BY person_key
@@ -427,11 +437,13 @@ SELECT h.household_id, {d} AS as_of_date, h.township_code, h.township_name, h.vi
                         AND NOT f.active_unemployment) AS able_without_contributions,
        coalesce(sum(f.unemployment_benefit), 0) AS unemployment_benefit_monthly,
        sum(f.petitions_90d) AS petitions_90d, sum(f.hardship_petitions_90d) AS hardship_petitions_90d,
-       flatten(list(f.petition_categories) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,
+       -- lists in a fixed order (R08's reason names them): members by person_key
+       flatten(list(f.petition_categories ORDER BY f.person_key) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,
        coalesce(t.tekun_below_standard, 0) AS tekun_below_standard,
        -- the head, for checking that the model serves every group alike (model card)
-       any_value(f.sex) FILTER (WHERE f.relation_to_head = '户主') AS head_sex,
-       any_value(f.age) FILTER (WHERE f.relation_to_head = '户主') AS head_age
+       -- two heads: the one households.head_person_key names (the lower person_key)
+       arg_min(f.sex, f.person_key) FILTER (WHERE f.relation_to_head = '户主') AS head_sex,
+       arg_min(f.age, f.person_key) FILTER (WHERE f.relation_to_head = '户主') AS head_age
 FROM facts f JOIN {S}.households h USING (household_id)
 LEFT JOIN verif v USING (household_id) LEFT JOIN tekun_low t USING (household_id)
 GROUP BY ALL
