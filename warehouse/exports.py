@@ -37,11 +37,11 @@ RESOLVED_COLUMNS = [
 ]
 
 EXPORT_VIEW = """
-WITH heads AS (
-    SELECT m.household_id, arg_min(m.name, CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS name,
-           arg_min(m.address, CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS address,
-           arg_min(m.phone, CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS phone,
-           arg_min(jz_mask(p.id_number), CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END) AS masked_id
+WITH heads AS (  -- ties (two heads, or none) broken by person_key, as core.households does
+    SELECT m.household_id, arg_min(m.name, (CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END, m.person_key)) AS name,
+           arg_min(m.address, (CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END, m.person_key)) AS address,
+           arg_min(m.phone, (CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END, m.person_key)) AS phone,
+           arg_min(jz_mask(p.id_number), (CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END, m.person_key)) AS masked_id
     FROM core.household_members m JOIN restricted.person_ids p USING (person_key) GROUP BY m.household_id
 )
 SELECT w.*, coalesce(h.name, pe.name) AS name, h.address, h.phone, coalesce(h.masked_id, w.person_masked_id) AS masked_id,
@@ -59,8 +59,9 @@ RESOLVED_VIEW = """
 SELECT r.*, array_to_string(r.rule_codes, '、') AS rules, m.name,
        jz_mask(p.id_number) AS masked_id
 FROM monitoring.resolved_warnings r
-LEFT JOIN (SELECT household_id, arg_min(name, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS name,
-                  arg_min(person_key, CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END) AS person_key
+LEFT JOIN (-- the head as core.households chooses it (two heads, or none: the lower person_key)
+           SELECT household_id, arg_min(name, (CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END, person_key)) AS name,
+                  arg_min(person_key, (CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END, person_key)) AS person_key
            FROM core.household_members GROUP BY household_id) m USING (household_id)
 LEFT JOIN restricted.person_ids p USING (person_key)
 WHERE r.as_of_date = $d

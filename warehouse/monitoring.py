@@ -248,7 +248,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
                        list(rule_code ORDER BY rule_code) AS rule_codes,
                        list_sort(list_distinct(flatten(list(departments)))) AS departments,
                        string_agg(rule_code || ' ' || rule_name || '：' || reason, '；' ORDER BY rule_code) AS reasons,
-                       string_agg(DISTINCT measure, '；') AS measures
+                       string_agg(DISTINCT measure, '；' ORDER BY measure) AS measures  -- in a fixed order
                 FROM hits GROUP BY subject_id
             ), towns AS ({towns})
             SELECT s.*,
