@@ -142,7 +142,8 @@ class TrainedModel:
             r, c = np.concatenate(rows), np.concatenate(cols)
             drops[r, c] = base[r] - self.predict(pd.concat(frames, ignore_index=True), SCORING_THREADS)
         values = x[self.features].to_numpy(dtype=float)
-        order = np.argsort(-drops, axis=1)[:, :top]
+        # stable: equal drops (isotonic steps) go to the earlier feature, not to how the sort fell on this machine
+        order = np.argsort(-drops, axis=1, kind="stable")[:, :top]
         out: list[list[tuple[str, float]]] = [[] for _ in range(len(x))]
         for i in explain:  # only the explained rows: a small share of the county
             out[i] = [(self.features[j], float(values[i, j])) for j in order[i] if drops[i, j] > 1e-4]
