@@ -18,6 +18,7 @@ import pytest
 import xlsxwriter
 
 import assets.landing.excel_reader as excel_reader
+import assets.landing.loader as loader
 from jiuzhu.config import load_ingest_limits
 from jiuzhu.idnumber import make_id
 
@@ -91,18 +92,18 @@ def good_workbook() -> bytes:
 def limits(monkeypatch):
     """The configured limits, with a reader memory small enough that running out is quick."""
     small = dataclasses.replace(load_ingest_limits(), reader_memory_bytes=384 << 20, reader_timeout_seconds=60)
-    monkeypatch.setattr(excel_reader, "load_ingest_limits", lambda: small)
+    monkeypatch.setattr(loader, "load_ingest_limits", lambda: small)
     return small
 
 
 @pytest.fixture
 def children(monkeypatch):
-    """The workbooks handed to a reader process (to show the guard stopped one before that)."""
+    """The bytes of the workbooks handed to a reader process (to show the guard stopped one before that)."""
     started = []
     run = excel_reader._run_reader
 
-    def spy(path, *args):
-        started.append(path.name)
+    def spy(path, *args):  # by content: the reader is handed a copy, not the delivered file
+        started.append(path.read_bytes())
         return run(path, *args)
 
     monkeypatch.setattr(excel_reader, "_run_reader", spy)
@@ -138,26 +139,29 @@ def ingest_beside_a_good_file(landing, hostile: bytes, caplog):
 
 
 def test_a_sheet_declaring_the_whole_grid_is_rejected_before_it_is_read(landing, limits, children, caplog):
-    o = ingest_beside_a_good_file(landing, far_cell_workbook("XFD1048576", "A1:XFD1048576"), caplog)
+    hostile = far_cell_workbook("XFD1048576", "A1:XFD1048576")
+    o = ingest_beside_a_good_file(landing, hostile, caplog)
     assert o.reason_code == "TOO_LARGE"
     assert "“数据”" in o.reason and "A1:XFD1048576" in o.reason and "256 列" in o.reason
-    assert HOSTILE not in children
+    assert hostile not in children
 
 
 def test_a_million_rows_of_52_columns_is_over_the_cell_limit(landing, limits, children, caplog):
-    o = ingest_beside_a_good_file(landing, far_cell_workbook("AZ1000000", "A1:AZ1000000"), caplog)
+    hostile = far_cell_workbook("AZ1000000", "A1:AZ1000000")
+    o = ingest_beside_a_good_file(landing, hostile, caplog)
     assert o.reason_code == "TOO_LARGE"
     assert "A1:AZ1000000" in o.reason and "1000000 行 × 52 列" in o.reason and str(limits.max_sheet_cells) in o.reason
-    assert HOSTILE not in children
+    assert hostile not in children
 
 
 @pytest.mark.parametrize("far", ["XFD1048576", "AZ1000000"])
 def test_a_far_cell_without_a_declared_range_is_stopped_by_the_readers_memory_limit(landing, limits, children, caplog, far):
     # Nothing tells the guard; calamine allocates the dense range (512 GiB, or 1.6 GB) and the child dies.
-    o = ingest_beside_a_good_file(landing, far_cell_workbook(far, None), caplog)
+    hostile = far_cell_workbook(far, None)
+    o = ingest_beside_a_good_file(landing, hostile, caplog)
     assert o.reason_code == "TOO_LARGE"
     assert "内存" in o.reason and "384 MB" in o.reason
-    assert HOSTILE in children
+    assert hostile in children
 
 
 def test_a_deflate_bomb_is_rejected_by_its_ratio_before_anything_is_inflated(landing, limits, children, caplog, monkeypatch):
@@ -166,10 +170,10 @@ def test_a_deflate_bomb_is_rejected_by_its_ratio_before_anything_is_inflated(lan
     inflated = []
     read = zipfile.ZipExtFile.read
     monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda self, n=-1: inflated.append(len(data := read(self, n))) or data)
-    o = ingest_beside_a_good_file(landing, bomb, caplog)
+    o = ingest_beside_a_good_file(landing, hostile := bomb, caplog)
     assert o.reason_code == "TOO_LARGE"
     assert "压缩比" in o.reason and "200 MB" in o.reason and "疑似压缩炸弹" in o.reason
-    assert HOSTILE not in children
+    assert hostile not in children
     assert sum(inflated) < 1 << 20  # the guard read directories and the good file's first bytes, no more
 
 
@@ -183,7 +187,7 @@ def test_an_xlsx_that_is_not_a_zip_or_is_cut_short_is_corrupt(landing, limits, c
 
 
 def test_a_reader_that_runs_out_of_time_is_stopped(landing, limits, monkeypatch, caplog):
-    monkeypatch.setattr(excel_reader, "load_ingest_limits", lambda: dataclasses.replace(limits, reader_timeout_seconds=0.01))
+    monkeypatch.setattr(loader, "load_ingest_limits", lambda: dataclasses.replace(limits, reader_timeout_seconds=0.01))
     landing.write("wj_deaths", HOSTILE, good_workbook())
     o = landing.ingest("wj_deaths").outcomes[0]
     assert (o.status, o.reason_code) == ("rejected", "TOO_LARGE")
@@ -215,7 +219,7 @@ def test_a_reader_killed_by_a_signal_is_a_corrupt_file_and_what_it_printed_is_no
 )
 def test_each_configured_workbook_limit_rejects_with_its_figures(landing, monkeypatch, limit, value, words):
     small = dataclasses.replace(load_ingest_limits(), **{limit: value})
-    monkeypatch.setattr(excel_reader, "load_ingest_limits", lambda: small)
+    monkeypatch.setattr(loader, "load_ingest_limits", lambda: small)
     landing.write("wj_deaths", HOSTILE, far_cell_workbook("D3", "A1:D3"))
     o = landing.ingest("wj_deaths").outcomes[0]
     assert (o.status, o.reason_code) == ("rejected", "TOO_LARGE")
@@ -227,6 +231,6 @@ def test_an_archive_of_thousands_of_parts_is_rejected_from_its_end_record(landin
     with zipfile.ZipFile(buf, "w") as zf:
         for i in range(5000):
             zf.writestr(f"xl/media/p{i}.bin", b"")
-    o = ingest_beside_a_good_file(landing, buf.getvalue(), caplog)
+    o = ingest_beside_a_good_file(landing, hostile := buf.getvalue(), caplog)
     assert o.reason_code == "TOO_LARGE" and "5000 个部件" in o.reason
-    assert HOSTILE not in children
+    assert hostile not in children

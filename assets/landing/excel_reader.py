@@ -26,9 +26,8 @@ from assets.landing.csv_reader import CellTable
 from assets.landing.excel_child import CELLS_FILE, OUT_OF_MEMORY, OUT_OF_MEMORY_SIGNS, RESULT_FILE
 from assets.landing.header import HeaderMatch
 from assets.landing.problems import FileProblem
-from assets.landing.sniff import sniff_format
 from assets.landing.workbook_guard import UNREAD, check_workbook, size_text
-from jiuzhu.config import Feed, IngestLimits, load_ingest_limits
+from jiuzhu.config import Feed, IngestLimits
 
 # The directory holding this code's `assets` package: the child runs this very code, not an installed copy.
 CODE_ROOT = Path(__file__).resolve().parents[2]
@@ -41,10 +40,12 @@ class WorkbookReaderError(Exception):
     """The reading process failed in a way that says nothing about the file (recorded as READ_ERROR)."""
 
 
-def read_excel_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, name: str) -> CellTable:
-    limits = load_ingest_limits()
-    check_workbook(path, sniff_format(path), limits)
-    with tempfile.TemporaryDirectory(prefix="jiuzhu-excel-") as tmp:
+def read_excel_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, name: str, fmt: str,
+                     limits: IngestLimits, workdir: Path | None = None) -> CellTable:
+    """The workbook's cells into the temp table ``name``; the reader's files (they hold the cells)
+    live in ``workdir``, the run's scratch folder, emptied after a crash."""
+    check_workbook(path, fmt, limits)
+    with tempfile.TemporaryDirectory(prefix="jiuzhu-excel-", dir=workdir) as tmp:
         out = Path(tmp)
         result = _run_reader(path, feed, out, limits)
         if "problem" in result:

@@ -32,6 +32,7 @@ from assets.landing.files import (
 from assets.landing.header import require_columns
 from assets.landing.problems import FileProblem, safe_message
 from assets.landing.sniff import sniff_format
+from assets.landing.workbook_guard import UNREAD, size_text
 from jiuzhu.config import Feed, IngestLimits, load_ingest_limits
 from warehouse.pii_lookup import masker
 from warehouse.resource import quote_ident, raw_table
@@ -180,7 +181,7 @@ def _ingest_file(con, feed: Feed, landed: LandedFile, st, known: _Known, workdir
             if (landed.file_name, NOT_READ) in known.handled:
                 return None
             return record("rejected", "TOO_LARGE",
-                          f"文件大小 {_size(st.st_size)}，超过 {_size(limits.max_file_bytes)} 的上限，未读取")
+                          f"文件大小 {size_text(st.st_size)}，超过 {size_text(limits.max_file_bytes)} 的上限{UNREAD}")
         sha = copy_and_hash(landed.path, copy)
         if identity(landed.path.stat()) != identity(st):  # written to while we copied it
             copy.unlink(missing_ok=True)
@@ -244,7 +245,7 @@ def _read_cells(con, feed: Feed, landed: LandedFile, source: Path, workdir: Path
     if fmt == "csv":
         table = read_csv_cells(con, source, feed, workdir, CELLS, limits)
     else:
-        table = read_excel_cells(con, source, feed, CELLS)
+        table = read_excel_cells(con, source, feed, CELLS, fmt, limits, workdir)
     suffix = landed.path.suffix.lower().lstrip(".")
     if suffix and suffix != fmt and not (suffix == "txt" and fmt == "csv"):
         table.notes.append(f"扩展名为 .{suffix}，内容实为 {fmt}，已按内容读取")
@@ -376,10 +377,6 @@ def _kept_values(names: list[str], limits: IngestLimits) -> str:
         for i, n in enumerate(names)
     )
     return f"json_object({pairs})"
-
-
-def _size(n: int) -> str:
-    return f"{n / (1 << 30):.1f} GB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MB"
 
 
 def _os_reason(exc: OSError) -> str:

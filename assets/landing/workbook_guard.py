@@ -39,10 +39,8 @@ def size_text(n: float) -> str:
 
 
 def check_workbook(path: Path, fmt: str, limits: IngestLimits) -> None:
-    """Raise FileProblem (TOO_LARGE, CORRUPT) when the file must not be handed to a reader."""
-    size = path.stat().st_size
-    if size > limits.max_file_bytes:
-        raise FileProblem("TOO_LARGE", f"文件大小 {size_text(size)}，超过 {size_text(limits.max_file_bytes)} 的上限{UNREAD}")
+    """Raise FileProblem (TOO_LARGE, CORRUPT) when the file must not be handed to a reader.
+    (Its size in bytes the loader checks for every file, before it is even copied.)"""
     if fmt == "xlsx":  # .xls is a compound file with no such directory: size only, the child is the backstop
         try:
             _check_part_count(path, limits)
