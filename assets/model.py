@@ -14,6 +14,7 @@ from models.model_card import card_figures, card_markdown
 from models.risk import held_out_auc, train
 from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse import risk_store
+from warehouse.export_log import log_export
 from warehouse.model_frames import model_frame
 from warehouse.person_key import install, load_key
 from warehouse.resource import Warehouse
@@ -72,6 +73,8 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     out = home / "exports" / as_of.isoformat()
     out.mkdir(parents=True, exist_ok=True)
     (out / "model_card.md").write_text(markdown + "\n", encoding="utf-8")
+    with warehouse.connect() as con:
+        log_export(con, as_of, out / "model_card.md", "model_card", None, None, context.run.run_id)
     new_auc = model.metrics[model.kind].get("roc_auc", 0.0)
     promoted, why = True, "no current model"
     if existing:

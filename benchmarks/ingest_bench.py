@@ -99,11 +99,10 @@ def phase_floor(landing: Path) -> dict:
 
 def phase_run(landing: Path, home: Path, groups: list[str]) -> dict:
     """Materialise the asset groups through Dagster in the home's instance; time each step."""
-    import duckdb
-
     from pipelines.definitions import NIGHTLY_JOB, build_definitions
     from pipelines.instance import open_instance
     from pipelines.nightly import QUIET_DAGSTER
+    from warehouse.resource import connect
 
     instance = open_instance(home, landing)
     defs = build_definitions(home=str(home), landing=str(landing))
@@ -123,12 +122,11 @@ def phase_run(landing: Path, home: Path, groups: list[str]) -> dict:
             steps[ev.step_key] = {"start": record.timestamp}
         elif ev.event_type_value == "STEP_SUCCESS" and ev.step_key in steps:
             steps[ev.step_key]["seconds"] = round(record.timestamp - steps[ev.step_key].pop("start"), 3)
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    by_format = con.execute(
-        """SELECT coalesce(format, 'none'), count(*), sum(coalesce(rows_read, 0)), round(sum(seconds), 3)
-           FROM audit.files GROUP BY 1 ORDER BY 1"""
-    ).fetchall()
-    con.close()
+    with connect(home / "warehouse.duckdb", read_only=True) as con:  # encrypted: through the resource
+        by_format = con.execute(
+            """SELECT coalesce(format, 'none'), count(*), sum(coalesce(rows_read, 0)), round(sum(seconds), 3)
+               FROM audit.files GROUP BY 1 ORDER BY 1"""
+        ).fetchall()
     return {
         "success": result.success,
         "wall_seconds": round(wall, 3),

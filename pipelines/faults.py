@@ -61,8 +61,10 @@ def diagnose(text: str, home: Path) -> Fault | None:
             "the warehouse is in use by another process (a run the daemon launched, or another jiuzhu run). Wait for it "
             "or stop it from the UI, then run again.",
         )
+    # (DuckDB reports a damaged encrypted block as a tag mismatch "are you using the right key?": the key
+    # was right, or the warehouse could not have been opened at all)
     if _mentions(text, "checksum", "corrupt", "not a valid duckdb", "truncated", "failed to read database header",
-                 "invalid database file", "io error: could not read"):
+                 "invalid database file", "io error: could not read", "aes tag"):
         return warehouse_damaged(home)
     return None
 

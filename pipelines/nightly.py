@@ -27,6 +27,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.audit import ingest_summary
+from assets.landing.problems import safe_message
 from jiuzhu.config import load_policy
 from jiuzhu.policy_schema import PolicyError
 from pipelines.alerts import error_text, write_alert
@@ -46,21 +47,22 @@ SCORECARDS = dg.AssetKey(["audit", "scorecards"])
 
 
 def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = None) -> int:
-    home.mkdir(parents=True, exist_ok=True)
     try:
+        home.mkdir(parents=True, exist_ok=True)
         with HomeLock(home):
             return _run(landing, home, as_of, policy)
     except HomeBusy as busy:
         print(f"错误 HOME_BUSY：另一个 jiuzhu run 正在处理 {home}（{busy.holder}）。请等它结束，或停止该进程后再运行。\n"
               f"HOME_BUSY: another jiuzhu run is working on {home} ({busy.holder}); wait for it or stop it.", file=sys.stderr)
         return EXIT_BUSY
+    except Exception as exc:  # anything else before or around the run (a full disk, a broken instance): one line
+        text = safe_message(exc, limit=300)
+        return _fail(home, diagnose(text, home) or Fault("RUN_ERROR", f"运行无法进行：{text}", f"the night could not run: {text}"))
 
 
 def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
     instance = open_instance(home, landing)
-    fault = preflight(home, as_of, policy)
-    if fault is not None:
-        return _fail(home, fault)
+    # first what dead runs left (a live one is reported, never waited for), then the night's own checks
     live = recover(instance, home, on_dead=lambda run: _dead_run_alert(instance, run, home, landing))
     if live:
         run = live[0]
@@ -69,6 +71,9 @@ def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
               f"RUN_ALIVE: run {run.run_id} of this home is still in progress; not waiting for it. Let it finish "
               "(or stop it in the UI), then run again.", file=sys.stderr)
         return EXIT_BUSY
+    fault = preflight(home, as_of, policy)
+    if fault is not None:
+        return _fail(home, fault)
 
     defs = build_definitions(home=str(home), landing=str(landing), policy=str(policy.resolve()) if policy else "")
     job = defs.resolve_job_def(NIGHTLY_JOB)
@@ -97,7 +102,7 @@ def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
     stop.restore()
     if "error" in outcome:
         exc = outcome["error"]
-        text = f"{type(exc).__name__}: {exc}".split("\n")[0][:300]
+        text = safe_message(exc, limit=300)
         fault = diagnose(text, home) or Fault("RUN_ERROR", f"运行出错：{text}", f"the run failed: {text}")
         run = instance.get_run_by_id(run_id)
         if run is not None and run.status in IN_PROGRESS:
@@ -119,7 +124,8 @@ def preflight(home: Path, as_of: dt.date, policy: Path | None) -> Fault | None:
         return Fault("POLICY", f"{exc}", f"{exc}")
     try:
         with connect(home / "warehouse.duckdb") as con:
-            con.execute("SELECT count(*) FROM audit.files").fetchall()
+            # every block of the file register is read (a damaged block fails its check here, not mid-night)
+            con.execute("SELECT count(*), sum(hash(COLUMNS(*))) FROM audit.files").fetchall()
             install(con, load_key(home))  # the person key the warehouse was built with
     except WarehouseKeyError as exc:
         return Fault("WAREHOUSE_KEY", str(exc), "the warehouse key is missing or wrong (see the Chinese line).")
@@ -128,7 +134,7 @@ def preflight(home: Path, as_of: dt.date, policy: Path | None) -> Fault | None:
     except PersonKeyError as exc:
         return Fault("PERSON_KEY", str(exc), "the person key is missing or wrong (see the Chinese line).")
     except Exception as exc:  # a damaged file, a full disk, a lock held by another process
-        text = f"{type(exc).__name__}: {exc}".split("\n")[0][:300]
+        text = safe_message(exc, limit=300)
         return diagnose(text, home) or (warehouse_damaged(home) if (home / "warehouse.duckdb").exists() else
                                         Fault("WAREHOUSE_ERROR", f"仓库无法打开：{text}", f"the warehouse cannot be opened: {text}"))
     return None
@@ -154,7 +160,9 @@ class _StopOnSignal:
 
     def __init__(self):
         self.signum: int | None = None
-        self.previous = {s: signal.signal(s, self._note) for s in (signal.SIGINT, signal.SIGTERM)}
+        # only the main thread may take signals (a caller on another thread keeps the defaults)
+        main = threading.current_thread() is threading.main_thread()
+        self.previous = {s: signal.signal(s, self._note) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
 
     def _note(self, signum, _frame) -> None:
         self.signum = signum
@@ -196,7 +204,7 @@ def _report(instance: dg.DagsterInstance, result, home: Path, landing: Path, as_
             if WARNINGS in built:
                 print_warnings(con, as_of)
     except Exception as exc:  # the warehouse cannot be read now (damaged, full disk): say so, once
-        text = f"{type(exc).__name__}: {exc}".split("\n")[0][:200]
+        text = safe_message(exc)
         print(f"（汇总无法读取 the summary could not be read: {text}）", file=sys.stderr)
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     for e in failed:
