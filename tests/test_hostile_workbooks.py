@@ -12,6 +12,7 @@ import dataclasses
 import io
 import logging
 import re
+import time
 import zipfile
 
 import pytest
@@ -186,12 +187,19 @@ def test_an_xlsx_that_is_not_a_zip_or_is_cut_short_is_corrupt(landing, limits, c
     assert (cut.status, cut.reason_code) == ("rejected", "CORRUPT")
 
 
-def test_a_reader_that_runs_out_of_time_is_stopped(landing, limits, monkeypatch, caplog):
-    monkeypatch.setattr(loader, "load_ingest_limits", lambda: dataclasses.replace(limits, reader_timeout_seconds=0.01))
+def test_a_reader_that_runs_out_of_time_is_stopped(landing, limits, tmp_path, monkeypatch, caplog):
+    # Stands in for calamine stuck on a file: it takes the request and never answers.
+    (tmp_path / "jz_stuck_reader.py").write_text("import sys, time\nsys.stdin.buffer.read(8)\ntime.sleep(600)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(excel_reader, "CHILD_MODULE", "jz_stuck_reader")
+    monkeypatch.setattr(loader, "load_ingest_limits", lambda: dataclasses.replace(limits, reader_timeout_seconds=2))
     landing.write("wj_deaths", HOSTILE, good_workbook())
+    started = time.monotonic()
     o = landing.ingest("wj_deaths").outcomes[0]
+    assert time.monotonic() - started < 10
     assert (o.status, o.reason_code) == ("rejected", "TOO_LARGE")
-    assert "0.01 秒" in o.reason
+    assert "2 秒" in o.reason
+    assert not excel_reader._READER.alive()  # stopped, not left running
 
 
 def test_a_reader_killed_by_a_signal_is_a_corrupt_file_and_what_it_printed_is_not_shown(landing, limits, tmp_path, monkeypatch, caplog):

@@ -86,8 +86,12 @@ def county(tmp_path_factory) -> Path:
     drop("xf_petitions", "信访事项_20261127_长.csv", PETITIONS + "".join(
         f"XF-L{i},,,2026-11-26,红河,其他,{long_text if i == 3 else '咨询'}\n" for i in range(6)))
     drop("xf_petitions", "信访事项_20261127_空.csv", PETITIONS + "XF-N1,,,2026-11-26,红河,其\x00他,咨询\nXF-N2,,,2026-11-26,红河,其他,咨询\n")
-    # a formula in a row that is quarantined (bad date), and in a rejected file's name
-    drop("xf_petitions", "信访事项_20261127_公式.csv", PETITIONS + f'XF-F1,,,2026-13-45,红河,其他,"{FORMULA.replace(chr(34), chr(34) * 2)}"\n')
+    # a formula in a row that is quarantined (bad date), and in a rejected file's name; an ID number written
+    # with spaces in the free text and in the name column of another quarantined row
+    spaced = " ".join([pid[:6], pid[6:10], pid[10:14], pid[14:]])
+    drop("xf_petitions", "信访事项_20261127_公式.csv", PETITIONS
+         + f'XF-F1,,,2026-13-45,红河,其他,"{FORMULA.replace(chr(34), chr(34) * 2)}"\n'
+         + f"XF-F2,,{spaced},2026-13-46,红河,其他,我是{name}，身份证号 {spaced}，请帮忙\n")
     drop("xf_petitions", "=HYPERLINK(1)_20261127.csv", "")
     return landing
 
@@ -148,6 +152,7 @@ def night_state(home: Path) -> dict:
 def fresh_night(county: Path, home: Path) -> Path:
     code, output = finish(jiuzhu_run(county, home))
     assert code == 0, output
+    (home.parent / "console.txt").write_text(output, encoding="utf-8")  # what the operator saw
     return home
 
 
@@ -253,7 +258,7 @@ def test_no_file_a_department_can_send_stops_the_night(county, undisturbed):
     assert files[("xf_petitions", "=HYPERLINK(1)_20261127.csv")] == ("rejected", "EMPTY")
     assert quarantined["信访事项_20261127_长.csv"] == ["FIELD_TOO_LONG"]
     assert quarantined["信访事项_20261127_空.csv"] == ["NUL_BYTE"]
-    assert quarantined["信访事项_20261127_公式.csv"] == ["DATE_INVALID"]
+    assert quarantined["信访事项_20261127_公式.csv"] == ["DATE_INVALID", "DATE_INVALID"]
     diagnosis = next(k for k in files if k[0] == "wj_diagnoses" and "诊断证明" in k[1])
     assert files[diagnosis] == ("loaded", None)
 
@@ -263,13 +268,18 @@ def test_no_file_a_department_can_send_stops_the_night(county, undisturbed):
     texts = [c for c in cells if isinstance(c, str)]
     assert "'=HYPERLINK(1)_20261127.csv" in texts and "'" + FORMULA in texts
     assert not [c for c in texts if c.startswith(("=", "+", "@"))]
+    # an ID number written with spaces, in free text or in the name column, and the name, are masked
+    pid = next((county / "wj_diagnoses").glob("*_诊断证明_20261127.csv")).name.split("_")[0]
+    name = next((county / "wj_diagnoses").glob("*_诊断证明_20261127.csv")).name.split("_")[1]
+    assert not [t for t in texts if pid in t.replace(" ", "") or name in t]
+    assert any(f"我是{name[0]}{'*' * (len(name) - 1)}，身份证号 {pid[:6]}********{pid[-4:]}" in t for t in texts)
 
 
 def test_a_file_name_holding_an_id_and_a_name_is_masked_everywhere_outside_the_warehouse(county, undisturbed):
     diagnosis = next((county / "wj_diagnoses").glob("*_诊断证明_20261127.csv")).name
     pid, name = diagnosis.split("_")[:2]
     shown = [undisturbed / "dagster", undisturbed / "alerts", undisturbed / "exports" / AS_OF / "quality",
-             undisturbed / "exports" / AS_OF / "manifest.json"]
+             undisturbed / "exports" / AS_OF / "manifest.json", undisturbed.parent / "console.txt"]
     leaked = []
     for root in shown:
         for path in [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]:

@@ -56,8 +56,9 @@ def _check(result, name: str, asset: str):
 def test_a_department_over_the_quarantine_limit_is_left_out_but_the_night_goes_on(landing):
     ids = _ids(40)
     landing.write("mz_members", "m_20261128.csv", _roster(ids))
-    deaths = [f"{pid},人{i},2026-11-0{1 + i % 9}" for i, pid in enumerate(ids[:10])]
-    deaths[0] = f"{ids[0]},人0,2026-99-99"  # 1 of 10 rows quarantined: 10 % > 5 %
+    deaths = [f"{pid},人{i},2026-11-0{1 + i % 9}" for i, pid in enumerate(ids)]
+    for i in range(10):  # 10 of 40 rows quarantined: 25 % > 5 %, and enough rows to say the extract is broken
+        deaths[i] = f"{ids[i]},人{i},2026-99-99"
     landing.write("wj_deaths", "d_20261128.csv", DEATHS + "\n".join(deaths) + "\n")
     result = _night(landing)
     assert result.success
@@ -67,13 +68,31 @@ def test_a_department_over_the_quarantine_limit_is_left_out_but_the_night_goes_o
     gate = dict(landing.query("SELECT feed, usable FROM audit.feed_gate WHERE as_of_date = ?", [dt.date(2026, 11, 28)]))
     assert gate["mz_members"] is True and gate["wj_deaths"] is False
     problems = landing.query("SELECT problems FROM audit.feed_gate WHERE feed = 'wj_deaths'")[0][0]
-    assert "10.0%" in problems
+    assert "25.0%" in problems and "10 行" in problems
     assert result.asset_materializations_for_node("audit__scorecards")  # the night went on
 
 
+def test_a_few_bad_or_repeated_rows_never_close_a_feed(landing):
+    """A small day's extract with one bad row (10 %) and one repeated key: both rows are quarantined,
+    and the feed stays usable for tonight's rules (gate_min_rows)."""
+    ids = _ids(12)
+    landing.write("mz_members", "m_20261128.csv", _roster(ids))
+    deaths = [f"{pid},人{i},2026-11-0{1 + i % 9}" for i, pid in enumerate(ids[:10])]
+    deaths[0] = f"{ids[0]},人0,2026-99-99"
+    deaths.append(f"{ids[1]},人1,2026-11-03")  # the same person's death twice: the later row stands
+    landing.write("wj_deaths", "d_20261128.csv", DEATHS + "\n".join(deaths) + "\n")
+    result = _night(landing)
+    assert result.success
+    assert _check(result, "quarantine_share_within_limit", "wj_deaths").passed
+    assert _check(result, "duplicate_keys_within_limit", "wj_deaths").passed
+    assert landing.query("SELECT usable FROM audit.feed_gate WHERE feed = 'wj_deaths'") == [(True,)]
+    assert sorted(landing.query("SELECT reason_code FROM audit.quarantine WHERE feed = 'wj_deaths'")) == [
+        ("DATE_INVALID",), ("DUPLICATE_KEY",)]
+
+
 def test_an_unusable_roster_stops_what_depends_on_it(landing):
-    ids = _ids(20)
-    landing.write("mz_members", "m_20261128.csv", _roster(ids, bad=3))  # 15 % quarantined
+    ids = _ids(60)
+    landing.write("mz_members", "m_20261128.csv", _roster(ids, bad=12))  # 20 % quarantined
     landing.write("wj_deaths", "d_20261128.csv", DEATHS + f"{ids[5]},人5,2026-11-01\n")
     result = _night(landing)
     gate_check = _check(result, "quarantine_share_within_limit", "mz_members")

@@ -33,6 +33,8 @@ class FeedQuality:
     quarantine_share: float = 0.0
     duplicate_keys: int = 0  # tonight's rows quarantined as DUPLICATE_KEY
     duplicate_share: float = 0.0
+    quarantine_over_limit: bool = False  # the two gates on shares of tonight's rows (over_limit)
+    duplicates_over_limit: bool = False
     snapshot_rows: int | None = None
     previous_snapshot_rows: int | None = None
     snapshot_shrink: float | None = None
@@ -48,6 +50,12 @@ class FeedQuality:
 
     def as_dict(self) -> dict:
         return asdict(self) | {"usable": self.usable}
+
+
+def over_limit(share: float, rows: int, max_share: float) -> bool:
+    """A gate closes over a share of tonight's rows, and never over a handful: those rows are in the
+    quarantine already, and the rest of the feed is no less sound for them (gate_min_rows)."""
+    return share > max_share and rows >= load_quality()["gate_min_rows"]
 
 
 def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQuality:
@@ -78,15 +86,17 @@ def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQ
     fq.top_reasons = reasons[:5]
     fq.quarantined_tonight = sum(n for _, n in reasons)
     fq.quarantine_share = round(fq.quarantined_tonight / fq.rows_tonight, 4) if fq.rows_tonight else 0.0
-    if fq.quarantine_share > limits["max_quarantine_share"]:
+    fq.quarantine_over_limit = over_limit(fq.quarantine_share, fq.quarantined_tonight, limits["max_quarantine_share"])
+    if fq.quarantine_over_limit:
         fq.problems.append(
-            f"今晚 {fq.quarantine_share:.1%} 的数据行被隔离，超过 {limits['max_quarantine_share']:.0%} 的上限"
+            f"今晚 {fq.quarantine_share:.1%} 的数据行（{fq.quarantined_tonight} 行）被隔离，超过 {limits['max_quarantine_share']:.0%} 的上限"
         )
 
     # a duplicated key quarantines its earlier rows (staging); only many of them close the feed
     fq.duplicate_keys = sum(n for code, n in reasons if code == "DUPLICATE_KEY")
     fq.duplicate_share = round(fq.duplicate_keys / fq.rows_tonight, 4) if fq.rows_tonight else 0.0
-    if fq.duplicate_share > limits["max_duplicate_key_share"]:
+    fq.duplicates_over_limit = over_limit(fq.duplicate_share, fq.duplicate_keys, limits["max_duplicate_key_share"])
+    if fq.duplicates_over_limit:
         fq.problems.append(
             f"今晚 {fq.duplicate_share:.1%} 的数据行业务主键（{'+'.join(feed.natural_key)}）重复，"
             f"超过 {limits['max_duplicate_key_share']:.0%} 的上限"

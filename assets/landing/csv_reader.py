@@ -39,6 +39,9 @@ class CellTable:
     sheet: str | None = None
     quarantine: pl.DataFrame | None = None  # _row, reason_code, reason, raw (JSON text)
     notes: list[str] = field(default_factory=list)
+    # the file cannot hold a NUL byte or a value over the length limit (none in its bytes, no line that
+    # long): the loader then skips looking at every value for them
+    values_checked: bool = False
 
 
 def _head_rows(path: Path, delimiter: str) -> list[list[str]]:
@@ -71,6 +74,7 @@ class _Lines:
     quote_odd: np.ndarray  # the line holds an odd number of '"'
     ends_with_newline: bool
     longest: int = 0  # bytes of the longest physical line
+    nul_bytes: int = 0
 
 
 def _scan_lines(path: Path, block: int = 64 << 20) -> _Lines:
@@ -80,11 +84,12 @@ def _scan_lines(path: Path, block: int = 64 << 20) -> _Lines:
         empty = np.zeros(0, dtype=np.int64)
         return _Lines(empty, empty.astype(bool), empty.astype(bool), False, 0)
     buf = np.memmap(path, dtype=np.uint8, mode="r")
-    newlines, quotes = [], []
+    newlines, quotes, nul = [], [], 0
     for lo in range(0, size, block):
         chunk = buf[lo : lo + block]
         newlines.append(np.flatnonzero(chunk == 10) + lo)
         quotes.append(np.flatnonzero(chunk == 34) + lo)
+        nul += int(np.count_nonzero(chunk == 0))
     nl = np.concatenate(newlines)
     quote_pos = np.concatenate(quotes)
     starts = np.concatenate(([0], nl + 1))
@@ -98,7 +103,7 @@ def _scan_lines(path: Path, block: int = 64 << 20) -> _Lines:
     per_line = np.searchsorted(quote_pos, ends) - np.searchsorted(quote_pos, starts)
     ends_with_newline = bool(buf[size - 1] == 10)
     del buf
-    return _Lines(starts, empty, (per_line % 2).astype(bool), ends_with_newline, int(length.max(initial=0)))
+    return _Lines(starts, empty, (per_line % 2).astype(bool), ends_with_newline, int(length.max(initial=0)), nul)
 
 
 def _record_lines(lines: _Lines, first_line: int, quote_aware: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +143,8 @@ def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workd
             FROM {REJECTS} GROUP BY line_byte_position ORDER BY pos"""
     ).pl()
 
-    table = CellTable(name=name, header=header, header_row=header_line, encoding=encoding)
+    table = CellTable(name=name, header=header, header_row=header_line, encoding=encoding,
+                      values_checked=lines.nul_bytes == 0 and lines.longest <= limits.max_field_chars)
     record_lines = _number_records(lines, header_line + 1, rejects, n_ok, table)
 
     blank_reject = rejects["csv_line"].str.strip_chars().fill_null("") == ""

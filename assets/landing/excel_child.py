@@ -11,17 +11,18 @@ holds: an 18-digit ID number stored as a number has already lost its last digits
 and its text shows that (e.g. ``3.707251980010113e+17``), so staging can
 quarantine it instead of guessing.
 
-Protocol: argv is the workbook, an output directory and the memory limit in bytes;
-the Feed comes pickled on stdin (from the parent, trusted). The child writes
-``cells.parquet`` (``_row``, then c0..c{n-1} as text), which DuckDB in the parent
-reads straight into its temp table, and ``result.json`` (the header match, sheet
-and notes, or a FileProblem's code and reason). Its stderr may quote cells: the
-parent never shows it.
+Protocol: argv is the memory limit in bytes; requests come on stdin (see main), one
+after another. For each the child writes ``cells.parquet`` (``_row``, then c0..c{n-1}
+as text), which DuckDB in the parent reads straight into its temp table, and
+``result.json`` (the header match, sheet and notes, or a FileProblem's code and
+reason), then says "done" on stdout. Its stderr may quote cells: the parent never
+shows it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import math
 import os
@@ -110,7 +111,8 @@ def read_workbook(path: Path, feed: Feed, out: Path) -> dict:
         columns[f"c{j}"] = pl.Series([cell_text(r[j]) if j < len(r) else None for r in data], dtype=pl.String)
     pl.DataFrame(columns).write_parquet(out / CELLS_FILE, compression="snappy", statistics=False)
     notes = [f"数据取自工作表“{sheet}”（共 {len(wb.sheet_names)} 个工作表）"] if len(wb.sheet_names) > 1 else []
-    return {"header": [header.index, canonical, delivered, header.score], "sheet": sheet, "notes": notes}
+    return {"header": [header.index, canonical, delivered, header.score], "sheet": sheet, "notes": notes,
+            "cells": len(data) * width}
 
 
 def limit_memory(max_bytes: int) -> None:
@@ -127,24 +129,40 @@ def limit_memory(max_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def main(argv: list[str]) -> None:
-    path, out, max_bytes = Path(argv[1]), Path(argv[2]), int(argv[3])
-    limit_memory(max_bytes)
-    feed = pickle.load(sys.stdin.buffer)
+HEAVY_CELLS = 2_000_000  # after a workbook this large the reader leaves, and the next file gets a fresh process
+
+
+def read_one(path: Path, feed: Feed, out: Path) -> dict:
+    """One request: what result.json holds (a dead process is the parent's to interpret)."""
     try:
-        result = read_workbook(path, feed, out)
+        return read_workbook(path, feed, out)
     except FileProblem as p:
-        result = {"problem": [p.code, p.reason]}
+        return {"problem": [p.code, p.reason]}
     except BaseException as exc:
         if isinstance(exc, MemoryError) or any(sign in str(exc) for sign in OUT_OF_MEMORY_SIGNS):
             os._exit(OUT_OF_MEMORY)  # no cleanup: there may be no memory for it
         if type(exc).__name__ == "PanicException":  # a panic in the Rust reader: the file drove it somewhere broken
-            result = {"problem": ["CORRUPT", "Excel 文件已损坏：读取程序无法解析其内容，整个文件未读取"]}
-        elif isinstance(exc, Exception):  # a fault of the reading code, not of the file: the parent records READ_ERROR
-            result = {"error": safe_message(exc)}
-        else:
-            raise
-    (out / RESULT_FILE).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+            return {"problem": ["CORRUPT", "Excel 文件已损坏：读取程序无法解析其内容，整个文件未读取"]}
+        if isinstance(exc, Exception):  # a fault of the reading code, not of the file: the parent records READ_ERROR
+            return {"error": safe_message(exc)}
+        raise
+
+
+def main(argv: list[str]) -> None:
+    """Serve requests until stdin closes: each is an 8-byte length and a pickled (workbook, output
+    folder, feed) from the parent (trusted); the answer is result.json in that folder and a line
+    on stdout. One process reads many workbooks (starting one costs about 0.3 s)."""
+    limit_memory(int(argv[1]))
+    stdin, stdout = sys.stdin.buffer, sys.stdout
+    while len(head := stdin.read(8)) == 8:
+        path, out, feed = pickle.loads(stdin.read(int.from_bytes(head, "big")))
+        result = read_one(Path(path), feed, Path(out))
+        (Path(out) / RESULT_FILE).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+        stdout.write("done\n")
+        stdout.flush()
+        if result.get("cells", 0) > HEAVY_CELLS:
+            return  # give the memory of a big sheet back: the parent starts a fresh reader when needed
+        gc.collect()
 
 
 if __name__ == "__main__":

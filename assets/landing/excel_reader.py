@@ -1,23 +1,28 @@
 """Excel workbooks (.xlsx, .xls) into the same temp table of text cells as CSV files.
 
-A workbook is first checked without being read (workbook_guard: size, zip
-directory, declared ranges), then read by python-calamine in a fresh child
-interpreter (excel_child) under a memory limit and a timeout, so that a file
-which makes the reader abort or run out of memory or time is one rejected file
-(TOO_LARGE, CORRUPT), not a dead night. The parent is never forked: it holds
-DuckDB's and Dagster's threads.
+A workbook is first checked without being read (workbook_guard: zip directory,
+declared ranges), then read by python-calamine in a child interpreter
+(excel_child) under a memory limit and a timeout, so that a file which makes the
+reader abort or run out of memory or time is one rejected file (TOO_LARGE,
+CORRUPT), not a dead night. The parent is never forked: it holds DuckDB's and
+Dagster's threads. The child stays for the next workbook (starting one costs
+about 0.3 s, which a night of many small workbooks paid again and again) and is
+replaced when it dies.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import pickle
 import re
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import duckdb
@@ -58,33 +63,71 @@ def read_excel_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, nam
     return CellTable(name=name, header=header, header_row=index + 1, sheet=result["sheet"], notes=result["notes"])
 
 
-def _run_reader(path: Path, feed: Feed, out: Path, limits: IngestLimits) -> dict:
-    """Run excel_child on ``path``: its result.json, or the exception its death means for the file."""
-    command = [sys.executable, "-m", CHILD_MODULE, str(path.absolute()), str(out), str(limits.reader_memory_bytes)]
-    # A Rust backtrace after a failed allocation needs memory of its own, and can deadlock the child.
-    env = {**os.environ, "RUST_BACKTRACE": "0"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")]))
-    with (out / "stderr").open("wb") as stderr:  # kept to look for signs of running out of memory, never shown
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, cwd=CODE_ROOT, env=env)
+class _Reader:
+    """One reader process (excel_child), reused for the workbooks this process reads; a reader
+    that died, or ran out of time, is replaced for the next file."""
+
+    def __init__(self, module: str, memory: int):
+        env = {**os.environ, "RUST_BACKTRACE": "0"}  # a backtrace after a failed allocation can deadlock
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")]))
+        self.key = (module, memory, env["PYTHONPATH"])
+        self.proc = subprocess.Popen([sys.executable, "-m", module, str(memory)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=CODE_ROOT, env=env)
+        self.stderr = bytearray()  # the tail of what it printed: looked at for signs of running out of memory, never shown
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+
+    def _drain(self) -> None:
+        while chunk := self.proc.stderr.read1(1 << 16):
+            self.stderr += chunk
+            del self.stderr[:-STDERR_TAIL]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+
+    def read(self, path: Path, feed: Feed, out: Path, limits: IngestLimits) -> dict:
+        self.stderr.clear()
+        request = pickle.dumps((str(path.absolute()), str(out), feed))
         try:
-            proc.communicate(pickle.dumps(feed), timeout=limits.reader_timeout_seconds)
-        except subprocess.TimeoutExpired:
+            self.proc.stdin.write(len(request).to_bytes(8, "big") + request)
+            self.proc.stdin.flush()
+            ready, _, _ = select.select([self.proc.stdout], [], [], limits.reader_timeout_seconds)
+        except BrokenPipeError:  # it died before it could take the request
+            ready = [self.proc.stdout]
+        if not ready:
+            self.stop()
             raise FileProblem(
                 "TOO_LARGE", f"读取工作簿超过 {limits.reader_timeout_seconds:g} 秒仍未完成，已中止（数据范围或内容过大）{UNREAD}"
-            ) from None
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    if proc.returncode == 0 and (out / RESULT_FILE).exists():
+            )
+        if not self.proc.stdout.readline():  # it died on this file
+            self.proc.wait()
+            self.drain.join(5)  # what it printed last
+            raise _failure(self.proc.returncode, bytes(self.stderr), limits)
         return json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
-    raise _failure(proc.returncode, _tail(out / "stderr"), limits)
 
 
-def _tail(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        fh.seek(max(0, path.stat().st_size - STDERR_TAIL))
-        return fh.read()
+_READER: _Reader | None = None
+
+
+def _run_reader(path: Path, feed: Feed, out: Path, limits: IngestLimits) -> dict:
+    """excel_child's result.json for ``path``, or the exception its death means for the file."""
+    global _READER
+    if _READER is None or not _READER.alive() or _READER.key[:2] != (CHILD_MODULE, limits.reader_memory_bytes):
+        if _READER is not None:
+            _READER.stop()
+        _READER = _Reader(CHILD_MODULE, limits.reader_memory_bytes)
+    return _READER.read(path, feed, out, limits)
+
+
+@atexit.register
+def _stop_reader() -> None:
+    if _READER is not None:
+        _READER.stop()
 
 
 def _failure(returncode: int, stderr: bytes, limits: IngestLimits) -> Exception:

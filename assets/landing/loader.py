@@ -258,7 +258,7 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
     file_id = _next_file_id(con)
     width = len(table.header.canonical)
     names = [table.header.canonical[i] or table.header.delivered[i] or f"第{i + 1}列" for i in range(width)]
-    data, bad = _is_data_row(width), _bad_values(width, limits)
+    data, bad = _is_data_row(width), "false" if table.values_checked else _bad_values(width, limits)
     targets, sources = ["file_id", "source_file", "source_row", "sha256", "extract_date"], ["?", "?", "_row", "?", "?"]
     for col in feed.column_names:
         pos = table.header.position(col)
