@@ -207,7 +207,8 @@ def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt
     """<out_dir>/<feed>.xlsx: rejected files and quarantined rows up to the as-of date, for the
     department to fix at the source. What leaves the warehouse is masked: ID numbers (in their
     columns, and ID-like numbers in any text, file names included), names (the name column keeps
-    the surname; roster names in free text), and text that starts like a formula is neutralised."""
+    the surname; roster names in free text), and text that starts like a formula is neutralised.
+    The records' own numbers (户编号, 结算编号 …) stay as delivered."""
     files = con.execute(
         """SELECT coalesce(display_name, file_name), extract_date, reason_code, reason FROM audit.files
            WHERE feed = ? AND status = 'rejected' AND coalesce(extract_date, ?) <= ? ORDER BY extract_date, file_name""",
@@ -221,6 +222,8 @@ def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt
     ).fetchall()
     id_columns = {c.name for c in feed.columns if c.type == "id"}
     name_columns = {c.name for c in feed.columns if c.field == "name"}
+    # the records' own numbers (户编号, 结算编号 …): the department finds the row by them; they name no person
+    record_numbers = {c.name for c in feed.columns if c.field.endswith("_id") and c.type != "id"}
     columns = feed.column_names
     values = [json.loads(raw) if raw else {} for *_, raw in rows]
     # the rows' own names count too: a petition may name its petitioner, who is not always in the roster
@@ -233,6 +236,8 @@ def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt
         text = str(value)
         if column in id_columns:
             return id_mask(text)
+        if column in record_numbers:
+            return text
         return mask_name(text.strip()) if column in name_columns else mask(text)
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -113,8 +113,9 @@ def test_a_shrunken_roster_snapshot_is_caught(landing):
 
 def test_scorecard_and_quality_workbook_with_masked_ids(landing):
     ids = _ids(30)
-    landing.write("mz_members", "m_20261128.csv", _roster(ids))
     bad = f"{ids[3][:17]}{'0' if ids[3][17] != '0' else '1'}"
+    # one roster row quarantined, of a household numbered as 民政 numbers them (16 digits)
+    landing.write("mz_members", "m_20261128.csv", _roster(ids) + f"3707250021227891,{bad},某某,户主,农村,红河,甲村\n")
     rows = [f"{pid},人{i},2026-11-01" for i, pid in enumerate(ids[4:30])] + [f"{bad},人3,2026-11-01"]
     landing.write("wj_deaths", "d_20261128.csv", DEATHS + "\n".join(rows) + "\n")
     landing.write("wj_deaths", "d_20261127.csv", "")  # a rejected file
@@ -133,5 +134,9 @@ def test_scorecard_and_quality_workbook_with_masked_ids(landing):
     assert quarantined[1][:3] == ["d_20261128.csv", 28, "ID_CHECKSUM"]
     assert bad not in json.dumps(quarantined, ensure_ascii=False)
     assert quarantined[1][4] == bad[:6] + "********" + bad[-4:]
+    members = CalamineWorkbook.from_path(str(book.parent / "mz_members.xlsx")).get_sheet_by_name("隔离的行").to_python()
+    assert members[0][4:7] == ["户编号", "身份证号", "姓名"]
+    # the household's number stays as delivered (the department finds the row by it); the person's are masked
+    assert members[1][4:7] == ["3707250021227891", bad[:6] + "********" + bad[-4:], "某*"]
     rejected = wb.get_sheet_by_name("拒收的文件").to_python()
     assert rejected[1][0] == "d_20261127.csv" and rejected[1][2] == "EMPTY"

@@ -135,7 +135,7 @@ def ingest_feed(
             if sha is not None and (landed.file_name, sha) in known.handled:
                 continue  # ingested on an earlier night: nothing to do
         todo.append((landed, st))
-    quiet, moving = settle([(f, st) for f, st in todo if st is not None], limits.settle_seconds, sleep=sleep)
+    _, moving = settle([(f, st) for f, st in todo if st is not None], limits.settle_seconds, sleep=sleep)
     still = {f.path for f in moving}
     display = masker(con, [f.file_name for f, _ in todo])
     report.waiting += [display(f.file_name) for f in moving]
