@@ -1,4 +1,4 @@
-"""`jiuzhu` — the command line of ../shared/contract/OUTPUTS.md.
+"""`jiuzhu` — the command line (README, "What you can do today").
 
     jiuzhu synth --out DIR [--households N] [--months M] [--as-of DATE] [--seed S]
     jiuzhu run   --landing DIR --home DIR [--as-of DATE] [--policy FILE]
