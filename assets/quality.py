@@ -21,7 +21,7 @@ from warehouse.export_log import log_export
 from warehouse.freshness import freshness
 from warehouse.pii_lookup import masker
 from warehouse.quality import FeedQuality, measure_all
-from warehouse.resource import Warehouse
+from warehouse.resource import Warehouse, transaction
 from warehouse.staging_sql import REASONS
 
 
@@ -49,14 +49,13 @@ def feed_gate(context: dg.AssetExecutionContext, warehouse: Warehouse, night: Ni
     as_of = night_of(context, night)
     with warehouse.connect() as con:
         measured = measure_all(con, as_of)
-        con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM audit.feed_gate WHERE as_of_date = ?", [as_of])
-        for fq in measured:
-            con.execute(
-                "INSERT INTO audit.feed_gate VALUES (?, ?, ?, ?, ?)",
-                [as_of, fq.feed, fq.usable, "；".join(fq.problems) or None, json.dumps(fq.as_dict(), ensure_ascii=False)],
+        with transaction(con):  # the night's gate whole, or last run's left as it was
+            con.execute("DELETE FROM audit.feed_gate WHERE as_of_date = ?", [as_of])
+            con.executemany(
+                "INSERT INTO audit.feed_gate BY NAME SELECT ? AS as_of_date, ? AS feed, ? AS usable, ? AS problems, ?::JSON AS measured",
+                [[as_of, fq.feed, fq.usable, "；".join(fq.problems) or None, json.dumps(fq.as_dict(), ensure_ascii=False)]
+                 for fq in measured],
             )
-        con.execute("COMMIT")
     rows = ["| feed | 可用 usable | 原因 problems |", "|---|---|---|"]
     rows += [f"| {fq.feed} | {'✓' if fq.usable else '✗'} | {'；'.join(fq.problems)} |" for fq in measured]
     return dg.MaterializeResult(

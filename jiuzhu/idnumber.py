@@ -30,11 +30,6 @@ def to_15(id18: str) -> str:
     return id18[:6] + id18[8:17]
 
 
-def from_15(id15: str) -> str:
-    first17 = id15[:6] + "19" + id15[6:]
-    return first17 + check_digit(first17)
-
-
 def mask(id_number: str) -> str:
     """First 6 and last 4 characters kept, the rest '*' (OUTPUTS.md person_masked_id)."""
     if len(id_number) <= 10:

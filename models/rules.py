@@ -147,7 +147,6 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-RULES_BY_CODE = {r.code: r for r in RULES}
 LEVEL_ORDER = ("红", "橙", "黄", "复核")  # most urgent first
 
 

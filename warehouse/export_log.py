@@ -17,7 +17,8 @@ def log_export(con: duckdb.DuckDBPyConnection, as_of: dt.date, path: Path, kind:
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     exports = next((p for p in path.parents if p.name == "exports"), path.parent)
     con.execute(
-        "INSERT INTO audit.export_log VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+        """INSERT INTO audit.export_log (as_of_date, file, kind, recipient, rows, sha256, run_id, written_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""",
         [as_of, path.relative_to(exports).as_posix(), kind, recipient, rows, sha, run_id],
     )
     return sha

@@ -21,7 +21,6 @@ from warehouse.export_log import log_export
 from warehouse.normalise import install_macros
 
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
-STATUS_ZH = {"new": "新增", "continuing": "持续", "escalated": "升级"}
 
 OPEN_COLUMNS = [  # (header, SQL over the export view, width)
     ("预警编号", "warning_id", 22), ("等级", "level", 6), ("状态", "status_zh", 6), ("风险分", "risk_pct", 7),

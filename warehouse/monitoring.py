@@ -16,6 +16,7 @@ from models.rules import LEVEL_ORDER, RULES, Rule, level_of, render
 from warehouse.as_of import relations
 from warehouse.core import HARDSHIP_WORDS
 from warehouse.normalise import install_macros
+from warehouse.resource import transaction
 
 SQL = Path(__file__).resolve().parent / "sql" / "monitoring.sql"
 NIGHT_TABLES = ("rule_hits", "rule_sources", "rule_status", "warnings", "resolved_warnings", "data_lag_cases")
@@ -51,8 +52,14 @@ def _list(values) -> str:
 
 
 def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> NightList:
+    """The night's list in one transaction: a failure leaves the night's tables as they were."""
     con.execute(SQL.read_text(encoding="utf-8"))
     install_macros(con)
+    with transaction(con):
+        return _build_warnings(con, as_of, policy)
+
+
+def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> NightList:
     for table in NIGHT_TABLES:
         con.execute(f"DELETE FROM monitoring.{table} WHERE as_of_date = ?", [as_of])
     gate = {

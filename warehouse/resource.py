@@ -57,6 +57,18 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
             con.execute(f"ALTER TABLE {raw_table(feed)} ADD COLUMN {quote_ident(c)} VARCHAR")
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of the block's writes, or none of them (a failure rolls back and is raised)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def _audit_files_before_superseded(con: duckdb.DuckDBPyConnection) -> bool:
     """audit.files as first built: its status CHECK does not allow 'superseded'."""
     checks = con.execute(
@@ -70,12 +82,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     ddl = (SQL_DIR / "audit.sql").read_text(encoding="utf-8")
     if _audit_files_before_superseded(con):
         # DuckDB cannot change a CHECK: the table is rebuilt with the new one, every row kept
-        con.execute("BEGIN TRANSACTION")
-        con.execute("ALTER TABLE audit.files RENAME TO files_before_superseded")
-        con.execute(ddl)
-        con.execute("INSERT INTO audit.files BY NAME SELECT * FROM audit.files_before_superseded")
-        con.execute("DROP TABLE audit.files_before_superseded")
-        con.execute("COMMIT")
+        with transaction(con):
+            con.execute("ALTER TABLE audit.files RENAME TO files_before_superseded")
+            con.execute(ddl)
+            con.execute("INSERT INTO audit.files BY NAME SELECT * FROM audit.files_before_superseded")
+            con.execute("DROP TABLE audit.files_before_superseded")
     con.execute(ddl)
     for feed in load_feeds().values():
         ensure_raw_table(con, feed)

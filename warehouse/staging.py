@@ -22,6 +22,7 @@ import duckdb
 from jiuzhu.config import Feed
 from warehouse.normalise import install_macros
 from warehouse.resource import quote_ident as q
+from warehouse.resource import transaction
 from warehouse.staging_sql import LINEAGE, original_values_json, output_columns, standardise_sql
 
 
@@ -70,27 +71,23 @@ def build_staging(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, ru
     # Standardise once into a table on disk (not a temp table: the roster's history is
     # millions of rows and DuckDB spills a disk table under its memory limit).
     con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed)}")
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            f"""CREATE OR REPLACE TABLE {table} AS
-                SELECT {columns}, {current} FROM {scratch} WHERE _reason_code IS NULL"""
-        )
-        if feed.reversal:
-            _link_reversals(con, feed)
-        con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
-        con.execute(
-            f"""INSERT INTO audit.quarantine
-               SELECT ?, s.source_file, s.source_row, s._reason_code, s._reason, {original_values_json(feed)},
-                      s.file_id, 'staging', ?, now()::TIMESTAMP
-               FROM {scratch} s JOIN raw.{feed.name} r USING (file_id, source_row)
-               WHERE s._reason_code IS NOT NULL""",
-            [feed.name, run_id],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(
+                f"""CREATE OR REPLACE TABLE {table} AS
+                    SELECT {columns}, {current} FROM {scratch} WHERE _reason_code IS NULL"""
+            )
+            if feed.reversal:
+                _link_reversals(con, feed)
+            con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
+            con.execute(
+                f"""INSERT INTO audit.quarantine
+                   SELECT ?, s.source_file, s.source_row, s._reason_code, s._reason, {original_values_json(feed)},
+                          s.file_id, 'staging', ?, now()::TIMESTAMP
+                   FROM {scratch} s JOIN raw.{feed.name} r USING (file_id, source_row)
+                   WHERE s._reason_code IS NOT NULL""",
+                [feed.name, run_id],
+            )
     finally:
         con.execute(f"DROP TABLE IF EXISTS {scratch}")
     rows, current_rows = con.execute(f"SELECT count(*), count(*) FILTER (WHERE is_current) FROM {table}").fetchall()[0]

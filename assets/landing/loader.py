@@ -35,7 +35,7 @@ from assets.landing.sniff import sniff_format
 from assets.landing.workbook_guard import UNREAD, size_text
 from jiuzhu.config import Feed, IngestLimits, load_ingest_limits
 from warehouse.pii_lookup import masker
-from warehouse.resource import quote_ident, raw_table
+from warehouse.resource import quote_ident, raw_table, transaction
 
 log = logging.getLogger(__name__)
 
@@ -215,14 +215,8 @@ def _read_and_load(con, feed, landed, copy, sha, known, workdir, run_id, limits,
         # rows of a table created inside one differently); the writes are atomic.
         table = _read_cells(con, feed, landed, copy, workdir, meta, limits)
         require_columns(table.header, feed)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            outcome = _load(con, feed, landed, sha, table, run_id, meta, limits, known.versions.get(landed.file_name, []), shown)
-            con.execute("COMMIT")
-            return outcome
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        with transaction(con):
+            return _load(con, feed, landed, sha, table, run_id, meta, limits, known.versions.get(landed.file_name, []), shown)
     except FileProblem as problem:
         outcome = FileOutcome(landed.file_name, "rejected", problem.code, problem.reason, problem.rows_read, display_name=shown)
     except Exception as exc:  # one bad file never stops the feed, let alone the night
@@ -425,7 +419,7 @@ def _insert_file_row(con, file_id, feed: str, landed: LandedFile, sha: str, o: F
 def _record_waiting(con, feed: str, names: list[str], run_id: str | None) -> None:
     con.execute("DELETE FROM audit.files_waiting WHERE feed = ? AND run_id IS NOT DISTINCT FROM ?", [feed, run_id])
     if names:
-        con.executemany("INSERT INTO audit.files_waiting VALUES (?, ?, ?, now()::TIMESTAMP)",
+        con.executemany("INSERT INTO audit.files_waiting (feed, file_name, run_id, seen_at) VALUES (?, ?, ?, now()::TIMESTAMP)",
                         [[feed, n, run_id] for n in names])
 
 
