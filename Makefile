@@ -7,7 +7,7 @@ DEMO   ?= $(CURDIR)/.demo
 HOUSEHOLDS ?= 3000
 AS_OF  ?= 2026-11-28
 
-.PHONY: setup run test ui bench lock clean
+.PHONY: setup run test ui bench docs lock clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ ui: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.ingest_bench
+
+# docs/feeds.md and docs/rules.md from config/ and models/rules.py (a test fails when they are stale)
+docs: setup
+	$(BIN)/jiuzhu docs
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:

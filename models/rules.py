@@ -24,6 +24,7 @@ class Rule:
     reason: str  # SQL giving the Chinese sentence
     measure: str  # the help the policy allows, in Chinese
     severity: str = "1"  # SQL, higher = worse: township feedback 情况不属实 holds until this grows
+    when: str = ""  # when it fires, in plain Chinese, with {placeholders} of the policy (describe())
 
 
 def _money(expr: str) -> str:
@@ -45,6 +46,7 @@ RULES: tuple[Rule, ...] = (
         "strftime(f.verification_date, '%Y-%m-%d') || ' 核对，结论' || coalesce(f.verification_result, '未填') || '），家中无人享受低保或特困'",
         "纳入低保审核（入户调查、家庭经济状况核对）",
         f"{STANDARD} - {INCOME}",
+        when="家庭经济状况核对的人均月收入低于低保标准（城市 {dibao_standard_urban} 元、农村 {dibao_standard_rural} 元/人·月，按户主户口性质；核对结果不超过 {verification_max_age_months} 个月），核对结论不是“不符合”，且家中无人享受低保或特困",
     ),
     Rule(
         "R02", "低保边缘监测", ("县民政局",), "13, 15", ("mz_verification", "mz_assistance"),
@@ -56,6 +58,7 @@ RULES: tuple[Rule, ...] = (
         f"{_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元（{{dibao_edge_multiple}} 倍）之间，未纳入低保边缘'",
         "认定为低保边缘家庭，纳入动态监测和专项救助",
         f"{{dibao_edge_multiple}} * {STANDARD} - {INCOME}",
+        when="核对人均月收入不低于低保标准、但低于低保标准的 {dibao_edge_multiple} 倍，且家中无人享受低保、特困或低保边缘",
     ),
     Rule(
         "R03", "支出型困难(医疗)", ("县民政局", "县医保局"), "3, 8", ("yb_settlements",),
@@ -69,6 +72,7 @@ RULES: tuple[Rule, ...] = (
         f"ELSE '；扣除医疗支出后人均月收入 ' || {_money('(f.annual_income - f.oop_12m) / 12 / f.members')} || ' 元，低于低保标准 ' || {_money(STANDARD)} || ' 元' END",
         "临时救助（重大疾病）{temporary_assistance_serious_illness} 倍城市低保标准，即 {ta_low}–{ta_high} 元；医疗救助",
         "f.oop_12m",
+        when="全家近 {medical_window_months} 个月医保个人自付（冲销已扣除）达到 {medical_out_of_pocket_threshold} 元；或收入本身不低于低保标准，但扣除这笔医疗支出后的人均月收入低于低保标准",
     ),
     Rule(
         "R04", "零就业家庭", ("县人社局",), "6", ("rs_employment",),
@@ -78,6 +82,7 @@ RULES: tuple[Rule, ...] = (
         "'家中 ' || f.able_to_work || ' 名劳动年龄内有劳动能力的成员均已失业登记、无就业登记（零就业家庭）'",
         "就业援助：公益性岗位托底安置，确保动态清零",
         "f.able_unemployed",
+        when="家中有 {working_age_low}–{working_age_high} 岁、有劳动能力（完全或部分）的成员，且这些成员都有有效的失业登记、没有有效的就业登记",
     ),
     Rule(
         "R05", "重残重病单人户", ("县民政局",), "1", ("wj_diagnoses", "mz_assistance", "mz_verification"),
@@ -89,6 +94,7 @@ RULES: tuple[Rule, ...] = (
         f"{_money(INCOME)} || ' 元，低于低保标准的 {{dibao_edge_multiple}} 倍（' || {_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元）'",
         "按单人户纳入低保",
         "f.severe_not_covered",
+        when="有一级/二级残疾、或近 {serious_illness_window_months} 个月确诊大病的成员未享受低保或特困，且家庭核对人均月收入低于低保标准的 {dibao_edge_multiple} 倍",
     ),
     Rule(
         "R06", "特困供养应延未延", ("县民政局",), "2", ("mz_assistance",),
@@ -98,6 +104,7 @@ RULES: tuple[Rule, ...] = (
         "'特困供养或孤儿保障已终止的成员 ' || f.tekun_extension_candidates || ' 人，未满18周岁或仍在全日制就读（研究生以下），应延长保障'",
         "恢复特困供养（延长至18周岁或毕业）",
         "f.tekun_extension_candidates",
+        when="特困供养或孤儿保障已终止的人，现在未满 {tekun_child_age_limit} 周岁，或已满 {tekun_child_age_limit} 周岁但仍全日制在读（{tekun_extension_max_school}）",
     ),
     Rule(
         "R08", "信访困难诉求", ("县民政局", "县信访局"), "13", ("xf_petitions",),
@@ -108,6 +115,7 @@ RULES: tuple[Rule, ...] = (
         "coalesce('（' || nullif(array_to_string(f.petition_categories, '、'), '') || '）', '')",
         "入户核实诉求，按情况给予临时救助或纳入低保",
         "f.hardship_petitions_90d",
+        when="成员近 {petition_window_days} 天登记的信访，问题类别为{petition_categories}之一，或诉求内容说明家庭困难（不论类别）",
     ),
     Rule(
         "R09", "急难事件", ("县民政局",), "8", ("wj_deaths", "rs_insurance", "wj_diagnoses", "rs_employment"),
@@ -121,6 +129,7 @@ RULES: tuple[Rule, ...] = (
         "CASE WHEN f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1 THEN '近6个月唯一缴费的成员近90天失业登记' END)",
         "临时救助（急难型，先行救助）{temporary_assistance_serious_illness} 倍城市低保标准，即 {ta_low}–{ta_high} 元",
         "f.earner_deaths_90d + f.first_serious_illness_90d + f.contributors_newly_unemployed_90d",
+        when="近 {emergency_window_days} 天内：{working_age_low}–{working_age_high} 岁、死亡前 {contribution_window_months} 个月仍缴纳职工养老保险的成员死亡；或有成员首次确诊大病；或近 {contribution_window_months} 个月唯一缴费的成员失业登记",
     ),
     Rule(
         "R10", "救助复核", ("县民政局",), "16, 19", ("mz_assistance", "wj_deaths", "mz_verification"),
@@ -134,6 +143,7 @@ RULES: tuple[Rule, ...] = (
         "CASE WHEN f.double_assistance > 0 THEN '有成员在两户同时在保，或同时享受低保和特困' END)",
         "复核在保资格，停发或调整待遇",
         "f.deceased_on_assistance + f.double_assistance",
+        when="在保（低保、特困）的人已有死亡登记；或低保家庭核对人均月收入达到低保标准的 {dibao_edge_multiple} 倍；或一人在两户同时在保，或同时享受低保和特困",
     ),
     Rule(
         "R11", "特困标准不达标", ("县民政局", "县财政局"), "2", ("mz_assistance",),
@@ -144,6 +154,7 @@ RULES: tuple[Rule, ...] = (
         f"{_money('{tekun_basic_multiple} * ' + STANDARD)} || ' 元，照料护理费应不低于最低工资标准的 1/10、1/6、1/3）'",
         "按标准补发特困供养金",
         "f.tekun_below_standard",
+        when="在保特困记录的基本生活费低于低保标准的 {tekun_basic_multiple} 倍，或照料护理费低于最低工资（{minimum_wage} 元）的 1/10、1/6、1/3（全自理、半护理、全护理）",
     ),
 )
 
@@ -162,6 +173,21 @@ def policy_values(policy: dict) -> dict[str, str]:
         "ta_low": f"{lo * std['dibao_standard_urban']:,}",
         "ta_high": f"{hi * std['dibao_standard_urban']:,}",
     }
+
+
+def describe(rule: Rule, policy: dict) -> str:
+    """When the rule fires, in plain Chinese, with the numbers of ``policy``."""
+    rules, std = policy["rules"], policy["standards"]
+    low, high = rules["working_age"]
+    values = {
+        "dibao_standard_urban": std["dibao_standard_urban"], "dibao_standard_rural": std["dibao_standard_rural"],
+        "minimum_wage": std["minimum_wage"], "tekun_basic_multiple": policy["compliance"]["tekun_basic_multiple"],
+        "working_age_low": low, "working_age_high": high,
+        "petition_categories": "、".join(rules["petition_categories"]),
+        "tekun_extension_max_school": "、".join(rules["tekun_extension_max_school"]),
+        "medical_out_of_pocket_threshold": f"{rules['medical_out_of_pocket_threshold']:,}",
+    }
+    return rule.when.format(**(rules | values))
 
 
 def level_of(code: str, policy: dict) -> str:

@@ -4,6 +4,7 @@
     jiuzhu run   --landing DIR --home DIR [--as-of DATE] [--policy FILE]
     jiuzhu ui    --home DIR [--port P]
     jiuzhu daemon --home DIR [--landing DIR]   (runs the 01:30 schedule)
+    jiuzhu docs [--check]                      (docs/feeds.md and docs/rules.md from the configuration)
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--home", required=True, type=Path)
     p.add_argument("--landing", type=Path, default=None, help="default: the landing zone of the last run")
 
+    p = sub.add_parser("docs", help="生成参考文档 (write docs/feeds.md and docs/rules.md from the configuration)")
+    p.add_argument("--check", action="store_true", help="only say whether the committed documents are current")
+
     args = parser.parse_args(argv)
     os.umask(0o077)  # what jiuzhu writes (warehouse, exports, instance, synthetic counties) is the owner's only
-    return {"synth": cmd_synth, "run": cmd_run, "ui": cmd_ui, "daemon": cmd_daemon}[args.command](args)
+    return {"synth": cmd_synth, "run": cmd_run, "ui": cmd_ui, "daemon": cmd_daemon, "docs": cmd_docs}[args.command](args)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -125,6 +129,19 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     print(f"Dagster daemon (schedule nightly_0130_beijing), instance {os.environ['DAGSTER_HOME']}", flush=True)
     os.execv(command[0], command)
     return EXIT_OK  # not reached
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from pipelines.reference_docs import stale_docs, write_docs
+
+    if args.check:
+        stale = stale_docs()
+        for name in stale:
+            print(f"过期 STALE docs/{name}: run `jiuzhu docs` (or `make docs`)", file=sys.stderr)
+        return EXIT_RUN_FAILED if stale else EXIT_OK
+    for path in write_docs():
+        print(f"written: {path}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":
