@@ -96,10 +96,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from pipelines.instance import prepare_home
+    from pipelines.instance import open_instance
 
     home = args.home.resolve()
-    prepare_home(home, args.landing.resolve() if args.landing else None)
+    open_instance(home, args.landing.resolve() if args.landing else None).dispose()  # storage created once, here
     webserver = Path(sys.executable).parent / "dagster-webserver"
     command = [str(webserver), "-m", "pipelines.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
     print(f"Dagster UI: http://127.0.0.1:{args.port}  (instance {os.environ['DAGSTER_HOME']})", flush=True)
@@ -119,9 +119,9 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # start-up check: runs a dead daemon or run worker left in progress would hold the warehouse's slot
     # forever (the sensor recover_dead_runs repeats this every minute while the daemon runs)
-    live = recover(instance, home, on_dead=lambda run: print(
+    live = recover(instance, home, lambda run: print(
         f"已清理 RECOVERED：运行 {run.run_id} 的进程已不存在，已标记失败。告警 alert: {write_alert(instance, run, home)}",
-        file=sys.stderr))
+        file=sys.stderr), "found when the daemon started").live
     if live:
         print(f"注意：仍有 {len(live)} 个运行在进行 (still in progress): {', '.join(r.run_id for r in live)}", file=sys.stderr)
     daemon = Path(sys.executable).parent / "dagster-daemon"

@@ -92,7 +92,7 @@ def write_alert_file(home: Path, stem: str, lines: list[str]) -> Path:
     return path
 
 
-def write_fault_alert(home: Path, fault: Fault, details: list[str] | None = None, now: dt.datetime | None = None) -> Path:
+def write_fault_alert(home: Path, fault: Fault, now: dt.datetime | None = None) -> Path:
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     lines = [
         f"# 运行未能开始或中断 Night could not run: {fault.code}",
@@ -105,6 +105,4 @@ def write_fault_alert(home: Path, fault: Fault, details: list[str] | None = None
         f"- {fault.zh}",
         f"- {fault.en}",
     ]
-    if details:
-        lines += ["", "## 详情 Details", "", *(f"- {d}" for d in details)]
     return write_alert_file(home, f"{now:%Y%m%dT%H%M%SZ}_{fault.code.lower()}", lines)

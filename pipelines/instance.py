@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -58,6 +59,22 @@ def prepare_home(home: Path, landing: Path | None = None) -> None:
         os.environ.setdefault("JIUZHU_LANDING", json.loads(settings.read_text(encoding="utf-8"))["landing"])
 
 
+def instance_at(home: Path) -> dg.DagsterInstance:
+    """The home's instance (its dagster.yaml must be in place). The first process to open it creates
+    its storage, under a lock: two processes creating the SQLite storage at once (a run and the
+    UI, say) can leave two alembic heads, after which no process opens the instance."""
+    dhome = dagster_home(home)
+    os.environ["DAGSTER_HOME"] = str(dhome)
+    ready = dhome / ".storage-ready"
+    if not ready.exists():
+        with open(dhome / ".storage.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not ready.exists():
+                dg.DagsterInstance.get().dispose()
+                ready.touch()
+    return dg.DagsterInstance.get()
+
+
 def open_instance(home: Path, landing: Path | None = None) -> dg.DagsterInstance:
     prepare_home(home, landing)
-    return dg.DagsterInstance.get()
+    return instance_at(home)

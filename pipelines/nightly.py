@@ -34,7 +34,7 @@ from pipelines.alerts import error_text, write_alert
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.faults import MIN_FREE_BYTES, Fault, diagnose, disk_full, free_bytes, warehouse_damaged, write_fault_alert
 from pipelines.instance import open_instance
-from pipelines.recovery import IN_PROGRESS, HomeBusy, HomeLock, clear_scratch, recover
+from pipelines.recovery import HomeBusy, HomeLock, clear_scratch, close_run, recover
 from warehouse.encryption import WarehouseKeyError, WarehouseMissing
 from warehouse.person_key import PersonKeyError, install, load_key
 from warehouse.resource import connect
@@ -63,7 +63,8 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
 def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
     instance = open_instance(home, landing)
     # first what dead runs left (a live one is reported, never waited for), then the night's own checks
-    live = recover(instance, home, on_dead=lambda run: _dead_run_alert(instance, run, home, landing))
+    live = recover(instance, home, lambda run: _dead_run_alert(instance, run, home, landing),
+                   "kill -9, out of memory, abort or power loss").live
     if live:
         run = live[0]
         print(f"错误 RUN_ALIVE：这个家目录的运行 {run.run_id}（作业 {run.job_name}，进程 {run.pid or '尚未启动'}）仍在进行，"
@@ -104,10 +105,7 @@ def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
         exc = outcome["error"]
         text = safe_message(exc, limit=300)
         fault = diagnose(text, home) or Fault("RUN_ERROR", f"运行出错：{text}", f"the run failed: {text}")
-        run = instance.get_run_by_id(run_id)
-        if run is not None and run.status in IN_PROGRESS:
-            instance.report_run_failed(run, message=fault.en)
-            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        close_run(instance, run_id, fault.en)
         return _fail(home, fault)
     return _report(instance, outcome["result"], home, landing, as_of)
 
@@ -178,12 +176,9 @@ def _abort(instance: dg.DagsterInstance, home: Path, landing: Path, run_id: str,
     name = signal.Signals(signum).name
     alert = None
     try:
-        run = instance.get_run_by_id(run_id)
+        run = close_run(instance, run_id, f"中断 interrupted by {name}")
         if run is not None:
-            if run.status in IN_PROGRESS or run.status == dg.DagsterRunStatus.NOT_STARTED:
-                instance.report_run_failed(run, message=f"中断 interrupted by {name}")
-            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-            alert = write_alert(instance, instance.get_run_by_id(run_id) or run, home, landing)
+            alert = write_alert(instance, run, home, landing)
         clear_scratch(home)
         print(f"已中断 INTERRUPTED by {name}：运行 {run_id} 已标记为失败并释放槽位；重新运行同一命令即可重做这一晚。"
               f"{f' 告警 alert: {alert}' if alert else ''}", file=sys.stderr, flush=True)

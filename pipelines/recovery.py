@@ -9,7 +9,8 @@ daemon through the sensor ``recover_dead_runs``):
   and an alert is written;
 - slots still held by runs that have ended are freed;
 - the home's scratch folder (copies of files being read, DuckDB's spill files) is emptied,
-  when no run of the home is alive.
+  when no run of the home is alive (by `jiuzhu run` and at the daemon's start, not by the
+  sensor: a run the daemon launches next may already be filling it).
 
 A run's process is the one that reported the run's start (its events carry the pid). A pid is
 only taken as that process if the process began before the run did: pids are reused.
@@ -56,15 +57,20 @@ def _boot_time() -> float | None:
         return None
 
 
-def process_started_at(pid: int) -> float | None:
-    """When the process began (seconds since the epoch), from /proc; None where unknown."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (state first), or None."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
+            return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def process_started_at(pid: int, fields: list[str] | None = None) -> float | None:
+    """When the process began (seconds since the epoch), from /proc; None where unknown."""
+    fields = fields if fields is not None else _stat_fields(pid)
     boot = _boot_time()
-    if boot is None or len(fields) < 20 or fields[0] == "Z":
+    if fields is None or boot is None or len(fields) < 20:
         return None
     return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
@@ -78,13 +84,10 @@ def process_alive(pid: int, not_after: float | None = None) -> bool:
         return False
     except PermissionError:
         pass  # exists, under another user
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-    except (OSError, IndexError):
-        pass
-    started = process_started_at(pid)
+    fields = _stat_fields(pid)
+    if fields and fields[0] == "Z":
+        return False
+    started = process_started_at(pid, fields)
     return not (not_after is not None and started is not None and started > not_after + 2)
 
 
@@ -136,10 +139,15 @@ def free_slots_of_ended_runs(instance: dg.DagsterInstance) -> list[str]:
     return freed
 
 
-def mark_dead(instance: dg.DagsterInstance, record, why: str) -> None:
-    run = record.dagster_run
-    instance.report_run_failed(run, message=f"运行进程已不存在，标记为失败并释放并发槽位 the run's process is gone ({why})")
-    instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+def close_run(instance: dg.DagsterInstance, run_id: str, message: str) -> dg.DagsterRun | None:
+    """Mark a run that will never finish as failed (if it is not over yet) and free its slots."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return None
+    if run.status in IN_PROGRESS or run.status == dg.DagsterRunStatus.NOT_STARTED:
+        instance.report_run_failed(run, message=message)
+    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    return instance.get_run_by_id(run_id) or run
 
 
 def clear_scratch(home: Path) -> None:
@@ -150,17 +158,25 @@ def clear_scratch(home: Path) -> None:
             shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
 
 
-def recover(instance: dg.DagsterInstance, home: Path, on_dead) -> list[LiveRun]:
-    """Clear what dead runs left; ``on_dead(run)`` is called for each (to write its alert).
-    Returns the runs still alive (the caller must not wait for them)."""
+@dataclass(frozen=True)
+class Recovery:
+    dead: list[str]  # runs marked failed
+    freed: list[str]  # ended runs whose slots were still held
+    live: list[LiveRun]  # runs still alive: the caller must not wait for them
+
+
+def recover(instance: dg.DagsterInstance, home: Path, on_dead, why: str, clear: bool = True) -> Recovery:
+    """Clear what dead runs left; ``on_dead(run)`` is called for each (to write its alert). With
+    ``clear``, the scratch folder is emptied when no run of the home is alive."""
     dead, live = dead_and_live_runs(instance)
     for record in dead:
-        mark_dead(instance, record, "kill -9, out of memory, abort or power loss")
-        on_dead(instance.get_run_by_id(record.dagster_run.run_id) or record.dagster_run)
-    free_slots_of_ended_runs(instance)
-    if not live:
+        run = close_run(instance, record.dagster_run.run_id,
+                        f"运行进程已不存在，标记为失败并释放并发槽位 the run's process is gone ({why})")
+        on_dead(run or record.dagster_run)
+    freed = free_slots_of_ended_runs(instance)
+    if clear and not live:
         clear_scratch(home)
-    return live
+    return Recovery([r.dagster_run.run_id for r in dead], freed, live)
 
 
 # --- the home lock ---------------------------------------------------------------------------
@@ -215,15 +231,10 @@ def recover_dead_runs(context: dg.SensorEvaluationContext, warehouse: Warehouse)
     from pipelines.alerts import write_alert
 
     home = Path(warehouse.home)
-    recovered = []
 
     def on_dead(run: dg.DagsterRun) -> None:
-        recovered.append(run.run_id)
         context.log.error(f"运行 {run.run_id} 的进程已不存在，已标记失败 run marked failed, alert {write_alert(context.instance, run, home)}")
 
-    dead, _ = dead_and_live_runs(context.instance)
-    for record in dead:
-        mark_dead(context.instance, record, "found by the daemon")
-        on_dead(context.instance.get_run_by_id(record.dagster_run.run_id) or record.dagster_run)
-    freed = free_slots_of_ended_runs(context.instance)
-    return dg.SkipReason(f"recovered {len(recovered)} dead run(s), freed slots of {len(freed)} ended run(s)")
+    # the scratch folder is left alone here: a run the daemon launches next may be filling it already
+    done = recover(context.instance, home, on_dead, "found by the daemon", clear=False)
+    return dg.SkipReason(f"recovered {len(done.dead)} dead run(s), freed slots of {len(done.freed)} ended run(s)")

@@ -31,6 +31,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from pipelines.cli import main
+from pipelines.instance import instance_at
 from pipelines.recovery import IN_PROGRESS
 from pipelines.settings import WAREHOUSE_POOL
 from test_hostile_workbooks import deflate_bomb, far_cell_workbook  # the hostile workbooks of that suite
@@ -110,8 +111,7 @@ def finish(proc: subprocess.Popen) -> tuple[int, str]:
 
 def instance_of(home: Path) -> dg.DagsterInstance:
     """The home's instance, as `jiuzhu ui` would open it (its dagster.yaml keeps storage under $DAGSTER_HOME)."""
-    os.environ["DAGSTER_HOME"] = str(home / "dagster")
-    return dg.DagsterInstance.get()
+    return instance_at(home)
 
 
 def wait_for_a_held_slot(home: Path, after_steps: int) -> None:
@@ -132,6 +132,21 @@ def wait_for_a_held_slot(home: Path, after_steps: int) -> None:
                 pass
         time.sleep(0.2)
     raise AssertionError("the run never reached a step holding the warehouse slot")
+
+
+def freeze_while_holding_a_slot(proc: subprocess.Popen, home: Path, after_steps: int) -> None:
+    """Stop the process (SIGSTOP) at a moment one of its steps holds the warehouse slot: a step
+    may end between seeing the slot held and the kill, so the slot is checked again while frozen."""
+    for _ in range(50):
+        wait_for_a_held_slot(home, after_steps)
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            if instance_of(home).event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots:
+                return
+        except Exception:  # noqa: BLE001 — frozen in the middle of a write: let it go on and try again
+            pass
+        proc.send_signal(signal.SIGCONT)
+    raise AssertionError("the run never stayed in a step holding the warehouse slot")
 
 
 def night_state(home: Path) -> dict:
@@ -188,7 +203,7 @@ def test_sigterm_kill9_and_a_busy_home_never_block_the_next_night(county, undist
 
     # kill -9 later in the night: its run stays STARTED and keeps the slot, as a crash leaves it
     killed = jiuzhu_run(county, home)
-    wait_for_a_held_slot(home, after_steps=25)
+    freeze_while_holding_a_slot(killed, home, after_steps=25)
     killed.kill()
     killed.wait()
     instance = instance_of(home)

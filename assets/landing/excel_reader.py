@@ -70,7 +70,7 @@ class _Reader:
     def __init__(self, module: str, memory: int):
         env = {**os.environ, "RUST_BACKTRACE": "0"}  # a backtrace after a failed allocation can deadlock
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")]))
-        self.key = (module, memory, env["PYTHONPATH"])
+        self.key = (module, memory)
         self.proc = subprocess.Popen([sys.executable, "-m", module, str(memory)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=CODE_ROOT, env=env)
         self.stderr = bytearray()  # the tail of what it printed: looked at for signs of running out of memory, never shown
@@ -117,7 +117,7 @@ _READER: _Reader | None = None
 def _run_reader(path: Path, feed: Feed, out: Path, limits: IngestLimits) -> dict:
     """excel_child's result.json for ``path``, or the exception its death means for the file."""
     global _READER
-    if _READER is None or not _READER.alive() or _READER.key[:2] != (CHILD_MODULE, limits.reader_memory_bytes):
+    if _READER is None or not _READER.alive() or _READER.key != (CHILD_MODULE, limits.reader_memory_bytes):
         if _READER is not None:
             _READER.stop()
         _READER = _Reader(CHILD_MODULE, limits.reader_memory_bytes)
