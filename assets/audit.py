@@ -7,12 +7,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from assets.ingest import raw_assets
-from assets.landing.loader import record_unknown_entries
+from assets.raw import raw_assets
+from ingest.loader import record_unknown_entries
 from assets.staging import staging_assets
 from jiuzhu.config import load_feeds
-from pipelines.settings import WAREHOUSE_POOL, NightSettings
-from warehouse.resource import Warehouse
+from assets.common import WAREHOUSE_POOL, NightSettings
+from assets.common import Warehouse
 
 SUMMARY_SQL = """
 WITH f AS (

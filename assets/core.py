@@ -6,12 +6,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.charts import markdown_table
+from exports.charts import markdown_table
 from assets.staging import staging_assets
-from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
-from warehouse.core import build_core
+from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
+from transform.core.build import build_core
 from warehouse.person_key import install, load_key
-from warehouse.resource import Warehouse
+from assets.common import Warehouse
 
 CORE_TABLES = {
     "persons": "人员（以 person_key 为键，不含身份证号）：出生日期、性别、是否在民政名册。\n\n"

@@ -9,17 +9,17 @@ import dagster as dg
 import numpy as np
 
 from assets.core import CORE_TABLES
-from assets.charts import calibration_chart_markdown, histogram_markdown
+from exports.charts import calibration_chart_markdown, histogram_markdown
 from models.model_card import card_figures, card_markdown
 from models.risk import held_out_auc, train
-from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
+from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from warehouse import risk_store
-from warehouse.export_log import log_export
-from warehouse.model_frames import model_frame
+from exports.export_log import log_export
+from transform.model.frames import model_frame
 from warehouse.person_key import install, load_key
-from warehouse.resource import Warehouse
-from warehouse.scoring import score_households
-from warehouse.training import build_training_rows, training_dates
+from assets.common import Warehouse
+from transform.model.scoring import score_households
+from transform.model.training import build_training_rows, training_dates
 
 MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and M01 stays silent)
 
@@ -142,24 +142,3 @@ def _score_histogram(values: np.ndarray, threshold: float, high: float, as_of: d
     return (f"{chart}\n\n分数 ≥ 阈值 {threshold:g}（黄）：{above} 户；≥ 高风险线 {high:g}（橙）：{top} 户"
             f"（其中规则未命中的家庭进入 M01）。Households at or above the M01 threshold: {above}; at or above the "
             f"high band: {top} (M01 warns those no rule flags).")
-
-
-@dg.asset_check(
-    asset=risk_model,
-    name="model_in_use_beats_the_baseline",
-    blocking=True,
-    description="启用的模型在检验月份上不差于透明基线（逻辑回归）；新模型只有优于当前模型才会启用。阻断：否则不打分、不产生 M01。"
-    " The model in use is at least as good as the logistic baseline on the held-out months.",
-)
-def model_in_use_beats_the_baseline(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
-                                    night: NightSettings) -> dg.AssetCheckResult:
-    current = risk_store.current(Path(warehouse.home), night_of(context, night))
-    if current is None:
-        return dg.AssetCheckResult(passed=True, metadata={"note": "no model yet: nothing is scored, M01 is silent"})
-    version, _, card = current
-    mine = card["metrics"][card["kind"]].get("roc_auc") or 0.0
-    baseline = card["metrics"].get("logistic_regression", {}).get("roc_auc") or 0.0
-    return dg.AssetCheckResult(
-        passed=mine >= baseline,
-        metadata={"version": version, "held_out_roc_auc": mine, "baseline_roc_auc": baseline},
-    )

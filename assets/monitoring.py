@@ -5,18 +5,16 @@ episodes, and the night's exports for townships and departments."""
 from pathlib import Path
 
 import dagster as dg
-from python_calamine import CalamineWorkbook
 
-from assets.charts import aliases, cjk_font, markdown_table, stacked_bar_chart_markdown, zh_or
+from exports.charts import aliases, cjk_font, markdown_table, stacked_bar_chart_markdown, zh_or
 from assets.core import CORE_TABLES
 from assets.quality import feed_gate
 from jiuzhu.idnumber import mask
-from models.compliance import compliance_problems
 from models.rules import LEVEL_ORDER
-from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
-from warehouse.exports import write_exports
-from warehouse.monitoring import build_warnings
-from warehouse.resource import Warehouse
+from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
+from exports.township import write_exports
+from transform.monitoring.warnings import build_warnings
+from assets.common import Warehouse
 
 
 @dg.asset(
@@ -40,23 +38,7 @@ def policy_in_force(context: dg.AssetExecutionContext, night: NightSettings) -> 
     )
 
 
-@dg.asset_check(
-    asset=policy_in_force,
-    name="complies_with_items_1_and_2",
-    blocking=True,
-    description="政策参数符合第1、2条：低保标准占上年度人均消费支出25–35%（城镇）、35–45%（农村），城乡比≤1.3，"
-    "特困≥1.3倍低保标准，照料护理≥最低工资1/10、1/6、1/3。阻断：不合规的政策文件不用于预警。",
-)
-def policy_complies(context: dg.AssetCheckExecutionContext, night: NightSettings) -> dg.AssetCheckResult:
-    problems = compliance_problems(night.policy_in_force(night_of(context, night)))
-    return dg.AssetCheckResult(
-        passed=not problems,
-        metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "合规 (complies)")},
-        description="；".join(problems) or None,
-    )
-
-
-# LEVEL_ORDER: 红 > 橙 > 黄 > 复核; ASCII names when the server has no Chinese font (assets/charts.py)
+# LEVEL_ORDER: 红 > 橙 > 黄 > 复核; ASCII names when the server has no Chinese font (exports/charts.py)
 LEVEL_COLOURS = {"红": "#c0392b", "橙": "#e67e22", "黄": "#f1c40f", "复核": "#5d6d7e"}
 LEVEL_ASCII = {"红": "red", "橙": "orange", "黄": "yellow", "复核": "review"}
 STATUS_ZH = {"new": "新增", "continuing": "持续", "escalated": "升级"}
@@ -184,38 +166,4 @@ def warning_workbooks(context: dg.AssetExecutionContext, warehouse: Warehouse, n
             "department_lists": sum(e["kind"] == "department" for e in entries),
             "manifest": dg.MetadataValue.path(str(out_dir / "manifest.json")),
         }
-    )
-
-
-@dg.asset_check(
-    asset=warning_workbooks,
-    name="workbooks_hold_exactly_the_warnings",
-    blocking=False,
-    description="工作簿中的预警与预警表完全一致（每个镇街、每个工作表的行数和预警编号）。",
-)
-def workbooks_hold_exactly_the_warnings(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
-    as_of = night_of(context, night)
-    out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
-    with warehouse.connect(read_only=True) as con:
-        expected = {
-            (code, sheet, wid)
-            for code, sheet, wid in con.execute(
-                """SELECT township_code, CASE status WHEN 'new' THEN '新增预警' ELSE '持续预警' END, warning_id
-                   FROM monitoring.warnings WHERE as_of_date = ?
-                   UNION ALL SELECT township_code, '本期解除', warning_id FROM monitoring.resolved_warnings
-                   WHERE as_of_date = ? AND township_code IN (SELECT township_code FROM monitoring.warnings WHERE as_of_date = ?)""",
-                [as_of, as_of, as_of],
-            ).fetchall()
-        }
-    found = set()
-    for path in out_dir.glob("*_*.xlsx"):
-        code = path.name.split("_")[0]
-        wb = CalamineWorkbook.from_path(str(path))
-        for sheet in ("新增预警", "持续预警", "本期解除"):
-            for row in wb.get_sheet_by_name(sheet).to_python()[1:]:
-                found.add((code, sheet, row[0]))
-    return dg.AssetCheckResult(
-        passed=found == expected,
-        metadata={"in_table": len(expected), "in_workbooks": len(found),
-                  "missing": len(expected - found), "unexpected": len(found - expected)},
     )

@@ -10,19 +10,20 @@ import dagster as dg
 import duckdb
 import xlsxwriter
 
-from assets.charts import bar_chart_markdown, markdown_table, stacked_bar_chart_markdown
+from exports.charts import bar_chart_markdown, markdown_table, stacked_bar_chart_markdown
 from assets.staging import staging_assets
 from jiuzhu.config import Feed, load_feeds, load_quality
 from jiuzhu.idnumber import mask as id_mask
 from jiuzhu.pii import mask_name
-from jiuzhu.spreadsheet import WORKBOOK_OPTIONS, neutralise
-from pipelines.settings import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
-from warehouse.export_log import log_export
-from warehouse.freshness import freshness
+from exports.excel import WORKBOOK_OPTIONS, neutralise
+from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
+from exports.export_log import log_export
+from transform.audit.freshness import freshness
 from warehouse.pii_lookup import masker
-from warehouse.quality import FeedQuality, measure_all
-from warehouse.resource import Warehouse, transaction
-from warehouse.staging_sql import REASONS
+from transform.audit.quality import FeedQuality, measure_all
+from assets.common import Warehouse
+from warehouse.resource import transaction
+from transform.staging.spec_sql import REASONS
 
 
 def _bar(share: float, width: int = 20) -> str:
@@ -86,7 +87,7 @@ def _scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality],
             "extract_date": fq.extract_date,
             "days_since_last_file": fq.days_since_last_file,
             "expected_cadence_days": feed.cadence_days,
-            "fresh": f.fresh,  # the newest loaded extract within the spec's max_age (warehouse/freshness.py)
+            "fresh": f.fresh,  # the newest loaded extract within the spec's max_age (transform/audit/freshness.py)
             "rows_tonight": fq.rows_tonight,
             "completeness": round(1 - required_missing / fq.rows_tonight, 4) if fq.rows_tonight else None,
             "validity": round(1 - fq.quarantine_share, 4) if fq.rows_tonight else None,

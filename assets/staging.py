@@ -8,11 +8,10 @@ every raw row is in exactly one of staging.<feed> or the quarantine.
 import dagster as dg
 
 from jiuzhu.config import Feed, load_feeds
-from assets.feed_assets import feed_asset_args
-from pipelines.settings import NIGHTS, NightSettings, night_of
-from warehouse.resource import Warehouse
-from warehouse.staging import build_staging
-from warehouse.staging_sql import REASONS
+from assets.common import NIGHTS, NightSettings, feed_asset_args, night_of
+from assets.common import Warehouse
+from transform.staging.build import build_staging
+from transform.staging.spec_sql import REASONS
 
 
 def build_staging_asset(feed: Feed) -> dg.AssetsDefinition:

@@ -73,7 +73,7 @@ def ensure_county(households: int = HOUSEHOLDS) -> tuple[Path, float | None]:
 def phase_floor(landing: Path) -> dict:
     import duckdb
 
-    from assets.landing.sniff import as_utf8, detect_encoding, sniff_format
+    from ingest.sniff import as_utf8, detect_encoding, sniff_format
 
     with tempfile.TemporaryDirectory() as tmp:
         con = duckdb.connect(str(Path(tmp) / "floor.duckdb"))
@@ -155,9 +155,9 @@ def phase_score(home: Path, model_home: Path) -> dict:
     import datetime as dt
 
     from models.risk import LARGE_TREES, train
-    from warehouse.model_frames import model_frame
+    from transform.model.frames import model_frame
     from warehouse.resource import connect
-    from warehouse.scoring import score_households
+    from transform.model.scoring import score_households
 
     with connect(model_home / "warehouse.duckdb", read_only=True) as con:
         model = train(model_frame(con, "model.training_rows"), trees=LARGE_TREES)
@@ -174,7 +174,7 @@ def id_normalisation_rate(n: int = 3_000_000) -> float:
     clean 18-digit numbers, lowercase x, 15-digit numbers and numbers with spaces."""
     import duckdb
 
-    from warehouse.normalise import install_macros
+    from warehouse.macros import install_macros
 
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")

@@ -10,7 +10,8 @@ feed can be trusted until it is fixed.
 import dagster as dg
 
 from jiuzhu.config import Feed, load_feeds
-from warehouse.resource import Warehouse, raw_table
+from assets.common import Warehouse
+from warehouse.resource import raw_table
 
 ACCOUNTING_SQL = """
 WITH raw_counts AS (

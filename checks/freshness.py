@@ -1,6 +1,6 @@
 """Is each department still delivering? One check per raw feed: the newest
 loaded extract on or before the night's as-of date is within the feed spec's
-max_age (config/feeds.yaml; warehouse/freshness.py measures it).
+max_age (config/feeds.yaml; transform/audit/freshness.py measures it).
 
 A warning, not a block: a late department does not stop the night; its feed is
 shown as 逾期 (stale) here, in the scorecard and in the run summary.
@@ -17,9 +17,9 @@ dates in audit.files, against the as-of date, answer the question asked.
 import dagster as dg
 
 from jiuzhu.config import Feed, load_feeds
-from pipelines.settings import NightSettings, night_of
-from warehouse.freshness import freshness
-from warehouse.resource import Warehouse
+from assets.common import NightSettings, night_of
+from transform.audit.freshness import freshness
+from assets.common import Warehouse
 
 CHECK_NAME = "fresh_within_cadence"
 

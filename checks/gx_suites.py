@@ -19,11 +19,11 @@ import dagster as dg
 import duckdb
 
 from jiuzhu.config import Feed, load_feeds, load_quality
-from pipelines.settings import NightSettings, night_of
-from warehouse.quality import tonights_extract
-from warehouse.resource import Warehouse
+from assets.common import NightSettings, night_of
+from transform.audit.quality import tonights_extract
+from assets.common import Warehouse
 from warehouse.resource import quote_ident as q
-from warehouse.staging_sql import output_columns
+from transform.staging.spec_sql import output_columns
 
 _lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""Quality gates on staging.<feed>, measured on tonight's extract (warehouse.quality).
+"""Quality gates on staging.<feed>, measured on tonight's extract (transform.audit.quality).
 
 Blocking where going on would make the warning list wrong: for the roster
 (config/quality.yaml `list_stopping_feeds`), a failed gate stops everything
@@ -12,9 +12,9 @@ the other feeds support.
 import dagster as dg
 
 from jiuzhu.config import Feed, load_feeds, load_quality
-from pipelines.settings import NightSettings, night_of
-from warehouse.quality import FeedQuality, measure
-from warehouse.resource import Warehouse
+from assets.common import NightSettings, night_of
+from transform.audit.quality import FeedQuality, measure
+from assets.common import Warehouse
 
 GATES = ("quarantine_share_within_limit", "duplicate_keys_within_limit", "snapshot_not_shrunk")
 WARNINGS = ("row_count_in_usual_range", "persons_found_in_roster")

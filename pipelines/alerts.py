@@ -20,14 +20,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.landing.files import list_feed_files
-from assets.landing.problems import safe_message
+from ingest.files import list_feed_files
+from ingest.problems import safe_message
 from jiuzhu.pii import mask_id_runs
 from jiuzhu.config import load_feeds
 from pipelines.faults import ALERTS_DIR, diagnose, write_alert_file
-from pipelines.settings import PARTITION_TAG, yesterday_in_county
+from assets.common import PARTITION_TAG
+from jiuzhu.calendar import yesterday_in_county
 from warehouse.pii_lookup import masker
-from warehouse.resource import Warehouse, connect
+from assets.common import Warehouse
+from warehouse.resource import connect
 
 log = logging.getLogger("jiuzhu.alerts")
 

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipelines.settings import parse_as_of
+from jiuzhu.calendar import parse_as_of
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 

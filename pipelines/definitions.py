@@ -11,26 +11,22 @@ import dagster as dg
 
 from assets.audit import ingest_summary_asset
 from assets.core import core_as_of
-from assets.ingest import raw_assets
-from assets.model import household_scores, model_in_use_beats_the_baseline, risk_model
-from assets.monitoring import (
-    policy_complies,
-    policy_in_force,
-    warning_list,
-    warning_workbooks,
-    workbooks_hold_exactly_the_warnings,
-)
+from assets.raw import raw_assets
+from assets.model import household_scores, risk_model
+from assets.monitoring import policy_in_force, warning_list, warning_workbooks
 from assets.quality import feed_gate, scorecards
 from assets.staging import staging_assets
 from checks.accounting import accounting_checks
 from checks.freshness import freshness_checks
 from checks.gx_suites import gx_checks
+from checks.model_checks import model_in_use_beats_the_baseline
+from checks.monitoring_checks import policy_complies, workbooks_hold_exactly_the_warnings
 from checks.staging_checks import quality_checks
 from pipelines.alerts import alert_on_run_failure
 from pipelines.recovery import recover_dead_runs
 from pipelines.sensors import ingest_landing_job, landing_zone_sensor
-from pipelines.settings import NightSettings
-from warehouse.resource import Warehouse
+from assets.common import NightSettings
+from assets.common import Warehouse
 
 NIGHTLY_JOB = "nightly"
 

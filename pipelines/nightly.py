@@ -27,7 +27,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.audit import ingest_summary
-from assets.landing.problems import safe_message
+from ingest.problems import safe_message
 from jiuzhu.config import load_policy
 from jiuzhu.policy_schema import PolicyError
 from pipelines.alerts import error_text, write_alert
@@ -252,8 +252,8 @@ def print_gate(con, as_of: dt.date) -> None:
 
 def print_freshness(con, as_of: dt.date) -> None:
     """Departments that stopped delivering: one line per feed whose newest loaded extract is older
-    than its spec's max_age on the as-of date, or that never delivered (warehouse/freshness.py)."""
-    from warehouse.freshness import freshness
+    than its spec's max_age on the as-of date, or that never delivered (transform/audit/freshness.py)."""
+    from transform.audit.freshness import freshness
 
     for f in freshness(con, as_of):
         if not f.fresh:

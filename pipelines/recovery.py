@@ -31,8 +31,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.settings import WAREHOUSE_POOL
-from warehouse.resource import SCRATCH_DIR, Warehouse
+from assets.common import WAREHOUSE_POOL
+from assets.common import Warehouse
+from warehouse.resource import SCRATCH_DIR
 
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 START_GRACE_SECONDS = 300  # a run that has not reported its start after this long never will (run monitoring's timeout)

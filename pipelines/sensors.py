@@ -1,7 +1,7 @@
 """New files in the landing zone start the ingest of their feed, without waiting for the night.
 
 The sensor ``landing_zone_new_files`` looks at ``<landing>/<feed>/…`` (the files ingest would
-read, assets/landing/files.py) and, for each feed with files it has not requested before,
+read, ingest/files.py) and, for each feed with files it has not requested before,
 asks for one run of the job ``ingest_landing`` that materialises ``raw/<feed>`` (with its
 checks) and ``audit/ingest_summary``. A file is identified by its sha256: a file whose bytes
 were requested before is not new, whatever its name; a file changed in place is.
@@ -41,11 +41,12 @@ from pathlib import Path
 import dagster as dg
 
 from assets.audit import ingest_summary_asset
-from assets.ingest import raw_assets
-from assets.landing.files import Fingerprints, LandedFile, list_feed_files
+from assets.raw import raw_assets
+from ingest.files import Fingerprints, LandedFile, list_feed_files
 from jiuzhu.config import load_feeds
-from pipelines.settings import COUNTY_TZ, NightSettings
-from warehouse.resource import Warehouse
+from assets.common import NightSettings
+from jiuzhu.calendar import COUNTY_TZ
+from assets.common import Warehouse
 
 INGEST_JOB = "ingest_landing"
 SENSOR_NAME = "landing_zone_new_files"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assets.landing.loader import FeedReport, ingest_feed
+from ingest.loader import FeedReport, ingest_feed
 from jiuzhu.config import load_feeds
 from warehouse.resource import connect
 
@@ -41,11 +41,11 @@ class Landing:
         """One night without Dagster: ingest and standardise every feed, link (core), and with
         ``warnings`` also build the warning list and the exports. Returns the last report."""
         from jiuzhu.config import load_policy
-        from warehouse.core import build_core
-        from warehouse.exports import write_exports
-        from warehouse.monitoring import build_warnings
+        from transform.core.build import build_core
+        from exports.township import write_exports
+        from transform.monitoring.warnings import build_warnings
         from warehouse.person_key import install, load_key
-        from warehouse.staging import build_staging
+        from transform.staging.build import build_staging
 
         for feed in load_feeds():
             self.ingest(feed, as_of=as_of)

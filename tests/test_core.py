@@ -142,7 +142,7 @@ def test_training_features_at_a_date_use_nothing_after_it(family):
     """The risk model's training rows for date D are the same whatever arrives later; only labels may change."""
     import datetime as dt
 
-    from warehouse.training import build_training_rows
+    from transform.model.training import build_training_rows
 
     d, later = dt.date(2026, 11, 10), dt.date(2026, 11, 28)
     night(family, later)

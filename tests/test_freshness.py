@@ -9,7 +9,7 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from assets.ingest import raw_assets
+from assets.raw import raw_assets
 from assets.quality import feed_gate, scorecards
 from assets.staging import staging_assets
 from checks.freshness import CHECK_NAME, freshness_checks
@@ -17,9 +17,10 @@ from checks.staging_checks import quality_checks
 from jiuzhu.config import load_feeds, parse_max_age
 from jiuzhu.idnumber import make_id
 from pipelines.nightly import print_freshness
-from pipelines.settings import NightSettings
-from warehouse.freshness import freshness
-from warehouse.resource import Warehouse, connect
+from assets.common import NightSettings
+from transform.audit.freshness import freshness
+from assets.common import Warehouse
+from warehouse.resource import connect
 
 AS_OF = dt.date(2026, 11, 28)
 IDS = [make_id("370725", "19700101", 100 + i) for i in range(3)]

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from assets.landing import loader
-from assets.landing.loader import record_unknown_entries
+from ingest import loader
+from ingest.loader import record_unknown_entries
 from jiuzhu.config import load_feeds, load_ingest_limits
 from jiuzhu.idnumber import make_id
 from warehouse.resource import connect
@@ -98,7 +98,7 @@ def test_a_file_changed_while_it_was_copied_waits(landing, monkeypatch):
 
 
 def test_a_file_replaced_under_its_name_supersedes_the_earlier_rows(landing):
-    from warehouse.staging import build_staging
+    from transform.staging.build import build_staging
 
     landing.write("wj_deaths", "d_20261101.csv", GOOD)  # first loaded half-written: one row
     landing.ingest("wj_deaths")

@@ -18,8 +18,8 @@ import zipfile
 import pytest
 import xlsxwriter
 
-import assets.landing.excel_reader as excel_reader
-import assets.landing.loader as loader
+import ingest.excel_reader as excel_reader
+import ingest.loader as loader
 from jiuzhu.config import load_ingest_limits
 from jiuzhu.idnumber import make_id
 

@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 
 from assets.core import core_as_of
-from assets.ingest import raw_assets
+from assets.raw import raw_assets
 from assets.model import household_scores, risk_model
 from assets.monitoring import policy_in_force, warning_list
 from assets.quality import feed_gate, scorecards
 from assets.staging import staging_assets
 from conftest import Landing
 from jiuzhu.idnumber import make_id, mask
-from pipelines.settings import NightSettings
+from assets.common import NightSettings
 from warehouse import risk_store
-from warehouse.resource import Warehouse
+from assets.common import Warehouse
 
 AS_OF = "2026-11-28"
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力,在校情况,家庭住址,联系电话\n"
@@ -36,7 +36,7 @@ SCORES = {"H2": 0.6, "H3": 0.25}  # M01: 橙 (≥ 0.5) and 黄 (≥ 0.2); every 
 
 
 class StubModel:
-    """Stands in for a trained risk model (warehouse/scoring.py calls these four)."""
+    """Stands in for a trained risk model (transform/model/scoring.py calls these four)."""
 
     kind = "stub"
     income = None

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from jiuzhu.idnumber import make_id, to_15
-from warehouse.normalise import install_macros
+from warehouse.macros import install_macros
 
 ID = make_id("370725", "19800101", 123)
 AS_OF = dt.date(2026, 11, 28)

@@ -33,7 +33,7 @@ from python_calamine import CalamineWorkbook
 from pipelines.cli import main
 from pipelines.instance import instance_at
 from pipelines.recovery import IN_PROGRESS
-from pipelines.settings import WAREHOUSE_POOL
+from assets.common import WAREHOUSE_POOL
 from test_hostile_workbooks import deflate_bomb, far_cell_workbook  # the hostile workbooks of that suite
 from warehouse.resource import connect
 

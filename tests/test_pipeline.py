@@ -10,13 +10,13 @@ from pathlib import Path
 import dagster as dg
 
 from assets.audit import ingest_summary_asset
-from assets.ingest import raw_assets
+from assets.raw import raw_assets
 from checks.accounting import accounting_checks
 from jiuzhu.config import load_feeds
 from jiuzhu.idnumber import make_id
 from pipelines.definitions import NIGHTLY_JOB, defs
-from pipelines.settings import NightSettings
-from warehouse.resource import Warehouse
+from assets.common import NightSettings
+from assets.common import Warehouse
 
 
 def test_definitions_validate(tmp_path):

@@ -10,14 +10,14 @@ import json
 import dagster as dg
 from python_calamine import CalamineWorkbook
 
-from assets.ingest import raw_assets
+from assets.raw import raw_assets
 from assets.quality import feed_gate, scorecards
 from assets.staging import staging_assets
 from checks.gx_suites import gx_checks
 from checks.staging_checks import quality_checks
 from jiuzhu.idnumber import make_id
-from pipelines.settings import NightSettings
-from warehouse.resource import Warehouse
+from assets.common import NightSettings
+from assets.common import Warehouse
 
 AS_OF = "2026-11-28"
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居\n"

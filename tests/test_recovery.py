@@ -16,8 +16,8 @@ import pytest
 
 from pipelines.instance import prepare_home
 from pipelines.recovery import HomeBusy, HomeLock, process_alive, recover_dead_runs
-from pipelines.settings import WAREHOUSE_POOL
-from warehouse.resource import Warehouse
+from assets.common import WAREHOUSE_POOL
+from assets.common import Warehouse
 
 # A run worker as the daemon would start it: one step in the warehouse pool, which takes a while.
 WORKER = textwrap.dedent("""

@@ -13,13 +13,13 @@ import dagster as dg
 import pytest
 
 from jiuzhu.idnumber import make_id
-from assets.landing import files
+from ingest import files
 from pipelines import sensors
 from pipelines.alerts import alert_on_run_failure, error_text, scrub, write_alert
 from pipelines.definitions import build_definitions, defs
 from pipelines.sensors import INGEST_JOB, SENSOR_NAME, evaluate_landing, landing_zone_sensor, today_in_county
-from pipelines.settings import NightSettings
-from warehouse.resource import Warehouse
+from assets.common import NightSettings
+from assets.common import Warehouse
 
 ID1 = make_id("370725", "19800101", 123)
 ID2 = make_id("370725", "19650302", 244)
@@ -204,16 +204,16 @@ def test_the_requested_runs_load_every_file_once(landing, tmp_path):
 
 def _failing_ingest(monkeypatch, feed: str = "wj_deaths"):
     """Ingest of ``feed`` raises, with row content in the message (as a careless parser would)."""
-    import assets.ingest
+    import assets.raw
 
-    real = assets.ingest.ingest_feed
+    real = assets.raw.ingest_feed
 
     def ingest_feed(con, spec, landing, as_of, run_id=None, **kwargs):
         if spec.name == feed:
             raise RuntimeError(f"cannot read row {ID1} '张三' at 东关街道")
         return real(con, spec, landing, as_of, run_id, **kwargs)
 
-    monkeypatch.setattr(assets.ingest, "ingest_feed", ingest_feed)
+    monkeypatch.setattr(assets.raw, "ingest_feed", ingest_feed)
 
 
 def _assert_no_personal_data(text: str) -> None:

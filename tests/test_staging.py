@@ -12,7 +12,7 @@ import pytest
 from jiuzhu.config import load_feeds
 from jiuzhu.idnumber import make_id, to_15
 from warehouse.resource import connect
-from warehouse.staging import build_staging
+from transform.staging.build import build_staging
 
 AS_OF = dt.date(2026, 11, 28)
 ID1 = make_id("370725", "19800101", 123)

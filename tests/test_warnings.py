@@ -9,7 +9,7 @@ from python_calamine import CalamineWorkbook
 
 from jiuzhu.config import load_policy
 from jiuzhu.idnumber import make_id
-from warehouse.monitoring import build_warnings
+from transform.monitoring.warnings import build_warnings
 from warehouse.resource import connect
 
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力,在校情况,家庭住址,联系电话\n"
@@ -149,7 +149,7 @@ def test_exports_are_scoped_masked_and_safe(landing):
 
 
 def test_text_that_looks_like_a_formula_is_neutralised():
-    from jiuzhu.spreadsheet import neutralise
+    from exports.excel import neutralise
 
     assert neutralise('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert neutralise("-1") == "'-1" and neutralise("13800000001") == "13800000001"

@@ -2,7 +2,7 @@
 
 DuckDB allows one writer per file: every asset that writes here runs in the
 ``warehouse`` pool (limit 1, see dagster.yaml) and opens its own short-lived
-connection through this resource.
+connection (assets.common.Warehouse, the Dagster resource, opens it with ``connect``).
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import dagster as dg
 import duckdb
 
 from jiuzhu.config import Feed, load_feeds
 from warehouse.encryption import attach, check_not_lost, encrypt_in_place, httpfs_extension, mark_created, warehouse_key
 
-SQL_DIR = Path(__file__).resolve().parent / "sql"
+DDL_DIR = Path(__file__).resolve().parent / "ddl"
 SCRATCH_DIR = "tmp"  # under the home
 
 # Columns every raw table carries besides the feed's own (all kept as delivered text).
@@ -79,7 +78,7 @@ def _audit_files_before_superseded(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    ddl = (SQL_DIR / "audit.sql").read_text(encoding="utf-8")
+    ddl = (DDL_DIR / "audit.sql").read_text(encoding="utf-8")
     if _audit_files_before_superseded(con):
         # DuckDB cannot change a CHECK: the table is rebuilt with the new one, every row kept
         with transaction(con):
@@ -152,31 +151,3 @@ def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDB
         yield con
     finally:
         con.close()
-
-
-class Warehouse(dg.ConfigurableResource):
-    """The county's DuckDB warehouse under the run's home directory."""
-
-    home: str
-
-    @property
-    def path(self) -> Path:
-        return Path(self.home) / "warehouse.duckdb"
-
-    @property
-    def scratch(self) -> Path:
-        """Temporary files of a run (copies of files being read, spills): removed after a crash."""
-        folder = Path(self.home) / SCRATCH_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    @property
-    def landing_fingerprints(self) -> Path:
-        """The sha256 of landing files already seen (assets/landing/files.py Fingerprints)."""
-        return Path(self.home) / "state" / "landing_sha256.json"
-
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        Path(self.home).mkdir(parents=True, exist_ok=True)
-        with connect(self.path, read_only=read_only) as con:
-            yield con

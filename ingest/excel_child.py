@@ -1,4 +1,4 @@
-"""Reading one workbook with python-calamine, in a child process: ``python -m assets.landing.excel_child``.
+"""Reading one workbook with python-calamine, in a child process: ``python -m ingest.excel_child``.
 
 calamine is Rust: a workbook that makes it allocate more than there is aborts
 the process (``memory allocation of … bytes failed``), and no ``except`` catches
@@ -34,8 +34,8 @@ from pathlib import Path
 import polars as pl
 from python_calamine import CalamineWorkbook
 
-from assets.landing.header import HeaderMatch, find_header
-from assets.landing.problems import FileProblem, safe_message
+from ingest.header import HeaderMatch, find_header
+from ingest.problems import FileProblem, safe_message
 from jiuzhu.config import Feed
 
 CELLS_FILE = "cells.parquet"

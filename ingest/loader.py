@@ -24,15 +24,15 @@ from pathlib import Path
 
 import duckdb
 
-from assets.landing.csv_reader import CellTable, drop_cells, read_csv_cells
-from assets.landing.excel_reader import read_excel_cells
-from assets.landing.files import (
+from ingest.csv_reader import CellTable, drop_cells, read_csv_cells
+from ingest.excel_reader import read_excel_cells
+from ingest.files import (
     ROOT_FEED, Fingerprints, LandedFile, copy_and_hash, identity, list_feed_files, settle, unknown_entries,
 )
-from assets.landing.header import require_columns
-from assets.landing.problems import FileProblem, safe_message
-from assets.landing.sniff import sniff_format
-from assets.landing.workbook_guard import UNREAD, size_text
+from ingest.header import require_columns
+from ingest.problems import FileProblem, safe_message
+from ingest.sniff import sniff_format
+from ingest.workbook_guard import UNREAD, size_text
 from jiuzhu.config import Feed, IngestLimits, load_ingest_limits
 from warehouse.pii_lookup import masker
 from warehouse.resource import quote_ident, raw_table, transaction

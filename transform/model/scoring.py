@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from models.risk import SCORING_THREADS, TrainedModel, factor_sentences
-from warehouse.model_frames import model_frame
-from warehouse.monitoring import SQL as MONITORING_SQL
+from transform.model.frames import model_frame
+from transform.monitoring.warnings import SQL as MONITORING_SQL
 
 
 def score_households(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str, model: TrainedModel) -> pd.DataFrame:

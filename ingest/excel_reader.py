@@ -27,16 +27,16 @@ from pathlib import Path
 
 import duckdb
 
-from assets.landing.csv_reader import CellTable
-from assets.landing.excel_child import CELLS_FILE, OUT_OF_MEMORY, OUT_OF_MEMORY_SIGNS, RESULT_FILE
-from assets.landing.header import HeaderMatch
-from assets.landing.problems import FileProblem
-from assets.landing.workbook_guard import UNREAD, check_workbook, size_text
+from ingest.csv_reader import CellTable
+from ingest.excel_child import CELLS_FILE, OUT_OF_MEMORY, OUT_OF_MEMORY_SIGNS, RESULT_FILE
+from ingest.header import HeaderMatch
+from ingest.problems import FileProblem
+from ingest.workbook_guard import UNREAD, check_workbook, size_text
 from jiuzhu.config import Feed, IngestLimits
 
 # The directory holding this code's `assets` package: the child runs this very code, not an installed copy.
 CODE_ROOT = Path(__file__).resolve().parents[2]
-CHILD_MODULE = "assets.landing.excel_child"
+CHILD_MODULE = "ingest.excel_child"
 STDERR_TAIL = 64 << 10
 _CLASS_NAME = re.compile(rb"^([A-Za-z_][\w.]{0,80}(?:Error|Exception|Exit|Interrupt))(?::|$)")
 

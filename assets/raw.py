@@ -10,12 +10,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.landing.files import Fingerprints
-from assets.landing.loader import FeedReport, ingest_feed
+from ingest.files import Fingerprints
+from ingest.loader import FeedReport, ingest_feed
 from jiuzhu.config import Feed, load_feeds
-from assets.feed_assets import feed_asset_args
-from pipelines.settings import NightSettings, night_of
-from warehouse.resource import Warehouse, raw_table
+from assets.common import NightSettings, feed_asset_args, night_of
+from assets.common import Warehouse
+from warehouse.resource import raw_table
 
 STATUS_ZH = {"loaded": "已加载", "rejected": "已拒收", "duplicate": "重复报送"}  # tonight's outcomes
 

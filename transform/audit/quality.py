@@ -11,7 +11,7 @@ import duckdb
 
 from jiuzhu.config import Feed, load_feeds, load_quality
 from warehouse.resource import quote_ident as q
-from warehouse.staging import snapshot_in_force
+from transform.staging.build import snapshot_in_force
 
 
 def tonights_extract(con: duckdb.DuckDBPyConnection, feed: str, as_of: dt.date) -> dt.date | None:

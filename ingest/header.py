@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assets.landing.problems import FileProblem
+from ingest.problems import FileProblem
 from jiuzhu.config import Feed, normalise_header
 
 MAX_HEADER_SEARCH_ROWS = 12  # FEEDS.md: up to 5 title or note rows, plus blank ones

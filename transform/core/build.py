@@ -1,7 +1,7 @@
 """The core layer for date D: persons keyed by person_key, households and their members as
 they stood that night, persons outside the roster, and one row of features per household.
 
-Only records known on D count (warehouse.as_of); full ID numbers stay in staging
+Only records known on D count (transform.as_of); full ID numbers stay in staging
 and in the restricted lookup (restricted.person_ids) that only the exports read.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import duckdb
 
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
-from warehouse.as_of import relations
-from warehouse.normalise import install_macros
+from transform.as_of import relations
+from warehouse.macros import install_macros
 
 
 @dataclass

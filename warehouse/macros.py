@@ -1,4 +1,4 @@
-"""Installs the standardisation macros of ``sql/normalise.sql`` into a DuckDB connection."""
+"""Installs the standardisation macros of ``ddl/macros.sql`` into a DuckDB connection."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-SQL = Path(__file__).resolve().parent / "sql" / "normalise.sql"
+SQL = Path(__file__).resolve().parent / "ddl" / "macros.sql"
 
 # U+FF01..U+FF5E are the full-width forms of ASCII ! .. ~; U+3000 is the ideographic space.
 FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"

@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS audit.scorecards (
     usable                BOOLEAN,
     PRIMARY KEY (as_of_date, feed)
 );
--- freshness (warehouse/freshness.py); added this way so that warehouses built before them gain them
+-- freshness (transform/audit/freshness.py); added this way so that warehouses built before them gain them
 ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS last_delivered DATE;       -- newest file of any status, up to the as-of date
 ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS age_days INTEGER;          -- as-of − the newest loaded extract
 ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS max_age_days INTEGER;      -- allowed age, from the feed spec's max_age

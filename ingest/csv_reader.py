@@ -17,9 +17,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from assets.landing.header import HeaderMatch, find_header
-from assets.landing.problems import FileProblem
-from assets.landing.sniff import as_utf8, detect_encoding
+from ingest.header import HeaderMatch, find_header
+from ingest.problems import FileProblem
+from ingest.sniff import as_utf8, detect_encoding
 from jiuzhu.config import Feed, IngestLimits
 
 DELIMITERS = (",", "\t", "|", ";")

@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import xlsxwriter
 
-from jiuzhu.spreadsheet import WORKBOOK_OPTIONS, neutralise
+from exports.excel import WORKBOOK_OPTIONS, neutralise
 from models.rules import RULES, level_of, render
-from warehouse.export_log import log_export
-from warehouse.normalise import install_macros
+from exports.export_log import log_export
+from warehouse.macros import install_macros
 
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
 

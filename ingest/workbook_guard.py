@@ -16,7 +16,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from assets.landing.problems import FileProblem
+from ingest.problems import FileProblem
 from jiuzhu.config import IngestLimits
 
 RATIO_MIN_INFLATED = 1 << 20  # a part inflating to less than this cannot hurt, whatever its ratio

@@ -14,8 +14,8 @@ import datetime as dt
 import duckdb
 
 from jiuzhu.config import load_policy
-from warehouse.core import build_core
-from warehouse.monitoring import SQL as MONITORING_SQL
+from transform.core.build import build_core
+from transform.monitoring.warnings import SQL as MONITORING_SQL
 
 HORIZON_MONTHS = 6
 SCHEMA, RESTRICTED = "train_core", "train_restricted"

@@ -1,5 +1,5 @@
 -- Set-based standardisation of delivered text (FEEDS.md "What real files look like").
--- Installed as DuckDB macros by warehouse.normalise.install_macros(); {FULLWIDTH} and
+-- Installed as DuckDB macros by warehouse.macros.install_macros(); {FULLWIDTH} and
 -- {HALFWIDTH} are filled in there (the 94 full-width ASCII forms and the ideographic space).
 
 -- Full-width letters, digits and punctuation to ASCII; trimmed; empty -> NULL.

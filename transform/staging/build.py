@@ -9,7 +9,7 @@ rows are the truth on the run's as-of date:
 - snapshot feeds: the rows of the newest snapshot on or before the date (all its
   files of that extract date together: main file and 补录 supplements).
 A natural key twice in one extract is quarantined as DUPLICATE_KEY (the last row stands,
-warehouse/staging_sql.py), so staging holds each key once per extract.
+transform/staging/spec_sql.py), so staging holds each key once per extract.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import duckdb
 
 from jiuzhu.config import Feed
-from warehouse.normalise import install_macros
+from warehouse.macros import install_macros
 from warehouse.resource import quote_ident as q
 from warehouse.resource import transaction
-from warehouse.staging_sql import LINEAGE, original_values_json, output_columns, standardise_sql
+from transform.staging.spec_sql import LINEAGE, original_values_json, output_columns, standardise_sql
 
 
 @dataclass

@@ -13,12 +13,12 @@ import duckdb
 
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
 from models.rules import LEVEL_ORDER, RULES, Rule, level_of, render
-from warehouse.as_of import relations
-from warehouse.core import HARDSHIP_WORDS
-from warehouse.normalise import install_macros
-from warehouse.resource import transaction
+from transform.as_of import relations
+from transform.core.build import HARDSHIP_WORDS
+from warehouse.macros import install_macros
+from warehouse.resource import DDL_DIR, transaction
 
-SQL = Path(__file__).resolve().parent / "sql" / "monitoring.sql"
+SQL = DDL_DIR / "monitoring.sql"
 NIGHT_TABLES = ("rule_hits", "rule_sources", "rule_status", "warnings", "resolved_warnings", "data_lag_cases")
 
 # Which rows of a feed stand behind a hit: the date column and how far back (days; None = all known).

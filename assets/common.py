@@ -1,0 +1,98 @@
+"""What every asset and check shares: the night partitions, the warehouse pool, the per-run
+settings (where the landing zone is, which night the run covers) and the arguments of a
+per-feed asset. Only assets/, checks/ and pipelines/ import it (Dagster stays at the edge)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import dagster as dg
+import duckdb
+
+from jiuzhu.calendar import parse_as_of
+from jiuzhu.config import Feed
+from warehouse.resource import SCRATCH_DIR, connect
+
+WAREHOUSE_POOL = "warehouse"  # see dagster.yaml: one writer at a time
+PARTITION_TAG = "dagster/partition"
+
+# One partition per night: the day (Beijing time) that the night's run covers. Every asset whose
+# result depends on the date is partitioned by it, so the UI shows each night's state and a past
+# night can be backfilled (point in time: nothing dated after it is used). The last partition is
+# the day that has just ended. The first night is well before any history a county will load.
+FIRST_NIGHT = "2020-01-01"
+NIGHTS = dg.DailyPartitionsDefinition(start_date=FIRST_NIGHT, timezone="Asia/Shanghai")
+
+
+class NightSettings(dg.ConfigurableResource):
+    """The landing zone to read, the as-of date (YYYY-MM-DD; empty = yesterday, Beijing time),
+    and optionally a policy file to use instead of the one in force (config/policy/)."""
+
+    landing: str
+    as_of: str = ""
+    policy: str = ""
+
+    def as_of_date(self) -> dt.date:
+        return parse_as_of(self.as_of)
+
+    def policy_in_force(self, as_of: dt.date | None = None) -> dict:
+        """The policy in force on ``as_of`` (default: this resource's date), or the file given."""
+        from jiuzhu.config import load_policy
+
+        return load_policy(as_of or self.as_of_date(), Path(self.policy) if self.policy else None)
+
+
+def night_of(context, night: NightSettings) -> dt.date:
+    """The date this run covers: its partition (the nightly job, the schedule, a backfill), else the
+    ``night`` resource's as_of (the landing-zone sensor's ingest runs are not partitioned).
+
+    Read from the run's tags so that it is the same for every asset and check of the run."""
+    run = context.run if hasattr(context, "run") else context.op_execution_context.run
+    key = run.tags.get(PARTITION_TAG)
+    return dt.date.fromisoformat(key) if key else night.as_of_date()
+
+
+def feed_asset_args(feed: Feed, layer: str, description: str, deps: list[dg.AssetKey] | None = None) -> dict:
+    """Keyword arguments of ``@dg.asset`` for ``<layer>.<feed>`` (the asset key names the table)."""
+    return dict(
+        name=feed.name,
+        key_prefix=[layer],
+        group_name=layer,
+        deps=deps or [],
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        owners=[f"team:{feed.department_id}"],
+        tags={"layer": layer, "department": feed.department_id, "feed_kind": feed.kind},
+        description=description,
+    )
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The county's DuckDB warehouse under the run's home directory."""
+
+    home: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.home) / "warehouse.duckdb"
+
+    @property
+    def scratch(self) -> Path:
+        """Temporary files of a run (copies of files being read, spills): removed after a crash."""
+        folder = Path(self.home) / SCRATCH_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @property
+    def landing_fingerprints(self) -> Path:
+        """The sha256 of landing files already seen (ingest/files.py Fingerprints)."""
+        return Path(self.home) / "state" / "landing_sha256.json"
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.home).mkdir(parents=True, exist_ok=True)
+        with connect(self.path, read_only=read_only) as con:
+            yield con
