@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 
 from jiuzhu.calendar import parse_as_of
-from jiuzhu.config import Feed
+from jiuzhu.config import Feed, load_county
 from warehouse.resource import SCRATCH_DIR, connect
 
 WAREHOUSE_POOL = "warehouse"  # see dagster.yaml: one writer at a time
@@ -22,9 +22,8 @@ PARTITION_TAG = "dagster/partition"
 # One partition per night: the day (Beijing time) that the night's run covers. Every asset whose
 # result depends on the date is partitioned by it, so the UI shows each night's state and a past
 # night can be backfilled (point in time: nothing dated after it is used). The last partition is
-# the day that has just ended. The first night is well before any history a county will load.
-FIRST_NIGHT = "2020-01-01"
-NIGHTS = dg.DailyPartitionsDefinition(start_date=FIRST_NIGHT, timezone="Asia/Shanghai")
+# the day that has just ended. The first is the county's first night of deliveries (config/county.yaml).
+NIGHTS = dg.DailyPartitionsDefinition(start_date=load_county().first_night.isoformat(), timezone="Asia/Shanghai")
 
 
 class NightSettings(dg.ConfigurableResource):

@@ -3,6 +3,7 @@
 - ``config/feeds.yaml``     the declarative spec of every department feed
 - ``config/townships.csv``  township codes, official names and other spellings
 - ``config/policy/*.yaml``  policy parameters, one file per effective date
+- ``config/county.yaml``    the county: its name and its first night of deliveries
 """
 
 from __future__ import annotations
@@ -172,6 +173,21 @@ def load_townships() -> tuple[Township, ...]:
             )
             for r in csv.DictReader(fh)
         )
+
+
+@dataclass(frozen=True)
+class County:
+    name: str
+    first_night: dt.date  # the first night of deliveries: partitions start here
+
+
+@lru_cache(maxsize=None)
+def load_county() -> County:
+    values = yaml.safe_load((CONFIG_DIR / "county.yaml").read_text(encoding="utf-8"))
+    first = values["first_night"]
+    if not isinstance(first, dt.date):
+        raise ValueError(f"config/county.yaml: first_night must be a date YYYY-MM-DD, got {first!r}")
+    return County(name=str(values["name"]), first_night=first)
 
 
 def policy_files() -> list[Path]:

@@ -2,7 +2,7 @@
 
     jiuzhu synth --out DIR [--households N] [--months M] [--as-of DATE] [--seed S]
     jiuzhu run   --landing DIR --home DIR [--as-of DATE] [--policy FILE]
-    jiuzhu ui    --home DIR [--port P]
+    jiuzhu ui    --home DIR [--port P] [--host ADDR]
     jiuzhu daemon --home DIR [--landing DIR]   (runs the 01:30 schedule)
     jiuzhu docs [--check]                      (docs/feeds.md and docs/rules.md from the configuration)
 """
@@ -15,7 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from jiuzhu.calendar import parse_as_of
+from jiuzhu.calendar import night_out_of_range, parse_as_of
+from jiuzhu.config import load_county
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ui", help="打开 Dagster 界面 (the Dagster UI over the same instance)")
     p.add_argument("--home", required=True, type=Path)
     p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: this machine only; the UI has no login: README)")
     p.add_argument("--landing", type=Path, default=None, help="default: the landing zone of the last run")
 
     p = sub.add_parser("daemon", help="运行定时任务 (the Dagster daemon: the nightly schedule at 01:30 Beijing time)")
@@ -92,7 +95,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.policy is not None and not args.policy.is_file():
         print(f"错误：政策文件不存在 policy file not found: {args.policy}", file=sys.stderr)
         return EXIT_USAGE
-    return run_night(landing, home, args.as_of or parse_as_of(None), args.policy)
+    as_of = args.as_of or parse_as_of(None)
+    if problem := night_out_of_range(as_of, load_county().first_night):
+        print(f"错误 error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_night(landing, home, as_of, args.policy)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -101,8 +108,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     home = args.home.resolve()
     open_instance(home, args.landing.resolve() if args.landing else None).dispose()  # storage created once, here
     webserver = Path(sys.executable).parent / "dagster-webserver"
-    command = [str(webserver), "-m", "pipelines.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
-    print(f"Dagster UI: http://127.0.0.1:{args.port}  (instance {os.environ['DAGSTER_HOME']})", flush=True)
+    command = [str(webserver), "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
+    print(f"Dagster UI: http://{args.host}:{args.port}  (instance {os.environ['DAGSTER_HOME']})", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("注意：界面没有登录，请只在县里的身份认证代理之后开放 the UI has no login: serve it only behind "
+              "the county's authenticating proxy (README)", file=sys.stderr, flush=True)
     os.execv(command[0], command)
     return EXIT_OK  # not reached
 

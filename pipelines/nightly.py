@@ -34,6 +34,7 @@ from pipelines.alerts import error_text, write_alert
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.faults import MIN_FREE_BYTES, Fault, diagnose, disk_full, free_bytes, warehouse_damaged, write_fault_alert
 from pipelines.instance import open_instance
+from pipelines.progress import StepPrinter
 from pipelines.recovery import HomeBusy, HomeLock, clear_scratch, close_run, recover
 from warehouse.encryption import WarehouseKeyError, WarehouseMissing
 from warehouse.person_key import PersonKeyError, install, load_key
@@ -95,12 +96,15 @@ def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
     # Ctrl-C inside a run until its next checkpoint, which a step that waits never reaches.
     worker = threading.Thread(target=execute, name="jiuzhu-night", daemon=True)
     stop = _StopOnSignal()
+    steps = StepPrinter(instance, run_id)
     worker.start()
     while worker.is_alive():
-        worker.join(0.2)
+        worker.join(0.5)
         if stop.signum is not None:
             _abort(instance, home, landing, run_id, stop.signum)
+        steps.poll()
     stop.restore()
+    steps.poll()
     if "error" in outcome:
         exc = outcome["error"]
         text = safe_message(exc, limit=300)
