@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 
 from assets.core import CORE_TABLES
-from exports.charts import calibration_chart_markdown, histogram_markdown
+from exports.charts import calibration_chart_markdown
+from exports.ui_metadata import score_histogram
 from models.model_card import card_figures, card_markdown
 from models.risk import held_out_auc, train
 from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
@@ -124,21 +124,6 @@ def household_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, ni
                   "m01_threshold": threshold, "m01_high_band": high,
                   "at_or_above_threshold": int((values >= threshold).sum()),
                   "at_or_above_high_band": int((values >= high).sum()),
-                  "score_distribution": dg.MetadataValue.md(_score_histogram(values, threshold, high, as_of, version)),
+                  "score_distribution": dg.MetadataValue.md(score_histogram(values, threshold, high, as_of, version)),
                   "held_out": dg.MetadataValue.json(card["metrics"])}
     )
-
-
-def _score_histogram(values: np.ndarray, threshold: float, high: float, as_of: dt.date, version: str) -> str:
-    """Tonight's scores with the policy's M01 lines: 黄 from the threshold, 橙 from the high band."""
-    if not len(values):
-        return "没有打分的家庭 (no household scored)"
-    above, top = int((values >= threshold).sum()), int((values >= high).sum())
-    chart = histogram_markdown(
-        values, f"Risk scores of {len(values)} households, {as_of} ({version})", "risk score (probability within 6 months)",
-        [(threshold, f"M01 threshold {threshold:g} (yellow): {above}", "#f1c40f"),
-         (high, f"M01 high band {high:g} (orange): {top}", "#e67e22")],
-    )
-    return (f"{chart}\n\n分数 ≥ 阈值 {threshold:g}（黄）：{above} 户；≥ 高风险线 {high:g}（橙）：{top} 户"
-            f"（其中规则未命中的家庭进入 M01）。Households at or above the M01 threshold: {above}; at or above the "
-            f"high band: {top} (M01 warns those no rule flags).")

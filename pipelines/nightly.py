@@ -26,7 +26,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.audit import ingest_summary
 from ingest.problems import safe_message
 from jiuzhu.config import load_policy
 from jiuzhu.policy_schema import PolicyError
@@ -35,6 +34,7 @@ from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.faults import MIN_FREE_BYTES, Fault, diagnose, disk_full, free_bytes, warehouse_damaged, write_fault_alert
 from pipelines.instance import open_instance
 from pipelines.recovery import HomeBusy, HomeLock, clear_scratch, close_run, recover
+from transform.audit.ingest_summary import ingest_summary
 from warehouse.encryption import WarehouseKeyError, WarehouseMissing
 from warehouse.person_key import PersonKeyError, install, load_key
 from warehouse.resource import connect
