@@ -6,22 +6,16 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 
+from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, Warehouse, night_of
 from assets.core import CORE_TABLES
-from exports.charts import calibration_chart_markdown, histogram_markdown
-from models.model_card import card_figures, card_markdown
-from models.risk import held_out_auc, train
-from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
-from warehouse import risk_store
-from exports.export_log import log_export
-from transform.model.frames import model_frame
-from warehouse.person_key import install, load_key
-from assets.common import Warehouse
+from exports.charts import calibration_chart_markdown
+from exports.model_card import write_model_card
+from exports.ui_metadata import score_histogram
+from models.model_card import card_markdown
+from transform.model.retrain import MIN_MONTHS, MIN_POSITIVES, promotion, train_candidate, training_frame
 from transform.model.scoring import score_households
-from transform.model.training import build_training_rows, training_dates
-
-MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and M01 stays silent)
+from warehouse import risk_store
 
 
 @dg.asset(
@@ -49,40 +43,19 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         return dg.MaterializeResult(metadata={"trained": False, "current_version": existing[0],
                                               "note": f"not due: retrained every {every} days"})
     with warehouse.connect() as con:
-        install(con, load_key(home))
-        dates = training_dates(con, as_of)
-        rows = build_training_rows(con, as_of, dates) if dates else 0
-        # in a fixed order: the rows arrive in whatever order DuckDB's threads inserted them, and the
-        # cross-validation folds (and so the model) follow the order
-        frame = model_frame(con, "model.training_rows", order_by="as_of_date, household_id") if rows else None
+        frame, dates = training_frame(con, home, as_of)
     positives = int(frame["label"].sum()) if frame is not None else 0
-    if frame is None or positives < MIN_POSITIVES or len(dates) < 4:
+    if frame is None or positives < MIN_POSITIVES or len(dates) < MIN_MONTHS:
         context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")
         return dg.MaterializeResult(metadata={"trained": False, "positives": positives, "months": len(dates)})
-    model = train(frame)
     k = night.policy_in_force(as_of)["risk_model"]["visit_capacity_per_township"]
-    figures = card_figures(model.holdout, k)
-    model.holdout = None  # the card keeps the figures; the artefact stays small
-    card = {"trained_on": as_of.isoformat(), "kind": model.kind, "features": model.features,
-            "train_dates": model.train_dates, "test_dates": model.test_dates, "metrics": model.metrics,
-            "training_rows": len(frame), "positives": positives, "card": figures,
-            "income_estimate": model.income.metrics if model.income else None}
+    model, card = train_candidate(frame, as_of, positives, k)
     version = risk_store.save(home, model, as_of, card)
-    markdown = card_markdown(version, model.kind, figures, model.train_dates, model.test_dates, card["income_estimate"])
-    chart = calibration_chart_markdown(figures["calibration"], f"Calibration, {version}")
-    out = home / "exports" / as_of.isoformat()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "model_card.md").write_text(markdown + "\n", encoding="utf-8")
+    markdown = card_markdown(version, model.kind, card["card"], model.train_dates, model.test_dates, card["income_estimate"])
+    chart = calibration_chart_markdown(card["card"]["calibration"], f"Calibration, {version}")
     with warehouse.connect() as con:
-        log_export(con, as_of, out / "model_card.md", "model_card", None, None, context.run.run_id)
-    new_auc = model.metrics[model.kind].get("roc_auc", 0.0)
-    promoted, why = True, "no current model"
-    if existing:
-        # judged on the same rows: the new model's held-out months, which the model in use never trained on
-        held_out = frame[frame["as_of_date"].dt.date.astype(str).isin(model.test_dates)]
-        old_auc = held_out_auc(existing[1], held_out) or 0.0
-        promoted = new_auc > old_auc
-        why = f"ROC-AUC on the held-out months {', '.join(model.test_dates)}: new {new_auc} vs in use ({existing[0]}) {old_auc}"
+        card_file = write_model_card(con, home / "exports" / as_of.isoformat(), as_of, markdown, context.run.run_id)
+    promoted, why = promotion(model, frame, existing)
     if promoted:
         risk_store.promote(home, version, as_of)
     return dg.MaterializeResult(
@@ -90,7 +63,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
                   "kind": model.kind, "metrics": dg.MetadataValue.json(model.metrics),
                   "training_rows": len(frame), "positives": positives,
                   "model_card": dg.MetadataValue.md(markdown), "calibration": dg.MetadataValue.md(chart),
-                  "model_card_file": dg.MetadataValue.path(str(out / "model_card.md"))}
+                  "model_card_file": dg.MetadataValue.path(str(card_file))}
     )
 
 
@@ -124,21 +97,6 @@ def household_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, ni
                   "m01_threshold": threshold, "m01_high_band": high,
                   "at_or_above_threshold": int((values >= threshold).sum()),
                   "at_or_above_high_band": int((values >= high).sum()),
-                  "score_distribution": dg.MetadataValue.md(_score_histogram(values, threshold, high, as_of, version)),
+                  "score_distribution": dg.MetadataValue.md(score_histogram(values, threshold, high, as_of, version)),
                   "held_out": dg.MetadataValue.json(card["metrics"])}
     )
-
-
-def _score_histogram(values: np.ndarray, threshold: float, high: float, as_of: dt.date, version: str) -> str:
-    """Tonight's scores with the policy's M01 lines: 黄 from the threshold, 橙 from the high band."""
-    if not len(values):
-        return "没有打分的家庭 (no household scored)"
-    above, top = int((values >= threshold).sum()), int((values >= high).sum())
-    chart = histogram_markdown(
-        values, f"Risk scores of {len(values)} households, {as_of} ({version})", "risk score (probability within 6 months)",
-        [(threshold, f"M01 threshold {threshold:g} (yellow): {above}", "#f1c40f"),
-         (high, f"M01 high band {high:g} (orange): {top}", "#e67e22")],
-    )
-    return (f"{chart}\n\n分数 ≥ 阈值 {threshold:g}（黄）：{above} 户；≥ 高风险线 {high:g}（橙）：{top} 户"
-            f"（其中规则未命中的家庭进入 M01）。Households at or above the M01 threshold: {above}; at or above the "
-            f"high band: {top} (M01 warns those no rule flags).")

@@ -6,15 +6,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from exports.charts import aliases, cjk_font, markdown_table, stacked_bar_chart_markdown, zh_or
+from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, Warehouse, night_of
 from assets.core import CORE_TABLES
 from assets.quality import feed_gate
-from jiuzhu.idnumber import mask
-from models.rules import LEVEL_ORDER
-from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
 from exports.township import write_exports
+from exports.ui_metadata import hits_by_rule_table, township_level_chart, township_level_table, warnings_preview
+from transform.monitoring.overview import hits_by_rule, most_urgent_warnings, warnings_by_township_and_level
 from transform.monitoring.warnings import build_warnings
-from assets.common import Warehouse
 
 
 @dg.asset(
@@ -36,52 +34,6 @@ def policy_in_force(context: dg.AssetExecutionContext, night: NightSettings) -> 
             "rules": dg.MetadataValue.json({k: v for k, v in policy["rules"].items()}),
         }
     )
-
-
-# LEVEL_ORDER: 红 > 橙 > 黄 > 复核; ASCII names when the server has no Chinese font (exports/charts.py)
-LEVEL_COLOURS = {"红": "#c0392b", "橙": "#e67e22", "黄": "#f1c40f", "复核": "#5d6d7e"}
-LEVEL_ASCII = {"红": "red", "橙": "orange", "黄": "yellow", "复核": "review"}
-STATUS_ZH = {"new": "新增", "continuing": "持续", "escalated": "升级"}
-PREVIEW_ROWS = 10
-# The UI preview of the list: no name, address, phone or full ID number, and no reasons text either
-# (it tells of illness, disability, deaths and medical spending: health details of a person).
-PREVIEW_SQL = f"""
-    SELECT warning_id, township_name, village, level, rule_codes, status, first_flagged_on, risk_score, person_masked_id
-    FROM monitoring.warnings WHERE as_of_date = ?
-    ORDER BY CASE level {' '.join(f"WHEN '{lv}' THEN {i}" for i, lv in enumerate(LEVEL_ORDER))} END,
-             risk_score DESC NULLS LAST, township_code, warning_id
-    LIMIT ?"""
-
-
-def _township_level_chart(by_town: list[tuple[str, str, int]], as_of) -> str:
-    """Warnings per township, stacked by level; townships as T1…Tn with a legend when the
-    server cannot draw Chinese."""
-    if not by_town:
-        return "今晚没有预警 (no warnings tonight)"
-    towns = sorted({t for t, _, _ in by_town})
-    counts = {(t, lv): n for t, lv, n in by_town}
-    labels, legend = aliases(towns)
-    series = {zh_or(lv, LEVEL_ASCII[lv]): [counts.get((t, lv), 0) for t in towns] for lv in LEVEL_ORDER}
-    colours = {zh_or(lv, LEVEL_ASCII[lv]): c for lv, c in LEVEL_COLOURS.items()}
-    chart = stacked_bar_chart_markdown(labels, series, f"Warnings per township and level, {as_of}",
-                                       "warnings (households, or persons outside the roster)", colours)
-    key = "；".join(f"{LEVEL_ASCII[lv]} = {lv}" for lv in LEVEL_ORDER) if not cjk_font() else ""
-    return "\n\n".join(part for part in (chart, legend, key) if part)
-
-
-def _warnings_preview(rows: list[tuple]) -> str:
-    """The first warnings (most urgent first) as a Markdown table, without personal data."""
-    if not rows:
-        return "今晚没有预警 (no warnings tonight)"
-    header = ["预警编号 warning", "镇街 township", "村居 village", "等级 level", "规则 rules", "状态 status",
-              "首次预警 first flagged", "风险分 risk", "身份证号(脱敏) masked ID"]
-    body = [
-        [wid, town, village, level, ", ".join(codes), STATUS_ZH.get(status, status), first,
-         f"{score:.3f}" if score is not None else None, mask(masked) if masked else None]
-        for wid, town, village, level, codes, status, first, score, masked in rows
-    ]
-    return (markdown_table(header, body) + f"\n\n前 {len(rows)} 条（按等级、风险分排序）；姓名、地址、电话、原因见各镇街工作簿。"
-            "First warnings by level and score; names, addresses, phones and reasons are in the township workbooks only.")
 
 
 @dg.multi_asset(
@@ -112,20 +64,14 @@ def warning_list(context: dg.AssetExecutionContext, warehouse: Warehouse, night:
     as_of = night_of(context, night)
     with warehouse.connect() as con:
         night_list = build_warnings(con, as_of, night.policy_in_force(as_of))
-        by_rule = con.execute(
-            "SELECT rule_code, hits, evaluated FROM monitoring.rule_status WHERE as_of_date = ? ORDER BY rule_code", [as_of]
-        ).fetchall()
-        by_town = con.execute(
-            """SELECT township_name, level, count(*) FROM monitoring.warnings WHERE as_of_date = ?
-               GROUP BY ALL ORDER BY 1, 2""", [as_of]
-        ).fetchall()
-        preview = con.execute(PREVIEW_SQL, [as_of, PREVIEW_ROWS]).fetchall()
+        by_rule = hits_by_rule(con, as_of)
+        by_town = warnings_by_township_and_level(con, as_of)
+        preview = most_urgent_warnings(con, as_of)
     yield dg.MaterializeResult(
         asset_key=["monitoring", "rule_hits"],
         metadata={
             "dagster/row_count": dg.MetadataValue.int(night_list.hits),
-            "hits_by_rule": dg.MetadataValue.md("\n".join(
-                ["| 规则 | 命中 | 已评估 |", "|---|---|---|"] + [f"| {c} | {h if h is not None else '—'} | {'✓' if e else '✗'} |" for c, h, e in by_rule])),
+            "hits_by_rule": dg.MetadataValue.md(hits_by_rule_table(by_rule)),
             "not_evaluated": dg.MetadataValue.json([{"rule": c, "reason": r} for c, r in night_list.not_evaluated]),
         },
     )
@@ -134,10 +80,9 @@ def warning_list(context: dg.AssetExecutionContext, warehouse: Warehouse, night:
         metadata={
             "dagster/row_count": dg.MetadataValue.int(night_list.warnings),
             "new": night_list.new, "escalated": night_list.escalated, "resolved": night_list.resolved,
-            "by_township_and_level": dg.MetadataValue.md("\n".join(
-                ["| 镇街 | 等级 | 户数 |", "|---|---|---|"] + [f"| {t} | {lv} | {n} |" for t, lv, n in by_town])),
-            "warnings_by_township_and_level": dg.MetadataValue.md(_township_level_chart(by_town, as_of)),
-            "preview": dg.MetadataValue.md(_warnings_preview(preview)),
+            "by_township_and_level": dg.MetadataValue.md(township_level_table(by_town)),
+            "warnings_by_township_and_level": dg.MetadataValue.md(township_level_chart(by_town, as_of)),
+            "preview": dg.MetadataValue.md(warnings_preview(preview)),
         },
     )
 

@@ -1,4 +1,6 @@
-"""Cells that are safe to hand to someone who opens them in a spreadsheet.
+"""The one Excel writer: every workbook jiuzhu writes (township and department lists, quality
+workbooks) is opened, laid out and filled here, so that every cell is safe to hand to someone
+who opens it in a spreadsheet.
 
 A text that starts like a formula (``=HYPERLINK(…)``, a DDE payload ``=cmd|' /C calc'!A0``,
 ``+``, ``-``, ``@``, or a tab or carriage return before one) would run when the cell is edited
@@ -7,6 +9,14 @@ stores text as text (xlsxwriter's conversion of strings to formulas, numbers or 
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # xlsxwriter options for every workbook jiuzhu writes: text stays text
@@ -18,3 +28,48 @@ def neutralise(value):
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def open_workbook(path: Path, constant_memory: bool = False) -> xlsxwriter.Workbook:
+    """A workbook that stores text as text; ``constant_memory`` streams rows to disk (a long list
+    of rows, written in order)."""
+    options = {"constant_memory": True, **WORKBOOK_OPTIONS} if constant_memory else WORKBOOK_OPTIONS
+    return xlsxwriter.Workbook(str(path), options)
+
+
+def write_cell(ws: Worksheet, row: int, col: int, value, fmt: Format | None = None) -> None:
+    """A number as a number, a date as YYYY-MM-DD text, anything else as neutralised text; None
+    leaves the cell empty (only its format, if any)."""
+    if value is None:
+        ws.write_blank(row, col, None, fmt)  # without a format xlsxwriter writes nothing
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        ws.write_number(row, col, value, fmt)
+    elif isinstance(value, (dt.date, dt.datetime)):
+        ws.write_string(row, col, value.isoformat()[:10], fmt)
+    else:
+        ws.write_string(row, col, str(neutralise(value)), fmt)
+
+
+def write_sheet(wb: xlsxwriter.Workbook, name: str, header: Sequence[str], rows: Iterable[Sequence], *,
+                widths: Sequence[float] | None = None, header_format: Format | None = None,
+                row_formats: Sequence[Format | None] | None = None, freeze: bool = True,
+                autofilter: bool = False) -> tuple[Worksheet, int]:
+    """A sheet with a header row (frozen unless ``freeze`` is off), column widths, and one row of
+    cells per item of ``rows`` (each row in its ``row_formats`` entry); an autofilter over the
+    rows when asked and there are any. Returns the sheet and the number of rows written."""
+    ws = wb.add_worksheet(name)
+    for j, text in enumerate(header):
+        ws.write_string(0, j, text, header_format)
+        if widths is not None:
+            ws.set_column(j, j, widths[j])
+    if freeze:
+        ws.freeze_panes(1, 0)
+    written = 0
+    for i, cells in enumerate(rows, start=1):
+        fmt = row_formats[i - 1] if row_formats is not None else None
+        for j, value in enumerate(cells):
+            write_cell(ws, i, j, value, fmt)
+        written = i
+    if autofilter and written:
+        ws.autofilter(0, 0, written, len(header) - 1)
+    return ws, written

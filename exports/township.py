@@ -13,11 +13,10 @@ import json
 from pathlib import Path
 
 import duckdb
-import xlsxwriter
 
-from exports.excel import WORKBOOK_OPTIONS, neutralise
-from models.rules import RULES, level_of, render
+from exports.excel import open_workbook, write_cell, write_sheet
 from exports.export_log import log_export
+from models.rules import RULES, level_of, render
 from warehouse.macros import install_macros
 
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
@@ -73,51 +72,37 @@ def _rows(con, sql: str, as_of: dt.date, columns, where: str = "", order: str = 
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
+def _formats(wb) -> dict:
+    formats = {"header": wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True})}
+    return formats | {lv: wb.add_format({"bg_color": c, "text_wrap": True, "valign": "top"}) for lv, c in LEVEL_COLOURS.items()}
+
+
 def _sheet(wb, name: str, columns, rows: list[dict], formats: dict) -> None:
-    ws = wb.add_worksheet(name)
-    for j, (header, _, width) in enumerate(columns):
-        ws.write_string(0, j, header, formats["header"])
-        ws.set_column(j, j, width)
-    ws.freeze_panes(1, 0)
-    for i, row in enumerate(rows, start=1):
-        fmt = formats.get(row.get("level") or row.get("last_level"))
-        for j, (_, key, _) in enumerate(columns):
-            value = row.get(key)
-            if value is None:
-                ws.write_blank(i, j, None, fmt)
-            elif isinstance(value, (dt.date, dt.datetime)):
-                ws.write_string(i, j, value.isoformat()[:10], fmt)
-            else:
-                ws.write_string(i, j, str(neutralise(value)), fmt)
-    if rows:
-        ws.autofilter(0, 0, len(rows), len(columns) - 1)
+    """One list of warnings, each row in its level's colour."""
+    header, keys, widths = zip(*columns)
+    write_sheet(wb, name, header, ([row.get(key) for key in keys] for row in rows), widths=widths,
+                header_format=formats["header"], autofilter=True,
+                row_formats=[formats.get(row.get("level") or row.get("last_level")) for row in rows])
 
 
 def _rules_sheet(wb, policy: dict, formats: dict, not_evaluated: list[tuple[str, str]]) -> None:
-    ws = wb.add_worksheet("规则说明")
-    headers = [("规则", 6), ("名称", 16), ("等级", 6), ("责任单位", 18), ("政策条款", 10), ("建议措施", 60)]
-    for j, (h, w) in enumerate(headers):
-        ws.write_string(0, j, h, formats["header"])
-        ws.set_column(j, j, w)
-    ws.freeze_panes(1, 0)
     m = policy["model"]
     rows = [[rule.code, rule.name, level_of(rule.code, policy), "、".join(rule.departments), rule.policy_items,
              render(rule.measure, policy)] for rule in RULES]
     rows.append(["M01", "模型高风险", "黄/橙", "县民政局", "13",
                  f"没有规则命中、但模型评估6个月内需要救助的概率 ≥ {m['m01_threshold']:.0%}（≥ {m['m01_high_band']:.0%} 为橙）："
                  "入户走访核实，按情况纳入监测或救助"])
-    for i, values in enumerate(rows, start=1):
-        for j, v in enumerate(values):
-            ws.write_string(i, j, v, formats.get(values[2]))
-    ws.write_string(len(rows) + 2, 0, "等级：红＝疑似应保未保，立即处置；橙＝突发或支出型困难，数日内响应；黄＝持续关注；复核＝核查在保记录。")
+    ws, _ = write_sheet(wb, "规则说明", ["规则", "名称", "等级", "责任单位", "政策条款", "建议措施"], rows,
+                        widths=[6, 16, 6, 18, 10, 60], header_format=formats["header"],
+                        row_formats=[formats.get(values[2]) for values in rows])
+    write_cell(ws, len(rows) + 2, 0, "等级：红＝疑似应保未保，立即处置；橙＝突发或支出型困难，数日内响应；黄＝持续关注；复核＝核查在保记录。")
     for i, (code, reason) in enumerate(not_evaluated):  # the list says what it could not check tonight
-        ws.write_string(len(rows) + 4 + i, 0, f"今晚未能评估 {code}：{reason}")
+        write_cell(ws, len(rows) + 4 + i, 0, f"今晚未能评估 {code}：{reason}")
 
 
 def _workbook(path: Path, sheets: list[tuple[str, list, list[dict]]], policy: dict, not_evaluated) -> None:
-    wb = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
-    formats = {"header": wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True})}
-    formats |= {lv: wb.add_format({"bg_color": c, "text_wrap": True, "valign": "top"}) for lv, c in LEVEL_COLOURS.items()}
+    wb = open_workbook(path)
+    formats = _formats(wb)
     for name, columns, rows in sheets:
         _sheet(wb, name, columns, rows, formats)
     _rules_sheet(wb, policy, formats, not_evaluated)

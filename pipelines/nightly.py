@@ -26,7 +26,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.audit import ingest_summary
 from ingest.problems import safe_message
 from jiuzhu.config import load_policy
 from jiuzhu.policy_schema import PolicyError
@@ -36,6 +35,7 @@ from pipelines.faults import MIN_FREE_BYTES, Fault, diagnose, disk_full, free_by
 from pipelines.instance import open_instance
 from pipelines.progress import StepPrinter
 from pipelines.recovery import HomeBusy, HomeLock, clear_scratch, close_run, recover
+from transform.audit.ingest_summary import ingest_summary
 from warehouse.encryption import WarehouseKeyError, WarehouseMissing
 from warehouse.person_key import PersonKeyError, install, load_key
 from warehouse.resource import connect

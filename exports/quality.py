@@ -1,0 +1,83 @@
+"""Each department's quality workbook: the rows of its feed that were quarantined and the files
+that were rejected, up to the night, to fix at the source (exports/<date>/quality/<feed>.xlsx)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+
+from exports.excel import open_workbook, write_sheet
+from exports.export_log import log_export
+from jiuzhu.config import Feed
+from jiuzhu.idnumber import mask as id_mask
+from jiuzhu.pii import mask_name
+from warehouse.pii_lookup import masker
+
+
+def write_quality_workbooks(con: duckdb.DuckDBPyConnection, feeds: Iterable[Feed], as_of: dt.date, out_dir: Path,
+                            run_id: str | None = None) -> dict[str, int]:
+    """Every feed's workbook, each logged in audit.export_log; returns the rows listed per feed."""
+    written = {feed.name: write_quality_workbook(con, feed, as_of, out_dir) for feed in feeds}
+    for name, rows_listed in written.items():
+        log_export(con, as_of, out_dir / f"{name}.xlsx", "quality", name, rows_listed, run_id)
+    return written
+
+
+def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, out_dir: Path) -> int:
+    """<out_dir>/<feed>.xlsx: rejected files and quarantined rows up to the as-of date, for the
+    department to fix at the source. What leaves the warehouse is masked: ID numbers (in their
+    columns, and ID-like numbers in any text, file names included), names (the name column keeps
+    the surname; roster names in free text), and text that starts like a formula is neutralised.
+    The records' own numbers (户编号, 结算编号 …) stay as delivered."""
+    files = con.execute(
+        """SELECT coalesce(display_name, file_name), extract_date, reason_code, reason FROM audit.files
+           WHERE feed = ? AND status = 'rejected' AND coalesce(extract_date, ?) <= ? ORDER BY extract_date, file_name""",
+        [feed.name, as_of, as_of],
+    ).fetchall()
+    rows = con.execute(
+        """SELECT coalesce(f.display_name, q.file_name), q.row_number, q.reason_code, q.reason, q.raw FROM audit.quarantine q
+           JOIN audit.files f USING (file_id)
+           WHERE q.feed = ? AND f.extract_date <= ? ORDER BY f.extract_date, q.file_name, q.row_number""",
+        [feed.name, as_of],
+    ).fetchall()
+    id_columns = {c.name for c in feed.columns if c.type == "id"}
+    name_columns = {c.name for c in feed.columns if c.field == "name"}
+    # the records' own numbers (户编号, 结算编号 …): the department finds the row by them; they name no person
+    record_numbers = {c.name for c in feed.columns if c.field.endswith("_id") and c.type != "id"}
+    columns = feed.column_names
+    values = [json.loads(raw) if raw else {} for *_, raw in rows]
+    # the rows' own names count too: a petition may name its petitioner, who is not always in the roster
+    own_names = frozenset(str(row[c]).strip() for row in values for c in name_columns if row.get(c))
+    mask = masker(con, [str(v) for row in values for v in row.values() if v] + [r[3] or "" for r in rows], own_names)
+
+    def shown(column: str, value) -> str | None:
+        if value is None or value == "":
+            return None
+        text = str(value)
+        if column in id_columns:
+            return id_mask(text)
+        if column in record_numbers:
+            return text
+        return mask_name(text.strip()) if column in name_columns else mask(text)
+
+    def quarantined():
+        for (file_name, row_number, code, reason, _), original in zip(rows, values):
+            unsplit = original.pop("原始行", None)  # a row that could not be split into columns
+            cells = [shown(c, original.get(c)) for c in columns]
+            if unsplit is not None:
+                cells[0] = mask(str(unsplit))
+            yield [mask(file_name), row_number, code, mask(reason or ""), *cells]
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wb = open_workbook(out_dir / f"{feed.name}.xlsx", constant_memory=True)  # a feed's history can be long
+    bold = wb.add_format({"bold": True, "bg_color": "#DDEBF7"})
+    write_sheet(wb, "隔离的行", ["文件", "行号", "原因代码", "原因", *columns], quarantined(), header_format=bold)
+    write_sheet(wb, "拒收的文件", ["文件", "提取日期", "原因代码", "原因"],
+                ([mask(file_name), extract.isoformat() if extract else "", code, mask(reason or "")]
+                 for file_name, extract, code, reason in files), header_format=bold, freeze=False)
+    wb.close()
+    return len(rows)

@@ -1,0 +1,55 @@
+"""Retraining the risk model: the night's training frame, a candidate trained on it with its card,
+and the decision to put it in use (only when it does better than the model in use on the same
+held-out months). The model store (warehouse/risk_store.py) keeps both."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from models.model_card import card_figures
+from models.risk import TrainedModel, held_out_auc, train
+from transform.model.frames import model_frame
+from transform.model.training import build_training_rows, training_dates
+from warehouse.person_key import install, load_key
+
+MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and M01 stays silent)
+MIN_MONTHS = 4  # nor over fewer training dates
+
+
+def training_frame(con: duckdb.DuckDBPyConnection, home: Path, as_of: dt.date) -> tuple[pd.DataFrame | None, list[dt.date]]:
+    """The point-in-time training rows up to the night (None when there are none) and their dates."""
+    install(con, load_key(home))
+    dates = training_dates(con, as_of)
+    rows = build_training_rows(con, as_of, dates) if dates else 0
+    # in a fixed order: the rows arrive in whatever order DuckDB's threads inserted them, and the
+    # cross-validation folds (and so the model) follow the order
+    frame = model_frame(con, "model.training_rows", order_by="as_of_date, household_id") if rows else None
+    return frame, dates
+
+
+def train_candidate(frame: pd.DataFrame, as_of: dt.date, positives: int, visit_capacity: int) -> tuple[TrainedModel, dict]:
+    """A model trained on the frame, and its card (what the model store keeps beside it)."""
+    model = train(frame)
+    figures = card_figures(model.holdout, visit_capacity)
+    model.holdout = None  # the card keeps the figures; the artefact stays small
+    card = {"trained_on": as_of.isoformat(), "kind": model.kind, "features": model.features,
+            "train_dates": model.train_dates, "test_dates": model.test_dates, "metrics": model.metrics,
+            "training_rows": len(frame), "positives": positives, "card": figures,
+            "income_estimate": model.income.metrics if model.income else None}
+    return model, card
+
+
+def promotion(model: TrainedModel, frame: pd.DataFrame, existing: tuple[str, TrainedModel, dict] | None) -> tuple[bool, str]:
+    """Whether the new model should replace the one in use, and why."""
+    new_auc = model.metrics[model.kind].get("roc_auc", 0.0)
+    if not existing:
+        return True, "no current model"
+    # judged on the same rows: the new model's held-out months, which the model in use never trained on
+    held_out = frame[frame["as_of_date"].dt.date.astype(str).isin(model.test_dates)]
+    old_auc = held_out_auc(existing[1], held_out) or 0.0
+    why = f"ROC-AUC on the held-out months {', '.join(model.test_dates)}: new {new_auc} vs in use ({existing[0]}) {old_auc}"
+    return new_auc > old_auc, why
