@@ -52,7 +52,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     model, card = train_candidate(frame, as_of, positives, k)
     version = risk_store.save(home, model, as_of, card)
     markdown = card_markdown(version, model.kind, card["card"], model.train_dates, model.test_dates, card["income_estimate"])
-    chart = calibration_chart_markdown(card["card"]["calibration"], f"Calibration, {version}")
+    chart = calibration_chart_markdown(card["card"]["calibration"], f"校准：预测概率与实际比例（模型 {version}）")
     with warehouse.connect() as con:
         card_file = write_model_card(con, home / "exports" / as_of.isoformat(), as_of, markdown, context.run.run_id)
     promoted, why = promotion(model, frame, existing)

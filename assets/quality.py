@@ -83,7 +83,7 @@ def scorecards(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         written = write_quality_workbooks(con, load_feeds().values(), as_of, out_dir, context.run.run_id)
     return dg.MaterializeResult(
         metadata={
-            "scorecard": dg.MetadataValue.md(scorecard_table(rows)),
+            "scorecard": dg.MetadataValue.md(scorecard_table(rows, REASONS)),
             "validity_chart": dg.MetadataValue.md(validity_chart(rows, as_of, load_quality()["max_quarantine_share"])),
             "quarantined_rows_tonight": sum(n for _, _, n in quarantined),
             "quarantine_reasons_chart": dg.MetadataValue.md(quarantine_chart(quarantined, as_of, REASONS)),

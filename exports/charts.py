@@ -1,9 +1,8 @@
 """Charts for the Dagster UI: a PNG rendered with matplotlib, embedded in Markdown metadata.
 
-Labels are ASCII (feed names, codes) unless matplotlib finds a font with Chinese glyphs: a
-county server may have none. ``cjk_font()`` says which, ``zh_or()`` picks a Chinese label or
-its ASCII stand-in, and ``aliases()`` replaces Chinese names (townships) by T1…Tn with a
-legend to print under the chart.
+Every label is Chinese, drawn with Noto Sans CJK SC from the pinned package ``mplfonts``
+(SIL Open Font License), registered with matplotlib when this module is imported: no system
+font is needed, and no font cache can hide it (``addfont`` registers the file itself).
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ import contextlib
 import functools
 import io
 import math
+from importlib import resources
+from pathlib import Path
 
 import matplotlib
 
@@ -21,51 +22,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
-# Fonts with Simplified Chinese glyphs, the usual ones first (Linux packages, then Windows/macOS).
-CJK_FONTS = (
-    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "AR PL UKai CN", "SimHei",
-    "Microsoft YaHei", "PingFang SC", "Heiti SC", "STHeiti", "Noto Serif CJK SC",
-)
-_PROBE = "镇街红橙黄复核"  # characters every label needs
-
+FONT_FILE = "NotoSansCJKsc-Regular.otf"
 COLOURS = {"primary": "#2e86c1", "alarm": "#c0392b", "reference": "#7f8c8d"}
 
 
 @functools.cache
-def cjk_font() -> str | None:
-    """The name of an installed font that has Chinese glyphs, or None (then labels stay ASCII)."""
-    fonts = font_manager.fontManager.ttflist
-    by_name = {f.name: f for f in fonts}
-    candidates = [by_name[n] for n in CJK_FONTS if n in by_name]
-    candidates += [f for f in fonts if f.name not in CJK_FONTS and "Last Resort" not in f.name]
-    for entry in candidates:
-        try:
-            charmap = font_manager.get_font(entry.fname).get_charmap()
-        except Exception:  # an unreadable font file: skip it
-            continue
-        if all(ord(c) in charmap for c in _PROBE):
-            return entry.name
-    return None
-
-
-def zh_or(chinese: str, ascii_text: str) -> str:
-    """The Chinese label when a CJK font can draw it, else its ASCII stand-in."""
-    return chinese if cjk_font() else ascii_text
-
-
-def aliases(names: list[str], prefix: str = "T") -> tuple[list[str], str]:
-    """Chart labels for Chinese names, and a Markdown legend for under the chart (empty when the
-    names themselves can be drawn): T1 = 宝城街道；T2 = …"""
-    if cjk_font():
-        return list(names), ""
-    labels = [f"{prefix}{i + 1}" for i in range(len(names))]
-    return labels, "；".join(f"{label} = {name}" for label, name in zip(labels, names))
+def cjk_font() -> str:
+    """The family name of the bundled Chinese font, registered with matplotlib on first use."""
+    path = Path(str(resources.files("mplfonts") / "fonts" / FONT_FILE))
+    font_manager.fontManager.addfont(str(path))
+    return font_manager.FontProperties(fname=str(path)).get_name()
 
 
 @contextlib.contextmanager
 def _figure(figsize: tuple[float, float]):
-    style = {"font.family": "sans-serif", "font.sans-serif": [cjk_font(), "DejaVu Sans"]} if cjk_font() else {}
+    # DejaVu Sans draws what the CJK font lacks; the minus sign as a hyphen, which every font has
+    style = {"font.family": "sans-serif", "font.sans-serif": [cjk_font(), "DejaVu Sans"], "axes.unicode_minus": False}
     with plt.rc_context(style):
         fig, ax = plt.subplots(figsize=figsize, dpi=100)
         try:
@@ -131,7 +103,7 @@ def histogram_markdown(values, title: str, xlabel: str, lines: list[tuple[float,
             ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_title(title)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("households (log scale)" if log else "households")
+        ax.set_ylabel("户数（对数刻度）" if log else "户数")
         if lines:
             ax.legend(loc="upper right", fontsize=8)
         return _markdown(fig, title)
@@ -147,8 +119,8 @@ def calibration_chart_markdown(points: list[dict], title: str) -> str:
         ax.plot(predicted, observed, marker="o", color=COLOURS["primary"])
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
-        ax.set_xlabel("predicted probability")
-        ax.set_ylabel("observed rate (held-out months)")
+        ax.set_xlabel("预测概率")
+        ax.set_ylabel("实际比例（检验月份）")
         ax.set_title(title)
         return _markdown(fig, title)
 

@@ -5,17 +5,17 @@ functions: the assets read the warehouse and hand the rows over."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 
-from exports.charts import (aliases, bar_chart_markdown, cjk_font, histogram_markdown, markdown_table,
-                            stacked_bar_chart_markdown, zh_or)
+from exports.charts import bar_chart_markdown, histogram_markdown, markdown_table, stacked_bar_chart_markdown
+from jiuzhu.config import load_feeds
 from jiuzhu.idnumber import mask
 from models.rules import LEVEL_ORDER
 
-# LEVEL_ORDER: 红 > 橙 > 黄 > 复核; ASCII names when the server has no Chinese font (exports/charts.py)
+# LEVEL_ORDER: 红 > 橙 > 黄 > 复核
 LEVEL_COLOURS = {"红": "#c0392b", "橙": "#e67e22", "黄": "#f1c40f", "复核": "#5d6d7e"}
-LEVEL_ASCII = {"红": "red", "橙": "orange", "黄": "yellow", "复核": "review"}
 STATUS_ZH = {"new": "新增", "continuing": "持续", "escalated": "升级"}
 
 
@@ -37,8 +37,14 @@ def _bar(share: float, width: int = 20) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def scorecard_table(rows: list[dict]) -> str:
-    """The scorecards (transform/audit/scorecards.py) as a table, validity as a bar."""
+def reasons_in_chinese(top_reasons: str | None, reasons: dict[str, str]) -> str:
+    """"ID_CHECKSUM ×3, …" with each code's Chinese meaning beside it."""
+    return re.sub(r"\b([A-Z][A-Z0-9_]+) ×", lambda m: f"{m[1]}（{reasons[m[1]]}）×" if m[1] in reasons else m[0],
+                  top_reasons or "")
+
+
+def scorecard_table(rows: list[dict], reasons: dict[str, str]) -> str:
+    """The scorecards (transform/audit/scorecards.py) as a table, validity as a bar, reasons in Chinese."""
     table = ["| 部门 | feed | 最近提取日期 last extract | 距今(天) age | 允许(天) allowed | 是否按时 on time "
              "| 有效性 validity | 主要原因 |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -47,17 +53,23 @@ def scorecard_table(rows: list[dict]) -> str:
         table.append(
             f"| {r['department']} | {r['feed']} | {r['extract_date'] or '—'} "
             f"| {r['age_days'] if r['age_days'] is not None else '—'} | {r['max_age_days']} "
-            f"| {'✓' if r['fresh'] else '✗'} {r['on_time']} | {shown} | {r['top_reasons'] or ''} |"
+            f"| {'✓' if r['fresh'] else '✗'} {r['on_time']} | {shown} | {reasons_in_chinese(r['top_reasons'], reasons)} |"
         )
     return "\n".join(table)
+
+
+def feed_label(feed: str) -> str:
+    """A feed as a chart names it: its department and title (民政·家庭成员信息)."""
+    spec = load_feeds().get(feed)
+    return f"{spec.department}·{spec.title}" if spec else feed
 
 
 def validity_chart(rows: list[dict], as_of: dt.date, max_quarantine_share: float) -> str:
     """Each scored feed's share of tonight's rows standardised, against the quarantine limit."""
     scored = [r for r in rows if r["validity"] is not None]
     return bar_chart_markdown(
-        [r["feed"] for r in scored], [100 * r["validity"] for r in scored],
-        f"Validity of tonight's rows, {as_of}", "% of rows standardised (not quarantined)",
+        [feed_label(r["feed"]) for r in scored], [100 * r["validity"] for r in scored],
+        f"今晚各部门数据的有效率（{as_of}）", "标准化通过（未隔离）的行 %",
         limit=100 * (1 - max_quarantine_share),
     )
 
@@ -74,8 +86,8 @@ def quarantine_chart(quarantined: list[tuple[str, str, int]], as_of: dt.date, re
     feeds = sorted({feed for _, feed, _ in quarantined})
     counts = {(code, feed): n for code, feed, n in quarantined}
     chart = stacked_bar_chart_markdown(
-        codes, {feed: [counts.get((code, feed), 0) for code in codes] for feed in feeds},
-        f"Quarantined rows by reason, tonight's extracts, {as_of}", "rows quarantined (ingest or standardisation)",
+        codes, {feed_label(feed): [counts.get((code, feed), 0) for code in codes] for feed in feeds},
+        f"今晚隔离的行，按原因（{as_of}）", "隔离行数（接收或标准化时）",
     )
     table = markdown_table(
         ["原因代码 reason", "说明", "行数 rows", "部门数据 feeds"],
@@ -95,19 +107,14 @@ def township_level_table(by_town: list[tuple[str, str, int]]) -> str:
 
 
 def township_level_chart(by_town: list[tuple[str, str, int]], as_of) -> str:
-    """Warnings per township, stacked by level; townships as T1…Tn with a legend when the
-    server cannot draw Chinese."""
+    """Warnings per township, stacked by level."""
     if not by_town:
         return "今晚没有预警 (no warnings tonight)"
     towns = sorted({t for t, _, _ in by_town})
     counts = {(t, lv): n for t, lv, n in by_town}
-    labels, legend = aliases(towns)
-    series = {zh_or(lv, LEVEL_ASCII[lv]): [counts.get((t, lv), 0) for t in towns] for lv in LEVEL_ORDER}
-    colours = {zh_or(lv, LEVEL_ASCII[lv]): c for lv, c in LEVEL_COLOURS.items()}
-    chart = stacked_bar_chart_markdown(labels, series, f"Warnings per township and level, {as_of}",
-                                       "warnings (households, or persons outside the roster)", colours)
-    key = "；".join(f"{LEVEL_ASCII[lv]} = {lv}" for lv in LEVEL_ORDER) if not cjk_font() else ""
-    return "\n\n".join(part for part in (chart, legend, key) if part)
+    series = {lv: [counts.get((t, lv), 0) for t in towns] for lv in LEVEL_ORDER}
+    return stacked_bar_chart_markdown(towns, series, f"各镇街预警数，按等级（{as_of}）",
+                                      "预警数（家庭，或不在名册的个人）", LEVEL_COLOURS)
 
 
 def warnings_preview(rows: list[tuple]) -> str:
@@ -131,9 +138,9 @@ def score_histogram(values: np.ndarray, threshold: float, high: float, as_of: dt
         return "没有打分的家庭 (no household scored)"
     above, top = int((values >= threshold).sum()), int((values >= high).sum())
     chart = histogram_markdown(
-        values, f"Risk scores of {len(values)} households, {as_of} ({version})", "risk score (probability within 6 months)",
-        [(threshold, f"M01 threshold {threshold:g} (yellow): {above}", "#f1c40f"),
-         (high, f"M01 high band {high:g} (orange): {top}", "#e67e22")],
+        values, f"{len(values)} 户家庭的风险分（{as_of}，模型 {version}）", "风险分（6个月内需要救助的概率）",
+        [(threshold, f"M01 阈值 {threshold:g}（黄）：{above} 户", "#f1c40f"),
+         (high, f"M01 高风险线 {high:g}（橙）：{top} 户", "#e67e22")],
     )
     return (f"{chart}\n\n分数 ≥ 阈值 {threshold:g}（黄）：{above} 户；≥ 高风险线 {high:g}（橙）：{top} 户"
             f"（其中规则未命中的家庭进入 M01）。Households at or above the M01 threshold: {above}; at or above the "
