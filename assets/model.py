@@ -10,9 +10,8 @@ import dagster as dg
 from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, Warehouse, night_of
 from assets.core import CORE_TABLES
 from exports.charts import calibration_chart_markdown
-from exports.model_card import write_model_card
+from exports.model_card import card_text, write_model_card
 from exports.ui_metadata import score_histogram
-from models.model_card import card_markdown
 from transform.model.retrain import MIN_MONTHS, MIN_POSITIVES, promotion, train_candidate, training_frame
 from transform.model.scoring import score_households
 from warehouse import risk_store
@@ -36,11 +35,10 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     existing = risk_store.current(home)
     if existing and dt.date.fromisoformat(existing[2]["trained_on"]) > as_of:
         # a past night (a backfill): it is scored by the model that was in force then, never retrained
-        in_force = risk_store.current(home, as_of)
-        return dg.MaterializeResult(metadata={"trained": False, "in_force": in_force[0] if in_force else "none",
+        return dg.MaterializeResult(metadata={"trained": False, **_in_force(home, as_of),
                                               "note": "a past night: the model in force then is used"})
     if existing and dt.date.fromisoformat(existing[2]["trained_on"]) > as_of - dt.timedelta(days=every):
-        return dg.MaterializeResult(metadata={"trained": False, "current_version": existing[0],
+        return dg.MaterializeResult(metadata={"trained": False, **_in_force(home, as_of),
                                               "note": f"not due: retrained every {every} days"})
     with warehouse.connect() as con:
         frame, dates = training_frame(con, home, as_of)
@@ -51,10 +49,8 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     k = night.policy_in_force(as_of)["risk_model"]["visit_capacity_per_township"]
     model, card = train_candidate(frame, as_of, positives, k)
     version = risk_store.save(home, model, as_of, card)
-    markdown = card_markdown(version, model.kind, card["card"], model.train_dates, model.test_dates, card["income_estimate"])
+    markdown = card_text(version, model, card)
     chart = calibration_chart_markdown(card["card"]["calibration"], f"校准：预测概率与实际比例（模型 {version}）")
-    with warehouse.connect() as con:
-        card_file = write_model_card(con, home / "exports" / as_of.isoformat(), as_of, markdown, context.run.run_id)
     promoted, why = promotion(model, frame, existing)
     if promoted:
         risk_store.promote(home, version, as_of)
@@ -62,9 +58,18 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         metadata={"trained": True, "version": version, "promoted": promoted, "decision": why,
                   "kind": model.kind, "metrics": dg.MetadataValue.json(model.metrics),
                   "training_rows": len(frame), "positives": positives,
-                  "model_card": dg.MetadataValue.md(markdown), "calibration": dg.MetadataValue.md(chart),
-                  "model_card_file": dg.MetadataValue.path(str(card_file))}
+                  "candidate_card": dg.MetadataValue.md(markdown), "calibration": dg.MetadataValue.md(chart),
+                  **_in_force(home, as_of)}
     )
+
+
+def _in_force(home: Path, as_of: dt.date) -> dict:
+    """The model in force on the night and its card, shown every night (trained or not)."""
+    current = risk_store.current(home, as_of)
+    if current is None:
+        return {"model_in_force": "none", "model_card": dg.MetadataValue.md("尚无启用的模型：M01 不产生预警。No model in force yet: M01 is silent.")}
+    version, model, stored = current
+    return {"model_in_force": version, "model_card": dg.MetadataValue.md(card_text(version, model, stored))}
 
 
 @dg.asset(
@@ -88,6 +93,9 @@ def household_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, ni
     version, model, card = current
     with warehouse.connect() as con:
         scores = score_households(con, as_of, version, model)
+        # the card of the model that scored the night goes out with the night's exports, every night
+        card_file = write_model_card(con, home / "exports" / as_of.isoformat(), as_of, card_text(version, model, card),
+                                     context.run.run_id)
     m01 = night.policy_in_force(as_of)["model"]
     threshold, high = float(m01["m01_threshold"]), float(m01["m01_high_band"])
     values = scores["risk_score"].to_numpy(dtype=float)
@@ -98,5 +106,6 @@ def household_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, ni
                   "at_or_above_threshold": int((values >= threshold).sum()),
                   "at_or_above_high_band": int((values >= high).sum()),
                   "score_distribution": dg.MetadataValue.md(score_histogram(values, threshold, high, as_of, version)),
-                  "held_out": dg.MetadataValue.json(card["metrics"])}
+                  "held_out": dg.MetadataValue.json(card["metrics"]),
+                  "model_card_file": dg.MetadataValue.path(str(card_file))}
     )

@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 import pytest
 
 from assets.core import core_as_of
@@ -20,6 +22,7 @@ from assets.quality import feed_gate, scorecards
 from assets.staging import staging_assets
 from conftest import Landing
 from jiuzhu.idnumber import make_id, mask
+from models.model_card import card_figures
 from assets.common import NightSettings
 from warehouse import risk_store
 from assets.common import Warehouse
@@ -40,6 +43,7 @@ class StubModel:
 
     kind = "stub"
     income = None
+    train_dates, test_dates = ["2026-05-31"], ["2026-08-31"]
 
     def inputs(self, features):
         return features
@@ -72,6 +76,18 @@ def _county(landing: Landing) -> None:
                   f"{bad},李死,2026-11-01\n{P['y']},李死,2026-99-99\n")  # ID_CHECKSUM, DATE_INVALID
 
 
+def _stub_card() -> dict:
+    """The card of the stub model: the figures of a small seeded hold-out."""
+    rng = np.random.default_rng(3)
+    n = 200
+    holdout = pd.DataFrame({
+        "as_of_date": "2026-08-31", "township_name": rng.choice(["宝城街道", "乔官镇"], n),
+        "residence_type": rng.choice(["城镇", "农村"], n), "head_sex": rng.choice(["男", "女"], n),
+        "head_age": rng.integers(20, 90, n), "severe_disability": rng.integers(0, 2, n),
+        "label": rng.integers(0, 2, n), "score": rng.random(n)})
+    return card_figures(holdout, k=10)
+
+
 @pytest.fixture(scope="module")
 def night(tmp_path_factory):
     landing = Landing(tmp_path_factory.mktemp("metadata"))
@@ -79,7 +95,8 @@ def night(tmp_path_factory):
     home = landing.warehouse.parent
     as_of = dt.date.fromisoformat(AS_OF)
     version = risk_store.save(home, StubModel(), as_of, {"trained_on": AS_OF, "kind": "stub",
-                                                         "metrics": {"stub": {"roc_auc": 0.8}}})
+                                                         "metrics": {"stub": {"roc_auc": 0.8}},
+                                                         "card": _stub_card(), "income_estimate": None})
     risk_store.promote(home, version, as_of)
     result = dg.materialize(
         [*raw_assets, *staging_assets, feed_gate, scorecards, core_as_of, policy_in_force, risk_model,
@@ -170,3 +187,12 @@ def test_every_asset_is_described_in_chinese_and_english_with_owner_and_tags():
         if not re.search(r"[\u4e00-\u9fff]", text) or len(english) < 5 or not spec.owners or not tags:
             missing.append(spec.key.to_user_string())
     assert missing == []
+
+
+def test_the_model_in_force_and_its_card_are_shown_on_a_night_without_retraining(night):
+    meta = _metadata(night, "model/risk_model")
+    assert meta["trained"].value is False and meta["model_in_force"].value.endswith("-stub")
+    assert "风险模型说明" in meta["model_card"].value
+    card_file = Path(_metadata(night, "monitoring/household_scores")["model_card_file"].value)
+    assert card_file.name == "model_card.md" and card_file.parent.name == AS_OF
+    assert card_file.read_text(encoding="utf-8").strip() == meta["model_card"].value.strip()
