@@ -14,7 +14,6 @@ import duckdb
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
 from models.rules import LEVEL_ORDER, RULES, Rule, level_of, render
 from transform.as_of import relations
-from transform.core.build import HARDSHIP_WORDS
 from warehouse.macros import install_macros
 from warehouse.resource import DDL_DIR, transaction
 
@@ -134,7 +133,7 @@ GROUP BY o.person_key HAVING sum(s.out_of_pocket) >= {line}""")
     if "xf_petitions" not in gate:
         categories = ", ".join(_lit(c) for c in rules["petition_categories"])
         # the same words as for households: hardship "whatever its category" (R08)
-        hardship = " OR ".join(f"contains(coalesce(x.petition_text, ''), {_lit(w)})" for w in HARDSHIP_WORDS)
+        hardship = " OR ".join(f"contains(coalesce(x.petition_text, ''), {_lit(w)})" for w in rules["hardship_words"])
         parts.append(f"""
 SELECT o.person_key, 'R08' AS code, count(*) AS figure, count(*) AS n,
        '近90天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' AS reason
