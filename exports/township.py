@@ -16,7 +16,7 @@ import duckdb
 import xlsxwriter
 
 from exports.excel import WORKBOOK_OPTIONS, neutralise
-from models.rules import RULES, level_of, render
+from models.rules import RULES, describe, level_text, render
 from exports.export_log import log_export
 from warehouse.macros import install_macros
 
@@ -100,12 +100,9 @@ def _rules_sheet(wb, policy: dict, formats: dict, not_evaluated: list[tuple[str,
         ws.write_string(0, j, h, formats["header"])
         ws.set_column(j, j, w)
     ws.freeze_panes(1, 0)
-    m = policy["model"]
-    rows = [[rule.code, rule.name, level_of(rule.code, policy), "、".join(rule.departments), rule.policy_items,
-             render(rule.measure, policy)] for rule in RULES]
-    rows.append(["M01", "模型高风险", "黄/橙", "县民政局", "13",
-                 f"没有规则命中、但模型评估6个月内需要救助的概率 ≥ {m['m01_threshold']:.0%}（≥ {m['m01_high_band']:.0%} 为橙）："
-                 "入户走访核实，按情况纳入监测或救助"])
+    # M01's line also says when it fires: the policy's threshold is in none of its reasons
+    rows = [[rule.code, rule.name, level_text(rule, policy), "、".join(rule.departments), rule.policy_items,
+             (f"{describe(rule, policy)}：" if rule.model else "") + render(rule.measure, policy)] for rule in RULES]
     for i, values in enumerate(rows, start=1):
         for j, v in enumerate(values):
             ws.write_string(i, j, v, formats.get(values[2]))
