@@ -113,8 +113,11 @@ def _parameters(as_of: dt.date, policy: dict) -> dict:
     rules, compliance = policy["rules"], policy["compliance"]
     care = compliance["care_share_of_minimum_wage"]
     towns = [(t.code, name) for t in load_townships() if t.code != FALLBACK_TOWNSHIP for name in (t.official_name, *t.aliases)]
-    values = {
-        **policy["standards"], **rules, **policy["features"], **asdict(load_linkage()),
+    sections = (policy["standards"], rules, policy["features"], asdict(load_linkage()))
+    values = {name: v for section in sections for name, v in section.items()}
+    if len(values) < sum(map(len, sections)):  # $name must say which number it is
+        raise ValueError("the policy and config/linkage.yaml use a key twice")
+    values |= {
         "tekun_basic_multiple": compliance["tekun_basic_multiple"],
         "working_age_low": rules["working_age"][0], "working_age_high": rules["working_age"][1],
     }
