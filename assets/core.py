@@ -6,12 +6,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from exports.charts import markdown_table
+from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, Warehouse, night_of
 from assets.staging import staging_assets
-from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, night_of
+from exports.charts import markdown_table
 from transform.core.build import build_core
 from warehouse.person_key import install, load_key
-from assets.common import Warehouse
+
+# The policy in force (assets/monitoring.py): core reads its windows and standards, and its blocking
+# check (complies_with_items_1_and_2) stops core, the scores and the warnings when it fails.
+POLICY_IN_FORCE = dg.AssetKey(["config", "policy_in_force"])
 
 CORE_TABLES = {
     "persons": "人员（以 person_key 为键，不含身份证号）：出生日期、性别、是否在民政名册。\n\n"
@@ -62,7 +65,7 @@ FEATURES_SUMMARY_SQL = """
     specs=[
         dg.AssetSpec(
             ["core", name], description=text, group_name="core", kinds={"duckdb"},
-            deps=[a.key for a in staging_assets], owners=["team:civil_affairs"], tags={"layer": "core"},
+            deps=[a.key for a in staging_assets] + [POLICY_IN_FORCE], owners=["team:civil_affairs"], tags={"layer": "core"},
         )
         for name, text in CORE_TABLES.items()
     ],

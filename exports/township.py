@@ -16,7 +16,7 @@ import duckdb
 
 from exports.excel import open_workbook, write_cell, write_sheet
 from exports.export_log import log_export
-from models.rules import RULES, level_of, render
+from models.rules import RULES, describe, level_text, render
 from warehouse.macros import install_macros
 
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
@@ -34,14 +34,16 @@ RESOLVED_COLUMNS = [
     ("最后预警", "last_flagged_on", 12), ("结果", "outcome", 30),
 ]
 
-EXPORT_VIEW = """
-WITH heads AS (  -- ties (two heads, or none) broken by person_key, as core.households does
-    SELECT m.household_id, arg_min(m.name, (CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END, m.person_key)) AS name,
-           arg_min(m.address, (CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END, m.person_key)) AS address,
-           arg_min(m.phone, (CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END, m.person_key)) AS phone,
-           arg_min(jz_mask(p.id_number), (CASE WHEN m.relation_to_head = '户主' THEN 0 ELSE 1 END, m.person_key)) AS masked_id
-    FROM core.household_members m JOIN restricted.person_ids p USING (person_key) GROUP BY m.household_id
-)
+# The head core.households chose (two heads, or none: the lower person_key), as townships find them.
+HEADS = """heads AS (
+    SELECT h.household_id, m.name, m.address, m.phone, jz_mask(p.id_number) AS masked_id
+    FROM core.households h
+    JOIN core.household_members m ON m.household_id = h.household_id AND m.person_key = h.head_person_key
+    JOIN restricted.person_ids p ON p.person_key = h.head_person_key
+)"""
+
+EXPORT_VIEW = f"""
+WITH {HEADS}
 SELECT w.*, coalesce(h.name, pe.name) AS name, h.address, h.phone, coalesce(h.masked_id, w.person_masked_id) AS masked_id,
        array_to_string(w.rule_codes, '、') AS rules, array_to_string(w.departments, '、') AS departments_zh,
        CASE w.status WHEN 'new' THEN '新增' WHEN 'continuing' THEN '持续' ELSE '升级' END AS status_zh,
@@ -53,15 +55,11 @@ LEFT JOIN core.persons pe ON w.household_id IS NULL AND pe.person_key = w.subjec
 WHERE w.as_of_date = $d
 """
 
-RESOLVED_VIEW = """
-SELECT r.*, array_to_string(r.rule_codes, '、') AS rules, m.name,
-       jz_mask(p.id_number) AS masked_id
+RESOLVED_VIEW = f"""
+WITH {HEADS}
+SELECT r.*, array_to_string(r.rule_codes, '、') AS rules, h.name, h.masked_id
 FROM monitoring.resolved_warnings r
-LEFT JOIN (-- the head as core.households chooses it (two heads, or none: the lower person_key)
-           SELECT household_id, arg_min(name, (CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END, person_key)) AS name,
-                  arg_min(person_key, (CASE WHEN relation_to_head = '户主' THEN 0 ELSE 1 END, person_key)) AS person_key
-           FROM core.household_members GROUP BY household_id) m USING (household_id)
-LEFT JOIN restricted.person_ids p USING (person_key)
+LEFT JOIN heads h USING (household_id)
 WHERE r.as_of_date = $d
 """
 
@@ -86,12 +84,9 @@ def _sheet(wb, name: str, columns, rows: list[dict], formats: dict) -> None:
 
 
 def _rules_sheet(wb, policy: dict, formats: dict, not_evaluated: list[tuple[str, str]]) -> None:
-    m = policy["model"]
-    rows = [[rule.code, rule.name, level_of(rule.code, policy), "、".join(rule.departments), rule.policy_items,
-             render(rule.measure, policy)] for rule in RULES]
-    rows.append(["M01", "模型高风险", "黄/橙", "县民政局", "13",
-                 f"没有规则命中、但模型评估6个月内需要救助的概率 ≥ {m['m01_threshold']:.0%}（≥ {m['m01_high_band']:.0%} 为橙）："
-                 "入户走访核实，按情况纳入监测或救助"])
+    # M01's line also says when it fires: the policy's threshold is in none of its reasons
+    rows = [[rule.code, rule.name, level_text(rule, policy), "、".join(rule.departments), rule.policy_items,
+             (f"{describe(rule, policy)}：" if rule.model else "") + render(rule.measure, policy)] for rule in RULES]
     ws, _ = write_sheet(wb, "规则说明", ["规则", "名称", "等级", "责任单位", "政策条款", "建议措施"], rows,
                         widths=[6, 16, 6, 18, 10, 60], header_format=formats["header"],
                         row_formats=[formats.get(values[2]) for values in rows])

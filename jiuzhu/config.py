@@ -4,6 +4,7 @@
 - ``config/townships.csv``  township codes, official names and other spellings
 - ``config/policy/*.yaml``  policy parameters, one file per effective date
 - ``config/county.yaml``    the county: its name and its first night of deliveries
+- ``config/linkage.yaml``   how much each clue counts in a suggested person for a broken ID number
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ class Feed:
     max_age_hours: int  # the spec's max_age: how old the newest loaded extract may be (freshness)
     reversal: dict | None = field(default=None, hash=False, compare=False)
     parts_sum: dict | None = field(default=None, hash=False, compare=False)
+    name_priority: int | None = None  # its 姓名 names persons (core.persons); higher wins on the same extract date
+
+    @property
+    def identifies_persons(self) -> bool:
+        """It carries a 公民身份号码 (a column of type id): its rows are linked to persons."""
+        return any(c.type == "id" for c in self.columns)
 
     @property
     def max_age_days(self) -> int:
@@ -145,10 +152,16 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
             max_age_hours=parse_max_age(name, f.get("max_age")),
             reversal=f.get("reversal"),
             parts_sum=f.get("parts_sum"),
+            name_priority=f.get("name_priority"),
         )
         missing = [k for k in feed.natural_key if k not in feed.column_names]
         if missing or feed.kind not in ("snapshot", "incremental"):
             raise ValueError(f"feed spec {name}: bad natural key {missing} or kind {feed.kind}")
+        if feed.name_priority is not None and not (
+            type(feed.name_priority) is int and feed.name_priority > 0 and feed.identifies_persons
+            and "name" in {c.field for c in feed.columns}
+        ):
+            raise ValueError(f"feed spec {name}: name_priority must be a positive integer on a feed with an ID number and a name")
         feeds[name] = feed
     return feeds
 
@@ -252,3 +265,32 @@ def load_ingest_limits(path: Path | None = None) -> IngestLimits:
     if bad:
         raise ValueError(f"config/ingest.yaml: these must be positive numbers: {', '.join(sorted(bad))}")
     return IngestLimits(**values)
+
+
+@dataclass(frozen=True)
+class LinkageWeights:
+    """config/linkage.yaml: what each clue adds to a suggested person's score (see the comments there)."""
+
+    same_name: float
+    name_one_character_apart: float
+    same_birth_date: float
+    same_region: float
+    different_birth_date: float
+    min_score: float
+    max_suggestions: int
+
+
+@lru_cache(maxsize=None)
+def load_linkage(path: Path | None = None) -> LinkageWeights:
+    values = yaml.safe_load((path or CONFIG_DIR / "linkage.yaml").read_text(encoding="utf-8"))
+    names = set(LinkageWeights.__dataclass_fields__)
+    unknown, missing = set(values) - names, names - set(values)
+    if unknown or missing:
+        raise ValueError(f"config/linkage.yaml: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    bad = [k for k, v in values.items() if k != "max_suggestions"
+           and (isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1)]
+    if type(values["max_suggestions"]) is not int or values["max_suggestions"] < 1:
+        bad.append("max_suggestions")
+    if bad:
+        raise ValueError(f"config/linkage.yaml: weights lie between -1 and 1, max_suggestions is a positive integer: {', '.join(sorted(bad))}")
+    return LinkageWeights(**values)

@@ -1,9 +1,12 @@
 """The warning rules of RULES.md as data: each rule is a predicate over one household's
 features (core.household_features, alias f), the figures that decide it, a reason in
-plain Chinese, the departments that must act, and the feeds it needs.
+plain Chinese, the departments that must act, and the feeds it needs. M01, the risk
+model's warning, is one of them: its predicate is over the household's score
+(monitoring.household_scores, alias s), and it warns only households no other rule flags.
 
 Every number comes from the policy file in force on the as-of date; nothing here is
-a threshold. `rule_sql` turns a rule and a policy into SQL.
+a threshold. `render` writes a policy's numbers into a rule's SQL, `describe` into its
+plain-Chinese condition (docs/rules.md, the workbooks' rule sheet).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ class Rule:
     departments: tuple[str, ...]
     policy_items: str
     feeds: tuple[str, ...]  # feeds whose gate must be open for the rule to be evaluated
-    predicate: str  # SQL over f (household features) and {policy placeholders}
+    predicate: str  # SQL over f (household features; M01: s, its score) and {policy placeholders}
     figures: dict[str, str]  # name -> SQL: the figures that decided it
     threshold: str  # SQL text of the line that was crossed
     reason: str  # SQL giving the Chinese sentence
     measure: str  # the help the policy allows, in Chinese
     severity: str = "1"  # SQL, higher = worse: township feedback 情况不属实 holds until this grows
     when: str = ""  # when it fires, in plain Chinese, with {placeholders} of the policy (describe())
+    model: bool = False  # decided by the risk model's score (s) for households no other rule flags
+    level: str = ""  # SQL of a level that depends on the figures (M01); "": the policy file's level for the code
 
 
 def _money(expr: str) -> str:
@@ -156,16 +161,34 @@ RULES: tuple[Rule, ...] = (
         "f.tekun_below_standard",
         when="在保特困记录的基本生活费低于低保标准的 {tekun_basic_multiple} 倍，或照料护理费低于最低工资（{minimum_wage} 元）的 1/10、1/6、1/3（全自理、半护理、全护理）",
     ),
+    Rule(
+        "M01", "模型高风险", ("县民政局",), "13", (),  # no feed gate: the model's own check decides whether it scores
+        "s.risk_score >= {m01_threshold}",
+        {"risk_score": "round(s.risk_score, 4)", "model_version": "s.model_version"},
+        "'{m01_threshold}'",
+        "'模型评估6个月内需要救助的概率为 ' || round(100 * s.risk_score)::INTEGER || '%' || "
+        "coalesce('，主要因素：' || s.top_factors, '') || "
+        "coalesce('；估算人均月收入约 ' || s.estimated_income_per_capita::INTEGER || ' 元（估算，未经核对，不作为低保认定依据）', '')",
+        "入户走访核实，按情况纳入监测或救助",
+        "s.risk_score",
+        when="没有规则命中、但模型评估6个月内需要救助的概率 ≥ {m01_threshold}（≥ {m01_high_band} 为橙）",
+        model=True,
+        level="CASE WHEN s.risk_score >= {m01_high_band} THEN '橙' ELSE '黄' END",
+    ),
 )
+FEATURE_RULES = tuple(r for r in RULES if not r.model)
+(MODEL_RULE,) = (r for r in RULES if r.model)
 
 LEVEL_ORDER = ("红", "橙", "黄", "复核")  # most urgent first
 
 
 def policy_values(policy: dict) -> dict[str, str]:
     """The placeholders rule SQL may use, as SQL literals, from the policy in force."""
-    rules, std, measures = policy["rules"], policy["standards"], policy["measures"]
+    rules, std, measures, model = policy["rules"], policy["standards"], policy["measures"], policy["model"]
     lo, hi = measures["temporary_assistance_serious_illness"]
     return {
+        "m01_threshold": str(float(model["m01_threshold"])),
+        "m01_high_band": str(float(model["m01_high_band"])),
         "dibao_edge_multiple": str(rules["dibao_edge_multiple"]),
         "medical_out_of_pocket_threshold": str(rules["medical_out_of_pocket_threshold"]),
         "tekun_basic_multiple": str(policy["compliance"]["tekun_basic_multiple"]),
@@ -177,9 +200,10 @@ def policy_values(policy: dict) -> dict[str, str]:
 
 def describe(rule: Rule, policy: dict) -> str:
     """When the rule fires, in plain Chinese, with the numbers of ``policy``."""
-    rules, std = policy["rules"], policy["standards"]
+    rules, std, model = policy["rules"], policy["standards"], policy["model"]
     low, high = rules["working_age"]
     values = {
+        "m01_threshold": f"{model['m01_threshold']:.0%}", "m01_high_band": f"{model['m01_high_band']:.0%}",
         "dibao_standard_urban": std["dibao_standard_urban"], "dibao_standard_rural": std["dibao_standard_rural"],
         "minimum_wage": std["minimum_wage"], "tekun_basic_multiple": policy["compliance"]["tekun_basic_multiple"],
         "working_age_low": low, "working_age_high": high,
@@ -190,8 +214,13 @@ def describe(rule: Rule, policy: dict) -> str:
     return rule.when.format(**(rules | values))
 
 
+def level_text(rule: Rule, policy: dict) -> str:
+    """The level as the documents and the workbooks' rule sheet name it."""
+    return "黄/橙" if rule.model else level_of(rule.code, policy)
+
+
 def level_of(code: str, policy: dict) -> str:
-    """The level of a rule code from the policy file (M01's level depends on its score: see monitoring)."""
+    """The level of a rule code from the policy file (M01's depends on its score: Rule.level)."""
     for level, codes in policy["levels"].items():
         if code in codes:
             return level

@@ -4,7 +4,8 @@ spec, the rules or the policy that is not followed by `jiuzhu docs` (`make docs`
 from __future__ import annotations
 
 from jiuzhu.config import load_feeds, load_policy
-from models.rules import RULES, describe
+from jiuzhu.policy_schema import RULE_CODES
+from models.rules import RULES, describe, level_text
 from pipelines.cli import main
 from pipelines.reference_docs import DOCS_DIR, stale_docs, write_docs
 
@@ -24,6 +25,14 @@ def test_the_documents_name_every_feed_column_and_rule_with_the_policys_numbers(
     for rule in RULES:
         assert describe(rule, policy) in rules
     assert f"城市 {policy['standards']['dibao_standard_urban']} 元" in rules
+
+
+def test_every_warning_code_is_one_rule_and_the_policy_levels_the_rules():
+    codes = [rule.code for rule in RULES]
+    assert len(codes) == len(set(codes)) and "M01" in codes  # M01 too: one definition for docs, warnings, exports
+    # the policy file levels every rule but M01, whose level follows its score
+    assert set(RULE_CODES) == {rule.code for rule in RULES if not rule.model}
+    assert all(level_text(rule, load_policy()) for rule in RULES)
 
 
 def test_a_stale_document_is_found(tmp_path):

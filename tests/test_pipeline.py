@@ -109,3 +109,32 @@ def test_a_production_profile_replaces_the_local_instance_config(tmp_path, monke
     monkeypatch.delenv("JIUZHU_DAGSTER_YAML")
     prepare_home(tmp_path / "home")  # back to the repository's local default
     assert "sqlite" in (tmp_path / "home" / "dagster" / "dagster.yaml").read_text(encoding="utf-8")
+
+
+def test_a_policy_that_breaks_items_1_and_2_stops_core(tmp_path):
+    """core reads the policy in force, so that the policy's blocking check stops core (and all after it)."""
+    import datetime as dt
+
+    import yaml
+
+    from assets.core import core_as_of
+    from assets.monitoring import policy_in_force
+    from checks.monitoring_checks import policy_complies
+    from jiuzhu.config import load_policy
+
+    bad = load_policy(dt.date(2026, 11, 28))
+    bad["standards"] = bad["standards"] | {"dibao_standard_urban": 1200}  # above 35 % of consumption (item 1)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
+    result = dg.materialize(
+        [policy_in_force, policy_complies, core_as_of],
+        resources={"warehouse": Warehouse(home=str(tmp_path)),
+                   "night": NightSettings(landing=str(tmp_path), as_of="2026-11-28", policy=str(path))},
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key="2026-11-28",
+        raise_on_error=False,
+    )
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [policy_in_force.key]
+    assert "core_as_of" not in {e.step_key for e in result.all_events if e.is_step_start}  # not even started

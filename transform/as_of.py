@@ -4,6 +4,9 @@ A record counts for D only if its file was extracted on or before D (and the
 feature SQL also requires its own date on or before D). Incremental feeds: the
 latest version of each natural key among those files; snapshot feeds: the
 newest snapshot on or before D (all its files together).
+
+Each relation is a subquery to place in a statement's FROM; it reads the date from the
+parameter ``$as_of``, which the statement binds (``con.execute(sql, {"as_of": D})``).
 """
 
 from __future__ import annotations
@@ -14,25 +17,27 @@ from jiuzhu.config import Feed, load_feeds
 from warehouse.resource import quote_ident as q
 
 
-def as_of_relation(feed: Feed, as_of: dt.date) -> str:
-    """A SQL subquery (in parentheses) over staging.<feed> as it stood on ``as_of``."""
+def as_of_relation(feed: Feed, as_of: str = "$as_of") -> str:
+    """A SQL subquery (in parentheses) over staging.<feed> as it stood on the date ``as_of`` (SQL)."""
     fields = {c.name: c.field for c in feed.columns}
     key = ", ".join(q(fields[k]) for k in feed.natural_key)
-    d = f"DATE '{as_of.isoformat()}'"
     if feed.kind == "snapshot":
         in_force = (
             f"(SELECT max(extract_date) FROM audit.files WHERE feed = '{feed.name}' AND status = 'loaded' "
-            f"AND rows_read > 0 AND extract_date <= {d})"
+            f"AND rows_read > 0 AND extract_date <= {as_of})"
         )
         return (
             f"(SELECT * FROM staging.{feed.name} WHERE extract_date = {in_force} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY file_id DESC, source_row DESC) = 1)"
         )
     return (
-        f"(SELECT * FROM staging.{feed.name} WHERE extract_date <= {d} "
+        f"(SELECT * FROM staging.{feed.name} WHERE extract_date <= {as_of} "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extract_date DESC, file_id DESC, source_row DESC) = 1)"
     )
 
 
-def relations(as_of: dt.date) -> dict[str, str]:
-    return {name: as_of_relation(feed, as_of) for name, feed in load_feeds().items()}
+def relations(as_of: dt.date | None = None) -> dict[str, str]:
+    """Every feed's relation over ``$as_of``; given a date, with that date written in instead,
+    for statements that are run without parameters."""
+    date = "$as_of" if as_of is None else f"DATE '{as_of.isoformat()}'"
+    return {name: as_of_relation(feed, date) for name, feed in load_feeds().items()}

@@ -12,9 +12,8 @@ from pathlib import Path
 import duckdb
 
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
-from models.rules import LEVEL_ORDER, RULES, Rule, level_of, render
+from models.rules import FEATURE_RULES, LEVEL_ORDER, MODEL_RULE, RULES, Rule, level_of, render
 from transform.as_of import relations
-from transform.core.build import HARDSHIP_WORDS
 from warehouse.macros import install_macros
 from warehouse.resource import DDL_DIR, transaction
 
@@ -70,7 +69,7 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict
         if not usable
     }
     not_evaluated = []
-    for rule in RULES:
+    for rule in FEATURE_RULES:
         blocked = [f for f in rule.feeds if f in gate]
         if blocked:
             reason = "；".join(f"{f}今晚不可用（{gate[f]}）" for f in blocked)
@@ -81,7 +80,7 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict
     con.execute(_outsider_hits_sql(as_of, policy, gate))
     _suppress(con, as_of, policy)
     _model_hits(con, as_of, policy)
-    for rule in RULES:
+    for rule in FEATURE_RULES:
         if rule.code not in dict(not_evaluated):
             con.execute(
                 """INSERT INTO monitoring.rule_status
@@ -134,7 +133,7 @@ GROUP BY o.person_key HAVING sum(s.out_of_pocket) >= {line}""")
     if "xf_petitions" not in gate:
         categories = ", ".join(_lit(c) for c in rules["petition_categories"])
         # the same words as for households: hardship "whatever its category" (R08)
-        hardship = " OR ".join(f"contains(coalesce(x.petition_text, ''), {_lit(w)})" for w in HARDSHIP_WORDS)
+        hardship = " OR ".join(f"contains(coalesce(x.petition_text, ''), {_lit(w)})" for w in rules["hardship_words"])
         parts.append(f"""
 SELECT o.person_key, 'R08' AS code, count(*) AS figure, count(*) AS n,
        '近90天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' AS reason
@@ -162,20 +161,17 @@ FROM ({' UNION ALL '.join(parts)})
 
 
 def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
-    """M01: no rule fires, but the model's probability is at or above the policy's threshold."""
-    m = policy["model"]
+    """M01 (models.rules): no rule fires, but the model's probability is at or above the policy's threshold."""
+    rule = MODEL_RULE
+    figures = ", ".join(f"{_lit(k)}, {render(v, policy)}" for k, v in rule.figures.items())
     con.execute(
         f"""INSERT INTO monitoring.rule_hits
-            SELECT s.as_of_date, 'household', s.household_id, 'M01', '模型高风险',
-                   CASE WHEN s.risk_score >= {float(m['m01_high_band'])} THEN '橙' ELSE '黄' END,
-                   json_object('risk_score', round(s.risk_score, 4), 'model_version', s.model_version),
-                   '{m['m01_threshold']}', '13',
-                   '模型评估6个月内需要救助的概率为 ' || round(100 * s.risk_score)::INTEGER || '%' ||
-                   coalesce('，主要因素：' || s.top_factors, '') ||
-                   coalesce('；估算人均月收入约 ' || s.estimated_income_per_capita::INTEGER || ' 元（估算，未经核对，不作为低保认定依据）', ''),
-                   ['县民政局']::VARCHAR[], '入户走访核实，按情况纳入监测或救助', s.risk_score, false
+            SELECT s.as_of_date, 'household', s.household_id, {_lit(rule.code)}, {_lit(rule.name)},
+                   {render(rule.level, policy)}, json_object({figures}), ({render(rule.threshold, policy)})::VARCHAR,
+                   {_lit(rule.policy_items)}, {render(rule.reason, policy)}, {_list(rule.departments)},
+                   {_lit(render(rule.measure, policy))}, ({render(rule.severity, policy)})::DOUBLE, false
             FROM monitoring.household_scores s
-            WHERE s.as_of_date = $d AND s.risk_score >= {float(m['m01_threshold'])}
+            WHERE s.as_of_date = $d AND coalesce(({render(rule.predicate, policy)}), false)
               AND s.household_id NOT IN (SELECT subject_id FROM monitoring.rule_hits WHERE as_of_date = $d AND NOT suppressed)""",
         {"d": as_of},
     )

@@ -1,0 +1,83 @@
+-- One row of features per household: what each department says of its members
+-- (features_<department>.sql) added up. The column order is the table's: a new feature is
+-- written into this list where it belongs.
+CREATE OR REPLACE TABLE {core}.household_features AS
+WITH f AS (  -- each member, with every department's facts
+    SELECT *,
+           date_part('year', age(death_date::TIMESTAMP, birth_date::TIMESTAMP)) AS age_at_death,
+           age BETWEEN $working_age_low AND $working_age_high AS working_age,
+           age BETWEEN $working_age_low AND $working_age_high AND work_ability IN ('完全', '部分') AS able_to_work
+    FROM {core}.household_members
+    JOIN _jz_features_mz USING (person_key) JOIN _jz_features_wj USING (person_key)
+    JOIN _jz_features_yb USING (person_key) JOIN _jz_features_rs USING (person_key)
+    JOIN _jz_features_xf USING (person_key)
+)
+SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h.village, h.residence_type,
+       v.dibao_standard,
+       count(*) FILTER (WHERE f.death_date IS NULL) AS living_members,
+       h.members,
+       count(*) FILTER (WHERE f.age < $child_age_below) AS children,
+       count(*) FILTER (WHERE f.age >= $elderly_age_from) AS elderly,
+       count(*) FILTER (WHERE f.working_age AND f.death_date IS NULL) AS working_age,
+       count(*) FILTER (WHERE f.able_to_work AND f.death_date IS NULL) AS able_to_work,
+       count(*) FILTER (WHERE f.disability_grade IN ('一级', '二级')) AS severe_disability,
+       count(*) FILTER (WHERE f.disability_grade IS NOT NULL) AS disabled,
+       count(*) FILTER (WHERE f.school_stage IS NOT NULL AND f.school_stage <> '非在校') AS in_school,
+       count(*) FILTER (WHERE f.households_count > 1) AS members_in_two_households,
+       v.verification_date, v.verification_result, v.annual_income, v.financial_assets,
+       v.per_capita_monthly_income, v.income_to_standard,
+       count(*) FILTER (WHERE f.on_dibao) AS on_dibao,
+       count(*) FILTER (WHERE f.on_tekun) AS on_tekun,
+       count(*) FILTER (WHERE f.on_dibao_edge) AS on_dibao_edge,
+       count(*) FILTER (WHERE f.on_temporary) AS on_temporary,
+       sum(f.dibao_amount) AS dibao_amount,
+       count(*) FILTER (WHERE f.tekun_or_orphan_ended AND NOT f.on_tekun
+                        AND (f.age < $tekun_child_age_limit
+                             OR list_contains($tekun_extension_max_school, f.school_stage))) AS tekun_extension_candidates,
+       count(*) FILTER (WHERE (f.on_dibao OR f.on_tekun) AND f.death_date IS NOT NULL) AS deceased_on_assistance,
+       count(*) FILTER (WHERE (f.on_dibao OR f.on_tekun)
+                        AND (f.households_count > 1 OR f.active_main_categories > 1 OR f.active_households > 1)) AS double_assistance,
+       coalesce(sum(f.oop_3m), 0) AS oop_3m, coalesce(sum(f.oop_6m), 0) AS oop_6m, coalesce(sum(f.oop_12m), 0) AS oop_12m,
+       coalesce(sum(f.oop_prev_3m), 0) AS oop_prev_3m,
+       coalesce(sum(f.settlements_12m), 0) AS settlements_12m, coalesce(sum(f.inpatient_12m), 0) AS inpatient_12m,
+       count(*) FILTER (WHERE f.serious_illness_24m AND f.death_date IS NULL) AS serious_illness_24m,
+       count(*) FILTER (WHERE f.first_serious_illness > $as_of - INTERVAL ($emergency_window_days) DAY) AS first_serious_illness_90d,
+       count(*) FILTER (WHERE f.serious_illness_24m AND NOT f.on_dibao AND NOT f.on_tekun AND f.death_date IS NULL)
+           + count(*) FILTER (WHERE f.disability_grade IN ('一级', '二级') AND NOT f.on_dibao AND NOT f.on_tekun AND f.death_date IS NULL)
+           AS severe_not_covered,
+       sum(f.chronic_conditions) AS chronic_conditions,
+       count(*) FILTER (WHERE f.death_date > $as_of - INTERVAL ($emergency_window_days) DAY) AS deaths_90d,
+       count(*) FILTER (WHERE f.death_date > $as_of - INTERVAL ($emergency_window_days) DAY
+                        AND f.age_at_death BETWEEN $working_age_low AND $working_age_high
+                        AND f.paid_before_death) AS earner_deaths_90d,
+       count(*) FILTER (WHERE f.contribution_months_6m > 0 AND f.death_date IS NULL) AS contributors_6m,
+       coalesce(sum(f.contribution_months_6m), 0) AS contribution_months_6m,
+       count(*) FILTER (WHERE coalesce(f.contribution_months_prev_3m, 0) > 0 AND coalesce(f.contribution_months_3m, 0) = 0) AS contributions_stopped,
+       count(*) FILTER (WHERE f.contribution_arrears AND f.death_date IS NULL) AS contribution_arrears,
+       coalesce(sum(f.outpatient_2m), 0) AS outpatient_2m,
+       -- visits above the household's own pace of the months before
+       greatest(coalesce(sum(f.outpatient_2m), 0)
+                - coalesce(sum(f.outpatient_prev_6m), 0) * $outpatient_recent_months / $outpatient_baseline_months, 0) AS outpatient_rising,
+       count(*) FILTER (WHERE f.contribution_months_6m > 0 AND f.active_unemployment
+                        AND f.unemployed_since > $as_of - INTERVAL ($emergency_window_days) DAY) AS contributors_newly_unemployed_90d,
+       count(*) FILTER (WHERE f.able_to_work AND f.death_date IS NULL AND f.active_unemployment AND NOT f.active_employment) AS able_unemployed,
+       count(*) FILTER (WHERE f.active_employment) AS employed_registered,
+       count(*) FILTER (WHERE f.hard_to_employ) AS hard_to_employ,
+       coalesce(sum(f.pension), 0) AS pension_monthly,
+       coalesce(sum(f.wage_base) FILTER (WHERE f.death_date IS NULL), 0) AS wage_base_monthly,
+       count(*) FILTER (WHERE f.resident_tier IS NOT NULL AND f.death_date IS NULL) AS resident_contributors_12m,
+       coalesce(max(f.resident_tier), 0) AS resident_tier_max,
+       -- able to work, no work contributions, not registered unemployed: farming or informal work, unseen income
+       count(*) FILTER (WHERE f.able_to_work AND f.death_date IS NULL AND coalesce(f.contribution_months_6m, 0) = 0
+                        AND NOT f.active_unemployment) AS able_without_contributions,
+       coalesce(sum(f.unemployment_benefit), 0) AS unemployment_benefit_monthly,
+       sum(f.petitions_90d) AS petitions_90d, sum(f.hardship_petitions_90d) AS hardship_petitions_90d,
+       -- lists in a fixed order (R08's reason names them): members by person_key
+       flatten(list(f.petition_categories ORDER BY f.person_key) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,
+       v.tekun_below_standard,
+       -- the head, for checking that the model serves every group alike (model card); none when no member is 户主
+       head.sex AS head_sex, head.age AS head_age
+FROM f JOIN {core}.households h USING (household_id) JOIN _jz_features_mz_households v USING (household_id)
+LEFT JOIN {core}.household_members head
+       ON head.household_id = h.household_id AND head.person_key = h.head_person_key AND h.has_head
+GROUP BY ALL
