@@ -128,14 +128,16 @@ def scorecards(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         measured = measure_all(con, as_of)
         rows = _scorecard_rows(con, measured, as_of)
         quarantined = _quarantined_by_reason(con, measured)
-        con.execute("DELETE FROM audit.scorecards WHERE as_of_date = ?", [as_of])
-        con.executemany(
-            f"INSERT INTO audit.scorecards ({', '.join(rows[0])}) VALUES ({', '.join('?' * len(rows[0]))})",
-            [list(r.values()) for r in rows],
-        )
-        written = {feed.name: write_quality_workbook(con, feed, as_of, out_dir) for feed in load_feeds().values()}
-        for name, rows_listed in written.items():
-            log_export(con, as_of, out_dir / f"{name}.xlsx", "quality", name, rows_listed, context.run.run_id)
+        # the night's scorecards and the log of its workbooks land together, or last run's stay as they were
+        with transaction(con):
+            con.execute("DELETE FROM audit.scorecards WHERE as_of_date = ?", [as_of])
+            con.executemany(
+                f"INSERT INTO audit.scorecards ({', '.join(rows[0])}) VALUES ({', '.join('?' * len(rows[0]))})",
+                [list(r.values()) for r in rows],
+            )
+            written = {feed.name: write_quality_workbook(con, feed, as_of, out_dir) for feed in load_feeds().values()}
+            for name, rows_listed in written.items():
+                log_export(con, as_of, out_dir / f"{name}.xlsx", "quality", name, rows_listed, context.run.run_id)
     table = ["| 部门 | feed | 最近提取日期 last extract | 距今(天) age | 允许(天) allowed | 是否按时 on time "
              "| 有效性 validity | 主要原因 |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
