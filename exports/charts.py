@@ -12,6 +12,7 @@ import base64
 import contextlib
 import functools
 import io
+import logging
 import math
 
 import matplotlib
@@ -28,6 +29,7 @@ CJK_FONTS = (
     "Microsoft YaHei", "PingFang SC", "Heiti SC", "STHeiti", "Noto Serif CJK SC",
 )
 _PROBE = "镇街红橙黄复核"  # characters every label needs
+log = logging.getLogger(__name__)
 
 COLOURS = {"primary": "#2e86c1", "alarm": "#c0392b", "reference": "#7f8c8d"}
 
@@ -42,7 +44,8 @@ def cjk_font() -> str | None:
     for entry in candidates:
         try:
             charmap = font_manager.get_font(entry.fname).get_charmap()
-        except Exception:  # an unreadable font file: skip it
+        except Exception as exc:  # noqa: BLE001 — a damaged font (FreeType raises several kinds) never stops a chart
+            log.info("font %s skipped, unreadable: %s", entry.fname, type(exc).__name__)
             continue
         if all(ord(c) in charmap for c in _PROBE):
             return entry.name
