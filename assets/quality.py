@@ -79,8 +79,10 @@ def scorecards(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         measured = measure_all(con, as_of)
         rows = scorecard_rows(con, measured, as_of)
         quarantined = quarantined_by_reason(con, measured)
-        store_scorecards(con, as_of, rows)
-        written = write_quality_workbooks(con, load_feeds().values(), as_of, out_dir, context.run.run_id)
+        # the night's scorecards and the log of its workbooks land together, or last run's stay as they were
+        with transaction(con):
+            store_scorecards(con, as_of, rows)
+            written = write_quality_workbooks(con, load_feeds().values(), as_of, out_dir, context.run.run_id)
     return dg.MaterializeResult(
         metadata={
             "scorecard": dg.MetadataValue.md(scorecard_table(rows, REASONS)),

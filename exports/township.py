@@ -18,6 +18,7 @@ from exports.excel import open_workbook, write_cell, write_sheet
 from exports.export_log import log_export
 from models.rules import RULES, describe, level_text, render
 from warehouse.macros import install_macros
+from warehouse.resource import transaction
 
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
 
@@ -137,11 +138,12 @@ def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path,
         _workbook(path, [("预警清单", OPEN_COLUMNS, mine)], policy, not_evaluated)
         entries.append({"file": f"departments/{path.name}", "kind": "department", "department": dept,
                         "rows": {"预警清单": len(mine)}})
-    for e in entries:
-        e["sha256"] = log_export(con, as_of, out_dir / e["file"], e["kind"], e.get("township_code") or e.get("department"),
-                                 sum(e["rows"].values()), run_id)
-    manifest = {"as_of_date": as_of.isoformat(), "warnings": len(warnings), "resolved": len(resolved),
-                "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in not_evaluated], "files": entries}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    log_export(con, as_of, out_dir / "manifest.json", "manifest", None, len(entries), run_id)
+    with transaction(con):  # the night's export log whole: every workbook and the manifest, or none
+        for e in entries:
+            e["sha256"] = log_export(con, as_of, out_dir / e["file"], e["kind"],
+                                     e.get("township_code") or e.get("department"), sum(e["rows"].values()), run_id)
+        manifest = {"as_of_date": as_of.isoformat(), "warnings": len(warnings), "resolved": len(resolved),
+                    "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in not_evaluated], "files": entries}
+        (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        log_export(con, as_of, out_dir / "manifest.json", "manifest", None, len(entries), run_id)
     return entries

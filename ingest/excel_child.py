@@ -71,7 +71,7 @@ def _open(path: Path) -> CalamineWorkbook:
         return CalamineWorkbook.from_path(str(path))
     except MemoryError:
         raise
-    except Exception as exc:  # calamine raises its own error types for every kind of damage
+    except Exception as exc:  # noqa: BLE001 — calamine raises its own error types for every kind of damage: recorded as CORRUPT
         raise FileProblem("CORRUPT", f"Excel 文件已损坏，无法打开（{safe_message(exc)}）") from exc
 
 
@@ -85,7 +85,7 @@ def read_workbook(path: Path, feed: Feed, out: Path) -> dict:
             rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except MemoryError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — calamine's own error types: one damaged sheet, recorded as CORRUPT
             problem = problem or FileProblem("CORRUPT", f"工作表“{sheet}”无法读取（{safe_message(exc)}）")
             continue
         head = [[cell_text(v) or "" for v in r] for r in rows[:15]]

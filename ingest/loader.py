@@ -43,6 +43,8 @@ CELLS = "_jz_cells"
 # A summary line at the bottom of a sheet: its first filled cell says so.
 TOTAL_ROW_PATTERN = r"^\s*(合\s*计|总\s*计|小\s*计)"
 NOT_READ = ""  # audit.files.sha256 of a file that was refused or could not be read
+INTO_QUARANTINE = ("INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage, "
+                   "run_id, quarantined_at)")
 
 
 @dataclass
@@ -271,7 +273,7 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
     ).fetchall()[0][0]
     # values no row may carry into the warehouse: NUL bytes, and values over the length limit
     rows_bad = con.execute(
-        f"""INSERT INTO audit.quarantine
+        f"""{INTO_QUARANTINE}
             SELECT ?, ?, _row, {_bad_reason_code(width)}, {_bad_reason(names, limits)}, {_kept_values(names, limits)},
                    ?, 'ingest', ?, now()::TIMESTAMP
             FROM {CELLS} WHERE {data} AND ({bad})""",
@@ -291,7 +293,7 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
     if quarantine is not None and quarantine.height:
         con.register("_jz_quarantine", quarantine)
         con.execute(
-            """INSERT INTO audit.quarantine
+            f"""{INTO_QUARANTINE}
                SELECT ?, ?, _row, reason_code, reason, raw::JSON, ?, 'ingest', ?, now()::TIMESTAMP FROM _jz_quarantine""",
             [feed.name, landed.file_name, file_id, run_id],
         )
@@ -417,10 +419,13 @@ def _insert_file_row(con, file_id, feed: str, landed: LandedFile, sha: str, o: F
 
 
 def _record_waiting(con, feed: str, names: list[str], run_id: str | None) -> None:
-    con.execute("DELETE FROM audit.files_waiting WHERE feed = ? AND run_id IS NOT DISTINCT FROM ?", [feed, run_id])
-    if names:
-        con.executemany("INSERT INTO audit.files_waiting (feed, file_name, run_id, seen_at) VALUES (?, ?, ?, now()::TIMESTAMP)",
-                        [[feed, n, run_id] for n in names])
+    with transaction(con):  # the run's list for the feed replaced whole
+        con.execute("DELETE FROM audit.files_waiting WHERE feed = ? AND run_id IS NOT DISTINCT FROM ?", [feed, run_id])
+        if names:
+            con.executemany(
+                "INSERT INTO audit.files_waiting (feed, file_name, run_id, seen_at) VALUES (?, ?, ?, now()::TIMESTAMP)",
+                [[feed, n, run_id] for n in names],
+            )
 
 
 def record_unknown_entries(con, landing: Path, feeds, run_id: str | None = None) -> list[FileOutcome]:

@@ -76,7 +76,9 @@ def _step_targets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str,
                     targets.setdefault(step.key, []).append((props.asset_check_key.asset_key, props.asset_check_key.name))
                 elif props is not None and props.asset_key is not None:
                     targets.setdefault(step.key, []).append((props.asset_key, None))
-    except Exception:
+    except Exception as exc:  # noqa: BLE001 — the alert is written for an error already; this one must not mask it
+        log.warning("alert: the run's execution plan could not be read (%s); steps are named by their keys",
+                    scrub(safe_message(exc)))
         return {}
     return targets
 

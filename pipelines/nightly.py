@@ -56,7 +56,8 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
         print(f"错误 HOME_BUSY：另一个 jiuzhu run 正在处理 {home}（{busy.holder}）。请等它结束，或停止该进程后再运行。\n"
               f"HOME_BUSY: another jiuzhu run is working on {home} ({busy.holder}); wait for it or stop it.", file=sys.stderr)
         return EXIT_BUSY
-    except Exception as exc:  # anything else before or around the run (a full disk, a broken instance): one line
+    except Exception as exc:  # noqa: BLE001 — the command's boundary: anything else before or around the run
+        # (a full disk, a broken instance) ends in one diagnosed line and an alert, never a traceback
         text = safe_message(exc, limit=300)
         return _fail(home, diagnose(text, home) or Fault("RUN_ERROR", f"运行无法进行：{text}", f"the night could not run: {text}"))
 
@@ -135,7 +136,8 @@ def preflight(home: Path, as_of: dt.date, policy: Path | None) -> Fault | None:
         return Fault("WAREHOUSE_MISSING", str(exc), "the warehouse of this home is missing (see the Chinese line).")
     except PersonKeyError as exc:
         return Fault("PERSON_KEY", str(exc), "the person key is missing or wrong (see the Chinese line).")
-    except Exception as exc:  # a damaged file, a full disk, a lock held by another process
+    except Exception as exc:  # noqa: BLE001 — a damaged file, a full disk, a lock held by another process:
+        # whatever DuckDB or the disk raised, the night must not start, and the fault says why in one line
         text = safe_message(exc, limit=300)
         return diagnose(text, home) or (warehouse_damaged(home) if (home / "warehouse.duckdb").exists() else
                                         Fault("WAREHOUSE_ERROR", f"仓库无法打开：{text}", f"the warehouse cannot be opened: {text}"))
@@ -202,7 +204,8 @@ def _report(instance: dg.DagsterInstance, result, home: Path, landing: Path, as_
                 print_freshness(con, as_of)
             if WARNINGS in built:
                 print_warnings(con, as_of)
-    except Exception as exc:  # the warehouse cannot be read now (damaged, full disk): say so, once
+    except Exception as exc:  # noqa: BLE001 — the warehouse cannot be read now (damaged, full disk): said in one
+        # line; the run's own outcome and alert below must still be reported
         text = safe_message(exc)
         print(f"（汇总无法读取 the summary could not be read: {text}）", file=sys.stderr)
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]

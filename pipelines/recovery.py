@@ -126,10 +126,9 @@ def dead_and_live_runs(instance: dg.DagsterInstance, now: float | None = None) -
 def free_slots_of_ended_runs(instance: dg.DagsterInstance) -> list[str]:
     """Free the warehouse pool's slots (and pending claims) held by runs no longer in progress."""
     storage = instance.event_log_storage
-    try:
-        info = storage.get_concurrency_info(WAREHOUSE_POOL)
-    except Exception:  # storage without pools (an old instance): nothing can be held
+    if not storage.supports_global_concurrency_limits:  # storage without pools (an old instance): nothing can be held
         return []
+    info = storage.get_concurrency_info(WAREHOUSE_POOL)
     holders = {s.run_id for s in info.claimed_slots} | {p.run_id for p in info.pending_steps}
     freed = []
     for run_id in sorted(holders):

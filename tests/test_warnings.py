@@ -259,3 +259,56 @@ def test_the_risk_model_learns_from_history_and_explains_itself():
     assert figures["largest_gap"] is not None and len(figures["calibration"]) >= 2
     text = card_markdown("v1", model.kind, figures, model.train_dates, model.test_dates)
     assert "ROC-AUC" in text and "recall@K" in text and "最大差距" in text
+
+
+def night_rows(landing, d: dt.date) -> dict[str, list[str]]:
+    from transform.monitoring.warnings import NIGHT_TABLES
+
+    return {t: sorted(map(repr, landing.query(f"SELECT * FROM monitoring.{t} WHERE as_of_date = ?", [d])))
+            for t in NIGHT_TABLES}
+
+
+def test_a_failure_while_building_the_list_leaves_the_nights_tables_as_they_were(landing, monkeypatch):
+    import pytest
+
+    import transform.monitoring.warnings as w
+
+    base(landing)
+    d = dt.date(2026, 11, 1)
+    load(landing, d)
+    before = night_rows(landing, d)
+    assert before["warnings"] and before["rule_hits"] and before["rule_sources"] and before["rule_status"]
+
+    def disk_gone(con, as_of, policy):  # the hits are written again, the warnings deleted but not yet rebuilt
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(w, "_episodes", disk_gone)
+    with connect(landing.warehouse) as con:
+        with pytest.raises(OSError):
+            build_warnings(con, d, load_policy(d))
+        assert con.execute("SELECT count(*) FROM monitoring.warnings").fetchall()[0][0] == len(before["warnings"])
+    assert night_rows(landing, d) == before
+
+
+def test_the_nights_export_log_is_written_whole_or_not_at_all(landing, monkeypatch):
+    import pytest
+
+    import exports.township as township
+
+    base(landing)
+    d = dt.date(2026, 11, 1)
+    load(landing, d)
+    logged = landing.query("SELECT kind, file FROM audit.export_log WHERE as_of_date = ? ORDER BY ALL", [d])
+    assert {k for k, _ in logged} == {"township", "department", "manifest"}
+    real = township.log_export
+
+    def manifest_fails(con, as_of, path, kind, *args):
+        if kind == "manifest":
+            raise OSError(28, "No space left on device")
+        return real(con, as_of, path, kind, *args)
+
+    monkeypatch.setattr(township, "log_export", manifest_fails)
+    with connect(landing.warehouse) as con, pytest.raises(OSError):
+        township.write_exports(con, d, landing.warehouse.parent / "exports" / d.isoformat(), load_policy(d), "again")
+    # the workbooks written before the failure are not logged a second time
+    assert landing.query("SELECT kind, file FROM audit.export_log WHERE as_of_date = ? ORDER BY ALL", [d]) == logged

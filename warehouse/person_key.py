@@ -71,8 +71,8 @@ def install(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     """Check the key against the warehouse and define jz_person_key(id18) for this connection.
 
     HMAC in SQL: H((K ^ opad) || H((K ^ ipad) || message)), set-based over millions of rows.
+    core.key_fingerprint is created with the warehouse (warehouse/ddl/core.sql).
     """
-    con.execute("CREATE TABLE IF NOT EXISTS core.key_fingerprint (fingerprint VARCHAR NOT NULL, created_at TIMESTAMP)")
     stored = con.execute("SELECT fingerprint FROM core.key_fingerprint").fetchall()
     mine = fingerprint(key)
     if stored and stored[0][0] != mine:
@@ -82,7 +82,7 @@ def install(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
             "restore it. Re-keying a warehouse is a deliberate migration, never done silently."
         )
     if not stored:
-        con.execute("INSERT INTO core.key_fingerprint VALUES (?, now()::TIMESTAMP)", [mine])
+        con.execute("INSERT INTO core.key_fingerprint (fingerprint, created_at) VALUES (?, now()::TIMESTAMP)", [mine])
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()
     block = block.ljust(64, b"\0")
     ipad = bytes(b ^ 0x36 for b in block).hex()

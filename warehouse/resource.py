@@ -16,6 +16,7 @@ import duckdb
 
 from jiuzhu.config import Feed, load_feeds
 from warehouse.encryption import attach, check_not_lost, encrypt_in_place, httpfs_extension, mark_created, warehouse_key
+from warehouse.migrations import MIGRATIONS
 
 DDL_DIR = Path(__file__).resolve().parent / "ddl"
 SCRATCH_DIR = "tmp"  # under the home
@@ -68,25 +69,23 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
-def _audit_files_before_superseded(con: duckdb.DuckDBPyConnection) -> bool:
-    """audit.files as first built: its status CHECK does not allow 'superseded'."""
-    checks = con.execute(
-        """SELECT string_agg(constraint_text, ' ') FROM duckdb_constraints()
-           WHERE schema_name = 'audit' AND table_name = 'files' AND constraint_type = 'CHECK'"""
-    ).fetchall()[0][0]
-    return checks is not None and "superseded" not in checks
+# warehouse/ddl/<name>.sql, in this order: the schemas, then each schema's fixed tables. Raw tables
+# follow the feed spec (ensure_raw_table); core.*, staging.* and model.* are rebuilt by transform/.
+SCHEMA_DDL = ("schemas", "audit", "core", "monitoring")
+
+
+def run_ddl(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute((DDL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    ddl = (DDL_DIR / "audit.sql").read_text(encoding="utf-8")
-    if _audit_files_before_superseded(con):
-        # DuckDB cannot change a CHECK: the table is rebuilt with the new one, every row kept
-        with transaction(con):
-            con.execute("ALTER TABLE audit.files RENAME TO files_before_superseded")
-            con.execute(ddl)
-            con.execute("INSERT INTO audit.files BY NAME SELECT * FROM audit.files_before_superseded")
-            con.execute("DROP TABLE audit.files_before_superseded")
-    con.execute(ddl)
+    """Every fixed table in its current shape: created when missing, migrated when built by an earlier version."""
+    for name in SCHEMA_DDL:
+        run_ddl(con, name)
+    for step in MIGRATIONS:
+        if step.needed(con):
+            with transaction(con):
+                step.apply(con, lambda name: run_ddl(con, name))
     for feed in load_feeds().values():
         ensure_raw_table(con, feed)
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from models.risk import SCORING_THREADS, TrainedModel, factor_sentences
 from transform.model.frames import model_frame
-from transform.monitoring.warnings import SQL as MONITORING_SQL
+from warehouse.resource import transaction
 
 
 def score_households(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str, model: TrainedModel) -> pd.DataFrame:
@@ -26,9 +26,11 @@ def score_households(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: st
                         "model_version": version})
     out["top_factors"] = [factor_sentences(f) or None for f in model.explain(x, scores=scores)] if len(x) else []
     out["estimated_income_per_capita"] = np.round(estimate, -1)  # to 10 元: it is an estimate
-    con.execute(MONITORING_SQL.read_text(encoding="utf-8"))  # creates monitoring.household_scores
-    con.execute("DELETE FROM monitoring.household_scores WHERE as_of_date = ?", [as_of])
     con.register("_jz_scores", out)
-    con.execute("INSERT INTO monitoring.household_scores BY NAME SELECT * FROM _jz_scores")
-    con.unregister("_jz_scores")
+    try:
+        with transaction(con):  # the night's scores replaced whole, or left as they were
+            con.execute("DELETE FROM monitoring.household_scores WHERE as_of_date = ?", [as_of])
+            con.execute("INSERT INTO monitoring.household_scores BY NAME SELECT * FROM _jz_scores")
+    finally:
+        con.unregister("_jz_scores")
     return out

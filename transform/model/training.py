@@ -15,7 +15,6 @@ import duckdb
 
 from jiuzhu.config import load_policy
 from transform.core.build import build_core
-from transform.monitoring.warnings import SQL as MONITORING_SQL
 
 HORIZON_MONTHS = 6
 SCHEMA, RESTRICTED = "train_core", "train_restricted"
@@ -53,35 +52,36 @@ def _add_months(d: dt.date, n: int) -> dt.date:
 def build_training_rows(con: duckdb.DuckDBPyConnection, as_of: dt.date, dates: list[dt.date]) -> int:
     """(Re)build model.training_rows for ``dates``; labels as known on ``as_of``."""
     con.execute("CREATE SCHEMA IF NOT EXISTS model")
-    con.execute(MONITORING_SQL.read_text(encoding="utf-8"))  # labels read past warnings (none on the first night)
     con.execute("DROP TABLE IF EXISTS model.training_rows")
     for d in dates:
         build_core(con, d, load_policy(d), schema=SCHEMA, restricted=RESTRICTED)
         end = _add_months(d, HORIZON_MONTHS)
+        # the dates are bound: $as_of (labels as known tonight), $d (the training night), $end (D + 6 months)
         label_sql = f"""
             WITH entered AS (  -- a member started assistance in (D, D + 6 months], as known tonight
                 SELECT DISTINCT m.household_id
                 FROM {SCHEMA}.household_members m
                 JOIN {RESTRICTED}.person_ids k USING (person_key)
                 JOIN staging.mz_assistance a ON a.id_number = k.id_number
-                WHERE a.extract_date <= DATE '{as_of}' AND a.category IN ('城市低保', '农村低保', '特困供养', '临时救助')
-                  AND a.start_date > DATE '{d}' AND a.start_date <= DATE '{end}'
+                WHERE a.extract_date <= $as_of AND a.category IN ('城市低保', '农村低保', '特困供养', '临时救助')
+                  AND a.start_date > $d AND a.start_date <= $end
             ), verified AS (  -- or a township found a warning true in that window
                 SELECT DISTINCT w.household_id FROM staging.zj_feedback fb
                 JOIN monitoring.warnings w ON w.warning_id = fb.warning_id
                 WHERE fb.is_current AND fb.check_result = '情况属实'
-                  AND fb.check_date > DATE '{d}' AND fb.check_date <= DATE '{end}'
+                  AND fb.check_date > $d AND fb.check_date <= $end
             )
             SELECT f.*, (f.household_id IN (SELECT household_id FROM entered)
                          OR f.household_id IN (SELECT household_id FROM verified)) AS label
             FROM {SCHEMA}.household_features f"""
+        nights = {"as_of": as_of, "d": d, "end": end}
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'model' AND table_name = 'training_rows'"
         ).fetchall()[0][0]
         if exists:
-            con.execute(f"INSERT INTO model.training_rows BY NAME {label_sql}")
+            con.execute(f"INSERT INTO model.training_rows BY NAME {label_sql}", nights)
         else:
-            con.execute(f"CREATE TABLE model.training_rows AS {label_sql}")
+            con.execute(f"CREATE TABLE model.training_rows AS {label_sql}", nights)
     for table in ("persons", "household_members", "households", "persons_outside_roster", "assistance",
                   "household_features", "linkage_suggestions"):
         con.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")

@@ -15,10 +15,14 @@ from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
 from models.rules import FEATURE_RULES, LEVEL_ORDER, MODEL_RULE, RULES, Rule, level_of, render
 from transform.as_of import relations
 from warehouse.macros import install_macros
-from warehouse.resource import DDL_DIR, transaction
+from warehouse.resource import transaction
 
-SQL = DDL_DIR / "monitoring.sql"
 NIGHT_TABLES = ("rule_hits", "rule_sources", "rule_status", "warnings", "resolved_warnings", "data_lag_cases")
+# Writes name their columns: the tables may gain columns (warehouse/migrations.py), never by position.
+INTO_RULE_HITS = ("INSERT INTO monitoring.rule_hits (as_of_date, subject_type, subject_id, rule_code, rule_name, level, "
+                  "figures, threshold, policy_items, reason, departments, measure, severity, suppressed)")
+INTO_RULE_SOURCES = "INSERT INTO monitoring.rule_sources (as_of_date, subject_id, rule_code, feed, source_file, source_row)"
+INTO_RULE_STATUS = "INSERT INTO monitoring.rule_status (as_of_date, rule_code, evaluated, reason, hits)"
 
 # Which rows of a feed stand behind a hit: the date column and how far back (days; None = all known).
 SOURCE_WINDOWS = {
@@ -51,8 +55,8 @@ def _list(values) -> str:
 
 
 def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> NightList:
-    """The night's list in one transaction: a failure leaves the night's tables as they were."""
-    con.execute(SQL.read_text(encoding="utf-8"))
+    """The night's list in one transaction: a failure leaves the night's tables as they were.
+    Its tables are created with the warehouse (warehouse/ddl/monitoring.sql)."""
     install_macros(con)
     with transaction(con):
         return _build_warnings(con, as_of, policy)
@@ -73,17 +77,19 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict
         blocked = [f for f in rule.feeds if f in gate]
         if blocked:
             reason = "；".join(f"{f}今晚不可用（{gate[f]}）" for f in blocked)
-            con.execute("INSERT INTO monitoring.rule_status VALUES (?, ?, false, ?, NULL)", [as_of, rule.code, reason])
+            con.execute(f"{INTO_RULE_STATUS} VALUES (?, ?, false, ?, NULL)", [as_of, rule.code, reason])
             not_evaluated.append((rule.code, reason))
             continue
-        con.execute(_household_hits_sql(rule, as_of, policy))
-    con.execute(_outsider_hits_sql(as_of, policy, gate))
+        con.execute(_household_hits_sql(rule, policy), {"d": as_of})
+    outsiders = _outsider_hits_sql(as_of, policy, gate)
+    if outsiders is not None:
+        con.execute(outsiders, {"d": as_of})
     _suppress(con, as_of, policy)
     _model_hits(con, as_of, policy)
     for rule in FEATURE_RULES:
         if rule.code not in dict(not_evaluated):
             con.execute(
-                """INSERT INTO monitoring.rule_status
+                f"""{INTO_RULE_STATUS}
                    SELECT ?, ?, true, NULL, count(*) FROM monitoring.rule_hits WHERE as_of_date = ? AND rule_code = ?""",
                 [as_of, rule.code, as_of, rule.code],
             )
@@ -101,11 +107,12 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict
     return NightList(*counts, not_evaluated)
 
 
-def _household_hits_sql(rule: Rule, as_of: dt.date, policy: dict) -> str:
+def _household_hits_sql(rule: Rule, policy: dict) -> str:
+    """The rule's hits among roster households; the night's date is the parameter $d."""
     figures = ", ".join(f"{_lit(k)}, {render(v, policy)}" for k, v in rule.figures.items())
     return f"""
-INSERT INTO monitoring.rule_hits
-SELECT DATE '{as_of.isoformat()}', 'household', f.household_id, {_lit(rule.code)}, {_lit(rule.name)},
+{INTO_RULE_HITS}
+SELECT $d, 'household', f.household_id, {_lit(rule.code)}, {_lit(rule.name)},
        {_lit(level_of(rule.code, policy))}, json_object({figures}), ({render(rule.threshold, policy)})::VARCHAR,
        {_lit(rule.policy_items)}, {render(rule.reason, policy)}, {_list(rule.departments)},
        {_lit(render(rule.measure, policy))}, ({render(rule.severity, policy)})::DOUBLE, false
@@ -114,9 +121,10 @@ WHERE coalesce(({render(rule.predicate, policy)}), false)
 """
 
 
-def _outsider_hits_sql(as_of: dt.date, policy: dict, gate: dict) -> str:
-    """Persons outside the roster: medical spending (R03) and hardship petitions (R08)."""
-    r, d = relations(as_of), f"DATE '{as_of.isoformat()}'"
+def _outsider_hits_sql(as_of: dt.date, policy: dict, gate: dict) -> str | None:
+    """Persons outside the roster: medical spending (R03) and hardship petitions (R08); the night's
+    date is the parameter $d. None when the gate closed both feeds."""
+    r, d = relations(as_of), "$d"
     rules = policy["rules"]
     line = rules["medical_out_of_pocket_threshold"]
     r03, r08 = next(x for x in RULES if x.code == "R03"), next(x for x in RULES if x.code == "R08")
@@ -143,12 +151,12 @@ WHERE x.registration_date <= {d} AND x.registration_date > {d} - INTERVAL {int(r
   AND (x.petition_category IN ({categories}) OR {hardship})
 GROUP BY o.person_key""")
     if not parts:
-        return "SELECT 1"
+        return None
     meta = {x.code: x for x in (r03, r08)}
     cases = lambda attr: "CASE code " + " ".join(  # noqa: E731
         f"WHEN '{c}' THEN {_lit(attr(x))}" for c, x in meta.items()) + " END"
     return f"""
-INSERT INTO monitoring.rule_hits
+{INTO_RULE_HITS}
 SELECT {d}, 'person', person_key, code, {cases(lambda x: x.name)},
        CASE code WHEN 'R03' THEN {_lit(level_of('R03', policy))} ELSE {_lit(level_of('R08', policy))} END,
        json_object('figure', figure, 'records', n), CASE code WHEN 'R03' THEN '{line}' ELSE '近90天困难类信访' END,
@@ -165,7 +173,7 @@ def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) ->
     rule = MODEL_RULE
     figures = ", ".join(f"{_lit(k)}, {render(v, policy)}" for k, v in rule.figures.items())
     con.execute(
-        f"""INSERT INTO monitoring.rule_hits
+        f"""{INTO_RULE_HITS}
             SELECT s.as_of_date, 'household', s.household_id, {_lit(rule.code)}, {_lit(rule.name)},
                    {render(rule.level, policy)}, json_object({figures}), ({render(rule.threshold, policy)})::VARCHAR,
                    {_lit(rule.policy_items)}, {render(rule.reason, policy)}, {_list(rule.departments)},
@@ -201,7 +209,7 @@ def _suppress(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
 
 
 def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
-    r, d = relations(as_of), f"DATE '{as_of.isoformat()}'"
+    r, d = relations(as_of), "$d"
     for rule in RULES:
         for feed in rule.feeds:
             if feed not in SOURCE_WINDOWS:
@@ -214,30 +222,32 @@ def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
                 join = ("JOIN core.household_members m ON m.household_id = h.subject_id "
                         "JOIN restricted.person_ids p USING (person_key) JOIN {rel} s ON s.id_number = p.id_number")
             con.execute(
-                f"""INSERT INTO monitoring.rule_sources
+                f"""{INTO_RULE_SOURCES}
                     SELECT DISTINCT h.as_of_date, h.subject_id, h.rule_code, '{feed}', s.source_file, s.source_row
                     FROM monitoring.rule_hits h {join.format(rel=r[feed])}
                     WHERE h.as_of_date = {d} AND h.subject_type = 'household' AND h.rule_code = '{rule.code}'
-                      AND s.{column} <= {d}{window}"""
+                      AND s.{column} <= {d}{window}""",
+                {"d": as_of},
             )
 
 
 def _outsider_sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
-    r, d = relations(as_of), f"DATE '{as_of.isoformat()}'"
+    r, d = relations(as_of), "$d"
     for code, feed in (("R03", "yb_settlements"), ("R08", "xf_petitions")):
         column, days = SOURCE_WINDOWS[feed]
         con.execute(
-            f"""INSERT INTO monitoring.rule_sources
+            f"""{INTO_RULE_SOURCES}
                 SELECT DISTINCT h.as_of_date, h.subject_id, h.rule_code, '{feed}', s.source_file, s.source_row
                 FROM monitoring.rule_hits h JOIN restricted.person_ids p ON p.person_key = h.subject_id
                 JOIN {r[feed]} s ON s.id_number = p.id_number
                 WHERE h.as_of_date = {d} AND h.subject_type = 'person' AND h.rule_code = '{code}'
-                  AND s.{column} <= {d} AND s.{column} > {d} - INTERVAL {days} DAY"""
+                  AND s.{column} <= {d} AND s.{column} > {d} - INTERVAL {days} DAY""",
+            {"d": as_of},
         )
 
 
 def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
-    d = f"DATE '{as_of.isoformat()}'"
+    d = "$d"  # the night's date, bound; $prev: the previous night's, NULL on the first night
     rank = "CASE {} " + " ".join(f"WHEN '{lv}' THEN {i}" for i, lv in enumerate(LEVEL_ORDER)) + " END"
     towns = " UNION ALL ".join(f"SELECT '{t.code}' AS code, '{t.official_name}' AS name" for t in load_townships())
     response = " ".join(f"WHEN '{lv}' THEN {int(n)}" for lv, n in policy["episodes"]["response_days"].items())
@@ -262,14 +272,17 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
             FROM subjects s
             LEFT JOIN core.households h ON s.subject_type = 'household' AND h.household_id = s.subject_id
             LEFT JOIN core.persons_outside_roster o ON s.subject_type = 'person' AND o.person_key = s.subject_id
-            LEFT JOIN restricted.person_ids p ON s.subject_type = 'person' AND p.person_key = s.subject_id"""
+            LEFT JOIN restricted.person_ids p ON s.subject_type = 'person' AND p.person_key = s.subject_id""",
+        {"d": as_of},
     )
     prev_date = con.execute("SELECT max(as_of_date) FROM monitoring.warnings WHERE as_of_date < ?", [as_of]).fetchall()[0][0]
     scores = f"(SELECT household_id, risk_score FROM monitoring.household_scores WHERE as_of_date = {d})"
-    prev = f"(SELECT * FROM monitoring.warnings WHERE as_of_date = DATE '{prev_date.isoformat()}')" if prev_date else \
-        "(SELECT * FROM monitoring.warnings WHERE false)"
+    prev = "(SELECT * FROM monitoring.warnings WHERE as_of_date = $prev)"
+    nights = {"d": as_of, "prev": prev_date}
     con.execute(
-        f"""INSERT INTO monitoring.warnings
+        f"""INSERT INTO monitoring.warnings (as_of_date, warning_id, household_id, person_masked_id, township_code,
+                township_name, village, level, rule_codes, risk_score, departments, reasons, status, first_flagged_on,
+                subject_id, measures, last_feedback)
             WITH fb AS (
                 SELECT warning_id, arg_max(check_result || coalesce('，' || measure, '') || '（' || strftime(check_date, '%Y-%m-%d') || '）',
                                            check_date) AS last_feedback
@@ -292,23 +305,27 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
                    coalesce(prev_first, {d}), subject_id, measures, fb.last_feedback
             FROM numbered JOIN towns ON towns.code = township_code
             LEFT JOIN fb ON fb.warning_id = prev_id
-            LEFT JOIN {scores} sc ON sc.household_id = numbered.household_id"""
+            LEFT JOIN {scores} sc ON sc.household_id = numbered.household_id""",
+        nights,
     )
     con.execute(
-        f"""INSERT INTO monitoring.resolved_warnings
+        f"""INSERT INTO monitoring.resolved_warnings (as_of_date, warning_id, household_id, person_masked_id,
+                township_code, township_name, village, last_level, rule_codes, first_flagged_on, last_flagged_on, outcome)
             SELECT {d}, p.warning_id, p.household_id, p.person_masked_id, p.township_code, p.township_name, p.village,
                    p.level, p.rule_codes, p.first_flagged_on, p.as_of_date, p.last_feedback
-            FROM {prev} p WHERE p.subject_id NOT IN (SELECT subject_id FROM _jz_tonight)"""
+            FROM {prev} p WHERE p.subject_id NOT IN (SELECT subject_id FROM _jz_tonight)""",
+        nights,
     )
     # 已在保 reported, but the rolls show no one on assistance: the rolls lag behind
     con.execute(
-        f"""INSERT INTO monitoring.data_lag_cases
+        f"""INSERT INTO monitoring.data_lag_cases (as_of_date, warning_id, household_id, check_date, note)
             SELECT DISTINCT {d}, fb.warning_id, w.household_id, fb.check_date,
                    '镇街反馈“已在保”，但救助名册中该户无人在保：请县民政局核实名册是否滞后'
             FROM {r['zj_feedback']} fb
             JOIN monitoring.warnings w ON w.warning_id = fb.warning_id AND w.as_of_date = {d}
             JOIN core.household_features f ON f.household_id = w.household_id
             WHERE fb.check_result = '已在保' AND fb.check_date <= {d} AND fb.check_date > {d} - INTERVAL 30 DAY
-              AND f.on_dibao + f.on_tekun + f.on_dibao_edge = 0"""
+              AND f.on_dibao + f.on_tekun + f.on_dibao_edge = 0""",
+        {"d": as_of},
     )
     con.execute("DROP TABLE _jz_tonight")

@@ -45,16 +45,16 @@ def snapshot_in_force(con: duckdb.DuckDBPyConnection, feed: str, as_of: dt.date)
     ).fetchall()[0][0]
 
 
-def _currency_sql(feed: Feed, as_of: dt.date, in_force: dt.date | None) -> str:
+def _currency_sql(feed: Feed) -> str:
+    """is_current, over the parameter $in_force (snapshot feeds) or $as_of (incremental feeds)."""
     fields = {c.name: c.field for c in feed.columns}
     key = ", ".join(q(fields[k]) for k in feed.natural_key)
     newest_first = "file_id DESC, source_row DESC"
     if feed.kind == "snapshot":
-        in_force_sql = f"DATE '{in_force.isoformat()}'" if in_force else "NULL::DATE"
         # each key once per extract date (duplicates are quarantined): the snapshot's rows are current
-        current = f"coalesce(extract_date = {in_force_sql}, false) AS is_current"
+        current = "coalesce(extract_date = $in_force::DATE, false) AS is_current"
     else:
-        known = f"extract_date <= DATE '{as_of.isoformat()}'"
+        known = "extract_date <= $as_of::DATE"
         current = (
             f"{known} AND row_number() OVER (PARTITION BY {key}, {known} "
             f"ORDER BY extract_date DESC, {newest_first}) = 1 AS is_current"
@@ -65,7 +65,8 @@ def _currency_sql(feed: Feed, as_of: dt.date, in_force: dt.date | None) -> str:
 def build_staging(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, run_id: str | None = None) -> StagingReport:
     install_macros(con)
     in_force = snapshot_in_force(con, feed.name, as_of) if feed.kind == "snapshot" else None
-    current = _currency_sql(feed, as_of, in_force)
+    current = _currency_sql(feed)
+    night = {"in_force": in_force} if feed.kind == "snapshot" else {"as_of": as_of}
     columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
     table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
     # Standardise once into a table on disk (not a temp table: the roster's history is
@@ -75,13 +76,15 @@ def build_staging(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, ru
         with transaction(con):
             con.execute(
                 f"""CREATE OR REPLACE TABLE {table} AS
-                    SELECT {columns}, {current} FROM {scratch} WHERE _reason_code IS NULL"""
+                    SELECT {columns}, {current} FROM {scratch} WHERE _reason_code IS NULL""",
+                night,
             )
             if feed.reversal:
                 _link_reversals(con, feed)
             con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
             con.execute(
-                f"""INSERT INTO audit.quarantine
+                f"""INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage,
+                                                 run_id, quarantined_at)
                    SELECT ?, s.source_file, s.source_row, s._reason_code, s._reason, {original_values_json(feed)},
                           s.file_id, 'staging', ?, now()::TIMESTAMP
                    FROM {scratch} s JOIN raw.{feed.name} r USING (file_id, source_row)

@@ -1,10 +1,7 @@
 -- Audit tables that auditors query (../shared/contract/OUTPUTS.md). Columns named
 -- there keep their names; the rest help operators trace a file or a row.
-CREATE SCHEMA IF NOT EXISTS raw;
-CREATE SCHEMA IF NOT EXISTS audit;
-CREATE SCHEMA IF NOT EXISTS staging;
-CREATE SCHEMA IF NOT EXISTS core;
-CREATE SCHEMA IF NOT EXISTS monitoring;
+-- Each table in its current shape: a warehouse built before a change gets it from
+-- warehouse/migrations.py (added columns stay last here, as ALTER TABLE puts them).
 
 CREATE SEQUENCE IF NOT EXISTS audit.file_id_seq START 1;
 
@@ -75,14 +72,14 @@ CREATE TABLE IF NOT EXISTS audit.scorecards (
     files_rejected        BIGINT,    -- files of the feed rejected so far, up to the as-of date
     top_reasons           VARCHAR,
     usable                BOOLEAN,
+    -- freshness (transform/audit/freshness.py)
+    last_delivered        DATE,      -- newest file of any status, up to the as-of date
+    age_days              INTEGER,   -- as-of − the newest loaded extract
+    max_age_days          INTEGER,   -- allowed age, from the feed spec's max_age
+    on_time               VARCHAR,   -- 是否按时: 按时 | 逾期 | 无可用文件 | 从未报送
+    freshness_note        VARCHAR,   -- the same in a Chinese sentence
     PRIMARY KEY (as_of_date, feed)
 );
--- freshness (transform/audit/freshness.py); added this way so that warehouses built before them gain them
-ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS last_delivered DATE;       -- newest file of any status, up to the as-of date
-ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS age_days INTEGER;          -- as-of − the newest loaded extract
-ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS max_age_days INTEGER;      -- allowed age, from the feed spec's max_age
-ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS on_time VARCHAR;           -- 是否按时: 按时 | 逾期 | 无可用文件 | 从未报送
-ALTER TABLE audit.scorecards ADD COLUMN IF NOT EXISTS freshness_note VARCHAR;    -- the same in a Chinese sentence
 
 -- Files seen by a run that were still being written (their size or time changed while it looked):
 -- they are read on a later night. One row per file per run that saw it.

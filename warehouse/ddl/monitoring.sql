@@ -1,4 +1,5 @@
 -- The warning list and what it is made of (../shared/contract/OUTPUTS.md names monitoring.warnings).
+-- Applied by warehouse/resource.py ensure_schema; changes to tables of older warehouses: warehouse/migrations.py.
 CREATE TABLE IF NOT EXISTS monitoring.rule_hits (
     as_of_date    DATE NOT NULL,
     subject_type  VARCHAR NOT NULL,     -- household | person (outside the roster)
@@ -92,7 +93,7 @@ CREATE TABLE IF NOT EXISTS monitoring.household_scores (
     risk_score    DOUBLE NOT NULL,
     model_version VARCHAR NOT NULL,
     top_factors   VARCHAR,
+    -- proxy-means estimate of per-capita monthly income (元), an estimate for the township, never a verified figure
+    estimated_income_per_capita DOUBLE,
     PRIMARY KEY (as_of_date, household_id)
 );
--- proxy-means estimate of per-capita monthly income (元), an estimate for the township, never a verified figure
-ALTER TABLE monitoring.household_scores ADD COLUMN IF NOT EXISTS estimated_income_per_capita DOUBLE;
