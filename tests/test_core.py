@@ -159,3 +159,44 @@ def test_training_features_at_a_date_use_nothing_after_it(family):
     family.write("mz_members", "m_20261120.csv", MEMBERS + f"H1,{HEAD},张三,户主,农业,红河,甲村,完全\n")
     night(family, later)
     assert rows() == before and before
+
+
+# A new household feature from an existing feed: its own features file, nothing else
+LARGEST_BILL = """
+CREATE OR REPLACE TEMP TABLE _jz_features_yb_bills AS
+SELECT person_key, max(out_of_pocket) AS largest_bill_12m
+FROM {yb_settlements}
+WHERE settlement_date <= $as_of AND settlement_date > $as_of - INTERVAL ($medical_window_months) MONTH
+GROUP BY person_key;
+
+CREATE OR REPLACE TEMP TABLE _jz_household_yb_bills AS
+SELECT household_id, coalesce(max(b.largest_bill_12m), 0) AS {column}
+FROM {core}.household_members LEFT JOIN _jz_features_yb_bills b USING (person_key)
+GROUP BY household_id;
+"""
+
+
+def test_a_features_file_alone_adds_a_household_column(family, tmp_path, monkeypatch):
+    import shutil
+
+    from transform.core import build
+
+    night(family, dt.date(2026, 11, 28))
+    before = features(family, "H1")
+    folder = tmp_path / "core_sql"
+    folder.mkdir()
+    for path in build.SQL_DIR.glob("features_*.sql"):
+        shutil.copy(path, folder)
+    (folder / "features_yb_bills.sql").write_text(LARGEST_BILL.replace("{column}", "largest_bill_12m"), encoding="utf-8")
+    monkeypatch.setattr(build, "FEATURES_DIR", folder)
+    night(family, dt.date(2026, 11, 28))
+    after = features(family, "H1")
+    # today's columns and values first and unchanged, the new one after them
+    assert list(after) == [*before, "largest_bill_12m"] and {k: after[k] for k in before} == before
+    assert float(after["largest_bill_12m"]) == 20000.0  # JS1; JS2 is reversed by JS3
+    assert features(family, "H2")["largest_bill_12m"] == 0  # no settlements
+
+    # a name today's table already uses is an error, not a column renamed oop_12m_1
+    (folder / "features_yb_bills.sql").write_text(LARGEST_BILL.replace("{column}", "oop_12m"), encoding="utf-8")
+    with pytest.raises(ValueError, match="already uses"):
+        night(family, dt.date(2026, 11, 28))

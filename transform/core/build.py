@@ -4,14 +4,27 @@ they stood that night, persons outside the roster, and one row of features per h
 Only records known on D count (transform.as_of); full ID numbers stay in staging
 and in the restricted lookup (restricted.person_ids) that only the exports read.
 
-The statements are the .sql files beside this module, run in the order of STEPS. Values are
+The statements are the .sql files beside this module: the steps of BEFORE, every
+``features_<department>.sql`` (found by name, see _features), then the steps of AFTER. Values are
 bound parameters: ``$as_of``, every number and list of the policy in force under its own key
 (``$medical_window_months``, ``$hardship_words``; see _parameters), the weights of
 config/linkage.yaml and the townships. Only what must be SQL text is written in, once,
-from ``{placeholders}``: the schemas (``{core}``, ``{restricted}``: model training builds
-past nights into schemas of its own), each feed as it stood on the night (``{mz_members}``:
-keyed by person_key when the feed has an ID column, transform.as_of), and the unions over
-the feeds that config/feeds.yaml says carry ID numbers or names.
+from ``{placeholders}``, and only identifiers: the schemas (``{core}``, ``{restricted}``: model
+training builds past nights into schemas of its own), each feed as it stood on the night
+(``{mz_members}``: keyed by person_key when the feed has an ID column, transform.as_of), the
+unions over the feeds that config/feeds.yaml says carry ID numbers or names, and in
+household_features.sql the joins of the features files' tables (``{person_joins}``,
+``{household_joins}``).
+
+A new feed's facts take one file, ``features_<department>.sql``, beside its entry in
+config/feeds.yaml (which gives it ``{<feed>}``) and the rule in models/rules.py that reads them.
+The file creates the temp table ``_jz_features_<department>``: at most one row per person_key,
+columns of its own; every member of core.household_members is joined to it (no row: NULLs). It
+may also create ``_jz_household_<department>``: household_id and the new columns of
+core.household_features, at most one row per household (no row: NULLs), which come after the
+columns household_features.sql lists, file by file. Neither household_features.sql nor this
+module changes. A file that reads another's table runs after it (human resources reads the
+deaths that health records); otherwise they run by name.
 """
 
 from __future__ import annotations
@@ -29,12 +42,11 @@ from transform.as_of import relations
 from warehouse.macros import install_macros
 
 SQL_DIR = Path(__file__).resolve().parent
+FEATURES_DIR = SQL_DIR  # where the features_<department>.sql are found
 ROSTER = "mz_members"  # the civil-affairs roster: who is a household's member
-# Departments' facts per person (features_<department>.sql, temp tables _jz_features_*), then
-# their sum per household. Health comes before human resources, which reads its deaths.
-FEATURES = ("features_mz", "features_wj", "features_yb", "features_rs", "features_xf")
-STEPS = ("person_ids", "household_members", "persons", "households", "persons_outside_roster", "assistance",
-         *FEATURES, "household_features", "linkage_suggestions")
+BEFORE = ("person_ids", "household_members", "persons", "households", "persons_outside_roster", "assistance")
+AFTER = ("household_features", "linkage_suggestions")  # departments' facts added up per household, then linkage
+TEMP_TABLE = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(\w+)", re.IGNORECASE)
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -55,10 +67,26 @@ def build_core(
     """
     install_macros(con)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE SCHEMA IF NOT EXISTS {restricted}")
-    names, params = _placeholders(schema, restricted), _parameters(as_of, policy)
-    for step in STEPS:
-        _run(con, step, names, params)
-    temps = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_jz_features')")
+    features = _features()
+    person = [_person_table(path) for path, _ in features]
+    household = [table for _, tables in features for table in tables if table.startswith("_jz_household_")]
+    names = _placeholders(schema, restricted) | {
+        "person_joins": "\n    ".join(f"LEFT JOIN {table} USING (person_key)" for table in person),
+        "household_joins": "\n".join(f"LEFT JOIN {table} USING (household_id)" for table in household),
+    }
+    params = _parameters(as_of, policy)
+    for step in BEFORE:
+        _run(con, SQL_DIR / f"{step}.sql", names, params)
+    for path, _ in features:
+        _run(con, path, names, params)
+    _check_features(con, schema, person, household)
+    for step in AFTER:
+        _run(con, SQL_DIR / f"{step}.sql", names, params)
+    added = [c for table in household for c in _columns(con, table) if c != "household_id"]
+    if added and _columns(con, f"{schema}.household_features")[-len(added):] != added:  # DuckDB would rename: x_1
+        raise ValueError(f"a column of {', '.join(household)} has a name {schema}.household_features already uses")
+    temps = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary "
+                        "AND (starts_with(table_name, '_jz_features') OR starts_with(table_name, '_jz_household'))")
     for (temp,) in temps.fetchall():  # each member's health and other facts: gone once added up
         con.execute(f"DROP TABLE {temp}")
     counts = con.execute(
@@ -69,15 +97,58 @@ def build_core(
     return CoreReport(*counts)
 
 
-def _run(con: duckdb.DuckDBPyConnection, step: str, names: dict[str, str], params: dict) -> None:
-    """Run the statements of ``<step>.sql``, each with the parameters it names."""
-    path = SQL_DIR / f"{step}.sql"
+def _run(con: duckdb.DuckDBPyConnection, path: Path, names: dict[str, str], params: dict) -> None:
+    """Run the statements of the .sql file ``path``, each with the parameters it names."""
     sql = PLACEHOLDER.sub(lambda m: names[m.group(1)], path.read_text(encoding="utf-8"))
     for statement in duckdb.extract_statements(sql):
         unknown = statement.named_parameters - params.keys()
         if unknown:
             raise KeyError(f"{path.name} uses ${', $'.join(sorted(unknown))}: not a key of the policy or of build_core")
         con.execute(statement, {name: params[name] for name in statement.named_parameters})
+
+
+def _person_table(path: Path) -> str:
+    return "_jz_features_" + path.stem.removeprefix("features_")
+
+
+def _features() -> list[tuple[Path, list[str]]]:
+    """The features files in the order they run, each with the temp tables it creates: by name,
+    except that a file naming a table another creates runs after that one."""
+    files = {}
+    for path in sorted(FEATURES_DIR.glob("features_*.sql")):
+        text = path.read_text(encoding="utf-8")
+        files[path] = (text, TEMP_TABLE.findall(text))
+        if _person_table(path) not in files[path][1]:
+            raise ValueError(f"{path.name} creates no temp table {_person_table(path)}")
+    order = []
+    while files:
+        ready = [path for path, (text, _) in files.items()
+                 if not any(re.search(rf"\b{table}\b", text) for other, (_, tables) in files.items() if other != path
+                            for table in tables)]
+        if not ready:
+            raise ValueError(f"features files that read each other's tables: {', '.join(p.name for p in files)}")
+        order.append((ready[0], files.pop(ready[0])[1]))
+    return order
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+
+
+def _check_features(con: duckdb.DuckDBPyConnection, schema: str, person: list[str], household: list[str]) -> None:
+    """The features files' tables join as household_features.sql expects: at most one row per key
+    (a second would count a member twice), and no member's fact under a name already taken
+    (DuckDB would keep both, the second as x_1, and f.x would read the first)."""
+    for table, key in [(t, "person_key") for t in person] + [(t, "household_id") for t in household]:
+        extra = con.execute(f"SELECT count(*) - count(DISTINCT {key}) FROM {table}").fetchall()[0][0]
+        if extra:
+            raise ValueError(f"{table} has {extra} rows more than one per {key}")
+    owner = dict.fromkeys(_columns(con, f"{schema}.household_members"), f"{schema}.household_members")
+    for table in person:
+        for column in _columns(con, table):
+            if column != "person_key" and column in owner:
+                raise ValueError(f"{table}.{column}: {owner[column]} has a column of that name")
+            owner[column] = table
 
 
 def _placeholders(schema: str, restricted: str) -> dict[str, str]:

@@ -1,6 +1,9 @@
--- One row of features per household: what each department says of its members
--- (features_<department>.sql) added up. The column order is the table's: a new feature is
--- written into this list where it belongs.
+-- One row of features per household: what each department says of its members added up.
+-- Each member's facts are the per-person tables _jz_features_<department> of the files
+-- features_<department>.sql, which build.py joins in below. The columns listed here come
+-- first, in this order; after them come the columns of every _jz_household_<department> a
+-- features file creates, file by file. A new feed's facts, and their sums per household, are
+-- written in its own features file, not here (transform/core/build.py says how).
 CREATE OR REPLACE TABLE {core}.household_features AS
 WITH f AS (  -- each member, with every department's facts
     SELECT *,
@@ -8,10 +11,8 @@ WITH f AS (  -- each member, with every department's facts
            age BETWEEN $working_age_low AND $working_age_high AS working_age,
            age BETWEEN $working_age_low AND $working_age_high AND work_ability IN ('完全', '部分') AS able_to_work
     FROM {core}.household_members
-    JOIN _jz_features_mz USING (person_key) JOIN _jz_features_wj USING (person_key)
-    JOIN _jz_features_yb USING (person_key) JOIN _jz_features_rs USING (person_key)
-    JOIN _jz_features_xf USING (person_key)
-)
+    {person_joins}
+), summed AS (  -- every household: the columns listed here
 SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h.village, h.residence_type,
        v.dibao_standard,
        count(*) FILTER (WHERE f.death_date IS NULL) AS living_members,
@@ -81,3 +82,6 @@ FROM f JOIN {core}.households h USING (household_id) JOIN _jz_features_mz_househ
 LEFT JOIN {core}.household_members head
        ON head.household_id = h.household_id AND head.person_key = h.head_person_key AND h.has_head
 GROUP BY ALL
+)
+SELECT * FROM summed
+{household_joins}
