@@ -7,7 +7,7 @@ DEMO   ?= $(CURDIR)/.demo
 HOUSEHOLDS ?= 3000
 AS_OF  ?= 2026-11-28
 
-.PHONY: setup run test ui bench docs lock clean
+.PHONY: setup run lint test test-fast ui bench docs lock clean
 
 setup: $(STAMP)
 
@@ -28,8 +28,21 @@ run: setup
 	$(BIN)/jiuzhu run --landing $(DEMO)/county/landing --home $(DEMO)/home --as-of $(AS_OF)
 	@echo "warehouse: $(DEMO)/home/warehouse.duckdb   UI: make ui"
 
-test: setup
+# ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs it first.
+# All three run, and it fails if any found something.
+lint: setup
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
+
+test: setup lint
 	$(BIN)/python -m pytest -q
+
+# Leaves out the slow end-to-end tests (@pytest.mark.slow): CI runs `make test`, all of them.
+test-fast: setup lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 ui: setup
 	$(BIN)/jiuzhu ui --home $(DEMO)/home

@@ -1,4 +1,5 @@
-"""Shared fixtures: a throw-away warehouse and a way to drop files into a landing zone."""
+"""Shared fixtures: a throw-away warehouse, a way to drop files into a landing zone, and a night of
+the real nightly job over them."""
 
 from __future__ import annotations
 
@@ -6,18 +7,24 @@ import datetime as dt
 import os
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import dagster as dg
 import pytest
+from dagster._core.test_utils import freeze_time  # Dagster's own test helper: its clock, not ours
 
 from ingest.loader import FeedReport, ingest_feed
 from jiuzhu.config import load_feeds
+from pipelines.definitions import NIGHTLY_JOB, build_definitions
+from pipelines.nightly import QUIET_DAGSTER
 from warehouse.resource import connect
 
 AS_OF = dt.date(2026, 11, 28)
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 class Landing:
-    """A landing zone in tmp_path, and ingest of one feed into a warehouse beside it."""
+    """A landing zone in tmp_path, and ingest of one feed, or a whole night, into a warehouse beside it."""
 
     def __init__(self, root: Path):
         self.root = root / "landing"
@@ -37,28 +44,31 @@ class Landing:
         with connect(self.warehouse) as con:
             return ingest_feed(con, load_feeds()[feed], self.root, as_of, run_id="test")
 
-    def night(self, as_of: dt.date, warnings: bool = False):
-        """One night without Dagster: ingest and standardise every feed, link (core), and with
-        ``warnings`` also build the warning list and the exports. Returns the last report."""
-        from jiuzhu.config import load_policy
-        from transform.core.build import build_core
-        from exports.township import write_exports
-        from transform.monitoring.warnings import build_warnings
-        from warehouse.person_key import install, load_key
-        from transform.staging.build import build_staging
-
-        for feed in load_feeds():
-            self.ingest(feed, as_of=as_of)
-        policy = load_policy(as_of)
-        with connect(self.warehouse) as con:
-            for feed in load_feeds().values():
-                build_staging(con, feed, as_of)
-            install(con, load_key(self.warehouse.parent))
-            report = build_core(con, as_of, policy)
-            if warnings:
-                report = build_warnings(con, as_of, policy)
-                write_exports(con, as_of, self.warehouse.parent / "exports" / as_of.isoformat(), policy)
-        return report
+    def night(self, as_of: dt.date, warnings: bool = False) -> dg.ExecuteInProcessResult:
+        """One night: the nightly job of ``pipelines.definitions`` (its assets, resources and blocking
+        checks) for the partition ``as_of``. Up to core.* (linking and features), or with ``warnings``
+        the whole night (risk model, warning list, exports)."""
+        defs = build_definitions(home=str(self.warehouse.parent), landing=str(self.root))
+        graph = defs.resolve_asset_graph()
+        last = dg.AssetSelection.assets(["exports", "warning_workbooks"]) if warnings else dg.AssetSelection.groups("core")
+        assets = last.upstream().resolve(graph)
+        # the checks that can stop the night, as they would; those that only report read the warehouse
+        # and change nothing (their own tests run them), and would make each night twice as slow
+        checks = {
+            spec.key
+            for c in defs.asset_checks
+            if any(spec.blocking and spec.asset_key in assets for spec in c.check_specs)
+            for spec in c.check_specs
+        }
+        job = defs.resolve_job_def(NIGHTLY_JOB).get_subset(asset_selection=assets, asset_check_selection=checks)
+        # Dagster's clock at 01:30 Beijing time the morning after, when the schedule starts the night:
+        # the partition exists then, whatever today's date (the tests' nights lie in the future too)
+        with freeze_time(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(1, 30), BEIJING)):
+            result = job.execute_in_process(
+                instance=dg.DagsterInstance.ephemeral(), run_config=QUIET_DAGSTER, partition_key=as_of.isoformat()
+            )
+        assert result.success
+        return result
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         with connect(self.warehouse, read_only=True) as con:

@@ -68,6 +68,10 @@ def base(landing):
         f"H6,{P['f']},张六,特困供养,2010-01-01,2026-06-30,900,终止\n"  # ended; 26 and 研究生: no R06
     ))
     landing.write("xf_petitions", "x_20261101.csv", PETITION + f"X1,{P['g']},张七,2026-10-20,乔官,生活困难,家里困难\n")
+    # nothing to report, but delivered: the rules that need these feeds are evaluated (R09, R10)
+    landing.write("wj_deaths", "d_20261101.csv", "身份证号,姓名,死亡日期\n")
+    landing.write("rs_employment", "e_20261101.csv", "登记编号,身份证号,姓名,登记类别,登记日期\n")
+    landing.write("rs_insurance", "i_20261101.csv", "身份证号,姓名,险种,费款所属期\n")
 
 
 def test_rules_fire_on_their_cases_and_not_on_the_near_misses(landing):
@@ -169,10 +173,11 @@ def test_a_policy_file_that_breaks_items_1_and_2_is_refused():
 def test_a_blocked_feed_leaves_its_rules_unevaluated_and_says_so(landing):
     base(landing)
     d = dt.date(2026, 11, 1)
-    load(landing, d)  # creates the tables
-    with connect(landing.warehouse) as con:
+    load(landing, d)
+    with connect(landing.warehouse) as con:  # the gate closes the settlements, as for a broken extract
         con.execute(
-            "INSERT INTO audit.feed_gate VALUES (?, 'yb_settlements', false, '今晚 12.0% 的数据行被隔离', '{}')", [d]
+            "UPDATE audit.feed_gate SET usable = false, problems = '今晚 12.0% 的数据行被隔离' "
+            "WHERE as_of_date = ? AND feed = 'yb_settlements'", [d]
         )
         build_warnings(con, d, load_policy(d))
     status = dict(landing.query("SELECT rule_code, evaluated FROM monitoring.rule_status WHERE as_of_date = ?", [d]))
