@@ -22,11 +22,16 @@ $(STAMP): requirements.lock pyproject.toml
 	@echo "environment ready: $(BIN)/jiuzhu"
 
 # A fresh demo each time: a county generated over an older one's warehouse would mix the two.
+# Two nights: the townships answer the first night's workbooks (some late, a few with mistakes),
+# and the second night checks and applies what came back.
+FIRST  ?= $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(AS_OF)') - d.timedelta(days=6))")
 run: setup
 	rm -rf $(DEMO)/county $(DEMO)/home
 	$(BIN)/jiuzhu synth --out $(DEMO)/county --households $(HOUSEHOLDS) --as-of $(AS_OF)
+	$(BIN)/jiuzhu run --landing $(DEMO)/county/landing --home $(DEMO)/home --as-of $(FIRST)
+	$(BIN)/jiuzhu synth-feedback --exports $(DEMO)/home/exports/$(FIRST) --landing $(DEMO)/county/landing --until $(AS_OF)
 	$(BIN)/jiuzhu run --landing $(DEMO)/county/landing --home $(DEMO)/home --as-of $(AS_OF)
-	@echo "warehouse: $(DEMO)/home/warehouse.duckdb   UI: make ui"
+	@echo "warehouse: $(DEMO)/home/warehouse.duckdb   exports: $(DEMO)/home/exports/$(AS_OF)   UI: make ui"
 
 # ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs it first.
 # All three run, and it fails if any found something.

@@ -9,9 +9,12 @@ import dagster as dg
 from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, Warehouse, night_of
 from assets.core import CORE_TABLES
 from assets.quality import feed_gate
+from exports.supervision import write_supervision_workbook
 from exports.township import write_exports
-from exports.ui_metadata import hits_by_rule_table, township_level_chart, township_level_table, warnings_preview
+from exports.ui_metadata import (hits_by_rule_table, supervision_chart, supervision_table, township_level_chart,
+                                 township_level_table, warnings_preview)
 from transform.monitoring.overview import hits_by_rule, most_urgent_warnings, warnings_by_township_and_level
+from transform.monitoring.supervision import build_supervision
 from transform.monitoring.warnings import build_warnings
 
 
@@ -112,3 +115,33 @@ def warning_workbooks(context: dg.AssetExecutionContext, warehouse: Warehouse, n
             "manifest": dg.MetadataValue.path(str(out_dir / "manifest.json")),
         }
     )
+
+
+@dg.asset(
+    key=["monitoring", "township_supervision"],
+    partitions_def=NIGHTS,
+    group_name="monitoring",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "excel"},
+    owners=["team:civil_affairs"],
+    tags={"layer": "monitoring"},
+    deps=[["monitoring", "warnings"]],
+    description="镇街核查反馈督办（第12、16条）：各镇街及合计的在办预警、逾期未反馈、按期反馈率、反馈用时中位数、核查结果及属实率、"
+    "最久未反馈的预警；并为县社会救助综合服务中心生成督办工作簿。\n\nSupervision of the townships: open and overdue "
+    "warnings, answered within the deadline, median days to feedback, results and the share found true, the oldest "
+    "unanswered warning; and the county centre's supervision workbook.",
+)
+def township_supervision(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of = night_of(context, night)
+    out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
+    with warehouse.connect() as con:
+        rows = build_supervision(con, as_of)
+        path = write_supervision_workbook(con, rows, as_of, out_dir, context.run.run_id)
+    total = rows[-1]
+    return dg.MaterializeResult(metadata={
+        "open_warnings": total["open_warnings"], "overdue": total["overdue"],
+        "answered_on_time_share": total["answered_on_time_share"],
+        "supervision": dg.MetadataValue.md(supervision_table(rows)),
+        "chart": dg.MetadataValue.md(supervision_chart(rows, as_of)),
+        "workbook": dg.MetadataValue.path(str(path)),
+    })

@@ -14,8 +14,42 @@ from exports.ui_metadata import quarantine_chart, scorecard_table, validity_char
 from jiuzhu.config import load_feeds, load_quality
 from transform.audit.quality import measure_all
 from transform.audit.scorecards import quarantined_by_reason, scorecard_rows, store_scorecards
-from transform.staging.spec_sql import REASONS
+from transform.monitoring.feedback import REASONS as FEEDBACK_REASONS
+from transform.monitoring.feedback import check_feedback
+from transform.staging.spec_sql import REASONS as STAGING_REASONS
 from warehouse.resource import transaction
+
+REASONS = STAGING_REASONS | FEEDBACK_REASONS  # every row-level reason code, in Chinese
+
+
+@dg.asset(
+    key=["audit", "township_feedback"],
+    partitions_def=NIGHTS,
+    group_name="quality",
+    owners=["team:civil_affairs"],
+    tags={"layer": "quality", "department": "township"},
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    deps=[dg.AssetKey(["staging", "zj_feedback"])],
+    description=(
+        "镇街反馈的核查：预警编号不存在、属于其他镇街、核查日期早于预警下发的反馈行被隔离并注明原因"
+        "（核查日期晚于报送日、核查结果不在列表中的，标准化时已隔离），其余用于当晚的预警名单。\n\n"
+        "Township feedback checked before the list uses it: rows naming a warning never issued, a warning of "
+        "another township, or a check date before the warning began are quarantined with their reason."
+    ),
+)
+def township_feedback(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    as_of = night_of(context, night)
+    with warehouse.connect() as con, transaction(con):
+        quarantined = check_feedback(con, as_of, context.run.run_id)
+        by_reason = con.execute(
+            """SELECT reason_code, count(*) FROM audit.quarantine WHERE feed = 'zj_feedback' AND stage = 'feedback'
+               AND run_id = ? GROUP BY ALL ORDER BY ALL""", [context.run.run_id]).fetchall()
+    return dg.MaterializeResult(metadata={
+        "quarantined_tonight": quarantined,
+        "by_reason": dg.MetadataValue.md(
+            "\n".join(f"- {code}（{REASONS[code]}）×{n}" for code, n in by_reason) or "今晚没有隔离的反馈 (none)"),
+    })
 
 
 @dg.asset(
@@ -26,7 +60,7 @@ from warehouse.resource import transaction
     tags={"layer": "quality"},
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
-    deps=[a.key for a in staging_assets],
+    deps=[a.key for a in staging_assets] + [township_feedback.key],
     description=(
         "今晚哪些部门数据可用于预警规则：隔离占比、主键重复、名册缩减等检查未通过的数据不参与今晚的规则，"
         "并注明原因；只有民政名册不可用时才停止预警名单。\n\nWhich feeds tonight's rules may use. A feed that "

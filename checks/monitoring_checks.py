@@ -9,6 +9,7 @@ from python_calamine import CalamineWorkbook
 
 from assets.common import NightSettings, night_of
 from assets.monitoring import policy_in_force, warning_workbooks
+from exports.township import listed_warnings
 from models.compliance import compliance_problems
 from assets.common import Warehouse
 
@@ -54,8 +55,7 @@ def workbooks_hold_exactly_the_warnings(context: dg.AssetCheckExecutionContext, 
         code = path.name.split("_")[0]
         wb = CalamineWorkbook.from_path(str(path))
         for sheet in ("新增预警", "持续预警", "本期解除"):
-            for row in wb.get_sheet_by_name(sheet).to_python()[1:]:
-                found.add((code, sheet, row[0]))
+            found |= {(code, sheet, warning_id) for warning_id in listed_warnings(wb.get_sheet_by_name(sheet).to_python())}
     return dg.AssetCheckResult(
         passed=found == expected,
         metadata={"in_table": len(expected), "in_workbooks": len(found),

@@ -53,23 +53,45 @@ def write_cell(ws: Worksheet, row: int, col: int, value, fmt: Format | None = No
 def write_sheet(wb: xlsxwriter.Workbook, name: str, header: Sequence[str], rows: Iterable[Sequence], *,
                 widths: Sequence[float] | None = None, header_format: Format | None = None,
                 row_formats: Sequence[Format | None] | None = None, freeze: bool = True,
-                autofilter: bool = False) -> tuple[Worksheet, int]:
-    """A sheet with a header row (frozen unless ``freeze`` is off), column widths, and one row of
-    cells per item of ``rows`` (each row in its ``row_formats`` entry); an autofilter over the
-    rows when asked and there are any. Returns the sheet and the number of rows written."""
+                autofilter: bool = False, title: Sequence[str] = (), title_format: Format | None = None,
+                printed: str | None = None) -> tuple[Worksheet, int]:
+    """A sheet with ``title`` lines, then a header row (frozen with the lines above it unless
+    ``freeze`` is off), column widths, and one row of cells per item of ``rows`` (each row in its
+    ``row_formats`` entry); an autofilter over the rows when asked and there are any. With
+    ``printed`` (the page header's text) it prints on A4 landscape, fit to the page width, the
+    title and header rows repeated on every page, gridlines and page numbers. Returns the sheet
+    and the number of rows written."""
     ws = wb.add_worksheet(name)
+    top = len(title)
+    for i, line in enumerate(title):
+        write_cell(ws, i, 0, line, title_format)
     for j, text in enumerate(header):
-        ws.write_string(0, j, text, header_format)
+        ws.write_string(top, j, text, header_format)
         if widths is not None:
             ws.set_column(j, j, widths[j])
     if freeze:
-        ws.freeze_panes(1, 0)
+        ws.freeze_panes(top + 1, 0)
     written = 0
     for i, cells in enumerate(rows, start=1):
         fmt = row_formats[i - 1] if row_formats is not None else None
         for j, value in enumerate(cells):
-            write_cell(ws, i, j, value, fmt)
+            write_cell(ws, top + i, j, value, fmt)
         written = i
     if autofilter and written:
-        ws.autofilter(0, 0, written, len(header) - 1)
+        ws.autofilter(top, 0, top + written, len(header) - 1)
+    if printed is not None:
+        print_setup(ws, printed, repeat_to=top)
     return ws, written
+
+
+def print_setup(ws: Worksheet, page_header: str, repeat_to: int = 0) -> None:
+    """A4 landscape, fit to the page width (as many pages down as needed), rows 0..``repeat_to``
+    repeated on every page, gridlines printed, the header text on top and page numbers below."""
+    ws.set_paper(9)  # A4
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0, repeat_to)
+    ws.hide_gridlines(0)  # shown on screen and printed
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.set_header(f"&L{page_header.replace('&', '&&')}")
+    ws.set_footer("&C第 &P 页，共 &N 页")

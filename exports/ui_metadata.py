@@ -145,3 +145,27 @@ def score_histogram(values: np.ndarray, threshold: float, high: float, as_of: dt
     return (f"{chart}\n\n分数 ≥ 阈值 {threshold:g}（黄）：{above} 户；≥ 高风险线 {high:g}（橙）：{top} 户"
             f"（其中规则未命中的家庭进入 M01）。Households at or above the M01 threshold: {above}; at or above the "
             f"high band: {top} (M01 warns those no rule flags).")
+
+
+def supervision_table(rows: list[dict]) -> str:
+    """monitoring.township_supervision as the UI shows it (counts and dates only)."""
+    def pct(v):
+        return None if v is None else f"{v:.0%}"
+
+    return markdown_table(
+        ["镇街", "在办", "逾期未反馈", "按期反馈率", "反馈用时中位数(天)", "情况属实", "属实率", "最久未反馈", "已等待(天)"],
+        [[r["township_name"], r["open_warnings"], r["overdue"], pct(r["answered_on_time_share"]),
+          r["median_days_to_feedback"], r["found_true"], pct(r["found_true_share"]), r["oldest_unanswered"],
+          r["oldest_unanswered_days"]] for r in rows])
+
+
+def supervision_chart(rows: list[dict], as_of: dt.date) -> str:
+    """Per township: open warnings answered, overdue, and not yet due (the total row left out)."""
+    towns = [r for r in rows if r["township_code"] != "合计"]
+    if not towns:
+        return "今晚没有在办预警 (no open warnings)"
+    series = {"逾期未反馈": [r["overdue"] for r in towns],
+              "在办（未逾期）": [r["open_warnings"] - r["overdue"] for r in towns]}
+    return stacked_bar_chart_markdown([r["township_name"] for r in towns], series,
+                                      f"各镇街在办预警与逾期未反馈（{as_of}）", "预警数",
+                                      {"逾期未反馈": "#c0392b", "在办（未逾期）": "#2e86c1"})

@@ -24,6 +24,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from jiuzhu.calendar import COUNTY_TZ
+from jiuzhu.config import load_feeds
+
 # The first 8-digit run that is a real calendar date (FEEDS.md: "the first
 # 8-digit date in its name"); digits around it would make it a longer number.
 _DATE_RUN = re.compile(r"(?<!\d)(\d{8})(?!\d)")
@@ -99,7 +102,21 @@ def _entry(feed: str, path: Path, rel: str, landing_real: Path) -> LandedFile:
                 refused = "NOT_A_FILE"
         except OSError:
             pass  # a broken link or no permission: the loader's own boundary says which
-    return LandedFile(feed, path, name, extract_date_from_name(name), size, refused, None if utf8 else NAME_NOTE)
+    return LandedFile(feed, path, name, _extract_date(feed, path, name, refused), size, refused,
+                      None if utf8 else NAME_NOTE)
+
+
+def _extract_date(feed: str, path: Path, name: str, refused: str | None) -> dt.date | None:
+    """The date in the file's name; for a feed whose files come back undated (a township's returned
+    workbook), the day it was last saved, Beijing time."""
+    named = extract_date_from_name(name)
+    spec = load_feeds().get(feed)
+    if named is not None or refused or spec is None or not spec.dated_by_saving:
+        return named
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=COUNTY_TZ).date()
+    except OSError:
+        return None  # unreadable: the loader's own boundary says why
 
 
 def _walk(feed: str, folder: Path, landing: Path) -> list[LandedFile]:

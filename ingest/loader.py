@@ -218,7 +218,8 @@ def _read_and_load(con, feed, landed, copy, sha, known, workdir, run_id, limits,
         table = _read_cells(con, feed, landed, copy, workdir, meta, limits)
         require_columns(table.header, feed)
         with transaction(con):
-            return _load(con, feed, landed, sha, table, run_id, meta, limits, known.versions.get(landed.file_name, []), shown)
+            earlier = known.versions.get(landed.file_name, []) if feed.same_name_replaces else []
+            return _load(con, feed, landed, sha, table, run_id, meta, limits, earlier, shown)
     except FileProblem as problem:
         outcome = FileOutcome(landed.file_name, "rejected", problem.code, problem.reason, problem.rows_read, display_name=shown)
     except Exception as exc:  # one bad file never stops the feed, let alone the night
@@ -255,6 +256,10 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
     width = len(table.header.canonical)
     names = [table.header.canonical[i] or table.header.delivered[i] or f"第{i + 1}列" for i in range(width)]
     data, bad = _is_data_row(width), "false" if table.values_checked else _bad_values(width, limits)
+    unanswered = _unanswered(feed, table)
+    if unanswered:  # a returned form: the warnings not answered yet are not rows of the feed
+        skipped = con.execute(f"SELECT count(*) FROM {CELLS} WHERE {data} AND {unanswered}").fetchall()[0][0]
+        data = f"{data} AND NOT {unanswered}"
     targets, sources = ["file_id", "source_file", "source_row", "sha256", "extract_date"], ["?", "?", "_row", "?", "?"]
     for col in feed.column_names:
         pos = table.header.position(col)
@@ -298,6 +303,8 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
             [feed.name, landed.file_name, file_id, run_id],
         )
         con.unregister("_jz_quarantine")
+    if unanswered and skipped:
+        notes.append(f"{skipped} 行尚未填写（{'、'.join(feed.answer_columns)}均为空），不是反馈，未计入")
     if landed.note:
         reason_code = reason_code or landed.note[0]
         notes.append(landed.note[1])
@@ -313,6 +320,13 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
     )
     _insert_file_row(con, file_id, feed.name, landed, sha, outcome, meta, run_id)
     return outcome
+
+
+def _unanswered(feed: Feed, table: CellTable) -> str | None:
+    """SQL predicate: none of the feed's answer columns is filled in (None: the feed has none)."""
+    cells = [f"nullif(trim(c{pos}), '')" for col in feed.answer_columns
+             if (pos := table.header.position(col)) is not None]
+    return f"coalesce({', '.join(cells)}) IS NULL" if cells else None
 
 
 def _lit(text: str) -> str:

@@ -3,7 +3,9 @@
 - ``config/feeds.yaml``     the declarative spec of every department feed
 - ``config/townships.csv``  township codes, official names and other spellings
 - ``config/policy/*.yaml``  policy parameters, one file per effective date
-- ``config/county.yaml``    the county: its name and its first night of deliveries
+- ``config/county.yaml``    the county: its name, its first night of deliveries, whom to call
+- ``config/policy_document.yaml``  乐办字〔2021〕21号: its number, title and items' short titles
+- ``config/department_lists.yaml``  which columns each department's list carries (minimum necessary)
 - ``config/linkage.yaml``   how much each clue counts in a suggested person for a broken ID number
 """
 
@@ -66,6 +68,9 @@ class Feed:
     reversal: dict | None = field(default=None, hash=False, compare=False)
     parts_sum: dict | None = field(default=None, hash=False, compare=False)
     name_priority: int | None = None  # its 姓名 names persons (core.persons); higher wins on the same extract date
+    dated_by_saving: bool = False  # a file without a date in its name is dated by when it was last saved
+    same_name_replaces: bool = True  # a later file of the same name supersedes the earlier ones
+    answer_columns: tuple[str, ...] = ()  # a returned form: rows with none of these filled in are not data
 
     @property
     def identifies_persons(self) -> bool:
@@ -153,7 +158,12 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
             reversal=f.get("reversal"),
             parts_sum=f.get("parts_sum"),
             name_priority=f.get("name_priority"),
+            dated_by_saving=f.get("undated_files") == "dated_by_saving",
+            same_name_replaces=bool(f.get("same_name_replaces", True)),
+            answer_columns=tuple(f.get("answer_columns", ())),
         )
+        if f.get("undated_files") not in (None, "dated_by_saving") or set(feed.answer_columns) - set(feed.column_names):
+            raise ValueError(f"feed spec {name}: undated_files may only be dated_by_saving; answer_columns must be its columns")
         missing = [k for k in feed.natural_key if k not in feed.column_names]
         if missing or feed.kind not in ("snapshot", "incremental"):
             raise ValueError(f"feed spec {name}: bad natural key {missing} or kind {feed.kind}")
@@ -192,6 +202,8 @@ def load_townships() -> tuple[Township, ...]:
 class County:
     name: str
     first_night: dt.date  # the first night of deliveries: partitions start here
+    centre: str  # 社会救助综合服务中心: supervises the townships (item 12)
+    contact: str  # whom township staff call about the list
 
 
 @lru_cache(maxsize=None)
@@ -200,7 +212,33 @@ def load_county() -> County:
     first = values["first_night"]
     if not isinstance(first, dt.date):
         raise ValueError(f"config/county.yaml: first_night must be a date YYYY-MM-DD, got {first!r}")
-    return County(name=str(values["name"]), first_night=first)
+    return County(name=str(values["name"]), first_night=first, centre=str(values["centre"]),
+                  contact=str(values["contact"]))
+
+
+@lru_cache(maxsize=None)
+def load_department_lists() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """(the default columns, the columns of each named department) of the departments' lists."""
+    values = yaml.safe_load((CONFIG_DIR / "department_lists.yaml").read_text(encoding="utf-8"))
+    return tuple(values["default"]), {k: tuple(v) for k, v in values["departments"].items()}
+
+
+@dataclass(frozen=True)
+class PolicyDocument:
+    number: str  # 乐办字〔2021〕21号
+    title: str
+    items: dict[int, str]  # item number -> short title
+
+    def clauses(self, items: str) -> str:
+        """"1, 15" as 第1条（完善最低生活保障制度）、第15条（提高社会救助服务效能）."""
+        numbers = [int(n) for n in re.findall(r"\d+", items)]
+        return "、".join(f"第{n}条（{self.items[n]}）" if n in self.items else f"第{n}条" for n in numbers)
+
+
+@lru_cache(maxsize=None)
+def load_policy_document() -> PolicyDocument:
+    values = yaml.safe_load((CONFIG_DIR / "policy_document.yaml").read_text(encoding="utf-8"))
+    return PolicyDocument(str(values["number"]), str(values["title"]), {int(k): str(v) for k, v in values["items"].items()})
 
 
 def policy_files() -> list[Path]:

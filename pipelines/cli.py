@@ -1,6 +1,7 @@
 """`jiuzhu` — the command line (README, "What you can do today").
 
     jiuzhu synth --out DIR [--households N] [--months M] [--as-of DATE] [--seed S]
+    jiuzhu synth-feedback --exports DIR --landing DIR --until DATE   (townships answer a night's workbooks)
     jiuzhu run   --landing DIR --home DIR [--as-of DATE] [--policy FILE]
     jiuzhu ui    --home DIR [--port P] [--host ADDR]
     jiuzhu daemon --home DIR [--landing DIR]   (runs the 01:30 schedule)
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mess", type=float, default=1.0, help="scale of every mess rate (0 = clean files)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("synth-feedback", help="合成镇街反馈 (synthetic townships answer a night's workbooks)")
+    p.add_argument("--exports", required=True, type=Path, help="a night's exports folder (<home>/exports/<date>)")
+    p.add_argument("--landing", required=True, type=Path)
+    p.add_argument("--until", required=True, type=_date, help="the last day an answer may come back, YYYY-MM-DD")
+    p.add_argument("--seed", type=int, default=7)
+
     p = sub.add_parser("run", help="夜间运行 (one full nightly run through Dagster)")
     p.add_argument("--landing", required=True, type=Path)
     p.add_argument("--home", required=True, type=Path)
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     os.umask(0o077)  # what jiuzhu writes (warehouse, exports, instance, synthetic counties) is the owner's only
-    return {"synth": cmd_synth, "run": cmd_run, "ui": cmd_ui, "daemon": cmd_daemon, "docs": cmd_docs}[args.command](args)
+    return {"synth": cmd_synth, "synth-feedback": cmd_synth_feedback, "run": cmd_run, "ui": cmd_ui, "daemon": cmd_daemon, "docs": cmd_docs}[args.command](args)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -82,6 +89,19 @@ def cmd_synth(args: argparse.Namespace) -> int:
     for key in ("households", "persons", "seconds"):
         if key in summary:
             print(f"  {key}: {summary[key]}")
+    return EXIT_OK
+
+
+def cmd_synth_feedback(args: argparse.Namespace) -> int:
+    from synth.feedback import answer_workbooks
+
+    if not args.exports.is_dir():
+        print(f"错误：导出目录不存在 exports folder not found: {args.exports}", file=sys.stderr)
+        return EXIT_USAGE
+    planted = answer_workbooks(args.exports.resolve(), args.landing.resolve(), args.until, args.seed)
+    mistakes = sum(1 for p in planted if p["mistake"])
+    print(f"镇街反馈已放入 township answers dropped into {args.landing.resolve() / 'zj_feedback'}: "
+          f"{len(planted)} rows answered ({mistakes} with a planted mistake)")
     return EXIT_OK
 
 

@@ -13,8 +13,8 @@ from assets.audit import ingest_summary_asset
 from assets.core import core_as_of
 from assets.raw import raw_assets
 from assets.model import household_scores, risk_model
-from assets.monitoring import policy_in_force, warning_list, warning_workbooks
-from assets.quality import feed_gate, scorecards
+from assets.monitoring import policy_in_force, township_supervision, warning_list, warning_workbooks
+from assets.quality import feed_gate, scorecards, township_feedback
 from assets.staging import staging_assets
 from checks.accounting import accounting_checks
 from checks.freshness import freshness_checks
@@ -53,8 +53,8 @@ def build_definitions(
         description="每晚北京时间01:30运行全流程，处理刚结束的一天。Runs the whole night at 01:30 Asia/Shanghai.",
     )
     return dg.Definitions(
-        assets=[*raw_assets, ingest_summary_asset, *staging_assets, feed_gate, scorecards, core_as_of,
-                policy_in_force, warning_list, warning_workbooks, risk_model, household_scores],
+        assets=[*raw_assets, ingest_summary_asset, *staging_assets, township_feedback, feed_gate, scorecards, core_as_of,
+                policy_in_force, warning_list, warning_workbooks, township_supervision, risk_model, household_scores],
         asset_checks=[*accounting_checks, *freshness_checks, *quality_checks, *gx_checks, policy_complies,
                       workbooks_hold_exactly_the_warnings, model_in_use_beats_the_baseline],
         jobs=[nightly, ingest_landing_job],

@@ -140,7 +140,7 @@ def test_a_second_run_changes_nothing(night, capsys):
     assert main(["run", "--landing", str(county / "landing"), "--home", str(home), "--as-of", AS_OF]) == 0
     out = capsys.readouterr().out
     assert "no new files" in out and "预警 warnings:" in out
-    assert "workbooks_hold_exactly_the_warnings" not in out and "ERROR" not in out
+    assert "· workbooks_hold_exactly_the_warnings" not in out and "ERROR" not in out  # the check passed
     assert _q(home, "SELECT * EXCLUDE (ingested_at, seconds) FROM audit.files ORDER BY file_id") == before
     assert [_q(home, f"SELECT count(*) FROM raw.{f}")[0][0] for f in load_feeds()] == counts
 

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from assets.raw import raw_assets
-from assets.quality import feed_gate, scorecards
+from assets.quality import feed_gate, scorecards, township_feedback
 from assets.staging import staging_assets
 from checks.freshness import CHECK_NAME, freshness_checks
 from checks.staging_checks import quality_checks
@@ -128,7 +128,7 @@ def test_a_file_dated_after_the_as_of_date_does_not_make_a_past_night_fresh(land
 def test_the_night_warns_scores_and_reports_stale_feeds(landing, capsys):
     _deliver(landing)
     result = dg.materialize(
-        [*raw_assets, *staging_assets, feed_gate, scorecards, *quality_checks, *freshness_checks],
+        [*raw_assets, *staging_assets, township_feedback, feed_gate, scorecards, *quality_checks, *freshness_checks],
         resources={
             "warehouse": Warehouse(home=str(landing.warehouse.parent)),
             "night": NightSettings(landing=str(landing.root)),

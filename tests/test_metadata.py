@@ -18,7 +18,7 @@ from assets.core import core_as_of
 from assets.raw import raw_assets
 from assets.model import household_scores, risk_model
 from assets.monitoring import policy_in_force, warning_list
-from assets.quality import feed_gate, scorecards
+from assets.quality import feed_gate, scorecards, township_feedback
 from assets.staging import staging_assets
 from conftest import Landing
 from jiuzhu.idnumber import make_id, mask
@@ -99,7 +99,7 @@ def night(tmp_path_factory):
                                                          "card": _stub_card(), "income_estimate": None})
     risk_store.promote(home, version, as_of)
     result = dg.materialize(
-        [*raw_assets, *staging_assets, feed_gate, scorecards, core_as_of, policy_in_force, risk_model,
+        [*raw_assets, *staging_assets, township_feedback, feed_gate, scorecards, core_as_of, policy_in_force, risk_model,
          household_scores, warning_list],  # risk_model: the stub is in force and not due for retraining
         resources={"warehouse": Warehouse(home=str(home)), "night": NightSettings(landing=str(landing.root))},
         instance=dg.DagsterInstance.ephemeral(),

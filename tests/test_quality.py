@@ -11,7 +11,7 @@ import dagster as dg
 from python_calamine import CalamineWorkbook
 
 from assets.raw import raw_assets
-from assets.quality import feed_gate, scorecards
+from assets.quality import feed_gate, scorecards, township_feedback
 from assets.staging import staging_assets
 from checks.gx_suites import gx_checks
 from checks.staging_checks import quality_checks
@@ -38,7 +38,7 @@ def _roster(ids: list[str], bad: int = 0) -> str:
 
 def _night(landing):
     return dg.materialize(
-        [*raw_assets, *staging_assets, feed_gate, scorecards, *quality_checks, *gx_checks],
+        [*raw_assets, *staging_assets, township_feedback, feed_gate, scorecards, *quality_checks, *gx_checks],
         resources={
             "warehouse": Warehouse(home=str(landing.warehouse.parent)),
             "night": NightSettings(landing=str(landing.root)),

@@ -13,9 +13,22 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ("ingest", "transform", "exports", "warehouse", "assets", "checks", "pipelines", "models", "jiuzhu")
 
 # The tables as an earlier version built them: audit.files before 'superseded' (and before
-# superseded_by and display_name), the scorecards before freshness, the scores before the estimate.
+# superseded_by and display_name), the scorecards before freshness, the scores before the estimate,
+# the warnings before their deadlines and the ended ones before their reason.
 OLD_TABLES = """
 DROP TABLE audit.files; DROP TABLE audit.scorecards; DROP TABLE monitoring.household_scores;
+DROP TABLE monitoring.warnings; DROP TABLE monitoring.resolved_warnings;
+CREATE TABLE monitoring.warnings (
+    as_of_date DATE NOT NULL, warning_id VARCHAR NOT NULL, household_id VARCHAR, person_masked_id VARCHAR,
+    township_code VARCHAR NOT NULL, township_name VARCHAR NOT NULL, village VARCHAR, level VARCHAR NOT NULL,
+    rule_codes VARCHAR[] NOT NULL, risk_score DOUBLE, departments VARCHAR[] NOT NULL, reasons VARCHAR NOT NULL,
+    status VARCHAR NOT NULL CHECK (status IN ('new', 'continuing', 'escalated')), first_flagged_on DATE NOT NULL,
+    subject_id VARCHAR NOT NULL, measures VARCHAR, last_feedback VARCHAR, PRIMARY KEY (as_of_date, warning_id));
+CREATE TABLE monitoring.resolved_warnings (
+    as_of_date DATE NOT NULL, warning_id VARCHAR NOT NULL, household_id VARCHAR, person_masked_id VARCHAR,
+    township_code VARCHAR NOT NULL, township_name VARCHAR NOT NULL, village VARCHAR, last_level VARCHAR NOT NULL,
+    rule_codes VARCHAR[] NOT NULL, first_flagged_on DATE NOT NULL, last_flagged_on DATE NOT NULL, outcome VARCHAR,
+    PRIMARY KEY (as_of_date, warning_id));
 CREATE TABLE audit.files (
     file_id BIGINT PRIMARY KEY, feed VARCHAR NOT NULL, file_name VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
     extract_date DATE, status VARCHAR NOT NULL CHECK (status IN ('loaded', 'rejected', 'duplicate')),

@@ -138,14 +138,19 @@ def test_exports_are_scoped_masked_and_safe(landing):
     d = dt.date(2026, 11, 1)
     load(landing, d)
     out = landing.warehouse.parent / "exports" / d.isoformat()
-    names = sorted(p.name for p in out.glob("*.xlsx"))
-    assert names == ["370725107_乔官镇.xlsx", "370725110_红河镇.xlsx", "370725116_营丘镇.xlsx"]
+    names = sorted(p.name for p in out.glob("*_*.xlsx"))
+    assert names == ["370725107_乔官镇.xlsx", "370725110_红河镇.xlsx", "370725116_营丘镇.xlsx",
+                     "社会救助综合服务中心_督办汇总.xlsx"]
+    assert (out / "反馈表模板.xlsx").exists()  # the blank answer form goes out with the night
     wb = CalamineWorkbook.from_path(str(out / "370725110_红河镇.xlsx"))
-    assert wb.sheet_names == ["新增预警", "持续预警", "本期解除", "规则说明"]
+    assert wb.sheet_names == ["新增预警", "持续预警", "本期解除", "反馈", "规则说明"]
     rows = wb.get_sheet_by_name("新增预警").to_python()
-    assert rows[0][:7] == ["预警编号", "等级", "状态", "风险分", "户编号", "姓名", "身份证号"]
-    assert [r[4] for r in rows[1:]] == ["H1"]  # only this township's households
-    assert rows[1][5] == "张一" and rows[1][6] == P["a"][:6] + "********" + P["a"][-4:]
+    rows = rows[next(i for i, r in enumerate(rows) if r[0] == "预警编号"):]  # under the title lines
+    head = rows[0]
+    assert head[:4] == ["预警编号", "等级", "状态", "应反馈日期"] and "风险分" not in head
+    listed = [dict(zip(head, r)) for r in rows[1:]]
+    assert [r["户编号"] for r in listed] == ["H1"]  # only this township's households
+    assert listed[0]["姓名"] == "张一" and listed[0]["身份证号"] == P["a"][:6] + "********" + P["a"][-4:]
     text = str([wb.get_sheet_by_name(s).to_python() for s in wb.sheet_names])
     assert P["a"] not in text
     manifest = (out / "manifest.json").read_text(encoding="utf-8")
@@ -304,7 +309,7 @@ def test_the_nights_export_log_is_written_whole_or_not_at_all(landing, monkeypat
     d = dt.date(2026, 11, 1)
     load(landing, d)
     logged = landing.query("SELECT kind, file FROM audit.export_log WHERE as_of_date = ? ORDER BY ALL", [d])
-    assert {k for k, _ in logged} == {"township", "department", "manifest"}
+    assert {k for k, _ in logged} == {"township", "department", "feedback_template", "manifest", "supervision"}
     real = township.log_export
 
     def manifest_fails(con, as_of, path, kind, *args):

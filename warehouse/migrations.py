@@ -81,4 +81,7 @@ MIGRATIONS: list[Migration] = [
                                         ("on_time", "VARCHAR"), ("freshness_note", "VARCHAR")]),
     # the proxy-means income estimate beside each score (transform/model/scoring.py)
     add_columns("monitoring", "household_scores", [("estimated_income_per_capita", "DOUBLE")]),
+    # deadlines and answers of the township loop (transform/monitoring/warnings.py)
+    add_columns("monitoring", "warnings", [("level_since", "DATE"), ("due_on", "DATE"), ("first_feedback_on", "DATE")]),
+    add_columns("monitoring", "resolved_warnings", [("ended_because", "VARCHAR")]),
 ]

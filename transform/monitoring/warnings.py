@@ -14,6 +14,7 @@ import duckdb
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
 from models.rules import FEATURE_RULES, LEVEL_ORDER, MODEL_RULE, RULES, Rule, level_of, render
 from transform.as_of import relations
+from transform.monitoring.feedback import valid_feedback
 from warehouse.macros import install_macros
 from warehouse.resource import transaction
 
@@ -56,7 +57,9 @@ def _list(values) -> str:
 
 def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> NightList:
     """The night's list in one transaction: a failure leaves the night's tables as they were.
-    Its tables are created with the warehouse (warehouse/ddl/monitoring.sql)."""
+    Its tables are created with the warehouse (warehouse/ddl/monitoring.sql). The townships'
+    feedback was checked before (transform/monitoring/feedback.py, the asset audit/township_feedback):
+    only what stands is used."""
     install_macros(con)
     with transaction(con):
         return _build_warnings(con, as_of, policy)
@@ -188,11 +191,10 @@ def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) ->
 def _suppress(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
     """情况不属实 holds back the same codes for a while, unless the figures got worse."""
     ep = policy["episodes"]
-    r = relations(as_of)
     con.execute(
         f"""UPDATE monitoring.rule_hits h SET suppressed = true FROM (
                 SELECT DISTINCT w.subject_id, code, prev.severity AS severity_then
-                FROM {r['zj_feedback']} fb
+                FROM {valid_feedback(as_of)} fb
                 JOIN monitoring.warnings w ON w.warning_id = fb.warning_id
                      AND w.as_of_date = (SELECT max(as_of_date) FROM monitoring.warnings w2
                                          WHERE w2.warning_id = fb.warning_id AND w2.as_of_date <= fb.check_date)
@@ -251,7 +253,6 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
     rank = "CASE {} " + " ".join(f"WHEN '{lv}' THEN {i}" for i, lv in enumerate(LEVEL_ORDER)) + " END"
     towns = " UNION ALL ".join(f"SELECT '{t.code}' AS code, '{t.official_name}' AS name" for t in load_townships())
     response = " ".join(f"WHEN '{lv}' THEN {int(n)}" for lv, n in policy["episodes"]["response_days"].items())
-    r = relations(as_of)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jz_tonight AS
             WITH hits AS (SELECT * FROM monitoring.rule_hits WHERE as_of_date = {d} AND NOT suppressed),
@@ -279,21 +280,28 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
     scores = f"(SELECT household_id, risk_score FROM monitoring.household_scores WHERE as_of_date = {d})"
     prev = "(SELECT * FROM monitoring.warnings WHERE as_of_date = $prev)"
     nights = {"d": as_of, "prev": prev_date}
+    # due_on: the response days of the warning's level from the night it was issued, or from the
+    # night its level last rose; an unanswered warning past it escalates (as before) every night
     con.execute(
         f"""INSERT INTO monitoring.warnings (as_of_date, warning_id, household_id, person_masked_id, township_code,
                 township_name, village, level, rule_codes, risk_score, departments, reasons, status, first_flagged_on,
-                subject_id, measures, last_feedback)
+                subject_id, measures, last_feedback, level_since, due_on, first_feedback_on)
             WITH fb AS (
                 SELECT warning_id, arg_max(check_result || coalesce('，' || measure, '') || '（' || strftime(check_date, '%Y-%m-%d') || '）',
-                                           check_date) AS last_feedback
-                FROM {r['zj_feedback']} WHERE check_date <= {d} GROUP BY warning_id
+                                           (check_date, file_id, source_row)) AS last_feedback,
+                       min(check_date) AS first_feedback_on
+                FROM {valid_feedback(as_of)} WHERE check_date <= {d} GROUP BY warning_id
             ), towns AS ({towns}),
             joined AS (
-                SELECT t.*, p.warning_id AS prev_id, p.first_flagged_on AS prev_first, p.level AS prev_level
+                SELECT t.*, p.warning_id AS prev_id, p.first_flagged_on AS prev_first, p.level AS prev_level,
+                       coalesce(p.level_since, p.first_flagged_on) AS prev_level_since
                 FROM _jz_tonight t LEFT JOIN {prev} p ON p.subject_id = t.subject_id
             ),
             numbered AS (
-                SELECT *, row_number() OVER (PARTITION BY prev_id IS NULL ORDER BY township_code, subject_id) AS n FROM joined
+                SELECT *, row_number() OVER (PARTITION BY prev_id IS NULL ORDER BY township_code, subject_id) AS n,
+                       CASE WHEN prev_id IS NULL OR {rank.format('level')} < {rank.format('prev_level')} THEN {d}
+                            ELSE prev_level_since END AS level_since
+                FROM joined
             )
             SELECT {d}, coalesce(prev_id, 'YJ-' || strftime({d}, '%Y%m%d') || '-' || lpad(n::VARCHAR, 6, '0')),
                    numbered.household_id, person_masked_id, township_code, towns.name, village, level, rule_codes, sc.risk_score,
@@ -302,18 +310,38 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
                         WHEN {rank.format('level')} < {rank.format('prev_level')} THEN 'escalated'
                         WHEN fb.last_feedback IS NULL AND {d} - prev_first > CASE level {response} END THEN 'escalated'
                         ELSE 'continuing' END,
-                   coalesce(prev_first, {d}), subject_id, measures, fb.last_feedback
+                   coalesce(prev_first, {d}), subject_id, measures, fb.last_feedback,
+                   level_since, level_since + CAST(CASE level {response} END AS INTEGER), fb.first_feedback_on
             FROM numbered JOIN towns ON towns.code = township_code
             LEFT JOIN fb ON fb.warning_id = prev_id
             LEFT JOIN {scores} sc ON sc.household_id = numbered.household_id""",
         nights,
     )
+    # why each warning ended, in words a township reads
     con.execute(
         f"""INSERT INTO monitoring.resolved_warnings (as_of_date, warning_id, household_id, person_masked_id,
-                township_code, township_name, village, last_level, rule_codes, first_flagged_on, last_flagged_on, outcome)
+                township_code, township_name, village, last_level, rule_codes, first_flagged_on, last_flagged_on, outcome,
+                ended_because)
+            WITH fb AS (  -- the latest answer that stands, also one that came back the night it ended
+                SELECT warning_id, arg_max(check_result || coalesce('，' || measure, '') || '（' || strftime(check_date, '%Y-%m-%d') || '）',
+                                           (check_date, file_id, source_row)) AS last_feedback
+                FROM {valid_feedback(as_of)} WHERE check_date <= {d} GROUP BY warning_id
+            )
             SELECT {d}, p.warning_id, p.household_id, p.person_masked_id, p.township_code, p.township_name, p.village,
-                   p.level, p.rule_codes, p.first_flagged_on, p.as_of_date, p.last_feedback
-            FROM {prev} p WHERE p.subject_id NOT IN (SELECT subject_id FROM _jz_tonight)""",
+                   p.level, p.rule_codes, p.first_flagged_on, p.as_of_date, coalesce(fb.last_feedback, p.last_feedback),
+                   CASE WHEN EXISTS (SELECT 1 FROM monitoring.rule_hits h
+                                     WHERE h.as_of_date = {d} AND h.subject_id = p.subject_id AND h.suppressed)
+                            THEN '镇街核查反馈情况不属实，暂停预警（情况明显变化时会再次预警）'
+                        WHEN p.household_id IS NOT NULL AND h.household_id IS NULL
+                            THEN '该户已不在民政名册中'
+                        WHEN f.on_dibao > 0 THEN '家中已有人纳入低保'
+                        WHEN f.on_tekun > 0 THEN '家中已有人纳入特困供养'
+                        ELSE '预警条件不再满足（' || array_to_string(p.rule_codes, '、') || ' 今晚均未命中）' END
+            FROM {prev} p
+            LEFT JOIN fb ON fb.warning_id = p.warning_id
+            LEFT JOIN core.households h ON h.household_id = p.household_id
+            LEFT JOIN core.household_features f ON f.household_id = p.household_id
+            WHERE p.subject_id NOT IN (SELECT subject_id FROM _jz_tonight)""",
         nights,
     )
     # 已在保 reported, but the rolls show no one on assistance: the rolls lag behind
@@ -321,7 +349,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
         f"""INSERT INTO monitoring.data_lag_cases (as_of_date, warning_id, household_id, check_date, note)
             SELECT DISTINCT {d}, fb.warning_id, w.household_id, fb.check_date,
                    '镇街反馈“已在保”，但救助名册中该户无人在保：请县民政局核实名册是否滞后'
-            FROM {r['zj_feedback']} fb
+            FROM {valid_feedback(as_of)} fb
             JOIN monitoring.warnings w ON w.warning_id = fb.warning_id AND w.as_of_date = {d}
             JOIN core.household_features f ON f.household_id = w.household_id
             WHERE fb.check_result = '已在保' AND fb.check_date <= {d} AND fb.check_date > {d} - INTERVAL 30 DAY

@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS monitoring.warnings (
     subject_id        VARCHAR NOT NULL,
     measures          VARCHAR,
     last_feedback     VARCHAR,
+    level_since       DATE,                 -- the night it was issued, or its level last rose
+    due_on            DATE,                 -- level_since + the response days of its level (policy file)
+    first_feedback_on DATE,                 -- the first 核查日期 of feedback that stands
     PRIMARY KEY (as_of_date, warning_id)
 );
 
@@ -74,6 +77,7 @@ CREATE TABLE IF NOT EXISTS monitoring.resolved_warnings (
     first_flagged_on DATE NOT NULL,
     last_flagged_on  DATE NOT NULL,
     outcome          VARCHAR,
+    ended_because    VARCHAR,               -- why it ended, in plain Chinese
     PRIMARY KEY (as_of_date, warning_id)
 );
 
@@ -96,4 +100,27 @@ CREATE TABLE IF NOT EXISTS monitoring.household_scores (
     -- proxy-means estimate of per-capita monthly income (元), an estimate for the township, never a verified figure
     estimated_income_per_capita DOUBLE,
     PRIMARY KEY (as_of_date, household_id)
+);
+
+-- How the townships keep the deadlines (item 12: 督查, 转办交办; item 16: 办件跟踪、办结反馈), per night,
+-- per township and in total (township_code '合计'), for the county's 社会救助综合服务中心.
+CREATE TABLE IF NOT EXISTS monitoring.township_supervision (
+    as_of_date              DATE NOT NULL,
+    township_code           VARCHAR NOT NULL,
+    township_name           VARCHAR NOT NULL,
+    open_warnings           INTEGER NOT NULL,
+    overdue                 INTEGER NOT NULL,     -- open, unanswered, past due_on
+    due_so_far              INTEGER NOT NULL,     -- warnings issued so far whose deadline has come, or answered
+    answered_on_time        INTEGER NOT NULL,     -- of those, answered on or before due_on
+    answered_on_time_share  DOUBLE,
+    answered                INTEGER NOT NULL,
+    median_days_to_feedback DOUBLE,               -- first 核查日期 − first issued
+    found_true              INTEGER NOT NULL,     -- latest answer 情况属实
+    found_not_true          INTEGER NOT NULL,
+    already_assisted        INTEGER NOT NULL,     -- 已在保
+    unreachable             INTEGER NOT NULL,     -- 无法联系
+    found_true_share        DOUBLE,
+    oldest_unanswered       VARCHAR,              -- 预警编号 of the oldest open warning without an answer
+    oldest_unanswered_days  INTEGER,
+    PRIMARY KEY (as_of_date, township_code)
 );
