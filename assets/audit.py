@@ -31,7 +31,9 @@ from transform.audit.ingest_summary import ingest_summary
         "at ingest or standardisation, top reasons), and the totals to date. Details: audit.files, audit.quarantine."
     ),
 )
-def ingest_summary_asset(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+def ingest_summary_asset(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings
+) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         # files outside every feed's folder: recorded, so that nothing goes missing without a trace
         unknown = record_unknown_entries(con, Path(night.landing), load_feeds(), context.run.run_id)

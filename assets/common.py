@@ -5,9 +5,9 @@ per-feed asset. Only assets/, checks/ and pipelines/ import it (Dagster stays at
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import dagster as dg
 import duckdb

@@ -18,35 +18,43 @@ POLICY_IN_FORCE = dg.AssetKey(["config", "policy_in_force"])
 
 CORE_TABLES = {
     "persons": "人员（以 person_key 为键，不含身份证号）：出生日期、性别、是否在民政名册。\n\n"
-               "One row per person, keyed by person_key (no ID number): birth date, sex, whether in the roster.",
+    "One row per person, keyed by person_key (no ID number): birth date, sex, whether in the roster.",
     "household_members": "当晚的家庭成员（民政名册快照）：与户主关系、年龄、劳动能力、残疾、在校。\n\n"
-                         "Household members as of the date (roster snapshot in force): relation, age, work ability, "
-                         "disability, school.",
+    "Household members as of the date (roster snapshot in force): relation, age, work ability, "
+    "disability, school.",
     "households": "当晚的家庭：户主、城乡、镇街、村居、人数。\n\nHouseholds as of the date: head, urban or rural, "
-                  "township, village, members.",
+    "township, village, members.",
     "assistance": "当晚每人的救助记录：类别、起止日期、金额、是否在保。\n\nAssistance records per person as of the date: "
-                  "category, start and end dates, amount, whether active.",
+    "category, start and end dates, amount, whether active.",
     "persons_outside_roster": "不在民政名册、但出现在其他部门数据中的人员（持居住证等），按信访问题属地或兜底分派。\n\n"
-                              "Persons outside the roster seen in other departments' data, routed to a township by "
-                              "their petition's 问题属地, else to the county centre.",
+    "Persons outside the roster seen in other departments' data, routed to a township by "
+    "their petition's 问题属地, else to the county centre.",
     "household_features": "每户特征（只用当晚已知的记录）：收入核对、救助状态、医疗自付、大病、死亡、就业、缴费、信访与趋势。"
-                          "界面中显示脱敏预览（户编号和不涉及健康的数值特征）和各特征的分布。\n\n"
-                          "One row of features per household, from what was known on the date: verified income, "
-                          "assistance, out-of-pocket medical costs, serious illness, deaths, employment, contributions, "
-                          "petitions. The UI shows a masked preview and each feature's distribution.",
+    "界面中显示脱敏预览（户编号和不涉及健康的数值特征）和各特征的分布。\n\n"
+    "One row of features per household, from what was known on the date: verified income, "
+    "assistance, out-of-pocket medical costs, serious illness, deaths, employment, contributions, "
+    "petitions. The UI shows a masked preview and each feature's distribution.",
     "linkage_suggestions": "身份证号被隔离的记录可能对应的人员（姓名、出生日期、地区码），供人工确认。\n\n"
-                           "Likely persons behind rows quarantined for their ID number, for an analyst to confirm.",
+    "Likely persons behind rows quarantined for their ID number, for an analyst to confirm.",
 }
 
 
 # The UI preview of core.household_features: household_id (户编号, not personal data) and numeric
 # features that say nothing of anyone's health (no disability, illness, medical costs or deaths).
 PREVIEW_FEATURES = [
-    ("household_id", "household_id"), ("township_code", "township_code"), ("residence_type", "residence_type"),
-    ("members", "members"), ("working_age", "working_age"), ("able_to_work", "able_to_work"), ("in_school", "in_school"),
+    ("household_id", "household_id"),
+    ("township_code", "township_code"),
+    ("residence_type", "residence_type"),
+    ("members", "members"),
+    ("working_age", "working_age"),
+    ("able_to_work", "able_to_work"),
+    ("in_school", "in_school"),
     ("per_capita_monthly_income", "round(per_capita_monthly_income)::INTEGER"),
-    ("income_to_standard", "round(income_to_standard, 2)"), ("on_dibao", "on_dibao"), ("on_tekun", "on_tekun"),
-    ("on_dibao_edge", "on_dibao_edge"), ("contributors_6m", "contributors_6m"),
+    ("income_to_standard", "round(income_to_standard, 2)"),
+    ("on_dibao", "on_dibao"),
+    ("on_tekun", "on_tekun"),
+    ("on_dibao_edge", "on_dibao_edge"),
+    ("contributors_6m", "contributors_6m"),
 ]
 PREVIEW_ROWS = 5
 FEATURES_PREVIEW_SQL = (
@@ -64,8 +72,13 @@ FEATURES_SUMMARY_SQL = """
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            ["core", name], description=text, group_name="core", kinds={"duckdb"},
-            deps=[a.key for a in staging_assets] + [POLICY_IN_FORCE], owners=["team:civil_affairs"], tags={"layer": "core"},
+            ["core", name],
+            description=text,
+            group_name="core",
+            kinds={"duckdb"},
+            deps=[a.key for a in staging_assets] + [POLICY_IN_FORCE],
+            owners=["team:civil_affairs"],
+            tags={"layer": "core"},
         )
         for name, text in CORE_TABLES.items()
     ],
@@ -91,14 +104,23 @@ def core_as_of(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
                 markdown_table([c for c, _ in PREVIEW_FEATURES], preview)
                 + f"\n\n前 {len(preview)} 户（按户编号），只列不涉及健康的数值特征；不含姓名、身份证号、地址。"
                 "First households by household_id, numeric features without health details; no names, ID numbers "
-                "or addresses." if preview else "没有家庭 (no households)"),
+                "or addresses."
+                if preview
+                else "没有家庭 (no households)"
+            ),
             "feature_distribution": dg.MetadataValue.md(
                 markdown_table(["特征 feature", "空值 null %", "均值 mean", "P25", "中位数 median", "P75"], summary)
-                if summary else "没有家庭 (no households)"),
+                if summary
+                else "没有家庭 (no households)"
+            ),
         },
     }
     for name in CORE_TABLES:
         yield dg.MaterializeResult(
             asset_key=["core", name],
-            metadata={"dagster/row_count": dg.MetadataValue.int(counts[name]), "as_of": as_of.isoformat(), **extra.get(name, {})},
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(counts[name]),
+                "as_of": as_of.isoformat(),
+                **extra.get(name, {}),
+            },
         )

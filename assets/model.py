@@ -35,11 +35,17 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     existing = risk_store.current(home)
     if existing and dt.date.fromisoformat(existing[2]["trained_on"]) > as_of:
         # a past night (a backfill): it is scored by the model that was in force then, never retrained
-        return dg.MaterializeResult(metadata={"trained": False, **_in_force(home, as_of),
-                                              "note": "a past night: the model in force then is used"})
+        return dg.MaterializeResult(
+            metadata={
+                "trained": False,
+                **_in_force(home, as_of),
+                "note": "a past night: the model in force then is used",
+            }
+        )
     if existing and dt.date.fromisoformat(existing[2]["trained_on"]) > as_of - dt.timedelta(days=every):
-        return dg.MaterializeResult(metadata={"trained": False, **_in_force(home, as_of),
-                                              "note": f"not due: retrained every {every} days"})
+        return dg.MaterializeResult(
+            metadata={"trained": False, **_in_force(home, as_of), "note": f"not due: retrained every {every} days"}
+        )
     with warehouse.connect() as con:
         frame, dates = training_frame(con, home, as_of)
     positives = int(frame["label"].sum()) if frame is not None else 0
@@ -55,11 +61,19 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     if promoted:
         risk_store.promote(home, version, as_of)
     return dg.MaterializeResult(
-        metadata={"trained": True, "version": version, "promoted": promoted, "decision": why,
-                  "kind": model.kind, "metrics": dg.MetadataValue.json(model.metrics),
-                  "training_rows": len(frame), "positives": positives,
-                  "candidate_card": dg.MetadataValue.md(markdown), "calibration": dg.MetadataValue.md(chart),
-                  **_in_force(home, as_of)}
+        metadata={
+            "trained": True,
+            "version": version,
+            "promoted": promoted,
+            "decision": why,
+            "kind": model.kind,
+            "metrics": dg.MetadataValue.json(model.metrics),
+            "training_rows": len(frame),
+            "positives": positives,
+            "candidate_card": dg.MetadataValue.md(markdown),
+            "calibration": dg.MetadataValue.md(chart),
+            **_in_force(home, as_of),
+        }
     )
 
 
@@ -67,7 +81,10 @@ def _in_force(home: Path, as_of: dt.date) -> dict:
     """The model in force on the night and its card, shown every night (trained or not)."""
     current = risk_store.current(home, as_of)
     if current is None:
-        return {"model_in_force": "none", "model_card": dg.MetadataValue.md("尚无启用的模型：M01 不产生预警。No model in force yet: M01 is silent.")}
+        return {
+            "model_in_force": "none",
+            "model_card": dg.MetadataValue.md("尚无启用的模型：M01 不产生预警。No model in force yet: M01 is silent."),
+        }
     version, model, stored = current
     return {"model_in_force": version, "model_card": dg.MetadataValue.md(card_text(version, model, stored))}
 
@@ -85,7 +102,9 @@ def _in_force(home: Path, as_of: dt.date) -> dict:
     "界面中显示分数分布和 M01 阈值。\n\nEvery roster household's score (OUTPUTS.md), model version and top factors, "
     "warned or not; the UI shows the score distribution against the M01 threshold and high band of the policy.",
 )
-def household_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+def household_scores(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings
+) -> dg.MaterializeResult:
     as_of, home = night_of(context, night), Path(warehouse.home)
     current = risk_store.current(home, as_of)  # a backfilled night is scored by the model in force then
     if current is None:
@@ -94,18 +113,23 @@ def household_scores(context: dg.AssetExecutionContext, warehouse: Warehouse, ni
     with warehouse.connect() as con:
         scores = score_households(con, as_of, version, model)
         # the card of the model that scored the night goes out with the night's exports, every night
-        card_file = write_model_card(con, home / "exports" / as_of.isoformat(), as_of, card_text(version, model, card),
-                                     context.run.run_id)
+        card_file = write_model_card(
+            con, home / "exports" / as_of.isoformat(), as_of, card_text(version, model, card), context.run.run_id
+        )
     m01 = night.policy_in_force(as_of)["model"]
     threshold, high = float(m01["m01_threshold"]), float(m01["m01_high_band"])
     values = scores["risk_score"].to_numpy(dtype=float)
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": dg.MetadataValue.int(len(scores)), "model_version": version,
-                  "mean_score": float(scores["risk_score"].mean()) if len(scores) else 0.0,
-                  "m01_threshold": threshold, "m01_high_band": high,
-                  "at_or_above_threshold": int((values >= threshold).sum()),
-                  "at_or_above_high_band": int((values >= high).sum()),
-                  "score_distribution": dg.MetadataValue.md(score_histogram(values, threshold, high, as_of, version)),
-                  "held_out": dg.MetadataValue.json(card["metrics"]),
-                  "model_card_file": dg.MetadataValue.path(str(card_file))}
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(len(scores)),
+            "model_version": version,
+            "mean_score": float(scores["risk_score"].mean()) if len(scores) else 0.0,
+            "m01_threshold": threshold,
+            "m01_high_band": high,
+            "at_or_above_threshold": int((values >= threshold).sum()),
+            "at_or_above_high_band": int((values >= high).sum()),
+            "score_distribution": dg.MetadataValue.md(score_histogram(values, threshold, high, as_of, version)),
+            "held_out": dg.MetadataValue.json(card["metrics"]),
+            "model_card_file": dg.MetadataValue.path(str(card_file)),
+        }
     )

@@ -38,18 +38,25 @@ REASONS = STAGING_REASONS | FEEDBACK_REASONS  # every row-level reason code, in 
         "another township, or a check date before the warning began are quarantined with their reason."
     ),
 )
-def township_feedback(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+def township_feedback(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings
+) -> dg.MaterializeResult:
     as_of = night_of(context, night)
     with warehouse.connect() as con, transaction(con):
         quarantined = check_feedback(con, as_of, context.run.run_id)
         by_reason = con.execute(
             """SELECT reason_code, count(*) FROM audit.quarantine WHERE feed = 'zj_feedback' AND stage = 'feedback'
-               AND run_id = ? GROUP BY ALL ORDER BY ALL""", [context.run.run_id]).fetchall()
-    return dg.MaterializeResult(metadata={
-        "quarantined_tonight": quarantined,
-        "by_reason": dg.MetadataValue.md(
-            "\n".join(f"- {code}（{REASONS[code]}）×{n}" for code, n in by_reason) or "今晚没有隔离的反馈 (none)"),
-    })
+               AND run_id = ? GROUP BY ALL ORDER BY ALL""",
+            [context.run.run_id],
+        ).fetchall()
+    return dg.MaterializeResult(
+        metadata={
+            "quarantined_tonight": quarantined,
+            "by_reason": dg.MetadataValue.md(
+                "\n".join(f"- {code}（{REASONS[code]}）×{n}" for code, n in by_reason) or "今晚没有隔离的反馈 (none)"
+            ),
+        }
+    )
 
 
 @dg.asset(
@@ -75,8 +82,16 @@ def feed_gate(context: dg.AssetExecutionContext, warehouse: Warehouse, night: Ni
             con.execute("DELETE FROM audit.feed_gate WHERE as_of_date = ?", [as_of])
             con.executemany(
                 "INSERT INTO audit.feed_gate BY NAME SELECT ? AS as_of_date, ? AS feed, ? AS usable, ? AS problems, ?::JSON AS measured",
-                [[as_of, fq.feed, fq.usable, "；".join(fq.problems) or None, json.dumps(fq.as_dict(), ensure_ascii=False)]
-                 for fq in measured],
+                [
+                    [
+                        as_of,
+                        fq.feed,
+                        fq.usable,
+                        "；".join(fq.problems) or None,
+                        json.dumps(fq.as_dict(), ensure_ascii=False),
+                    ]
+                    for fq in measured
+                ],
             )
     rows = ["| feed | 可用 usable | 原因 problems |", "|---|---|---|"]
     rows += [f"| {fq.feed} | {'✓' if fq.usable else '✗'} | {'；'.join(fq.problems)} |" for fq in measured]

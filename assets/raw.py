@@ -10,11 +10,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.common import NightSettings, Warehouse, feed_asset_args, night_of
 from ingest.files import Fingerprints
 from ingest.loader import FeedReport, ingest_feed
 from jiuzhu.config import Feed, load_feeds
-from assets.common import NightSettings, feed_asset_args, night_of
-from assets.common import Warehouse
 from warehouse.resource import raw_table
 
 STATUS_ZH = {"loaded": "已加载", "rejected": "已拒收", "duplicate": "重复报送"}  # tonight's outcomes
@@ -24,14 +23,19 @@ def _files_table(report: FeedReport) -> str:
     """Tonight's files as a Markdown table for the UI (masked file names and counts, no row content)."""
     if not report.outcomes and not report.waiting:
         return "今晚没有新文件 (no new files tonight)"
-    lines = ["| 文件 file | 状态 status | 数据行 rows read | 加载 loaded | 隔离 quarantined | 原因 reason |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| 文件 file | 状态 status | 数据行 rows read | 加载 loaded | 隔离 quarantined | 原因 reason |",
+        "|---|---|---|---|---|---|",
+    ]
     for o in report.outcomes:
         reason = (o.reason or "").replace("|", "/")
         lines.append(
             f"| {o.display_name} | {STATUS_ZH[o.status]} | {o.rows_read if o.rows_read is not None else '—'} "
             f"| {o.rows_loaded} | {o.rows_quarantined} | {reason} |"
         )
-    lines += [f"| {name} | 等待 waiting | — | 0 | 0 | 仍在写入，下次再读 still being written |" for name in report.waiting]
+    lines += [
+        f"| {name} | 等待 waiting | — | 0 | 0 | 仍在写入，下次再读 still being written |" for name in report.waiting
+    ]
     return "\n".join(lines)
 
 
@@ -49,14 +53,23 @@ def build_raw_asset(feed: Feed) -> dg.AssetsDefinition:
     def raw_feed(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
         as_of = night_of(context, night)
         with warehouse.connect() as con:
-            report = ingest_feed(con, feed, Path(night.landing), as_of, context.run.run_id, scratch=warehouse.scratch,
-                                 fingerprints=Fingerprints(warehouse.landing_fingerprints))
+            report = ingest_feed(
+                con,
+                feed,
+                Path(night.landing),
+                as_of,
+                context.run.run_id,
+                scratch=warehouse.scratch,
+                fingerprints=Fingerprints(warehouse.landing_fingerprints),
+            )
             total = con.execute(f"SELECT count(*) FROM {raw_table(feed)}").fetchall()[0][0]
         for o in report.outcomes:
             if o.status == "rejected":
                 context.log.warning(f"{feed.name}/{o.display_name} 已拒收 rejected [{o.reason_code}] {o.reason}")
         if report.waiting:
-            context.log.warning(f"{feed.name}: {len(report.waiting)} 个文件仍在写入，留待下次 file(s) still being written wait")
+            context.log.warning(
+                f"{feed.name}: {len(report.waiting)} 个文件仍在写入，留待下次 file(s) still being written wait"
+            )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": dg.MetadataValue.int(total),

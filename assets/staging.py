@@ -7,9 +7,8 @@ every raw row is in exactly one of staging.<feed> or the quarantine.
 
 import dagster as dg
 
+from assets.common import NIGHTS, NightSettings, Warehouse, feed_asset_args, night_of
 from jiuzhu.config import Feed, load_feeds
-from assets.common import NIGHTS, NightSettings, feed_asset_args, night_of
-from assets.common import Warehouse
 from transform.staging.build import build_staging
 from transform.staging.spec_sql import REASONS
 
@@ -28,7 +27,9 @@ def build_staging_asset(feed: Feed) -> dg.AssetsDefinition:
         ),
         partitions_def=NIGHTS,  # staging holds the rows in force on the night's date
     )
-    def staging_feed(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
+    def staging_feed(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings
+    ) -> dg.MaterializeResult:
         as_of = night_of(context, night)
         with warehouse.connect() as con:
             report = build_staging(con, feed, as_of, context.run.run_id)

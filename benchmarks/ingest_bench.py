@@ -63,7 +63,18 @@ def ensure_county(households: int = HOUSEHOLDS) -> tuple[Path, float | None]:
     started = time.perf_counter()
     jiuzhu = Path(sys.executable).parent / "jiuzhu"
     subprocess.run(
-        [str(jiuzhu), "synth", "--out", str(out), "--households", str(households), "--as-of", AS_OF, "--seed", str(SEED)],
+        [
+            str(jiuzhu),
+            "synth",
+            "--out",
+            str(out),
+            "--households",
+            str(households),
+            "--as-of",
+            AS_OF,
+            "--seed",
+            str(SEED),
+        ],
         check=True,
     )
     done.write_text("ok")
@@ -109,8 +120,12 @@ def phase_run(landing: Path, home: Path, groups: list[str]) -> dict:
     keys = [spec.key for spec in defs.resolve_all_asset_specs() if spec.group_name in groups]
     started = time.perf_counter()
     result = defs.resolve_job_def(NIGHTLY_JOB).execute_in_process(
-        instance=instance, run_config=QUIET_DAGSTER, raise_on_error=False, asset_selection=keys,
-        partition_key=AS_OF, tags={"jiuzhu/bench": ",".join(groups)},
+        instance=instance,
+        run_config=QUIET_DAGSTER,
+        raise_on_error=False,
+        asset_selection=keys,
+        partition_key=AS_OF,
+        tags={"jiuzhu/bench": ",".join(groups)},
     )
     wall = time.perf_counter() - started
     steps: dict[str, dict] = {}
@@ -143,8 +158,11 @@ def ensure_model() -> Path:
     if not (home / "models" / "current.json").exists():
         shutil.rmtree(home, ignore_errors=True)
         jiuzhu = Path(sys.executable).parent / "jiuzhu"
-        subprocess.run([str(jiuzhu), "run", "--landing", str(county / "landing"), "--home", str(home), "--as-of", AS_OF],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(jiuzhu), "run", "--landing", str(county / "landing"), "--home", str(home), "--as-of", AS_OF],
+            check=True,
+            capture_output=True,
+        )
     return home
 
 
@@ -156,8 +174,8 @@ def phase_score(home: Path, model_home: Path) -> dict:
 
     from models.risk import LARGE_TREES, train
     from transform.model.frames import model_frame
-    from warehouse.resource import connect
     from transform.model.scoring import score_households
+    from warehouse.resource import connect
 
     with connect(model_home / "warehouse.duckdb", read_only=True) as con:
         model = train(model_frame(con, "model.training_rows"), trees=LARGE_TREES)
@@ -165,8 +183,14 @@ def phase_score(home: Path, model_home: Path) -> dict:
         started = time.perf_counter()
         scores = score_households(con, dt.date.fromisoformat(AS_OF), f"bench-{model.kind}", model)
         seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 3), "households": len(scores), "kind": model.kind,
-            "held_out": model.metrics, "income_estimate": model.income.metrics, "peak_rss_mib": _peak_mib()}
+    return {
+        "seconds": round(seconds, 3),
+        "households": len(scores),
+        "kind": model.kind,
+        "held_out": model.metrics,
+        "income_estimate": model.income.metrics,
+        "peak_rss_mib": _peak_mib(),
+    }
 
 
 def id_normalisation_rate(n: int = 3_000_000) -> float:
@@ -202,7 +226,9 @@ def _peak_mib() -> float:
 def _child(phase: str, *args: str) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.ingest_bench", "--phase", phase, *args],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -234,7 +260,9 @@ def main() -> None:
     landing = county / "landing"
     home = CACHE / "bench-home"
     shutil.rmtree(home, ignore_errors=True)
-    print(f"county: {county} ({HOUSEHOLDS} households){'' if synth_seconds is None else f', generated in {synth_seconds:.1f} s'}")
+    print(
+        f"county: {county} ({HOUSEHOLDS} households){'' if synth_seconds is None else f', generated in {synth_seconds:.1f} s'}"
+    )
     floor = _child("floor", "--landing", str(landing))
     ingest = _child("ingest", "--landing", str(landing), "--home", str(home))
     staging = _child("staging", "--landing", str(landing), "--home", str(home))
@@ -267,17 +295,33 @@ def main() -> None:
     out = CACHE / "results" / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    print(f"floor (DuckDB read_csv, all VARCHAR): {floor['seconds']:.2f} s for {floor['rows']:,} rows in {floor['files']} CSV files")
-    print(f"ingest (all raw assets):              {raw_steps:.2f} s for {rows:,} rows  → {result['rows_per_second']:,} rows/s")
-    print(f"  CSV files only:                     {csv['seconds']:.2f} s  (ratio to floor {result['ratio_csv_files_to_floor']})")
+    print(
+        f"floor (DuckDB read_csv, all VARCHAR): {floor['seconds']:.2f} s for {floor['rows']:,} rows in {floor['files']} CSV files"
+    )
+    print(
+        f"ingest (all raw assets):              {raw_steps:.2f} s for {rows:,} rows  → {result['rows_per_second']:,} rows/s"
+    )
+    print(
+        f"  CSV files only:                     {csv['seconds']:.2f} s  (ratio to floor {result['ratio_csv_files_to_floor']})"
+    )
     print(f"ratio ingest / floor:                 {result['ratio_raw_steps_to_floor']}  (target ≤ 3)")
-    print(f"peak memory: ingest {ingest['peak_rss_mib']:.0f} MiB, floor {floor['peak_rss_mib']:.0f} MiB  (target < 4096)")
-    print(f"staging (all feeds, then checks):     {staging_steps:.2f} s  → {result['staging_rows_per_second']:,} rows/s,"
-          f" peak {staging['peak_rss_mib']:.0f} MiB, wall with checks {staging['wall_seconds']:.1f} s")
-    print(f"link and features (core, one night): {result['core_seconds']} s, peak {core['peak_rss_mib']:.0f} MiB  (target < 60 s)")
-    print(f"scoring (every household, {score['kind']}): {score['seconds']} s for {score['households']:,} households,"
-          f" peak {score['peak_rss_mib']:.0f} MiB  (target < 30 s)")
-    print(f"ID normalisation in SQL:              {result['id_normalisation_per_second']:,} IDs/s  (target ≥ 1,000,000)")
+    print(
+        f"peak memory: ingest {ingest['peak_rss_mib']:.0f} MiB, floor {floor['peak_rss_mib']:.0f} MiB  (target < 4096)"
+    )
+    print(
+        f"staging (all feeds, then checks):     {staging_steps:.2f} s  → {result['staging_rows_per_second']:,} rows/s,"
+        f" peak {staging['peak_rss_mib']:.0f} MiB, wall with checks {staging['wall_seconds']:.1f} s"
+    )
+    print(
+        f"link and features (core, one night): {result['core_seconds']} s, peak {core['peak_rss_mib']:.0f} MiB  (target < 60 s)"
+    )
+    print(
+        f"scoring (every household, {score['kind']}): {score['seconds']} s for {score['households']:,} households,"
+        f" peak {score['peak_rss_mib']:.0f} MiB  (target < 30 s)"
+    )
+    print(
+        f"ID normalisation in SQL:              {result['id_normalisation_per_second']:,} IDs/s  (target ≥ 1,000,000)"
+    )
     for step, secs in sorted({**ingest["step_seconds"], **staging["step_seconds"], **core["step_seconds"]}.items()):
         print(f"  {step:<40} {secs} s")
     print(f"written: {out}")

@@ -9,8 +9,8 @@ feed can be trusted until it is fixed.
 # no `from __future__ import annotations`: Dagster reads these type hints at definition time
 import dagster as dg
 
-from jiuzhu.config import Feed, load_feeds
 from assets.common import Warehouse
+from jiuzhu.config import Feed, load_feeds
 from warehouse.resource import raw_table
 
 ACCOUNTING_SQL = """

@@ -16,10 +16,9 @@ dates in audit.files, against the as-of date, answer the question asked.
 # no `from __future__ import annotations`: Dagster reads these type hints at definition time
 import dagster as dg
 
+from assets.common import NightSettings, Warehouse, night_of
 from jiuzhu.config import Feed, load_feeds
-from assets.common import NightSettings, night_of
 from transform.audit.freshness import freshness
-from assets.common import Warehouse
 
 CHECK_NAME = "fresh_within_cadence"
 
@@ -38,7 +37,9 @@ def build_freshness_check(feed: Feed) -> dg.AssetChecksDefinition:
             f"{allowed_en} old (warning; a late department does not stop the night)."
         ),
     )
-    def fresh_within_cadence(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
+    def fresh_within_cadence(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings
+    ) -> dg.AssetCheckResult:
         as_of = night_of(context, night)
         with warehouse.connect(read_only=True) as con:
             (f,) = freshness(con, as_of, [feed])

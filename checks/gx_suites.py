@@ -18,12 +18,11 @@ from functools import lru_cache
 import dagster as dg
 import duckdb
 
+from assets.common import NightSettings, Warehouse, night_of
 from jiuzhu.config import Feed, load_feeds, load_quality
-from assets.common import NightSettings, night_of
 from transform.audit.quality import tonights_extract
-from assets.common import Warehouse
-from warehouse.resource import quote_ident as q
 from transform.staging.spec_sql import output_columns
+from warehouse.resource import quote_ident as q
 
 _lock = threading.Lock()
 
@@ -57,7 +56,11 @@ def build_suite(feed: Feed):
         elif c.type == "money" and not feed.reversal:
             suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=c.field, min_value=0))
         elif c.type == "township":
-            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="township_code" if c.field == "township" else f"{c.field}_township_code"))
+            suite.add_expectation(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column="township_code" if c.field == "township" else f"{c.field}_township_code"
+                )
+            )
     if feed.parts_sum:
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="_parts_gap", min_value=-0.01, max_value=0.01))
     key = [fields[k] for k in feed.natural_key]
@@ -79,7 +82,7 @@ def tonights_rows(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, ma
         columns.append(f"({q(fields[p['total']])} - ({parts}))::DOUBLE AS _parts_gap")
     # a fixed sample: the rows whose file and row hash lowest (DuckDB's REPEATABLE seed holds only with one thread)
     return con.sql(
-        f"""SELECT {', '.join(columns)} FROM staging.{feed.name}
+        f"""SELECT {", ".join(columns)} FROM staging.{feed.name}
             WHERE is_current AND extract_date = ?
             ORDER BY hash(source_file, source_row), source_file, source_row LIMIT {int(max_rows)}""",
         params=[extract],
@@ -103,12 +106,14 @@ def validate(feed: Feed, frame) -> list[dict]:
     out = []
     for r in result.results:
         kwargs = r.expectation_config.kwargs
-        out.append({
-            "expectation": r.expectation_config.type,
-            "column": kwargs.get("column") or "+".join(kwargs.get("column_list", [])),
-            "success": bool(r.success),
-            "unexpected_count": int(r.result.get("unexpected_count") or 0),
-        })
+        out.append(
+            {
+                "expectation": r.expectation_config.type,
+                "column": kwargs.get("column") or "+".join(kwargs.get("column_list", [])),
+                "success": bool(r.success),
+                "unexpected_count": int(r.result.get("unexpected_count") or 0),
+            }
+        )
     return out
 
 
@@ -120,20 +125,29 @@ def build_gx_check(feed: Feed) -> dg.AssetChecksDefinition:
         description="Great Expectations 套件（由数据规范生成）：必填、取值范围、身份证号长度、日期、金额、主键唯一。"
         " Great Expectations suite generated from the feed spec.",
     )
-    def gx_suite(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
+    def gx_suite(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings
+    ) -> dg.AssetCheckResult:
         with warehouse.connect(read_only=True) as con:
             frame = tonights_rows(con, feed, night_of(context, night), load_quality()["gx_max_rows"])
         results = validate(feed, frame) if len(frame) else []
         failed = [r for r in results if not r["success"]]
         table = "\n".join(
             ["| expectation | column | ok | unexpected rows |", "|---|---|---|---|"]
-            + [f"| {r['expectation']} | {r['column']} | {'✓' if r['success'] else '✗'} | {r['unexpected_count']} |" for r in results]
+            + [
+                f"| {r['expectation']} | {r['column']} | {'✓' if r['success'] else '✗'} | {r['unexpected_count']} |"
+                for r in results
+            ]
         )
         return dg.AssetCheckResult(
             passed=not failed,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"rows_validated": len(frame), "expectations": len(results), "failed": len(failed),
-                      "results": dg.MetadataValue.md(table if results else "今晚没有新数据 (no rows tonight)")},
+            metadata={
+                "rows_validated": len(frame),
+                "expectations": len(results),
+                "failed": len(failed),
+                "results": dg.MetadataValue.md(table if results else "今晚没有新数据 (no rows tonight)"),
+            },
         )
 
     return gx_suite

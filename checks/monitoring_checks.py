@@ -7,11 +7,10 @@ from pathlib import Path
 import dagster as dg
 from python_calamine import CalamineWorkbook
 
-from assets.common import NightSettings, night_of
+from assets.common import NightSettings, Warehouse, night_of
 from assets.monitoring import policy_in_force, warning_workbooks
-from exports.township import listed_warnings
+from exports.township import listed_warnings, township_workbooks
 from models.compliance import compliance_problems
-from assets.common import Warehouse
 
 
 @dg.asset_check(
@@ -36,7 +35,9 @@ def policy_complies(context: dg.AssetCheckExecutionContext, night: NightSettings
     blocking=False,
     description="工作簿中的预警与预警表完全一致（每个镇街、每个工作表的行数和预警编号）。",
 )
-def workbooks_hold_exactly_the_warnings(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.AssetCheckResult:
+def workbooks_hold_exactly_the_warnings(
+    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings
+) -> dg.AssetCheckResult:
     as_of = night_of(context, night)
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
     with warehouse.connect(read_only=True) as con:
@@ -51,13 +52,19 @@ def workbooks_hold_exactly_the_warnings(context: dg.AssetCheckExecutionContext, 
             ).fetchall()
         }
     found = set()
-    for path in out_dir.glob("*_*.xlsx"):
+    for path in township_workbooks(out_dir):
         code = path.name.split("_")[0]
         wb = CalamineWorkbook.from_path(str(path))
         for sheet in ("新增预警", "持续预警", "本期解除"):
-            found |= {(code, sheet, warning_id) for warning_id in listed_warnings(wb.get_sheet_by_name(sheet).to_python())}
+            found |= {
+                (code, sheet, warning_id) for warning_id in listed_warnings(wb.get_sheet_by_name(sheet).to_python())
+            }
     return dg.AssetCheckResult(
         passed=found == expected,
-        metadata={"in_table": len(expected), "in_workbooks": len(found),
-                  "missing": len(expected - found), "unexpected": len(found - expected)},
+        metadata={
+            "in_table": len(expected),
+            "in_workbooks": len(found),
+            "missing": len(expected - found),
+            "unexpected": len(found - expected),
+        },
     )

@@ -11,10 +11,9 @@ the other feeds support.
 
 import dagster as dg
 
+from assets.common import NightSettings, Warehouse, night_of
 from jiuzhu.config import Feed, load_feeds, load_quality
-from assets.common import NightSettings, night_of
 from transform.audit.quality import FeedQuality, measure
-from assets.common import Warehouse
 
 GATES = ("quarantine_share_within_limit", "duplicate_keys_within_limit", "snapshot_not_shrunk")
 WARNINGS = ("row_count_in_usual_range", "persons_found_in_roster")
@@ -25,7 +24,9 @@ def _specs(feed: Feed) -> list[dg.AssetCheckSpec]:
     blocking = feed.name in load_quality()["list_stopping_feeds"]
     names = [g for g in GATES if g != "snapshot_not_shrunk" or feed.kind == "snapshot"]
     names += [w for w in WARNINGS if w != "persons_found_in_roster" or feed.name in load_quality()["coverage_feeds"]]
-    return [dg.AssetCheckSpec(n, asset=key, blocking=blocking and n in GATES, description=DESCRIPTIONS[n]) for n in names]
+    return [
+        dg.AssetCheckSpec(n, asset=key, blocking=blocking and n in GATES, description=DESCRIPTIONS[n]) for n in names
+    ]
 
 
 DESCRIPTIONS = {
@@ -46,16 +47,25 @@ def _result(feed: Feed, name: str, fq: FeedQuality) -> dg.AssetCheckResult:
     severity = dg.AssetCheckSeverity.ERROR
     if name == "quarantine_share_within_limit":
         passed = not fq.quarantine_over_limit
-        meta |= {"quarantined": fq.quarantined_tonight, "share": fq.quarantine_share,
-                 "top_reasons": dg.MetadataValue.json([list(r) for r in fq.top_reasons])}
+        meta |= {
+            "quarantined": fq.quarantined_tonight,
+            "share": fq.quarantine_share,
+            "top_reasons": dg.MetadataValue.json([list(r) for r in fq.top_reasons]),
+        }
     elif name == "duplicate_keys_within_limit":
         passed = not fq.duplicates_over_limit
-        meta |= {"rows_with_duplicated_key": fq.duplicate_keys, "share": fq.duplicate_share,
-                 "natural_key": "+".join(feed.natural_key)}
+        meta |= {
+            "rows_with_duplicated_key": fq.duplicate_keys,
+            "share": fq.duplicate_share,
+            "natural_key": "+".join(feed.natural_key),
+        }
     elif name == "snapshot_not_shrunk":
         passed = fq.snapshot_shrink is None or fq.snapshot_shrink <= limits["max_snapshot_shrink"]
-        meta |= {"snapshot_rows": fq.snapshot_rows or 0, "previous_snapshot_rows": fq.previous_snapshot_rows or 0,
-                 "shrink": fq.snapshot_shrink or 0.0}
+        meta |= {
+            "snapshot_rows": fq.snapshot_rows or 0,
+            "previous_snapshot_rows": fq.previous_snapshot_rows or 0,
+            "shrink": fq.snapshot_shrink or 0.0,
+        }
     elif name == "row_count_in_usual_range":
         low, high = limits["row_count_band"]
         too_small = (fq.history_median_rows or 0) < limits["row_count_min_median"]

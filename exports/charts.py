@@ -53,12 +53,17 @@ def _markdown(fig, title: str) -> str:
     return f"![{title}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
 
 
-def bar_chart_markdown(labels: list[str], values: list[float], title: str, xlabel: str, limit: float | None = None) -> str:
+def bar_chart_markdown(
+    labels: list[str], values: list[float], title: str, xlabel: str, limit: float | None = None
+) -> str:
     """A horizontal bar chart as a Markdown image (data URI), with an optional threshold line
     (bars below it in red)."""
     with _figure((7, 0.35 * max(len(labels), 3) + 1.2)) as (fig, ax):
-        ax.barh(labels, values, color=[COLOURS["alarm"] if limit is not None and v < limit else COLOURS["primary"]
-                                       for v in values])
+        ax.barh(
+            labels,
+            values,
+            color=[COLOURS["alarm"] if limit is not None and v < limit else COLOURS["primary"] for v in values],
+        )
         ax.invert_yaxis()
         ax.set_title(title)
         ax.set_xlabel(xlabel)
@@ -67,8 +72,9 @@ def bar_chart_markdown(labels: list[str], values: list[float], title: str, xlabe
         return _markdown(fig, title)
 
 
-def stacked_bar_chart_markdown(labels: list[str], series: dict[str, list[float]], title: str, xlabel: str,
-                               colours: dict[str, str] | None = None) -> str:
+def stacked_bar_chart_markdown(
+    labels: list[str], series: dict[str, list[float]], title: str, xlabel: str, colours: dict[str, str] | None = None
+) -> str:
     """Horizontal bars, one per label, each split into the series (in the order given), with a
     legend and the total at the end of each bar."""
     colours = colours or {}
@@ -88,8 +94,15 @@ def stacked_bar_chart_markdown(labels: list[str], series: dict[str, list[float]]
         return _markdown(fig, title)
 
 
-def histogram_markdown(values, title: str, xlabel: str, lines: list[tuple[float, str, str]] = (),
-                       bins: int = 100, value_range: tuple[float, float] = (0.0, 1.0), log: bool = True) -> str:
+def histogram_markdown(
+    values,
+    title: str,
+    xlabel: str,
+    lines: list[tuple[float, str, str]] = (),
+    bins: int = 100,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    log: bool = True,
+) -> str:
     """A histogram (log-scale counts by default) with vertical lines (value, label, colour) and
     a legend naming them."""
     with _figure((7, 3.6)) as (fig, ax):
@@ -127,6 +140,7 @@ def calibration_chart_markdown(points: list[dict], title: str) -> str:
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
     """A Markdown table; None shows as —, and a | inside a cell cannot break the table."""
+
     def cell(v) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return "—"

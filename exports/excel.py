@@ -11,8 +11,8 @@ stores text as text (xlsxwriter's conversion of strings to formulas, numbers or 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import xlsxwriter
 from xlsxwriter.format import Format
@@ -50,11 +50,21 @@ def write_cell(ws: Worksheet, row: int, col: int, value, fmt: Format | None = No
         ws.write_string(row, col, str(neutralise(value)), fmt)
 
 
-def write_sheet(wb: xlsxwriter.Workbook, name: str, header: Sequence[str], rows: Iterable[Sequence], *,
-                widths: Sequence[float] | None = None, header_format: Format | None = None,
-                row_formats: Sequence[Format | None] | None = None, freeze: bool = True,
-                autofilter: bool = False, title: Sequence[str] = (), title_format: Format | None = None,
-                printed: str | None = None) -> tuple[Worksheet, int]:
+def write_sheet(
+    wb: xlsxwriter.Workbook,
+    name: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    widths: Sequence[float] | None = None,
+    header_format: Format | None = None,
+    row_formats: Sequence[Format | None] | None = None,
+    freeze: bool = True,
+    autofilter: bool = False,
+    title: Sequence[str] = (),
+    title_format: Format | None = None,
+    printed: str | None = None,
+) -> tuple[Worksheet, int]:
     """A sheet with ``title`` lines, then a header row (frozen with the lines above it unless
     ``freeze`` is off), column widths, and one row of cells per item of ``rows`` (each row in its
     ``row_formats`` entry); an autofilter over the rows when asked and there are any. With

@@ -11,8 +11,15 @@ from pathlib import Path
 import duckdb
 
 
-def log_export(con: duckdb.DuckDBPyConnection, as_of: dt.date, path: Path, kind: str, recipient: str | None,
-               rows: int | None, run_id: str | None = None) -> str:
+def log_export(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    path: Path,
+    kind: str,
+    recipient: str | None,
+    rows: int | None,
+    run_id: str | None = None,
+) -> str:
     """Record one written file (appended: a night written twice is logged twice); returns its sha256."""
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     exports = next((p for p in path.parents if p.name == "exports"), path.parent)

@@ -19,8 +19,14 @@ from jiuzhu.config import load_county, load_feeds, load_policy_document
 
 SHEET = "反馈"
 # pre-filled from the warning: (header, key of the export row, width)
-GIVEN = [("预警编号", "warning_id", 22), ("户编号", "household_id", 18), ("姓名", "name", 10), ("等级", "level", 6),
-         ("预警规则", "rules", 14), ("应反馈日期", "due_on", 12)]
+GIVEN = [
+    ("预警编号", "warning_id", 22),
+    ("户编号", "household_id", 18),
+    ("姓名", "name", 10),
+    ("等级", "level", 6),
+    ("预警规则", "rules", 14),
+    ("应反馈日期", "due_on", 12),
+]
 WIDTHS = {"核查日期": 12, "核查结果": 12, "帮扶措施": 12, "措施说明": 30, "核查人": 10, "联系电话": 14, "备注": 30}
 BLANK_ROWS = 300  # rows of a blank template that carry the drop-down lists
 
@@ -31,13 +37,16 @@ def answer_columns() -> list[str]:
 
 def title_lines(township: str, as_of: dt.date) -> list[str]:
     county, doc = load_county(), load_policy_document()
-    return [f"{county.name}低收入人口监测预警 核查反馈表 — {township} — 截至 {as_of}（{doc.number} 第13条：早发现、早上报、早救助）",
-            "填写方法：入户核查后填写右侧各列（核查结果、帮扶措施从下拉列表中选择），保存后将本工作簿放入接收目录的 "
-            f"zj_feedback 文件夹；未填写的行不计入。县联系人：{county.centre}，{county.contact}"]
+    return [
+        f"{county.name}低收入人口监测预警 核查反馈表 — {township} — 截至 {as_of}（{doc.number} 第13条：早发现、早上报、早救助）",
+        "填写方法：入户核查后填写右侧各列（核查结果、帮扶措施从下拉列表中选择），保存后将本工作簿放入接收目录的 "
+        f"zj_feedback 文件夹；未填写的行不计入。县联系人：{county.centre}，{county.contact}",
+    ]
 
 
-def write_feedback_sheet(wb: Workbook, rows: list[dict], township: str, as_of: dt.date, formats: dict,
-                         blank_rows: int = 0) -> int:
+def write_feedback_sheet(
+    wb: Workbook, rows: list[dict], township: str, as_of: dt.date, formats: dict, blank_rows: int = 0
+) -> int:
     """The 反馈 sheet of a township workbook (``rows``: its open warnings, most urgent first), or of
     the blank template (no rows, ``blank_rows`` rows with the lists). Returns the rows written."""
     answers = answer_columns()
@@ -45,25 +54,56 @@ def write_feedback_sheet(wb: Workbook, rows: list[dict], township: str, as_of: d
     widths = [w for _, _, w in GIVEN] + [WIDTHS.get(a, 14) for a in answers]
     cells = [[row.get(key) for _, key, _ in GIVEN] + [None] * len(answers) for row in rows]
     title = title_lines(township, as_of)
-    ws, written = write_sheet(wb, SHEET, header, cells, widths=widths, header_format=formats["header"],
-                              title=title, title_format=formats.get("title"),
-                              printed=f"{township} 核查反馈表 截至 {as_of}")
+    ws, written = write_sheet(
+        wb,
+        SHEET,
+        header,
+        cells,
+        widths=widths,
+        header_format=formats["header"],
+        title=title,
+        title_format=formats.get("title"),
+        printed=f"{township} 核查反馈表 截至 {as_of}",
+    )
     first, last = len(title) + 1, len(title) + max(written, blank_rows)
     spec = load_feeds()["zj_feedback"]
     for j, column in enumerate(answers, start=len(GIVEN)):
         values, is_date = spec.column(column).values, spec.column(column).type == "date"
         ws.set_column(j, j, WIDTHS.get(column, 14), formats.get("answer_date" if is_date else "answer"))
         if values:
-            ws.data_validation(first, j, max(last, first), j, {
-                "validate": "list", "source": list(values), "error_type": "stop",
-                "input_title": column, "input_message": "请从下拉列表中选择",
-                "error_title": "不在列表中", "error_message": f"{column}只能是：{'、'.join(values)}"})
+            ws.data_validation(
+                first,
+                j,
+                max(last, first),
+                j,
+                {
+                    "validate": "list",
+                    "source": list(values),
+                    "error_type": "stop",
+                    "input_title": column,
+                    "input_message": "请从下拉列表中选择",
+                    "error_title": "不在列表中",
+                    "error_message": f"{column}只能是：{'、'.join(values)}",
+                },
+            )
         elif is_date:
-            ws.data_validation(first, j, max(last, first), j, {
-                "validate": "date", "criteria": "between", "minimum": dt.date(2000, 1, 1),
-                "maximum": dt.date(2099, 12, 31), "error_type": "stop",
-                "input_title": column, "input_message": "入户核查的日期，例如 2026-12-03",
-                "error_title": "不是日期", "error_message": "请填写日期，例如 2026-12-03"})
+            ws.data_validation(
+                first,
+                j,
+                max(last, first),
+                j,
+                {
+                    "validate": "date",
+                    "criteria": "between",
+                    "minimum": dt.date(2000, 1, 1),
+                    "maximum": dt.date(2099, 12, 31),
+                    "error_type": "stop",
+                    "input_title": column,
+                    "input_message": "入户核查的日期，例如 2026-12-03",
+                    "error_title": "不是日期",
+                    "error_message": "请填写日期，例如 2026-12-03",
+                },
+            )
     return written
 
 

@@ -14,8 +14,9 @@ from models.model_card import card_markdown
 from models.risk import TrainedModel
 
 
-def write_model_card(con: duckdb.DuckDBPyConnection, out_dir: Path, as_of: dt.date, markdown: str,
-                     run_id: str | None = None) -> Path:
+def write_model_card(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, as_of: dt.date, markdown: str, run_id: str | None = None
+) -> Path:
     """<out_dir>/model_card.md; returns its path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model_card.md"
@@ -26,5 +27,6 @@ def write_model_card(con: duckdb.DuckDBPyConnection, out_dir: Path, as_of: dt.da
 
 def card_text(version: str, model: TrainedModel, stored: dict) -> str:
     """The card of a stored model (warehouse.risk_store) as Markdown."""
-    return card_markdown(version, model.kind, stored["card"], model.train_dates, model.test_dates,
-                         stored["income_estimate"])
+    return card_markdown(
+        version, model.kind, stored["card"], model.train_dates, model.test_dates, stored["income_estimate"]
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import duckdb
 
@@ -18,8 +18,9 @@ from jiuzhu.pii import mask_name
 from warehouse.pii_lookup import masker
 
 
-def write_quality_workbooks(con: duckdb.DuckDBPyConnection, feeds: Iterable[Feed], as_of: dt.date, out_dir: Path,
-                            run_id: str | None = None) -> dict[str, int]:
+def write_quality_workbooks(
+    con: duckdb.DuckDBPyConnection, feeds: Iterable[Feed], as_of: dt.date, out_dir: Path, run_id: str | None = None
+) -> dict[str, int]:
     """Every feed's workbook, each logged in audit.export_log; returns the rows listed per feed."""
     written = {feed.name: write_quality_workbook(con, feed, as_of, out_dir) for feed in feeds}
     for name, rows_listed in written.items():
@@ -76,8 +77,16 @@ def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt
     wb = open_workbook(out_dir / f"{feed.name}.xlsx", constant_memory=True)  # a feed's history can be long
     bold = wb.add_format({"bold": True, "bg_color": "#DDEBF7"})
     write_sheet(wb, "隔离的行", ["文件", "行号", "原因代码", "原因", *columns], quarantined(), header_format=bold)
-    write_sheet(wb, "拒收的文件", ["文件", "提取日期", "原因代码", "原因"],
-                ([mask(file_name), extract.isoformat() if extract else "", code, mask(reason or "")]
-                 for file_name, extract, code, reason in files), header_format=bold, freeze=False)
+    write_sheet(
+        wb,
+        "拒收的文件",
+        ["文件", "提取日期", "原因代码", "原因"],
+        (
+            [mask(file_name), extract.isoformat() if extract else "", code, mask(reason or "")]
+            for file_name, extract, code, reason in files
+        ),
+        header_format=bold,
+        freeze=False,
+    )
     wb.close()
     return len(rows)

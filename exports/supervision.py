@@ -16,11 +16,20 @@ from jiuzhu.config import load_county
 
 FILE = "社会救助综合服务中心_督办汇总.xlsx"
 COLUMNS = [  # (header, key of monitoring.township_supervision, width)
-    ("镇街", "township_name", 16), ("在办预警", "open_warnings", 9), ("逾期未反馈", "overdue", 10),
-    ("已到期或已反馈", "due_so_far", 12), ("按期反馈", "answered_on_time", 9), ("按期反馈率", "on_time", 10),
-    ("已反馈", "answered", 8), ("反馈用时中位数（天）", "median_days_to_feedback", 14),
-    ("情况属实", "found_true", 9), ("情况不属实", "found_not_true", 10), ("已在保", "already_assisted", 8),
-    ("无法联系", "unreachable", 9), ("属实率", "true_share", 8), ("最久未反馈的预警", "oldest_unanswered", 22),
+    ("镇街", "township_name", 16),
+    ("在办预警", "open_warnings", 9),
+    ("逾期未反馈", "overdue", 10),
+    ("已到期或已反馈", "due_so_far", 12),
+    ("按期反馈", "answered_on_time", 9),
+    ("按期反馈率", "on_time", 10),
+    ("已反馈", "answered", 8),
+    ("反馈用时中位数（天）", "median_days_to_feedback", 14),
+    ("情况属实", "found_true", 9),
+    ("情况不属实", "found_not_true", 10),
+    ("已在保", "already_assisted", 8),
+    ("无法联系", "unreachable", 9),
+    ("属实率", "true_share", 8),
+    ("最久未反馈的预警", "oldest_unanswered", 22),
     ("已等待（天）", "oldest_unanswered_days", 11),
 ]
 OVERDUE_SQL = """
@@ -34,26 +43,46 @@ def _percent(share: float | None) -> str | None:
     return None if share is None else f"{share:.0%}"
 
 
-def write_supervision_workbook(con: duckdb.DuckDBPyConnection, rows: list[dict], as_of: dt.date, out_dir: Path,
-                               run_id: str | None = None) -> Path:
+def write_supervision_workbook(
+    con: duckdb.DuckDBPyConnection, rows: list[dict], as_of: dt.date, out_dir: Path, run_id: str | None = None
+) -> Path:
     county = load_county()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / FILE
     wb = open_workbook(path)
     header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True})
     title = wb.add_format({"bold": True, "font_size": 12})
-    shown = [r | {"on_time": _percent(r["answered_on_time_share"]), "true_share": _percent(r["found_true_share"])}
-             for r in rows]
-    write_sheet(wb, "督办汇总", [h for h, _, _ in COLUMNS], ([r.get(k) for _, k, _ in COLUMNS] for r in shown),
-                widths=[w for _, _, w in COLUMNS], header_format=header, title_format=title,
-                title=[f"{county.name}低收入人口监测预警 镇街核查反馈督办汇总 — 截至 {as_of}",
-                       f"{county.centre}：按期反馈＝首次核查日期不晚于应反馈日期；属实率＝反馈为情况属实的预警占已反馈预警的比例。"],
-                printed=f"督办汇总 截至 {as_of}")
+    shown = [
+        r | {"on_time": _percent(r["answered_on_time_share"]), "true_share": _percent(r["found_true_share"])}
+        for r in rows
+    ]
+    write_sheet(
+        wb,
+        "督办汇总",
+        [h for h, _, _ in COLUMNS],
+        ([r.get(k) for _, k, _ in COLUMNS] for r in shown),
+        widths=[w for _, _, w in COLUMNS],
+        header_format=header,
+        title_format=title,
+        title=[
+            f"{county.name}低收入人口监测预警 镇街核查反馈督办汇总 — 截至 {as_of}",
+            f"{county.centre}：按期反馈＝首次核查日期不晚于应反馈日期；属实率＝反馈为情况属实的预警占已反馈预警的比例。",
+        ],
+        printed=f"督办汇总 截至 {as_of}",
+    )
     overdue = con.execute(OVERDUE_SQL, {"d": as_of}).fetchall()
-    write_sheet(wb, "逾期未反馈", ["预警编号", "镇街", "等级", "首次预警", "应反馈日期", "逾期天数"], overdue,
-                widths=[22, 16, 6, 12, 12, 9], header_format=header, title_format=title, autofilter=True,
-                title=[f"逾期未反馈的预警 — 截至 {as_of}（请督促各镇街核查后在反馈表中填写）"],
-                printed=f"逾期未反馈 截至 {as_of}")
+    write_sheet(
+        wb,
+        "逾期未反馈",
+        ["预警编号", "镇街", "等级", "首次预警", "应反馈日期", "逾期天数"],
+        overdue,
+        widths=[22, 16, 6, 12, 12, 9],
+        header_format=header,
+        title_format=title,
+        autofilter=True,
+        title=[f"逾期未反馈的预警 — 截至 {as_of}（请督促各镇街核查后在反馈表中填写）"],
+        printed=f"逾期未反馈 截至 {as_of}",
+    )
     wb.close()
     log_export(con, as_of, path, "supervision", county.centre, len(rows) + len(overdue), run_id)
     return path

@@ -26,20 +26,40 @@ from warehouse.resource import transaction
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
 
 OPEN_COLUMNS = [  # (header, SQL over the export view, width)
-    ("预警编号", "warning_id", 22), ("等级", "level", 6), ("状态", "status_zh", 6),
-    ("应反馈日期", "due_on", 11), ("逾期天数", "overdue_days", 8),
+    ("预警编号", "warning_id", 22),
+    ("等级", "level", 6),
+    ("状态", "status_zh", 6),
+    ("应反馈日期", "due_on", 11),
+    ("逾期天数", "overdue_days", 8),
     ("户编号", "household_id", 18),
-    ("姓名", "name", 10), ("身份证号", "masked_id", 20), ("村居", "village", 12), ("家庭住址", "address", 28),
-    ("联系电话", "phone", 14), ("预警规则", "rules", 16), ("预警原因", "reasons", 70), ("建议措施", "measures", 40),
-    ("政策依据", "clauses", 30), ("责任单位", "departments_zh", 18), ("首次预警", "first_flagged_on", 12),
-    ("最近反馈", "last_feedback", 24), ("模型评估（全县风险排名，仅供参考）", "model_band", 20),
+    ("姓名", "name", 10),
+    ("身份证号", "masked_id", 20),
+    ("村居", "village", 12),
+    ("家庭住址", "address", 28),
+    ("联系电话", "phone", 14),
+    ("预警规则", "rules", 16),
+    ("预警原因", "reasons", 70),
+    ("建议措施", "measures", 40),
+    ("政策依据", "clauses", 30),
+    ("责任单位", "departments_zh", 18),
+    ("首次预警", "first_flagged_on", 12),
+    ("最近反馈", "last_feedback", 24),
+    ("模型评估（全县风险排名，仅供参考）", "model_band", 20),
 ]
 ALL_COLUMNS = OPEN_COLUMNS + [("镇街", "township_name", 10)]  # what a department's list may choose from
 TEMPLATE = "反馈表模板.xlsx"  # the blank answer form that goes out with every night's exports
 RESOLVED_COLUMNS = [
-    ("预警编号", "warning_id", 22), ("原等级", "last_level", 6), ("户编号", "household_id", 18), ("姓名", "name", 10),
-    ("身份证号", "masked_id", 20), ("村居", "village", 12), ("预警规则", "rules", 16), ("首次预警", "first_flagged_on", 12),
-    ("最后预警", "last_flagged_on", 12), ("解除原因", "ended_because", 40), ("最近反馈", "outcome", 30),
+    ("预警编号", "warning_id", 22),
+    ("原等级", "last_level", 6),
+    ("户编号", "household_id", 18),
+    ("姓名", "name", 10),
+    ("身份证号", "masked_id", 20),
+    ("村居", "village", 12),
+    ("预警规则", "rules", 16),
+    ("首次预警", "first_flagged_on", 12),
+    ("最后预警", "last_flagged_on", 12),
+    ("解除原因", "ended_because", 40),
+    ("最近反馈", "outcome", 30),
 ]
 
 # The head core.households chose (two heads, or none: the lower person_key), as townships find them.
@@ -90,47 +110,89 @@ def _rows(con, sql: str, as_of: dt.date, columns, where: str = "", order: str = 
 
 
 def _formats(wb) -> dict:
-    formats = {"header": wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True}),
-               "title": wb.add_format({"bold": True, "font_size": 12}),
-               "answer": wb.add_format({"bg_color": "#FFFFE0", "border": 1}),
-               "answer_date": wb.add_format({"bg_color": "#FFFFE0", "border": 1, "num_format": "yyyy-mm-dd"})}
-    return formats | {lv: wb.add_format({"bg_color": c, "text_wrap": True, "valign": "top"}) for lv, c in LEVEL_COLOURS.items()}
+    formats = {
+        "header": wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True}),
+        "title": wb.add_format({"bold": True, "font_size": 12}),
+        "answer": wb.add_format({"bg_color": "#FFFFE0", "border": 1}),
+        "answer_date": wb.add_format({"bg_color": "#FFFFE0", "border": 1, "num_format": "yyyy-mm-dd"}),
+    }
+    return formats | {
+        lv: wb.add_format({"bg_color": c, "text_wrap": True, "valign": "top"}) for lv, c in LEVEL_COLOURS.items()
+    }
 
 
 def title_lines(recipient: str, as_of: dt.date, what: str) -> list[str]:
     """What every list sheet says above its header: whose list, of which night, under which
     policy, and whom to call."""
     county, doc = load_county(), load_policy_document()
-    return [f"{county.name}低收入人口监测预警 — {recipient} — {what}，截至 {as_of}",
-            f"依据：{doc.number}《{doc.title}》第13条“早发现、早上报、早救助”。请在应反馈日期前入户核查，"
-            f"在“反馈”工作表填写结果。县联系人：{county.centre}，{county.contact}"]
+    return [
+        f"{county.name}低收入人口监测预警 — {recipient} — {what}，截至 {as_of}",
+        f"依据：{doc.number}《{doc.title}》第13条“早发现、早上报、早救助”。请在应反馈日期前入户核查，"
+        f"在“反馈”工作表填写结果。县联系人：{county.centre}，{county.contact}",
+    ]
 
 
 def _sheet(wb, name: str, columns, rows: list[dict], formats: dict, recipient: str, as_of: dt.date) -> None:
     """One list of warnings under its title, each row in its level's colour, printable."""
     header, keys, widths = zip(*columns)
-    write_sheet(wb, name, header, ([row.get(key) for key in keys] for row in rows), widths=widths,
-                header_format=formats["header"], autofilter=True,
-                row_formats=[formats.get(row.get("level") or row.get("last_level")) for row in rows],
-                title=title_lines(recipient, as_of, name), title_format=formats["title"],
-                printed=f"{recipient} {name} 截至 {as_of}")
+    write_sheet(
+        wb,
+        name,
+        header,
+        ([row.get(key) for key in keys] for row in rows),
+        widths=widths,
+        header_format=formats["header"],
+        autofilter=True,
+        row_formats=[formats.get(row.get("level") or row.get("last_level")) for row in rows],
+        title=title_lines(recipient, as_of, name),
+        title_format=formats["title"],
+        printed=f"{recipient} {name} 截至 {as_of}",
+    )
 
 
 def _rules_sheet(wb, policy: dict, formats: dict, not_evaluated: list[tuple[str, str]]) -> None:
     # M01's line also says when it fires: the policy's threshold is in none of its reasons
     doc = load_policy_document()
-    rows = [[rule.code, rule.name, level_text(rule, policy), "、".join(rule.departments), doc.clauses(rule.policy_items),
-             (f"{describe(rule, policy)}：" if rule.model else "") + render(rule.measure, policy)] for rule in RULES]
-    ws, _ = write_sheet(wb, "规则说明", ["规则", "名称", "等级", "责任单位", "政策条款", "建议措施"], rows,
-                        widths=[6, 16, 6, 18, 36, 60], header_format=formats["header"],
-                        row_formats=[formats.get(values[2]) for values in rows], printed="规则说明")
-    write_cell(ws, len(rows) + 2, 0, "等级：红＝疑似应保未保，立即处置；橙＝突发或支出型困难，数日内响应；黄＝持续关注；复核＝核查在保记录。")
+    rows = [
+        [
+            rule.code,
+            rule.name,
+            level_text(rule, policy),
+            "、".join(rule.departments),
+            doc.clauses(rule.policy_items),
+            (f"{describe(rule, policy)}：" if rule.model else "") + render(rule.measure, policy),
+        ]
+        for rule in RULES
+    ]
+    ws, _ = write_sheet(
+        wb,
+        "规则说明",
+        ["规则", "名称", "等级", "责任单位", "政策条款", "建议措施"],
+        rows,
+        widths=[6, 16, 6, 18, 36, 60],
+        header_format=formats["header"],
+        row_formats=[formats.get(values[2]) for values in rows],
+        printed="规则说明",
+    )
+    write_cell(
+        ws,
+        len(rows) + 2,
+        0,
+        "等级：红＝疑似应保未保，立即处置；橙＝突发或支出型困难，数日内响应；黄＝持续关注；复核＝核查在保记录。",
+    )
     for i, (code, reason) in enumerate(not_evaluated):  # the list says what it could not check tonight
         write_cell(ws, len(rows) + 4 + i, 0, f"今晚未能评估 {code}：{reason}")
 
 
-def _workbook(path: Path, sheets: list[tuple[str, list, list[dict]]], policy: dict, not_evaluated, recipient: str,
-              as_of: dt.date, feedback: list[dict] | None = None) -> None:
+def _workbook(
+    path: Path,
+    sheets: list[tuple[str, list, list[dict]]],
+    policy: dict,
+    not_evaluated,
+    recipient: str,
+    as_of: dt.date,
+    feedback: list[dict] | None = None,
+) -> None:
     wb = open_workbook(path)
     formats = _formats(wb)
     for name, columns, rows in sheets:
@@ -160,7 +222,9 @@ def _department_rows(con, as_of: dt.date, warnings: list[dict], dept: str) -> li
     own = {r.code for r in RULES if dept in r.departments}
     hits = con.execute(
         """SELECT subject_id, rule_code, rule_name, reason, measure FROM monitoring.rule_hits
-           WHERE as_of_date = ? AND NOT suppressed ORDER BY subject_id, rule_code""", [as_of]).fetchall()
+           WHERE as_of_date = ? AND NOT suppressed ORDER BY subject_id, rule_code""",
+        [as_of],
+    ).fetchall()
     by_subject: dict[str, list[tuple]] = {}
     for subject, code, name, reason, measure in hits:
         if code in own:
@@ -170,10 +234,15 @@ def _department_rows(con, as_of: dt.date, warnings: list[dict], dept: str) -> li
         mine = by_subject.get(w["subject_id"])
         if not mine:
             continue
-        rows.append(w | {"rules": "、".join(c for c, *_ in mine),
-                         "reasons": "；".join(f"{c} {n}：{r}" for c, n, r, _ in mine),
-                         "measures": "；".join(sorted({m for *_, m in mine})),
-                         "clauses": _clauses_of(c for c, *_ in mine)})
+        rows.append(
+            w
+            | {
+                "rules": "、".join(c for c, *_ in mine),
+                "reasons": "；".join(f"{c} {n}：{r}" for c, n, r, _ in mine),
+                "measures": "；".join(sorted({m for *_, m in mine})),
+                "clauses": _clauses_of(c for c, *_ in mine),
+            }
+        )
     return rows
 
 
@@ -184,8 +253,9 @@ def department_columns(dept: str) -> list[tuple[str, str, float]]:
     return [by_header[h] for h in named.get(dept, default)]
 
 
-def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: dict,
-                  run_id: str | None = None) -> list[dict]:
+def write_exports(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: dict, run_id: str | None = None
+) -> list[dict]:
     """Write the night's workbooks, the blank answer form and the manifest (each logged in
     audit.export_log); return the manifest entries."""
     install_macros(con)
@@ -196,7 +266,8 @@ def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path,
     warnings = _with_clauses(_rows(con, EXPORT_VIEW, as_of, OPEN_COLUMNS, order=order))
     resolved = _rows(con, RESOLVED_VIEW, as_of, RESOLVED_COLUMNS, order="ORDER BY warning_id")
     not_evaluated = con.execute(
-        "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1", [as_of]
+        "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1",
+        [as_of],
     ).fetchall()
     entries = []
     towns = sorted({(w["township_code"], w["township_name"]) for w in warnings})
@@ -206,27 +277,62 @@ def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path,
         ongoing = [w for w in mine if w["status"] != "new"]
         ended = [r for r in resolved if r["township_code"] == code]
         path = out_dir / f"{code}_{name}.xlsx"
-        _workbook(path, [("新增预警", OPEN_COLUMNS, new), ("持续预警", OPEN_COLUMNS, ongoing),
-                         ("本期解除", RESOLVED_COLUMNS, ended)], policy, not_evaluated, name, as_of, feedback=mine)
-        entries.append({"file": path.name, "kind": "township", "township_code": code,
-                        "rows": {"新增预警": len(new), "持续预警": len(ongoing), "本期解除": len(ended)}})
+        _workbook(
+            path,
+            [
+                ("新增预警", OPEN_COLUMNS, new),
+                ("持续预警", OPEN_COLUMNS, ongoing),
+                ("本期解除", RESOLVED_COLUMNS, ended),
+            ],
+            policy,
+            not_evaluated,
+            name,
+            as_of,
+            feedback=mine,
+        )
+        entries.append(
+            {
+                "file": path.name,
+                "kind": "township",
+                "township_code": code,
+                "rows": {"新增预警": len(new), "持续预警": len(ongoing), "本期解除": len(ended)},
+            }
+        )
     departments = sorted({d for w in warnings for d in w["departments"]})
     (out_dir / "departments").mkdir(exist_ok=True)
     for dept in departments:
         mine = _department_rows(con, as_of, warnings, dept)
         path = out_dir / "departments" / f"{dept}.xlsx"
         _workbook(path, [("预警清单", department_columns(dept), mine)], policy, not_evaluated, dept, as_of)
-        entries.append({"file": f"departments/{path.name}", "kind": "department", "department": dept,
-                        "rows": {"预警清单": len(mine)}})
+        entries.append(
+            {
+                "file": f"departments/{path.name}",
+                "kind": "department",
+                "department": dept,
+                "rows": {"预警清单": len(mine)},
+            }
+        )
     template = out_dir / TEMPLATE
     write_template(template, as_of, _formats)
     entries.append({"file": TEMPLATE, "kind": "feedback_template", "rows": {"反馈": 0}})
     with transaction(con):  # the night's export log whole: every workbook and the manifest, or none
         for e in entries:
-            e["sha256"] = log_export(con, as_of, out_dir / e["file"], e["kind"],
-                                     e.get("township_code") or e.get("department"), sum(e["rows"].values()), run_id)
-        manifest = {"as_of_date": as_of.isoformat(), "warnings": len(warnings), "resolved": len(resolved),
-                    "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in not_evaluated], "files": entries}
+            e["sha256"] = log_export(
+                con,
+                as_of,
+                out_dir / e["file"],
+                e["kind"],
+                e.get("township_code") or e.get("department"),
+                sum(e["rows"].values()),
+                run_id,
+            )
+        manifest = {
+            "as_of_date": as_of.isoformat(),
+            "warnings": len(warnings),
+            "resolved": len(resolved),
+            "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in not_evaluated],
+            "files": entries,
+        }
         (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         log_export(con, as_of, out_dir / "manifest.json", "manifest", None, len(entries), run_id)
     return entries
@@ -235,4 +341,9 @@ def write_exports(con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path,
 def listed_warnings(cells: list[list]) -> list[str]:
     """The 预警编号 of a list sheet read back (rows below its header, under the title lines)."""
     header = next((i for i, row in enumerate(cells) if row and row[0] == "预警编号"), None)
-    return [] if header is None else [row[0] for row in cells[header + 1:] if row and row[0]]
+    return [] if header is None else [row[0] for row in cells[header + 1 :] if row and row[0]]
+
+
+def township_workbooks(out_dir: Path) -> list[Path]:
+    """A night's township workbooks (<township code>_<name>.xlsx), not the county centre's or the template."""
+    return sorted(p for p in out_dir.glob("*_*.xlsx") if re.fullmatch(r"\d{9}", p.name.split("_")[0]))

@@ -116,14 +116,18 @@ def _record_lines(lines: _Lines, first_line: int, quote_aware: bool) -> tuple[np
     return idx[keep] + 1, lines.starts[keep]
 
 
-def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workdir: Path, name: str,
-                   limits: IngestLimits) -> CellTable:
+def read_csv_cells(
+    con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workdir: Path, name: str, limits: IngestLimits
+) -> CellTable:
     encoding = detect_encoding(path)
     src = as_utf8(path, encoding, workdir)
     lines = _scan_lines(src)
     if lines.longest > limits.max_line_bytes:
-        raise FileProblem("TOO_LARGE", f"文件中有一行长 {lines.longest / (1 << 20):.1f} MB，超过 "
-                                       f"{limits.max_line_bytes / (1 << 20):.0f} MB 的上限（可能不是正常的数据文件），整个文件未读取")
+        raise FileProblem(
+            "TOO_LARGE",
+            f"文件中有一行长 {lines.longest / (1 << 20):.1f} MB，超过 "
+            f"{limits.max_line_bytes / (1 << 20):.0f} MB 的上限（可能不是正常的数据文件），整个文件未读取",
+        )
     header, delim = _find_header(src, feed)
     ncols = len(header.canonical)
     header_line = header.index + 1
@@ -143,8 +147,13 @@ def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workd
             FROM {REJECTS} GROUP BY line_byte_position ORDER BY pos"""
     ).pl()
 
-    table = CellTable(name=name, header=header, header_row=header_line, encoding=encoding,
-                      values_checked=lines.nul_bytes == 0 and lines.longest <= limits.max_field_chars)
+    table = CellTable(
+        name=name,
+        header=header,
+        header_row=header_line,
+        encoding=encoding,
+        values_checked=lines.nul_bytes == 0 and lines.longest <= limits.max_field_chars,
+    )
     record_lines = _number_records(lines, header_line + 1, rejects, n_ok, table)
 
     blank_reject = rejects["csv_line"].str.strip_chars().fill_null("") == ""
@@ -181,10 +190,14 @@ def read_csv_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, workd
             .otherwise(pl.lit("无法解析的行（引号不配对或非法字符）"))
             .alias("reason"),
             # the line as delivered, up to the length the quarantine keeps of any value
-            pl.struct(pl.col("csv_line").str.slice(0, limits.kept_field_chars).alias("原始行")).struct.json_encode().alias("raw"),
+            pl.struct(pl.col("csv_line").str.slice(0, limits.kept_field_chars).alias("原始行"))
+            .struct.json_encode()
+            .alias("raw"),
         )
 
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {_row_expression(con, record_lines['ok_rows'])} AS _row, * FROM _jz_parsed")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {_row_expression(con, record_lines['ok_rows'])} AS _row, * FROM _jz_parsed"
+    )
     con.execute(f"DROP TABLE IF EXISTS {REJECTS}; DROP TABLE IF EXISTS {REJECT_SCANS}")
     if src != path:
         src.unlink(missing_ok=True)
@@ -228,7 +241,10 @@ def _number_records(lines: _Lines, first_line: int, rejects: pl.DataFrame, n_ok:
         rec_line, rec_start = _record_lines(lines, first_line, quote_aware)
         if rec_start.size == 0:
             if n_ok == 0:
-                return {"ok_rows": np.zeros(0, dtype=np.int64), "reject_rows": np.zeros(reject_pos.size, dtype=np.int64)}
+                return {
+                    "ok_rows": np.zeros(0, dtype=np.int64),
+                    "reject_rows": np.zeros(reject_pos.size, dtype=np.int64),
+                }
             continue
         # DuckDB reports a position inside the rejected record: take the record containing it.
         which = np.clip(np.searchsorted(rec_start, reject_pos, side="right") - 1, 0, rec_start.size - 1)

@@ -42,7 +42,12 @@ CELLS_FILE = "cells.parquet"
 RESULT_FILE = "result.json"
 OUT_OF_MEMORY = 3  # exit status after running out of memory in Python (calamine aborts instead: SIGABRT)
 # How a reader that ran out of memory says so (Rust, Python, the C library); the parent looks for them on stderr.
-OUT_OF_MEMORY_SIGNS = ("memory allocation of", "MemoryError", "Cannot allocate memory", "Resource temporarily unavailable")
+OUT_OF_MEMORY_SIGNS = (
+    "memory allocation of",
+    "MemoryError",
+    "Cannot allocate memory",
+    "Resource temporarily unavailable",
+)
 
 
 def cell_text(value: object) -> str | None:
@@ -111,8 +116,12 @@ def read_workbook(path: Path, feed: Feed, out: Path) -> dict:
         columns[f"c{j}"] = pl.Series([cell_text(r[j]) if j < len(r) else None for r in data], dtype=pl.String)
     pl.DataFrame(columns).write_parquet(out / CELLS_FILE, compression="snappy", statistics=False)
     notes = [f"数据取自工作表“{sheet}”（共 {len(wb.sheet_names)} 个工作表）"] if len(wb.sheet_names) > 1 else []
-    return {"header": [header.index, canonical, delivered, header.score], "sheet": sheet, "notes": notes,
-            "cells": len(data) * width}
+    return {
+        "header": [header.index, canonical, delivered, header.score],
+        "sheet": sheet,
+        "notes": notes,
+        "cells": len(data) * width,
+    }
 
 
 def limit_memory(max_bytes: int) -> None:

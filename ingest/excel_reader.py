@@ -45,8 +45,15 @@ class WorkbookReaderError(Exception):
     """The reading process failed in a way that says nothing about the file (recorded as READ_ERROR)."""
 
 
-def read_excel_cells(con: duckdb.DuckDBPyConnection, path: Path, feed: Feed, name: str, fmt: str,
-                     limits: IngestLimits, workdir: Path | None = None) -> CellTable:
+def read_excel_cells(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    feed: Feed,
+    name: str,
+    fmt: str,
+    limits: IngestLimits,
+    workdir: Path | None = None,
+) -> CellTable:
     """The workbook's cells into the temp table ``name``; the reader's files (they hold the cells)
     live in ``workdir``, the run's scratch folder, emptied after a crash."""
     check_workbook(path, fmt, limits)
@@ -71,9 +78,17 @@ class _Reader:
         env = {**os.environ, "RUST_BACKTRACE": "0"}  # a backtrace after a failed allocation can deadlock
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")]))
         self.key = (module, memory)
-        self.proc = subprocess.Popen([sys.executable, "-m", module, str(memory)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=CODE_ROOT, env=env)
-        self.stderr = bytearray()  # the tail of what it printed: looked at for signs of running out of memory, never shown
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, str(memory)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=CODE_ROOT,
+            env=env,
+        )
+        self.stderr = (
+            bytearray()
+        )  # the tail of what it printed: looked at for signs of running out of memory, never shown
         self.drain = threading.Thread(target=self._drain, daemon=True)
         self.drain.start()
 
@@ -102,7 +117,8 @@ class _Reader:
         if not ready:
             self.stop()
             raise FileProblem(
-                "TOO_LARGE", f"读取工作簿超过 {limits.reader_timeout_seconds:g} 秒仍未完成，已中止（数据范围或内容过大）{UNREAD}"
+                "TOO_LARGE",
+                f"读取工作簿超过 {limits.reader_timeout_seconds:g} 秒仍未完成，已中止（数据范围或内容过大）{UNREAD}",
             )
         if not self.proc.stdout.readline():  # it died on this file
             self.proc.wait()

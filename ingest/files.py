@@ -40,7 +40,10 @@ REFUSALS = {
     "NOT_A_FILE": "不是普通文件（如管道、设备），不读取",
     "UNKNOWN_FEED": "不在任何已知部门的目录中（config/feeds.yaml 未定义该目录），未读取；请放入正确的部门目录",
 }
-NAME_NOTE = ("NAME_ENCODING", "文件名不是 UTF-8 编码（可能来自 Windows 压缩包），已按转义后的名称记录；请用 UTF-8 文件名报送")
+NAME_NOTE = (
+    "NAME_ENCODING",
+    "文件名不是 UTF-8 编码（可能来自 Windows 压缩包），已按转义后的名称记录；请用 UTF-8 文件名报送",
+)
 
 
 def extract_date_from_name(name: str) -> dt.date | None:
@@ -102,8 +105,9 @@ def _entry(feed: str, path: Path, rel: str, landing_real: Path) -> LandedFile:
                 refused = "NOT_A_FILE"
         except OSError:
             pass  # a broken link or no permission: the loader's own boundary says which
-    return LandedFile(feed, path, name, _extract_date(feed, path, name, refused), size, refused,
-                      None if utf8 else NAME_NOTE)
+    return LandedFile(
+        feed, path, name, _extract_date(feed, path, name, refused), size, refused, None if utf8 else NAME_NOTE
+    )
 
 
 def _extract_date(feed: str, path: Path, name: str, refused: str | None) -> dt.date | None:
@@ -161,7 +165,9 @@ def unknown_entries(landing: Path, known: set[str] | list[str]) -> list[LandedFi
         else:  # a file, a symlink or a hidden folder lying at the top: one entry, never opened
             e = _entry(ROOT_FEED, p, p.name, Path(os.path.realpath(landing)))
             refused = "SYMLINK_FOLDER" if p.is_dir() and p.is_symlink() else e.refused or "UNKNOWN_FEED"
-            out.append(LandedFile(ROOT_FEED, p, name + ("/" if p.is_dir() else ""), e.extract_date, e.size_bytes, refused))
+            out.append(
+                LandedFile(ROOT_FEED, p, name + ("/" if p.is_dir() else ""), e.extract_date, e.size_bytes, refused)
+            )
     return out
 
 
@@ -260,8 +266,9 @@ class Fingerprints:
             pass  # only a cache
 
 
-def settle(files: list[tuple[LandedFile, os.stat_result]], seconds: float,
-           now: float | None = None, sleep=time.sleep) -> tuple[list[tuple[LandedFile, os.stat_result]], list[LandedFile]]:
+def settle(
+    files: list[tuple[LandedFile, os.stat_result]], seconds: float, now: float | None = None, sleep=time.sleep
+) -> tuple[list[tuple[LandedFile, os.stat_result]], list[LandedFile]]:
     """(quiet files with their stat, files still being written). A file modified less than
     ``seconds`` ago is looked at again once the rest of that time has passed; a change of size
     or modification time means it is still being written and waits for a later night."""

@@ -27,7 +27,14 @@ import duckdb
 from ingest.csv_reader import CellTable, drop_cells, read_csv_cells
 from ingest.excel_reader import read_excel_cells
 from ingest.files import (
-    ROOT_FEED, Fingerprints, LandedFile, copy_and_hash, identity, list_feed_files, settle, unknown_entries,
+    ROOT_FEED,
+    Fingerprints,
+    LandedFile,
+    copy_and_hash,
+    identity,
+    list_feed_files,
+    settle,
+    unknown_entries,
 )
 from ingest.header import require_columns
 from ingest.problems import FileProblem, safe_message
@@ -43,8 +50,10 @@ CELLS = "_jz_cells"
 # A summary line at the bottom of a sheet: its first filled cell says so.
 TOTAL_ROW_PATTERN = r"^\s*(合\s*计|总\s*计|小\s*计)"
 NOT_READ = ""  # audit.files.sha256 of a file that was refused or could not be read
-INTO_QUARANTINE = ("INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage, "
-                   "run_id, quarantined_at)")
+INTO_QUARANTINE = (
+    "INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage, "
+    "run_id, quarantined_at)"
+)
 
 
 @dataclass
@@ -90,7 +99,8 @@ class _Known:
     def of(cls, con, feed: str) -> _Known:
         seen = con.execute(
             """SELECT file_id, file_name, sha256, status, rows_read, coalesce(display_name, file_name)
-               FROM audit.files WHERE feed = ? ORDER BY file_id""", [feed]
+               FROM audit.files WHERE feed = ? ORDER BY file_id""",
+            [feed],
         ).fetchall()
         known = cls({(name, sha) for _, name, sha, _, _, _ in seen}, {}, {})
         for file_id, name, sha, status, rows_read, shown in seen:
@@ -160,8 +170,18 @@ def ingest_feed(
     return report
 
 
-def _ingest_file(con, feed: Feed, landed: LandedFile, st, known: _Known, workdir: Path, run_id, limits: IngestLimits,
-                 fingerprints: Fingerprints, display) -> FileOutcome | None:
+def _ingest_file(
+    con,
+    feed: Feed,
+    landed: LandedFile,
+    st,
+    known: _Known,
+    workdir: Path,
+    run_id,
+    limits: IngestLimits,
+    fingerprints: Fingerprints,
+    display,
+) -> FileOutcome | None:
     """One file, inside its own boundary. None: nothing to record (handled before)."""
     started = time.perf_counter()
     meta = {"format": None, "encoding": None, "sheet": None, "header_row": None, "started": started}
@@ -182,8 +202,11 @@ def _ingest_file(con, feed: Feed, landed: LandedFile, st, known: _Known, workdir
         if st.st_size > limits.max_file_bytes:
             if (landed.file_name, NOT_READ) in known.handled:
                 return None
-            return record("rejected", "TOO_LARGE",
-                          f"文件大小 {size_text(st.st_size)}，超过 {size_text(limits.max_file_bytes)} 的上限{UNREAD}")
+            return record(
+                "rejected",
+                "TOO_LARGE",
+                f"文件大小 {size_text(st.st_size)}，超过 {size_text(limits.max_file_bytes)} 的上限{UNREAD}",
+            )
         sha = copy_and_hash(landed.path, copy)
         if identity(landed.path.stat()) != identity(st):  # written to while we copied it
             copy.unlink(missing_ok=True)
@@ -200,8 +223,12 @@ def _ingest_file(con, feed: Feed, landed: LandedFile, st, known: _Known, workdir
         if (landed.file_name, sha) in known.handled:
             return None  # ingested on an earlier night (the fingerprint cache did not know it)
         if sha in known.first_by_sha:
-            return record("duplicate", "DUPLICATE",
-                          f"与已接收的文件“{known.first_by_sha[sha]}”内容完全相同（重复报送），未再次加载", sha)
+            return record(
+                "duplicate",
+                "DUPLICATE",
+                f"与已接收的文件“{known.first_by_sha[sha]}”内容完全相同（重复报送），未再次加载",
+                sha,
+            )
         outcome = _read_and_load(con, feed, landed, copy, sha, known, workdir, run_id, limits, meta, shown)
     finally:
         copy.unlink(missing_ok=True)
@@ -221,13 +248,17 @@ def _read_and_load(con, feed, landed, copy, sha, known, workdir, run_id, limits,
             earlier = known.versions.get(landed.file_name, []) if feed.same_name_replaces else []
             return _load(con, feed, landed, sha, table, run_id, meta, limits, earlier, shown)
     except FileProblem as problem:
-        outcome = FileOutcome(landed.file_name, "rejected", problem.code, problem.reason, problem.rows_read, display_name=shown)
+        outcome = FileOutcome(
+            landed.file_name, "rejected", problem.code, problem.reason, problem.rows_read, display_name=shown
+        )
     except Exception as exc:  # one bad file never stops the feed, let alone the night
         if _environment_fault(exc, workdir):
             raise  # a full disk or a broken warehouse is the night's problem, not the file's
         # the message only: parser errors may quote the row, and rows hold personal data
         log.error("%s/%s could not be read: %s", feed.name, shown, safe_message(exc))
-        outcome = FileOutcome(landed.file_name, "rejected", "READ_ERROR", f"读取失败：{safe_message(exc)}", display_name=shown)
+        outcome = FileOutcome(
+            landed.file_name, "rejected", "READ_ERROR", f"读取失败：{safe_message(exc)}", display_name=shown
+        )
     finally:
         drop_cells(con, CELLS)
     _record_file(con, feed.name, landed, sha, outcome, meta, run_id)
@@ -250,8 +281,18 @@ def _read_cells(con, feed: Feed, landed: LandedFile, source: Path, workdir: Path
     return table
 
 
-def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_id: str | None, meta: dict,
-          limits: IngestLimits, earlier: list[int], shown: str) -> FileOutcome:
+def _load(
+    con,
+    feed: Feed,
+    landed: LandedFile,
+    sha: str,
+    table: CellTable,
+    run_id: str | None,
+    meta: dict,
+    limits: IngestLimits,
+    earlier: list[int],
+    shown: str,
+) -> FileOutcome:
     file_id = _next_file_id(con)
     width = len(table.header.canonical)
     names = [table.header.canonical[i] or table.header.delivered[i] or f"第{i + 1}列" for i in range(width)]
@@ -272,8 +313,8 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
         pairs = ", ".join(f"{_lit(name)}, c{i}" for i, name in extras)
         sources.append(f"json_object({pairs})")
     rows_loaded = con.execute(
-        f"""INSERT INTO {raw_table(feed)} ({', '.join(targets)})
-            SELECT {', '.join(sources)} FROM {CELLS} WHERE {data} AND NOT ({bad})""",
+        f"""INSERT INTO {raw_table(feed)} ({", ".join(targets)})
+            SELECT {", ".join(sources)} FROM {CELLS} WHERE {data} AND NOT ({bad})""",
         [file_id, landed.file_name, sha, landed.extract_date],
     ).fetchall()[0][0]
     # values no row may carry into the warehouse: NUL bytes, and values over the length limit
@@ -292,7 +333,9 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
     if rows_read == 0:
         if feed.kind == "snapshot":
             # an empty snapshot would mean "nobody is on the roster": never take that as the truth
-            raise FileProblem("HEADER_ONLY", "名册快照只有表头、没有数据行，不能作为当日名册，整个文件未使用", rows_read=0)
+            raise FileProblem(
+                "HEADER_ONLY", "名册快照只有表头、没有数据行，不能作为当日名册，整个文件未使用", rows_read=0
+            )
         reason_code = "HEADER_ONLY"  # an increment with nothing new that day: fine, but say so
         notes.insert(0, "只有表头，没有数据行（当日无新记录）")
     if quarantine is not None and quarantine.height:
@@ -314,9 +357,18 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
             f"WHERE file_id IN ({', '.join('?' * len(earlier))}) AND status IN ('loaded', 'rejected')",
             [file_id, *earlier],
         )
-        notes.append(f"同名文件的新版本，替换了早先接收的版本（文件编号 {'、'.join(map(str, earlier))}），早先版本的数据行不再使用")
+        notes.append(
+            f"同名文件的新版本，替换了早先接收的版本（文件编号 {'、'.join(map(str, earlier))}），早先版本的数据行不再使用"
+        )
     outcome = FileOutcome(
-        landed.file_name, "loaded", reason_code, "；".join(notes) or None, rows_read, rows_loaded, rows_quarantined, shown
+        landed.file_name,
+        "loaded",
+        reason_code,
+        "；".join(notes) or None,
+        rows_read,
+        rows_loaded,
+        rows_quarantined,
+        shown,
     )
     _insert_file_row(con, file_id, feed.name, landed, sha, outcome, meta, run_id)
     return outcome
@@ -324,8 +376,9 @@ def _load(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, run_i
 
 def _unanswered(feed: Feed, table: CellTable) -> str | None:
     """SQL predicate: none of the feed's answer columns is filled in (None: the feed has none)."""
-    cells = [f"nullif(trim(c{pos}), '')" for col in feed.answer_columns
-             if (pos := table.header.position(col)) is not None]
+    cells = [
+        f"nullif(trim(c{pos}), '')" for col in feed.answer_columns if (pos := table.header.position(col)) is not None
+    ]
     return f"coalesce({', '.join(cells)}) IS NULL" if cells else None
 
 
@@ -359,7 +412,10 @@ def _has_nul(cell: str) -> str:
 
 def _bad_values(width: int, limits: IngestLimits) -> str:
     """SQL predicate, never NULL: some value of the row holds a NUL byte or is over the length limit."""
-    return " OR ".join(f"coalesce({_too_long(f'c{i}', limits)} OR {_has_nul(f'c{i}')}, false)" for i in range(width)) or "false"
+    return (
+        " OR ".join(f"coalesce({_too_long(f'c{i}', limits)} OR {_has_nul(f'c{i}')}, false)" for i in range(width))
+        or "false"
+    )
 
 
 def _bad_reason_code(width: int) -> str:
@@ -370,11 +426,15 @@ def _bad_reason_code(width: int) -> str:
 def _bad_reason(names: list[str], limits: IngestLimits) -> str:
     """Which columns, in Chinese; never the values."""
     nul = ", ".join(f"CASE WHEN {_has_nul(f'c{i}')} THEN {_lit(n)} END" for i, n in enumerate(names))
-    long = ", ".join(f"CASE WHEN {_too_long(f'c{i}', limits)} THEN {_lit(n)} || '（' || length(c{i}) || ' 字）' END"
-                     for i, n in enumerate(names))
-    return (f"concat_ws('；', '含空字符（NUL，0x00）的列：' || nullif(concat_ws('、', {nul}), ''), "
-            f"'超过 {limits.max_field_chars} 字上限的列：' || nullif(concat_ws('、', {long}), '') "
-            f"|| '，隔离表只保留每个超长值的前 {limits.kept_field_chars} 字')")
+    long = ", ".join(
+        f"CASE WHEN {_too_long(f'c{i}', limits)} THEN {_lit(n)} || '（' || length(c{i}) || ' 字）' END"
+        for i, n in enumerate(names)
+    )
+    return (
+        f"concat_ws('；', '含空字符（NUL，0x00）的列：' || nullif(concat_ws('、', {nul}), ''), "
+        f"'超过 {limits.max_field_chars} 字上限的列：' || nullif(concat_ws('、', {long}), '') "
+        f"|| '，隔离表只保留每个超长值的前 {limits.kept_field_chars} 字')"
+    )
 
 
 def _kept_values(names: list[str], limits: IngestLimits) -> str:
@@ -418,12 +478,24 @@ def _record_file(con, feed: str, landed: LandedFile, sha: str, outcome: FileOutc
 
 def _insert_file_row(con, file_id, feed: str, landed: LandedFile, sha: str, o: FileOutcome, meta: dict, run_id) -> None:
     row = {
-        "file_id": file_id, "feed": feed, "file_name": landed.file_name, "sha256": sha,
-        "extract_date": landed.extract_date, "status": o.status, "reason_code": o.reason_code, "reason": o.reason,
-        "rows_read": o.rows_read, "rows_loaded": o.rows_loaded if o.status == "loaded" else 0,
+        "file_id": file_id,
+        "feed": feed,
+        "file_name": landed.file_name,
+        "sha256": sha,
+        "extract_date": landed.extract_date,
+        "status": o.status,
+        "reason_code": o.reason_code,
+        "reason": o.reason,
+        "rows_read": o.rows_read,
+        "rows_loaded": o.rows_loaded if o.status == "loaded" else 0,
         "rows_quarantined": o.rows_quarantined if o.status == "loaded" else 0,
-        "format": meta["format"], "encoding": meta["encoding"], "sheet": meta["sheet"], "header_row": meta["header_row"],
-        "size_bytes": landed.size_bytes, "seconds": round(time.perf_counter() - meta["started"], 4), "run_id": run_id,
+        "format": meta["format"],
+        "encoding": meta["encoding"],
+        "sheet": meta["sheet"],
+        "header_row": meta["header_row"],
+        "size_bytes": landed.size_bytes,
+        "seconds": round(time.perf_counter() - meta["started"], 4),
+        "run_id": run_id,
         "display_name": o.display_name or None,
     }
     con.execute(
@@ -446,9 +518,13 @@ def record_unknown_entries(con, landing: Path, feeds, run_id: str | None = None)
     """Files in folders the spec does not know, and files lying directly in the landing zone:
     recorded once each as rejected (never opened), so that nothing goes missing without a trace."""
     entries = unknown_entries(landing, set(feeds))
-    handled = {tuple(r) for r in con.execute(
-        "SELECT feed, file_name FROM audit.files WHERE reason_code IN ('UNKNOWN_FEED', 'HIDDEN_FILE', 'SYMLINK_OUTSIDE', "
-        "'SYMLINK_FOLDER', 'NOT_A_FILE')").fetchall()}
+    handled = {
+        tuple(r)
+        for r in con.execute(
+            "SELECT feed, file_name FROM audit.files WHERE reason_code IN ('UNKNOWN_FEED', 'HIDDEN_FILE', 'SYMLINK_OUTSIDE', "
+            "'SYMLINK_FOLDER', 'NOT_A_FILE')"
+        ).fetchall()
+    }
     display = masker(con, [e.file_name for e in entries])
     out = []
     for e in entries:

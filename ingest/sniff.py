@@ -30,7 +30,10 @@ def sniff_format(path: Path) -> str:
     lowered = head[:512].lstrip(UTF8_BOM).lstrip().lower()
     # Many NUL bytes make a binary file (or UTF-16, which no department uses); a stray one in a
     # value is that row's problem (quarantined as NUL_BYTE), wherever in the file it is.
-    if lowered.startswith((b"<!doctype", b"<html", b"<?xml", b"%pdf", b"{")) or head.count(b"\x00") > len(head) // 100 + 1:
+    if (
+        lowered.startswith((b"<!doctype", b"<html", b"<?xml", b"%pdf", b"{"))
+        or head.count(b"\x00") > len(head) // 100 + 1
+    ):
         raise FileProblem("NOT_READABLE", "文件内容既不是 Excel 工作簿也不是 CSV 文本（可能是网页、PDF 或损坏的文件）")
     return "csv"
 

@@ -48,7 +48,9 @@ def check_workbook(path: Path, fmt: str, limits: IngestLimits) -> None:
                 _check_parts(zf.infolist(), limits)
                 _check_dimensions(zf, limits)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-            raise FileProblem("CORRUPT", f"Excel 文件已损坏，不是完整的 xlsx 压缩包（{type(exc).__name__}）{UNREAD}") from exc
+            raise FileProblem(
+                "CORRUPT", f"Excel 文件已损坏，不是完整的 xlsx 压缩包（{type(exc).__name__}）{UNREAD}"
+            ) from exc
 
 
 def _check_part_count(path: Path, limits: IngestLimits) -> None:
@@ -65,7 +67,8 @@ def _check_part_count(path: Path, limits: IngestLimits) -> None:
     parts = end[zipfile._ECD_ENTRIES_TOTAL]
     if parts > limits.max_workbook_parts:
         raise FileProblem(
-            "TOO_LARGE", f"工作簿压缩包内有 {parts} 个部件，超过 {limits.max_workbook_parts} 个的上限（不像正常的工作簿）{UNREAD}"
+            "TOO_LARGE",
+            f"工作簿压缩包内有 {parts} 个部件，超过 {limits.max_workbook_parts} 个的上限（不像正常的工作簿）{UNREAD}",
         )
 
 
@@ -73,7 +76,8 @@ def _check_parts(infos: list[zipfile.ZipInfo], limits: IngestLimits) -> None:
     """From the central directory alone: how big inflated, how compressed (and the count again, as parsed)."""
     if len(infos) > limits.max_workbook_parts:
         raise FileProblem(
-            "TOO_LARGE", f"工作簿压缩包内有 {len(infos)} 个部件，超过 {limits.max_workbook_parts} 个的上限（不像正常的工作簿）{UNREAD}"
+            "TOO_LARGE",
+            f"工作簿压缩包内有 {len(infos)} 个部件，超过 {limits.max_workbook_parts} 个的上限（不像正常的工作簿）{UNREAD}",
         )
     inflated = sum(i.file_size for i in infos)
     if inflated > limits.max_workbook_inflated_bytes:

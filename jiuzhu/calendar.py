@@ -28,9 +28,13 @@ def night_out_of_range(as_of: dt.date, first_night: dt.date, now: dt.datetime | 
     is before the county's first night of deliveries (no partition exists for it)."""
     yesterday = yesterday_in_county(now)
     if as_of > yesterday:
-        return (f"--as-of {as_of} 尚未结束：夜间运行处理已经结束的一天，最晚为昨天（北京时间）{yesterday} "
-                f"the night has not ended yet; the latest is {yesterday}")
+        return (
+            f"--as-of {as_of} 尚未结束：夜间运行处理已经结束的一天，最晚为昨天（北京时间）{yesterday} "
+            f"the night has not ended yet; the latest is {yesterday}"
+        )
     if as_of < first_night:
-        return (f"--as-of {as_of} 早于本县第一晚 {first_night}（config/county.yaml 的 first_night）"
-                f"is before the county's first night")
+        return (
+            f"--as-of {as_of} 早于本县第一晚 {first_night}（config/county.yaml 的 first_night）"
+            f"is before the county's first night"
+        )
     return None

@@ -16,7 +16,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -126,7 +126,7 @@ def parse_max_age(feed: str, text: object) -> int:
     return int(m.group(1)) * (24 if m.group(2) == "d" else 1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_feeds(path: Path | None = None) -> dict[str, Feed]:
     spec = yaml.safe_load((path or CONFIG_DIR / "feeds.yaml").read_text(encoding="utf-8"))
     feeds: dict[str, Feed] = {}
@@ -163,15 +163,21 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
             answer_columns=tuple(f.get("answer_columns", ())),
         )
         if f.get("undated_files") not in (None, "dated_by_saving") or set(feed.answer_columns) - set(feed.column_names):
-            raise ValueError(f"feed spec {name}: undated_files may only be dated_by_saving; answer_columns must be its columns")
+            raise ValueError(
+                f"feed spec {name}: undated_files may only be dated_by_saving; answer_columns must be its columns"
+            )
         missing = [k for k in feed.natural_key if k not in feed.column_names]
         if missing or feed.kind not in ("snapshot", "incremental"):
             raise ValueError(f"feed spec {name}: bad natural key {missing} or kind {feed.kind}")
         if feed.name_priority is not None and not (
-            type(feed.name_priority) is int and feed.name_priority > 0 and feed.identifies_persons
+            type(feed.name_priority) is int
+            and feed.name_priority > 0
+            and feed.identifies_persons
             and "name" in {c.field for c in feed.columns}
         ):
-            raise ValueError(f"feed spec {name}: name_priority must be a positive integer on a feed with an ID number and a name")
+            raise ValueError(
+                f"feed spec {name}: name_priority must be a positive integer on a feed with an ID number and a name"
+            )
         feeds[name] = feed
     return feeds
 
@@ -184,7 +190,7 @@ class Township:
     aliases: tuple[str, ...]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_townships() -> tuple[Township, ...]:
     with (CONFIG_DIR / "townships.csv").open(encoding="utf-8") as fh:
         return tuple(
@@ -206,17 +212,18 @@ class County:
     contact: str  # whom township staff call about the list
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_county() -> County:
     values = yaml.safe_load((CONFIG_DIR / "county.yaml").read_text(encoding="utf-8"))
     first = values["first_night"]
     if not isinstance(first, dt.date):
         raise ValueError(f"config/county.yaml: first_night must be a date YYYY-MM-DD, got {first!r}")
-    return County(name=str(values["name"]), first_night=first, centre=str(values["centre"]),
-                  contact=str(values["contact"]))
+    return County(
+        name=str(values["name"]), first_night=first, centre=str(values["centre"]), contact=str(values["contact"])
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_department_lists() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
     """(the default columns, the columns of each named department) of the departments' lists."""
     values = yaml.safe_load((CONFIG_DIR / "department_lists.yaml").read_text(encoding="utf-8"))
@@ -230,15 +237,17 @@ class PolicyDocument:
     items: dict[int, str]  # item number -> short title
 
     def clauses(self, items: str) -> str:
-        """"1, 15" as 第1条（完善最低生活保障制度）、第15条（提高社会救助服务效能）."""
+        """ "1, 15" as 第1条（完善最低生活保障制度）、第15条（提高社会救助服务效能）."""
         numbers = [int(n) for n in re.findall(r"\d+", items)]
         return "、".join(f"第{n}条（{self.items[n]}）" if n in self.items else f"第{n}条" for n in numbers)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_policy_document() -> PolicyDocument:
     values = yaml.safe_load((CONFIG_DIR / "policy_document.yaml").read_text(encoding="utf-8"))
-    return PolicyDocument(str(values["number"]), str(values["title"]), {int(k): str(v) for k, v in values["items"].items()})
+    return PolicyDocument(
+        str(values["number"]), str(values["title"]), {int(k): str(v) for k, v in values["items"].items()}
+    )
 
 
 def policy_files() -> list[Path]:
@@ -266,7 +275,7 @@ def load_policy(as_of: dt.date | None = None, path: Path | None = None) -> dict:
     return in_force[-1]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_quality() -> dict:
     """Thresholds of the data-quality checks (config/quality.yaml)."""
     return yaml.safe_load((CONFIG_DIR / "quality.yaml").read_text(encoding="utf-8"))
@@ -291,15 +300,18 @@ class IngestLimits:
     settle_seconds: float
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_ingest_limits(path: Path | None = None) -> IngestLimits:
     values = yaml.safe_load((path or CONFIG_DIR / "ingest.yaml").read_text(encoding="utf-8"))
     names = {f for f in IngestLimits.__dataclass_fields__}
     unknown, missing = set(values) - names, names - set(values)
     if unknown or missing:
         raise ValueError(f"config/ingest.yaml: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
-    bad = [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
-           or (v == 0 and k != "settle_seconds")]
+    bad = [
+        k
+        for k, v in values.items()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (v == 0 and k != "settle_seconds")
+    ]
     if bad:
         raise ValueError(f"config/ingest.yaml: these must be positive numbers: {', '.join(sorted(bad))}")
     return IngestLimits(**values)
@@ -318,17 +330,22 @@ class LinkageWeights:
     max_suggestions: int
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_linkage(path: Path | None = None) -> LinkageWeights:
     values = yaml.safe_load((path or CONFIG_DIR / "linkage.yaml").read_text(encoding="utf-8"))
     names = set(LinkageWeights.__dataclass_fields__)
     unknown, missing = set(values) - names, names - set(values)
     if unknown or missing:
         raise ValueError(f"config/linkage.yaml: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
-    bad = [k for k, v in values.items() if k != "max_suggestions"
-           and (isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1)]
+    bad = [
+        k
+        for k, v in values.items()
+        if k != "max_suggestions" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1)
+    ]
     if type(values["max_suggestions"]) is not int or values["max_suggestions"] < 1:
         bad.append("max_suggestions")
     if bad:
-        raise ValueError(f"config/linkage.yaml: weights lie between -1 and 1, max_suggestions is a positive integer: {', '.join(sorted(bad))}")
+        raise ValueError(
+            f"config/linkage.yaml: weights lie between -1 and 1, max_suggestions is a positive integer: {', '.join(sorted(bad))}"
+        )
     return LinkageWeights(**values)

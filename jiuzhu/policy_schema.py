@@ -52,7 +52,9 @@ SCHEMA: dict[str, dict[str, object]] = {
         "rural_share_of_consumption": Pair("农村低保标准占消费支出比例", 0, 1),
         "max_urban_rural_ratio": Number("城乡标准最大比值", 1, 10),
         "tekun_basic_multiple": Number("特困基本生活标准倍数", 1, 10),
-        "care_share_of_minimum_wage": {level: Number(f"{level}照料护理占最低工资比例", 0, 1) for level in ("全自理", "半护理", "全护理")},
+        "care_share_of_minimum_wage": {
+            level: Number(f"{level}照料护理占最低工资比例", 0, 1) for level in ("全自理", "半护理", "全护理")
+        },
     },
     "rules": {
         "dibao_edge_multiple": Number("低保边缘倍数", 1, 5),
@@ -151,12 +153,16 @@ def policy_problems(policy: object) -> list[str]:
         unknown = sorted(set(listed) - set(RULE_CODES))
         missing = sorted(set(RULE_CODES) - set(listed))
         if unknown or missing or len(listed) != len(set(listed)):
-            problems.append(f"levels（预警等级）：每条规则恰好属于一级（未知 {unknown or '无'}，未分级 {missing or '无'}）")
+            problems.append(
+                f"levels（预警等级）：每条规则恰好属于一级（未知 {unknown or '无'}，未分级 {missing or '无'}）"
+            )
     return problems
 
 
 def validate_policy(policy: object, source: str) -> dict:
     problems = policy_problems(policy)
     if problems:
-        raise PolicyError(f"政策文件 {source} 有 {len(problems)} 处问题（policy file is invalid）：" + "；".join(problems))
+        raise PolicyError(
+            f"政策文件 {source} 有 {len(problems)} 处问题（policy file is invalid）：" + "；".join(problems)
+        )
     return policy  # type: ignore[return-value]

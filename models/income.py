@@ -18,10 +18,26 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error
 
 # What the departments can see of a household's means. Nothing from the verification itself.
-PROXIES = ["members", "children", "elderly", "working_age", "able_to_work", "severe_disability", "disabled",
-           "in_school", "rural", "wage_base_monthly", "pension_monthly", "unemployment_benefit_monthly",
-           "contributors_6m", "resident_contributors_12m", "resident_tier_max", "able_without_contributions",
-           "able_unemployed", "dibao_amount"]
+PROXIES = [
+    "members",
+    "children",
+    "elderly",
+    "working_age",
+    "able_to_work",
+    "severe_disability",
+    "disabled",
+    "in_school",
+    "rural",
+    "wage_base_monthly",
+    "pension_monthly",
+    "unemployment_benefit_monthly",
+    "contributors_6m",
+    "resident_contributors_12m",
+    "resident_tier_max",
+    "able_without_contributions",
+    "able_unemployed",
+    "dibao_amount",
+]
 
 # A verification at most this old describes the household as its features do (the state may change).
 FRESH_DAYS = 120
@@ -60,8 +76,14 @@ def fit_proxy_means(train: pd.DataFrame, test: pd.DataFrame, seed: int = 7) -> P
     """Fit on verified households of the training months; judge on those of the held-out months."""
     y_tr = verified_per_capita(train)
     keep = y_tr.notna()
-    model = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0,
-                                          loss="absolute_error", random_state=seed)
+    model = HistGradientBoostingRegressor(
+        max_iter=200,
+        learning_rate=0.05,
+        max_leaf_nodes=15,
+        l2_regularization=1.0,
+        loss="absolute_error",
+        random_state=seed,
+    )
     model.fit(proxy_frame(train[keep]), np.log1p(y_tr[keep]))
     pm = ProxyMeans(model, {"training_households": int(keep.sum())})
     y_te = verified_per_capita(test)
@@ -69,10 +91,12 @@ def fit_proxy_means(train: pd.DataFrame, test: pd.DataFrame, seed: int = 7) -> P
     if sel.sum() >= 10:
         est = pm.estimate(test[sel])
         truth = y_te[sel].to_numpy()
-        pm.metrics.update({
-            "test_households": int(sel.sum()),
-            "mae_yuan": round(float(mean_absolute_error(truth, est)), 1),
-            "median_abs_error_yuan": round(float(np.median(np.abs(truth - est))), 1),
-            "spearman": round(float(pd.Series(est).corr(pd.Series(truth), method="spearman")), 3),
-        })
+        pm.metrics.update(
+            {
+                "test_households": int(sel.sum()),
+                "mae_yuan": round(float(mean_absolute_error(truth, est)), 1),
+                "median_abs_error_yuan": round(float(np.median(np.abs(truth - est))), 1),
+                "spearman": round(float(pd.Series(est).corr(pd.Series(truth), method="spearman")), 3),
+            }
+        )
     return pm

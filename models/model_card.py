@@ -24,12 +24,18 @@ def _auc(y, p):
 def card_figures(holdout: pd.DataFrame, k: int) -> dict:
     """``holdout``: as_of_date, township_name, residence_type, head_sex, head_age, severe_disability, label, score."""
     h = holdout.copy()
-    h["head_age_group"] = pd.cut(h["head_age"].astype(float), [-1, 39, 59, 200], labels=["<40", "40-59", "60+"]).astype(str)
+    h["head_age_group"] = pd.cut(h["head_age"].astype(float), [-1, 39, 59, 200], labels=["<40", "40-59", "60+"]).astype(
+        str
+    )
     h["disability"] = np.where(h["severe_disability"] > 0, "有", "无")
     y, p = h["label"].astype(int).to_numpy(), h["score"].to_numpy()
-    overall = {"rows": len(h), "positives": int(y.sum()), "roc_auc": _auc(y, p),
-               "pr_auc": round(float(average_precision_score(y, p)), 4) if y.sum() else None,
-               "brier": round(float(brier_score_loss(y, p)), 5)}
+    overall = {
+        "rows": len(h),
+        "positives": int(y.sum()),
+        "roc_auc": _auc(y, p),
+        "pr_auc": round(float(average_precision_score(y, p)), 4) if y.sum() else None,
+        "brier": round(float(brier_score_loss(y, p)), 5),
+    }
     # calibration: predicted vs observed in bins of the score
     bins = pd.qcut(h["score"].rank(method="first"), q=min(10, max(2, len(h) // 50)), labels=False)
     calibration = h.groupby(bins).agg(predicted=("score", "mean"), observed=("label", "mean"), rows=("label", "size"))
@@ -42,20 +48,40 @@ def card_figures(holdout: pd.DataFrame, k: int) -> dict:
     for column, title in SLICES.items():
         rows = []
         for value, g in h.groupby(column):
-            rows.append({"group": str(value), "rows": len(g), "positives": int(g["label"].sum()),
-                         "roc_auc": _auc(g["label"].astype(int), g["score"]),
-                         "mean_score": round(float(g["score"].mean()), 5), "observed_rate": round(float(g["label"].mean()), 5)})
+            rows.append(
+                {
+                    "group": str(value),
+                    "rows": len(g),
+                    "positives": int(g["label"].sum()),
+                    "roc_auc": _auc(g["label"].astype(int), g["score"]),
+                    "mean_score": round(float(g["score"].mean()), 5),
+                    "observed_rate": round(float(g["label"].mean()), 5),
+                }
+            )
         aucs = [r["roc_auc"] for r in rows if r["roc_auc"] is not None]
-        slices[column] = {"title": title, "groups": rows, "largest_auc_gap": round(max(aucs) - min(aucs), 4) if len(aucs) > 1 else None}
-    worst = max((v for v in slices.values() if v["largest_auc_gap"] is not None),
-                key=lambda v: v["largest_auc_gap"], default=None)
-    return {"overall": overall, "k": k, "calibration": calibration.reset_index(drop=True).to_dict("records"),
-            "recall_at_k_by_township": {t: round(float(r), 4) for t, r in recall_by_town.items()},
-            "slices": slices, "largest_gap": {"dimension": worst["title"], "auc_gap": worst["largest_auc_gap"]} if worst else None}
+        slices[column] = {
+            "title": title,
+            "groups": rows,
+            "largest_auc_gap": round(max(aucs) - min(aucs), 4) if len(aucs) > 1 else None,
+        }
+    worst = max(
+        (v for v in slices.values() if v["largest_auc_gap"] is not None),
+        key=lambda v: v["largest_auc_gap"],
+        default=None,
+    )
+    return {
+        "overall": overall,
+        "k": k,
+        "calibration": calibration.reset_index(drop=True).to_dict("records"),
+        "recall_at_k_by_township": {t: round(float(r), 4) for t, r in recall_by_town.items()},
+        "slices": slices,
+        "largest_gap": {"dimension": worst["title"], "auc_gap": worst["largest_auc_gap"]} if worst else None,
+    }
 
 
-def card_markdown(version: str, kind: str, figures: dict, train_dates: list[str], test_dates: list[str],
-                  income: dict | None = None) -> str:
+def card_markdown(
+    version: str, kind: str, figures: dict, train_dates: list[str], test_dates: list[str], income: dict | None = None
+) -> str:
     o = figures["overall"]
     lines = [
         f"# 风险模型说明 Model card — {version}",
@@ -64,27 +90,50 @@ def card_markdown(version: str, kind: str, figures: dict, train_dates: list[str]
         f"- 训练月份 trained on month ends {train_dates[0]} … {train_dates[-1]}; 检验月份 judged on {', '.join(test_dates)}",
         "- 目标 label: 之后6个月内纳入低保、特困或临时救助，或镇街核查情况属实",
         "",
-        "| 指标 | 数值 |", "|---|---|",
-        f"| ROC-AUC | {o['roc_auc']} |", f"| PR-AUC | {o['pr_auc']} |", f"| Brier | {o['brier']} |",
+        "| 指标 | 数值 |",
+        "|---|---|",
+        f"| ROC-AUC | {o['roc_auc']} |",
+        f"| PR-AUC | {o['pr_auc']} |",
+        f"| Brier | {o['brier']} |",
         f"| 检验行数 / 正例 | {o['rows']} / {o['positives']} |",
         f"| 每镇街走访前 {figures['k']} 户可找到的正例比例 recall@K | {o['recall_at_k']} |",
-        "", "## 各镇街 recall@K", "", "| 镇街 | recall |", "|---|---|",
+        "",
+        "## 各镇街 recall@K",
+        "",
+        "| 镇街 | recall |",
+        "|---|---|",
         *[f"| {t} | {r} |" for t, r in figures["recall_at_k_by_township"].items()],
     ]
     for s in figures["slices"].values():
-        lines += ["", f"## {s['title']}（AUC 最大差距 {s['largest_auc_gap']}）", "",
-                  "| 组 | 行数 | 正例 | ROC-AUC | 平均分 | 实际比例 |", "|---|---|---|---|---|---|"]
-        lines += [f"| {g['group']} | {g['rows']} | {g['positives']} | {g['roc_auc']} | {g['mean_score']} | {g['observed_rate']} |"
-                  for g in s["groups"]]
+        lines += [
+            "",
+            f"## {s['title']}（AUC 最大差距 {s['largest_auc_gap']}）",
+            "",
+            "| 组 | 行数 | 正例 | ROC-AUC | 平均分 | 实际比例 |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {g['group']} | {g['rows']} | {g['positives']} | {g['roc_auc']} | {g['mean_score']} | {g['observed_rate']} |"
+            for g in s["groups"]
+        ]
     if income:
-        lines += ["", "## 收入估算 Proxy-means income estimate", "",
-                  "由缴费基数、养老金、失业金、居民养老缴费档次和家庭结构估算人均月收入，作为模型特征并供镇街参考；"
-                  "不作为低保认定依据（R01/R02 只用核对收入）。Judged on the verified households of the held-out months:", "",
-                  "| 指标 | 数值 |", "|---|---|",
-                  f"| 训练户数 / 检验户数 | {income.get('training_households')} / {income.get('test_households', '—')} |",
-                  f"| 平均绝对误差（元/人·月） MAE | {income.get('mae_yuan', '—')} |",
-                  f"| 绝对误差中位数（元/人·月） | {income.get('median_abs_error_yuan', '—')} |",
-                  f"| 排序相关 Spearman | {income.get('spearman', '—')} |"]
+        lines += [
+            "",
+            "## 收入估算 Proxy-means income estimate",
+            "",
+            "由缴费基数、养老金、失业金、居民养老缴费档次和家庭结构估算人均月收入，作为模型特征并供镇街参考；"
+            "不作为低保认定依据（R01/R02 只用核对收入）。Judged on the verified households of the held-out months:",
+            "",
+            "| 指标 | 数值 |",
+            "|---|---|",
+            f"| 训练户数 / 检验户数 | {income.get('training_households')} / {income.get('test_households', '—')} |",
+            f"| 平均绝对误差（元/人·月） MAE | {income.get('mae_yuan', '—')} |",
+            f"| 绝对误差中位数（元/人·月） | {income.get('median_abs_error_yuan', '—')} |",
+            f"| 排序相关 Spearman | {income.get('spearman', '—')} |",
+        ]
     if figures["largest_gap"]:
-        lines += ["", f"**最大差距 largest gap:** {figures['largest_gap']['dimension']}，AUC 相差 {figures['largest_gap']['auc_gap']}"]
+        lines += [
+            "",
+            f"**最大差距 largest gap:** {figures['largest_gap']['dimension']}，AUC 相差 {figures['largest_gap']['auc_gap']}",
+        ]
     return "\n".join(lines)

@@ -70,10 +70,20 @@ FEATURES: dict[str, str] = {
 
 # Directions an official would insist on: more income never raises the risk, a new illness or
 # higher medical costs never lower it. The gradient-boosted model is held to them.
-MONOTONE = {"income_to_standard": -1, "est_income_to_standard": -1, "wage_base_monthly": -1, "contributors_6m": -1,
-            "oop_3m": 1, "oop_12m": 1, "oop_rising": 1, "serious_illness_24m": 1, "contributions_stopped": 1,
-            "contribution_arrears": 1, "outpatient_rising": 1,
-            "deaths_90d": 1}
+MONOTONE = {
+    "income_to_standard": -1,
+    "est_income_to_standard": -1,
+    "wage_base_monthly": -1,
+    "contributors_6m": -1,
+    "oop_3m": 1,
+    "oop_12m": 1,
+    "oop_rising": 1,
+    "serious_illness_24m": 1,
+    "contributions_stopped": 1,
+    "contribution_arrears": 1,
+    "outpatient_rising": 1,
+    "deaths_90d": 1,
+}
 
 
 def feature_frame(features: pd.DataFrame, income: ProxyMeans | None = None) -> pd.DataFrame:
@@ -91,7 +101,9 @@ def feature_frame(features: pd.DataFrame, income: ProxyMeans | None = None) -> p
     x["rural"] = (f["residence_type"] == "农村").astype(float)
     standard = pd.to_numeric(f["dibao_standard"], errors="coerce").astype(float)
     x["est_income_to_standard"] = (income.estimate(f) / standard.to_numpy()) if income is not None else np.nan
-    return x[list(FEATURES)].fillna({c: 0.0 for c in FEATURES if c not in ("income_to_standard", "est_income_to_standard")})
+    return x[list(FEATURES)].fillna(
+        {c: 0.0 for c in FEATURES if c not in ("income_to_standard", "est_income_to_standard")}
+    )
 
 
 @dataclass
@@ -131,7 +143,13 @@ class TrainedModel:
             value, typical_value = filled[name].to_numpy()[explain], self.medians[name]
             # a monotone fact can only have raised the score from the side of the typical value it rises towards
             direction = MONOTONE.get(name, 0) if self.kind == "gradient_boosting" else 0
-            raised = value > typical_value if direction > 0 else value < typical_value if direction < 0 else value != typical_value
+            raised = (
+                value > typical_value
+                if direction > 0
+                else value < typical_value
+                if direction < 0
+                else value != typical_value
+            )
             sel = explain[raised]
             if len(sel):
                 typical = filled.iloc[sel].copy()
@@ -157,8 +175,13 @@ def _impute(x: pd.DataFrame, medians: dict[str, float]) -> pd.DataFrame:
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict:
     if len(np.unique(y)) < 2:
         return {"rows": int(len(y)), "positives": int(y.sum())}
-    return {"rows": int(len(y)), "positives": int(y.sum()), "roc_auc": round(float(roc_auc_score(y, p)), 4),
-            "pr_auc": round(float(average_precision_score(y, p)), 4), "brier": round(float(brier_score_loss(y, p)), 5)}
+    return {
+        "rows": int(len(y)),
+        "positives": int(y.sum()),
+        "roc_auc": round(float(roc_auc_score(y, p)), 4),
+        "pr_auc": round(float(average_precision_score(y, p)), 4),
+        "brier": round(float(brier_score_loss(y, p)), 5),
+    }
 
 
 # With a county's worth of training rows, larger trees pay off: at the county default they scored
@@ -188,9 +211,12 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict |
     y_tr, y_te = tr["label"].astype(int).to_numpy(), te["label"].astype(int).to_numpy()
     medians = {c: float(np.nanmedian(x_tr[c])) if x_tr[c].notna().any() else 0.0 for c in x_tr.columns}
     candidates = {
-        "logistic_regression": make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced")),
-        "gradient_boosting": HistGradientBoostingClassifier(**trees, l2_regularization=1.0, random_state=seed,
-                                                            monotonic_cst=[MONOTONE.get(c, 0) for c in x_tr.columns]),
+        "logistic_regression": make_pipeline(
+            StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced")
+        ),
+        "gradient_boosting": HistGradientBoostingClassifier(
+            **trees, l2_regularization=1.0, random_state=seed, monotonic_cst=[MONOTONE.get(c, 0) for c in x_tr.columns]
+        ),
     }
     fitted, metrics = {}, {}
     for kind, estimator in candidates.items():
@@ -204,10 +230,30 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict |
     metrics["gradient_boosting"]["trees"] = "large" if trees == LARGE_TREES else "small"
     best = max(fitted, key=lambda k: metrics[k].get("roc_auc", 0.0))
     day = lambda d: pd.Timestamp(d).date().isoformat()  # noqa: E731
-    model = TrainedModel(best, fitted[best], medians, metrics, [day(d) for d in train_dates], [day(d) for d in test_dates],
-                         income, float(y_tr.mean()))
-    keep = [c for c in ("as_of_date", "household_id", "township_name", "residence_type", "head_sex", "head_age",
-                        "severe_disability", "label") if c in te.columns]
+    model = TrainedModel(
+        best,
+        fitted[best],
+        medians,
+        metrics,
+        [day(d) for d in train_dates],
+        [day(d) for d in test_dates],
+        income,
+        float(y_tr.mean()),
+    )
+    keep = [
+        c
+        for c in (
+            "as_of_date",
+            "household_id",
+            "township_name",
+            "residence_type",
+            "head_sex",
+            "head_age",
+            "severe_disability",
+            "label",
+        )
+        if c in te.columns
+    ]
     model.holdout = te[keep].assign(score=model.predict(x_te)).reset_index(drop=True)
     return model
 

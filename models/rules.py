@@ -42,10 +42,18 @@ INCOME = "f.per_capita_monthly_income"
 
 RULES: tuple[Rule, ...] = (
     Rule(
-        "R01", "疑似应保未保", ("县民政局",), "1, 15", ("mz_verification", "mz_assistance"),
+        "R01",
+        "疑似应保未保",
+        ("县民政局",),
+        "1, 15",
+        ("mz_verification", "mz_assistance"),
         f"{INCOME} < {STANDARD} AND coalesce(f.verification_result, '') <> '不符合' AND f.on_dibao = 0 AND f.on_tekun = 0",
-        {"per_capita_monthly_income": INCOME, "standard": STANDARD, "verification_date": "f.verification_date",
-         "verification_result": "f.verification_result"},
+        {
+            "per_capita_monthly_income": INCOME,
+            "standard": STANDARD,
+            "verification_date": "f.verification_date",
+            "verification_result": "f.verification_result",
+        },
         f"{STANDARD}",
         f"'核对人均月收入 ' || {_money(INCOME)} || ' 元，低于低保标准 ' || {_money(STANDARD)} || ' 元（' || "
         "strftime(f.verification_date, '%Y-%m-%d') || ' 核对，结论' || coalesce(f.verification_result, '未填') || '），家中无人享受低保或特困'",
@@ -54,10 +62,18 @@ RULES: tuple[Rule, ...] = (
         when="家庭经济状况核对的人均月收入低于低保标准（城市 {dibao_standard_urban} 元、农村 {dibao_standard_rural} 元/人·月，按户主户口性质；核对结果不超过 {verification_max_age_months} 个月），核对结论不是“不符合”，且家中无人享受低保或特困",
     ),
     Rule(
-        "R02", "低保边缘监测", ("县民政局",), "13, 15", ("mz_verification", "mz_assistance"),
+        "R02",
+        "低保边缘监测",
+        ("县民政局",),
+        "13, 15",
+        ("mz_verification", "mz_assistance"),
         f"{INCOME} >= {STANDARD} AND {INCOME} < {{dibao_edge_multiple}} * {STANDARD} "
         "AND f.on_dibao = 0 AND f.on_tekun = 0 AND f.on_dibao_edge = 0",
-        {"per_capita_monthly_income": INCOME, "standard": STANDARD, "edge_line": f"{{dibao_edge_multiple}} * {STANDARD}"},
+        {
+            "per_capita_monthly_income": INCOME,
+            "standard": STANDARD,
+            "edge_line": f"{{dibao_edge_multiple}} * {STANDARD}",
+        },
         f"{{dibao_edge_multiple}} * {STANDARD}",
         f"'核对人均月收入 ' || {_money(INCOME)} || ' 元，介于低保标准 ' || {_money(STANDARD)} || ' 元与 ' || "
         f"{_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元（{{dibao_edge_multiple}} 倍）之间，未纳入低保边缘'",
@@ -66,11 +82,19 @@ RULES: tuple[Rule, ...] = (
         when="核对人均月收入不低于低保标准、但低于低保标准的 {dibao_edge_multiple} 倍，且家中无人享受低保、特困或低保边缘",
     ),
     Rule(
-        "R03", "支出型困难(医疗)", ("县民政局", "县医保局"), "3, 8", ("yb_settlements",),
+        "R03",
+        "支出型困难(医疗)",
+        ("县民政局", "县医保局"),
+        "3, 8",
+        ("yb_settlements",),
         f"f.oop_12m >= {{medical_out_of_pocket_threshold}} OR (f.annual_income IS NOT NULL "
         f"AND (f.annual_income - f.oop_12m) / 12 / f.members < {STANDARD} AND {INCOME} >= {STANDARD})",
-        {"out_of_pocket_12m": "f.oop_12m", "settlements_12m": "f.settlements_12m", "threshold": "{medical_out_of_pocket_threshold}",
-         "income_after_medical_per_capita": "round((f.annual_income - f.oop_12m) / 12 / f.members, 2)"},
+        {
+            "out_of_pocket_12m": "f.oop_12m",
+            "settlements_12m": "f.settlements_12m",
+            "threshold": "{medical_out_of_pocket_threshold}",
+            "income_after_medical_per_capita": "round((f.annual_income - f.oop_12m) / 12 / f.members, 2)",
+        },
         "{medical_out_of_pocket_threshold}",
         f"'近12个月医疗自付 ' || {_money('f.oop_12m')} || ' 元（医保结算 ' || f.settlements_12m || ' 笔，冲销已扣除）' || "
         f"CASE WHEN f.oop_12m >= {{medical_out_of_pocket_threshold}} THEN '，超过预警线 ' || {_money('{medical_out_of_pocket_threshold}')} || ' 元' "
@@ -80,7 +104,11 @@ RULES: tuple[Rule, ...] = (
         when="全家近 {medical_window_months} 个月医保个人自付（冲销已扣除）达到 {medical_out_of_pocket_threshold} 元；或收入本身不低于低保标准，但扣除这笔医疗支出后的人均月收入低于低保标准",
     ),
     Rule(
-        "R04", "零就业家庭", ("县人社局",), "6", ("rs_employment",),
+        "R04",
+        "零就业家庭",
+        ("县人社局",),
+        "6",
+        ("rs_employment",),
         "f.able_to_work >= 1 AND f.able_unemployed = f.able_to_work",
         {"working_age_able": "f.able_to_work", "registered_unemployed": "f.able_unemployed"},
         "'全部劳动年龄有劳动能力成员失业'",
@@ -90,10 +118,17 @@ RULES: tuple[Rule, ...] = (
         when="家中有 {working_age_low}–{working_age_high} 岁、有劳动能力（完全或部分）的成员，且这些成员都有有效的失业登记、没有有效的就业登记",
     ),
     Rule(
-        "R05", "重残重病单人户", ("县民政局",), "1", ("wj_diagnoses", "mz_assistance", "mz_verification"),
+        "R05",
+        "重残重病单人户",
+        ("县民政局",),
+        "1",
+        ("wj_diagnoses", "mz_assistance", "mz_verification"),
         f"f.severe_not_covered > 0 AND {INCOME} < {{dibao_edge_multiple}} * {STANDARD}",
-        {"severe_not_covered": "f.severe_not_covered", "per_capita_monthly_income": INCOME,
-         "line": f"{{dibao_edge_multiple}} * {STANDARD}"},
+        {
+            "severe_not_covered": "f.severe_not_covered",
+            "per_capita_monthly_income": INCOME,
+            "line": f"{{dibao_edge_multiple}} * {STANDARD}",
+        },
         f"{{dibao_edge_multiple}} * {STANDARD}",
         f"'有一级/二级残疾或近24个月大病、未享受低保特困的成员 ' || f.severe_not_covered || ' 人，核对人均月收入 ' || "
         f"{_money(INCOME)} || ' 元，低于低保标准的 {{dibao_edge_multiple}} 倍（' || {_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元）'",
@@ -102,7 +137,11 @@ RULES: tuple[Rule, ...] = (
         when="有一级/二级残疾、或近 {serious_illness_window_months} 个月确诊大病的成员未享受低保或特困，且家庭核对人均月收入低于低保标准的 {dibao_edge_multiple} 倍",
     ),
     Rule(
-        "R06", "特困供养应延未延", ("县民政局",), "2", ("mz_assistance",),
+        "R06",
+        "特困供养应延未延",
+        ("县民政局",),
+        "2",
+        ("mz_assistance",),
         "f.tekun_extension_candidates > 0",
         {"persons": "f.tekun_extension_candidates"},
         "'未满18周岁，或全日制在读（研究生以下）'",
@@ -112,7 +151,11 @@ RULES: tuple[Rule, ...] = (
         when="特困供养或孤儿保障已终止的人，现在未满 {tekun_child_age_limit} 周岁，或已满 {tekun_child_age_limit} 周岁但仍全日制在读（{tekun_extension_max_school}）",
     ),
     Rule(
-        "R08", "信访困难诉求", ("县民政局", "县信访局"), "13", ("xf_petitions",),
+        "R08",
+        "信访困难诉求",
+        ("县民政局", "县信访局"),
+        "13",
+        ("xf_petitions",),
         "f.hardship_petitions_90d > 0",
         {"petitions_90d": "f.hardship_petitions_90d", "categories": "f.petition_categories"},
         "'近90天困难类信访'",
@@ -123,10 +166,17 @@ RULES: tuple[Rule, ...] = (
         when="成员近 {petition_window_days} 天登记的信访，问题类别为{petition_categories}之一，或诉求内容说明家庭困难（不论类别）",
     ),
     Rule(
-        "R09", "急难事件", ("县民政局",), "8", ("wj_deaths", "rs_insurance", "wj_diagnoses", "rs_employment"),
+        "R09",
+        "急难事件",
+        ("县民政局",),
+        "8",
+        ("wj_deaths", "rs_insurance", "wj_diagnoses", "rs_employment"),
         "f.earner_deaths_90d > 0 OR f.first_serious_illness_90d > 0 OR (f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1)",
-        {"earner_deaths_90d": "f.earner_deaths_90d", "first_serious_illness_90d": "f.first_serious_illness_90d",
-         "only_contributor_unemployed": "(f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1)"},
+        {
+            "earner_deaths_90d": "f.earner_deaths_90d",
+            "first_serious_illness_90d": "f.first_serious_illness_90d",
+            "only_contributor_unemployed": "(f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1)",
+        },
         "'近90天'",
         "concat_ws('；', "
         "CASE WHEN f.earner_deaths_90d > 0 THEN '近90天有劳动年龄、死亡前6个月仍缴纳职工养老保险的成员死亡' END, "
@@ -137,10 +187,17 @@ RULES: tuple[Rule, ...] = (
         when="近 {emergency_window_days} 天内：{working_age_low}–{working_age_high} 岁、死亡前 {contribution_window_months} 个月仍缴纳职工养老保险的成员死亡；或有成员首次确诊大病；或近 {contribution_window_months} 个月唯一缴费的成员失业登记",
     ),
     Rule(
-        "R10", "救助复核", ("县民政局",), "16, 19", ("mz_assistance", "wj_deaths", "mz_verification"),
+        "R10",
+        "救助复核",
+        ("县民政局",),
+        "16, 19",
+        ("mz_assistance", "wj_deaths", "mz_verification"),
         f"f.deceased_on_assistance > 0 OR (f.on_dibao > 0 AND {INCOME} >= {{dibao_edge_multiple}} * {STANDARD}) OR f.double_assistance > 0",
-        {"deceased_on_assistance": "f.deceased_on_assistance", "double_assistance": "f.double_assistance",
-         "per_capita_monthly_income": INCOME},
+        {
+            "deceased_on_assistance": "f.deceased_on_assistance",
+            "double_assistance": "f.double_assistance",
+            "per_capita_monthly_income": INCOME,
+        },
         "'在保对象信息与其他部门数据不一致'",
         "concat_ws('；', "
         "CASE WHEN f.deceased_on_assistance > 0 THEN '在保对象 ' || f.deceased_on_assistance || ' 人已有死亡登记' END, "
@@ -151,7 +208,11 @@ RULES: tuple[Rule, ...] = (
         when="在保（低保、特困）的人已有死亡登记；或低保家庭核对人均月收入达到低保标准的 {dibao_edge_multiple} 倍；或一人在两户同时在保，或同时享受低保和特困",
     ),
     Rule(
-        "R11", "特困标准不达标", ("县民政局", "县财政局"), "2", ("mz_assistance",),
+        "R11",
+        "特困标准不达标",
+        ("县民政局", "县财政局"),
+        "2",
+        ("mz_assistance",),
         "f.tekun_below_standard > 0",
         {"records": "f.tekun_below_standard"},
         "'基本生活费 ≥ {tekun_basic_multiple} × 低保标准；照料护理费 ≥ 最低工资的 1/10、1/6、1/3'",
@@ -162,7 +223,11 @@ RULES: tuple[Rule, ...] = (
         when="在保特困记录的基本生活费低于低保标准的 {tekun_basic_multiple} 倍，或照料护理费低于最低工资（{minimum_wage} 元）的 1/10、1/6、1/3（全自理、半护理、全护理）",
     ),
     Rule(
-        "M01", "模型高风险", ("县民政局",), "13", (),  # no feed gate: the model's own check decides whether it scores
+        "M01",
+        "模型高风险",
+        ("县民政局",),
+        "13",
+        (),  # no feed gate: the model's own check decides whether it scores
         "s.risk_score >= {m01_threshold}",
         {"risk_score": "round(s.risk_score, 4)", "model_version": "s.model_version"},
         "'{m01_threshold}'",
@@ -203,10 +268,14 @@ def describe(rule: Rule, policy: dict) -> str:
     rules, std, model = policy["rules"], policy["standards"], policy["model"]
     low, high = rules["working_age"]
     values = {
-        "m01_threshold": f"{model['m01_threshold']:.0%}", "m01_high_band": f"{model['m01_high_band']:.0%}",
-        "dibao_standard_urban": std["dibao_standard_urban"], "dibao_standard_rural": std["dibao_standard_rural"],
-        "minimum_wage": std["minimum_wage"], "tekun_basic_multiple": policy["compliance"]["tekun_basic_multiple"],
-        "working_age_low": low, "working_age_high": high,
+        "m01_threshold": f"{model['m01_threshold']:.0%}",
+        "m01_high_band": f"{model['m01_high_band']:.0%}",
+        "dibao_standard_urban": std["dibao_standard_urban"],
+        "dibao_standard_rural": std["dibao_standard_rural"],
+        "minimum_wage": std["minimum_wage"],
+        "tekun_basic_multiple": policy["compliance"]["tekun_basic_multiple"],
+        "working_age_low": low,
+        "working_age_high": high,
         "petition_categories": "、".join(rules["petition_categories"]),
         "tekun_extension_max_school": "、".join(rules["tekun_extension_max_school"]),
         "medical_out_of_pocket_threshold": f"{rules['medical_out_of_pocket_threshold']:,}",

@@ -20,15 +20,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.common import PARTITION_TAG, Warehouse
 from ingest.files import list_feed_files
 from ingest.problems import safe_message
-from jiuzhu.pii import mask_id_runs
-from jiuzhu.config import load_feeds
-from pipelines.faults import ALERTS_DIR, diagnose, write_alert_file
-from assets.common import PARTITION_TAG
 from jiuzhu.calendar import yesterday_in_county
+from jiuzhu.config import load_feeds
+from jiuzhu.pii import mask_id_runs
+from pipelines.faults import ALERTS_DIR, diagnose, write_alert_file
 from warehouse.pii_lookup import masker
-from assets.common import Warehouse
 from warehouse.resource import connect
 
 log = logging.getLogger("jiuzhu.alerts")
@@ -73,12 +72,16 @@ def _step_targets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str,
             for output in step.outputs:
                 props = output.properties
                 if props is not None and props.asset_check_key is not None:
-                    targets.setdefault(step.key, []).append((props.asset_check_key.asset_key, props.asset_check_key.name))
+                    targets.setdefault(step.key, []).append(
+                        (props.asset_check_key.asset_key, props.asset_check_key.name)
+                    )
                 elif props is not None and props.asset_key is not None:
                     targets.setdefault(step.key, []).append((props.asset_key, None))
     except Exception as exc:  # noqa: BLE001 — the alert is written for an error already; this one must not mask it
-        log.warning("alert: the run's execution plan could not be read (%s); steps are named by their keys",
-                    scrub(safe_message(exc)))
+        log.warning(
+            "alert: the run's execution plan could not be read (%s); steps are named by their keys",
+            scrub(safe_message(exc)),
+        )
         return {}
     return targets
 
@@ -121,8 +124,11 @@ def _failures(instance: dg.DagsterInstance, run_id: str) -> tuple[list[tuple[str
         event = records[-1].event_log_entry.dagster_event
         data = event.job_failure_data  # None when the run was marked failed from outside (recovery, a signal)
         reason = data.failure_reason.value if data is not None and data.failure_reason else None
-        run_message = (error_text(data.error) if data is not None and data.error is not None and not steps
-                       else scrub(event.message or ""))
+        run_message = (
+            error_text(data.error)
+            if data is not None and data.error is not None and not steps
+            else scrub(event.message or "")
+        )
     return steps, run_message, reason
 
 
@@ -145,7 +151,9 @@ def _feed_files(home: Path, landing: Path | None, feed: str, run_id: str) -> lis
                        WHERE feed = ? AND run_id = ? ORDER BY file_id""",
                     [feed, run_id],
                 ).fetchall()
-                known = {r[0] for r in con.execute("SELECT file_name FROM audit.files WHERE feed = ?", [feed]).fetchall()}
+                known = {
+                    r[0] for r in con.execute("SELECT file_name FROM audit.files WHERE feed = ?", [feed]).fetchall()
+                }
                 mask = masker(con, pending)
             for name, status, code in rows[:MAX_FILES_LISTED]:
                 lines.append(f"  - 本次已处理 handled in this run: `{name}` — {status}{f' ({code})' if code else ''}")
@@ -224,7 +232,9 @@ def _next_step(run: dg.DagsterRun, home: Path, landing: Path | None, as_of: str 
         "loaded are not loaded again."
     )
     if sensor_run:
-        lines.append("  Or re-execute the run from failure in the UI; the nightly run at 01:30 also picks these files up.")
+        lines.append(
+            "  Or re-execute the run from failure in the UI; the nightly run at 01:30 also picks these files up."
+        )
     return lines
 
 
@@ -243,7 +253,7 @@ def write_alert(
     run = instance.get_run_by_id(run.run_id) or run  # the retry decision is tagged after the failure
     landing = _landing_of(run, landing)
     as_of = _as_of_of(run)
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     steps, run_message, reason = _failures(instance, run.run_id)
     feeds = list(load_feeds())
     targets = _step_targets(instance, run)
@@ -276,7 +286,9 @@ def write_alert(
                 failed_feeds.append(feed)
         lines.append(f"  - 错误 error: {message}")
     if not steps:
-        lines.append(f"- 运行本身失败（没有失败的步骤）the run itself failed (no step failed): {run_message or 'unknown'}")
+        lines.append(
+            f"- 运行本身失败（没有失败的步骤）the run itself failed (no step failed): {run_message or 'unknown'}"
+        )
     for feed in failed_feeds:
         files = _feed_files(home, landing, feed, run.run_id)
         if files:

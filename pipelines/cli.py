@@ -1,11 +1,11 @@
 """`jiuzhu` — the command line (README, "What you can do today").
 
-    jiuzhu synth --out DIR [--households N] [--months M] [--as-of DATE] [--seed S]
-    jiuzhu synth-feedback --exports DIR --landing DIR --until DATE   (townships answer a night's workbooks)
-    jiuzhu run   --landing DIR --home DIR [--as-of DATE] [--policy FILE]
-    jiuzhu ui    --home DIR [--port P] [--host ADDR]
-    jiuzhu daemon --home DIR [--landing DIR]   (runs the 01:30 schedule)
-    jiuzhu docs [--check]                      (docs/feeds.md and docs/rules.md from the configuration)
+jiuzhu synth --out DIR [--households N] [--months M] [--as-of DATE] [--seed S]
+jiuzhu synth-feedback --exports DIR --landing DIR --until DATE   (townships answer a night's workbooks)
+jiuzhu run   --landing DIR --home DIR [--as-of DATE] [--policy FILE]
+jiuzhu ui    --home DIR [--port P] [--host ADDR]
+jiuzhu daemon --home DIR [--landing DIR]   (runs the 01:30 schedule)
+jiuzhu docs [--check]                      (docs/feeds.md and docs/rules.md from the configuration)
 """
 
 from __future__ import annotations
@@ -57,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ui", help="打开 Dagster 界面 (the Dagster UI over the same instance)")
     p.add_argument("--home", required=True, type=Path)
     p.add_argument("--port", type=int, default=3000)
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default: this machine only; the UI has no login: README)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: this machine only; the UI has no login: README)",
+    )
     p.add_argument("--landing", type=Path, default=None, help="default: the landing zone of the last run")
 
     p = sub.add_parser("daemon", help="运行定时任务 (the Dagster daemon: the nightly schedule at 01:30 Beijing time)")
@@ -70,7 +73,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     os.umask(0o077)  # what jiuzhu writes (warehouse, exports, instance, synthetic counties) is the owner's only
-    return {"synth": cmd_synth, "synth-feedback": cmd_synth_feedback, "run": cmd_run, "ui": cmd_ui, "daemon": cmd_daemon, "docs": cmd_docs}[args.command](args)
+    return {
+        "synth": cmd_synth,
+        "synth-feedback": cmd_synth_feedback,
+        "run": cmd_run,
+        "ui": cmd_ui,
+        "daemon": cmd_daemon,
+        "docs": cmd_docs,
+    }[args.command](args)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -85,7 +95,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         mess=args.mess,
         progress=not args.quiet,
     )
-    print(f"合成县已写入 synthetic county written: {args.out.resolve() / 'landing'}  (truth: {args.out.resolve() / 'truth'})")
+    print(
+        f"合成县已写入 synthetic county written: {args.out.resolve() / 'landing'}  (truth: {args.out.resolve() / 'truth'})"
+    )
     for key in ("households", "persons", "seconds"):
         if key in summary:
             print(f"  {key}: {summary[key]}")
@@ -100,8 +112,10 @@ def cmd_synth_feedback(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     planted = answer_workbooks(args.exports.resolve(), args.landing.resolve(), args.until, args.seed)
     mistakes = sum(1 for p in planted if p["mistake"])
-    print(f"镇街反馈已放入 township answers dropped into {args.landing.resolve() / 'zj_feedback'}: "
-          f"{len(planted)} rows answered ({mistakes} with a planted mistake)")
+    print(
+        f"镇街反馈已放入 township answers dropped into {args.landing.resolve() / 'zj_feedback'}: "
+        f"{len(planted)} rows answered ({mistakes} with a planted mistake)"
+    )
     return EXIT_OK
 
 
@@ -131,8 +145,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
     command = [str(webserver), "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
     print(f"Dagster UI: http://{args.host}:{args.port}  (instance {os.environ['DAGSTER_HOME']})", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print("注意：界面没有登录，请只在县里的身份认证代理之后开放 the UI has no login: serve it only behind "
-              "the county's authenticating proxy (README)", file=sys.stderr, flush=True)
+        print(
+            "注意：界面没有登录，请只在县里的身份认证代理之后开放 the UI has no login: serve it only behind "
+            "the county's authenticating proxy (README)",
+            file=sys.stderr,
+            flush=True,
+        )
     os.execv(command[0], command)
     return EXIT_OK  # not reached
 
@@ -149,11 +167,20 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # start-up check: runs a dead daemon or run worker left in progress would hold the warehouse's slot
     # forever (the sensor recover_dead_runs repeats this every minute while the daemon runs)
-    live = recover(instance, home, lambda run: print(
-        f"已清理 RECOVERED：运行 {run.run_id} 的进程已不存在，已标记失败。告警 alert: {write_alert(instance, run, home)}",
-        file=sys.stderr), "found when the daemon started").live
+    live = recover(
+        instance,
+        home,
+        lambda run: print(
+            f"已清理 RECOVERED：运行 {run.run_id} 的进程已不存在，已标记失败。告警 alert: {write_alert(instance, run, home)}",
+            file=sys.stderr,
+        ),
+        "found when the daemon started",
+    ).live
     if live:
-        print(f"注意：仍有 {len(live)} 个运行在进行 (still in progress): {', '.join(r.run_id for r in live)}", file=sys.stderr)
+        print(
+            f"注意：仍有 {len(live)} 个运行在进行 (still in progress): {', '.join(r.run_id for r in live)}",
+            file=sys.stderr,
+        )
     daemon = Path(sys.executable).parent / "dagster-daemon"
     command = [str(daemon), "run", "-m", "pipelines.definitions"]
     print(f"Dagster daemon (schedule nightly_0130_beijing), instance {os.environ['DAGSTER_HOME']}", flush=True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.audit import ingest_summary_asset
+from assets.common import NightSettings, Warehouse
 from assets.core import core_as_of
-from assets.raw import raw_assets
 from assets.model import household_scores, risk_model
 from assets.monitoring import policy_in_force, township_supervision, warning_list, warning_workbooks
 from assets.quality import feed_gate, scorecards, township_feedback
+from assets.raw import raw_assets
 from assets.staging import staging_assets
 from checks.accounting import accounting_checks
 from checks.freshness import freshness_checks
@@ -25,15 +26,11 @@ from checks.staging_checks import quality_checks
 from pipelines.alerts import alert_on_run_failure
 from pipelines.recovery import recover_dead_runs
 from pipelines.sensors import ingest_landing_job, landing_zone_sensor
-from assets.common import NightSettings
-from assets.common import Warehouse
 
 NIGHTLY_JOB = "nightly"
 
 
-def build_definitions(
-    home: str | dg.EnvVar, landing: str | dg.EnvVar, policy: str = ""
-) -> dg.Definitions:
+def build_definitions(home: str | dg.EnvVar, landing: str | dg.EnvVar, policy: str = "") -> dg.Definitions:
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
@@ -53,10 +50,30 @@ def build_definitions(
         description="每晚北京时间01:30运行全流程，处理刚结束的一天。Runs the whole night at 01:30 Asia/Shanghai.",
     )
     return dg.Definitions(
-        assets=[*raw_assets, ingest_summary_asset, *staging_assets, township_feedback, feed_gate, scorecards, core_as_of,
-                policy_in_force, warning_list, warning_workbooks, township_supervision, risk_model, household_scores],
-        asset_checks=[*accounting_checks, *freshness_checks, *quality_checks, *gx_checks, policy_complies,
-                      workbooks_hold_exactly_the_warnings, model_in_use_beats_the_baseline],
+        assets=[
+            *raw_assets,
+            ingest_summary_asset,
+            *staging_assets,
+            township_feedback,
+            feed_gate,
+            scorecards,
+            core_as_of,
+            policy_in_force,
+            warning_list,
+            warning_workbooks,
+            township_supervision,
+            risk_model,
+            household_scores,
+        ],
+        asset_checks=[
+            *accounting_checks,
+            *freshness_checks,
+            *quality_checks,
+            *gx_checks,
+            policy_complies,
+            workbooks_hold_exactly_the_warnings,
+            model_in_use_beats_the_baseline,
+        ],
         jobs=[nightly, ingest_landing_job],
         schedules=[nightly_schedule],
         sensors=[landing_zone_sensor, alert_on_run_failure, recover_dead_runs],

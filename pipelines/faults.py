@@ -51,8 +51,9 @@ def _mentions(text: str, *needles: str) -> bool:
 
 def diagnose(text: str, home: Path) -> Fault | None:
     """A known cause behind an error message, or None."""
-    if _mentions(text, "no space left", "disk is full", "database or disk is full", "could not write all bytes",
-                 "enospc") or (_mentions(text, "disk i/o error") and free_bytes(home) < MIN_FREE_BYTES):
+    if _mentions(
+        text, "no space left", "disk is full", "database or disk is full", "could not write all bytes", "enospc"
+    ) or (_mentions(text, "disk i/o error") and free_bytes(home) < MIN_FREE_BYTES):
         return disk_full(home)
     if _mentions(text, "could not set lock", "conflicting lock"):
         return Fault(
@@ -63,8 +64,17 @@ def diagnose(text: str, home: Path) -> Fault | None:
         )
     # (DuckDB reports a damaged encrypted block as a tag mismatch "are you using the right key?": the key
     # was right, or the warehouse could not have been opened at all)
-    if _mentions(text, "checksum", "corrupt", "not a valid duckdb", "truncated", "failed to read database header",
-                 "invalid database file", "io error: could not read", "aes tag"):
+    if _mentions(
+        text,
+        "checksum",
+        "corrupt",
+        "not a valid duckdb",
+        "truncated",
+        "failed to read database header",
+        "invalid database file",
+        "io error: could not read",
+        "aes tag",
+    ):
         return warehouse_damaged(home)
     return None
 
@@ -93,7 +103,7 @@ def write_alert_file(home: Path, stem: str, lines: list[str]) -> Path:
 
 
 def write_fault_alert(home: Path, fault: Fault, now: dt.datetime | None = None) -> Path:
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     lines = [
         f"# 运行未能开始或中断 Night could not run: {fault.code}",
         "",

@@ -25,7 +25,7 @@ def secure_home(home: Path) -> None:
     open is closed (the warehouse, exports, the Dagster instance's databases and logs)."""
     os.umask(0o077)
     home.mkdir(parents=True, exist_ok=True)
-    for folder, dirs, files in os.walk(home):
+    for folder, _dirs, files in os.walk(home):
         for name, mode in [(folder, 0o700)] + [(os.path.join(folder, f), 0o600) for f in files]:
             try:
                 st = os.lstat(name)

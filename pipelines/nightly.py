@@ -31,7 +31,15 @@ from jiuzhu.config import load_policy
 from jiuzhu.policy_schema import PolicyError
 from pipelines.alerts import error_text, write_alert
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
-from pipelines.faults import MIN_FREE_BYTES, Fault, diagnose, disk_full, free_bytes, warehouse_damaged, write_fault_alert
+from pipelines.faults import (
+    MIN_FREE_BYTES,
+    Fault,
+    diagnose,
+    disk_full,
+    free_bytes,
+    warehouse_damaged,
+    write_fault_alert,
+)
 from pipelines.instance import open_instance
 from pipelines.progress import StepPrinter
 from pipelines.recovery import HomeBusy, HomeLock, clear_scratch, close_run, recover
@@ -53,26 +61,39 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
         with HomeLock(home):
             return _run(landing, home, as_of, policy)
     except HomeBusy as busy:
-        print(f"错误 HOME_BUSY：另一个 jiuzhu run 正在处理 {home}（{busy.holder}）。请等它结束，或停止该进程后再运行。\n"
-              f"HOME_BUSY: another jiuzhu run is working on {home} ({busy.holder}); wait for it or stop it.", file=sys.stderr)
+        print(
+            f"错误 HOME_BUSY：另一个 jiuzhu run 正在处理 {home}（{busy.holder}）。请等它结束，或停止该进程后再运行。\n"
+            f"HOME_BUSY: another jiuzhu run is working on {home} ({busy.holder}); wait for it or stop it.",
+            file=sys.stderr,
+        )
         return EXIT_BUSY
     except Exception as exc:  # noqa: BLE001 — the command's boundary: anything else before or around the run
         # (a full disk, a broken instance) ends in one diagnosed line and an alert, never a traceback
         text = safe_message(exc, limit=300)
-        return _fail(home, diagnose(text, home) or Fault("RUN_ERROR", f"运行无法进行：{text}", f"the night could not run: {text}"))
+        return _fail(
+            home,
+            diagnose(text, home) or Fault("RUN_ERROR", f"运行无法进行：{text}", f"the night could not run: {text}"),
+        )
 
 
 def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
     instance = open_instance(home, landing)
     # first what dead runs left (a live one is reported, never waited for), then the night's own checks
-    live = recover(instance, home, lambda run: _dead_run_alert(instance, run, home, landing),
-                   "kill -9, out of memory, abort or power loss").live
+    live = recover(
+        instance,
+        home,
+        lambda run: _dead_run_alert(instance, run, home, landing),
+        "kill -9, out of memory, abort or power loss",
+    ).live
     if live:
         run = live[0]
-        print(f"错误 RUN_ALIVE：这个家目录的运行 {run.run_id}（作业 {run.job_name}，进程 {run.pid or '尚未启动'}）仍在进行，"
-              f"本次不等待、直接退出。请等它结束（jiuzhu ui --home {home} 中可查看或停止）后再运行。\n"
-              f"RUN_ALIVE: run {run.run_id} of this home is still in progress; not waiting for it. Let it finish "
-              "(or stop it in the UI), then run again.", file=sys.stderr)
+        print(
+            f"错误 RUN_ALIVE：这个家目录的运行 {run.run_id}（作业 {run.job_name}，进程 {run.pid or '尚未启动'}）仍在进行，"
+            f"本次不等待、直接退出。请等它结束（jiuzhu ui --home {home} 中可查看或停止）后再运行。\n"
+            f"RUN_ALIVE: run {run.run_id} of this home is still in progress; not waiting for it. Let it finish "
+            "(or stop it in the UI), then run again.",
+            file=sys.stderr,
+        )
         return EXIT_BUSY
     fault = preflight(home, as_of, policy)
     if fault is not None:
@@ -87,8 +108,11 @@ def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
     def execute() -> None:
         try:  # the night is the job's partition, as for the schedule and a backfill from the UI
             outcome["result"] = job.execute_in_process(
-                instance=instance, run_config=QUIET_DAGSTER, raise_on_error=False,
-                partition_key=as_of.isoformat(), run_id=run_id,
+                instance=instance,
+                run_config=QUIET_DAGSTER,
+                raise_on_error=False,
+                partition_key=as_of.isoformat(),
+                run_id=run_id,
             )
         except BaseException as exc:  # noqa: BLE001 — reported below, never lost
             outcome["error"] = exc
@@ -122,7 +146,11 @@ def preflight(home: Path, as_of: dt.date, policy: Path | None) -> Fault | None:
     try:
         load_policy(as_of, policy)
     except PolicyError as exc:
-        return Fault("POLICY", f"{exc} 请改正政策文件后重新运行。", "the policy file is invalid (see the Chinese line); fix it and run again.")
+        return Fault(
+            "POLICY",
+            f"{exc} 请改正政策文件后重新运行。",
+            "the policy file is invalid (see the Chinese line); fix it and run again.",
+        )
     except ValueError as exc:  # no policy in force on the date
         return Fault("POLICY", f"{exc}", f"{exc}")
     try:
@@ -139,8 +167,11 @@ def preflight(home: Path, as_of: dt.date, policy: Path | None) -> Fault | None:
     except Exception as exc:  # noqa: BLE001 — a damaged file, a full disk, a lock held by another process:
         # whatever DuckDB or the disk raised, the night must not start, and the fault says why in one line
         text = safe_message(exc, limit=300)
-        return diagnose(text, home) or (warehouse_damaged(home) if (home / "warehouse.duckdb").exists() else
-                                        Fault("WAREHOUSE_ERROR", f"仓库无法打开：{text}", f"the warehouse cannot be opened: {text}"))
+        return diagnose(text, home) or (
+            warehouse_damaged(home)
+            if (home / "warehouse.duckdb").exists()
+            else Fault("WAREHOUSE_ERROR", f"仓库无法打开：{text}", f"the warehouse cannot be opened: {text}")
+        )
     return None
 
 
@@ -155,8 +186,10 @@ def _fail(home: Path, fault: Fault) -> int:
 
 def _dead_run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, home: Path, landing: Path) -> None:
     path = write_alert(instance, run, home, landing)
-    print(f"已清理 RECOVERED：运行 {run.run_id}（{run.job_name}）的进程已不存在，已标记为失败并释放槽位。告警 alert: {path}",
-          file=sys.stderr)
+    print(
+        f"已清理 RECOVERED：运行 {run.run_id}（{run.job_name}）的进程已不存在，已标记为失败并释放槽位。告警 alert: {path}",
+        file=sys.stderr,
+    )
 
 
 class _StopOnSignal:
@@ -186,8 +219,12 @@ def _abort(instance: dg.DagsterInstance, home: Path, landing: Path, run_id: str,
         if run is not None:
             alert = write_alert(instance, run, home, landing)
         clear_scratch(home)
-        print(f"已中断 INTERRUPTED by {name}：运行 {run_id} 已标记为失败并释放槽位；重新运行同一命令即可重做这一晚。"
-              f"{f' 告警 alert: {alert}' if alert else ''}", file=sys.stderr, flush=True)
+        print(
+            f"已中断 INTERRUPTED by {name}：运行 {run_id} 已标记为失败并释放槽位；重新运行同一命令即可重做这一晚。"
+            f"{f' 告警 alert: {alert}' if alert else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
     finally:  # whatever happened above, end now: the run's thread may be inside DuckDB
         os._exit(128 + signum)
 
@@ -214,8 +251,10 @@ def _report(instance: dg.DagsterInstance, result, home: Path, landing: Path, as_
         print(f"{level} check {e.asset_key.to_user_string()} · {e.check_name}")
     if result.success:
         exports = home / "exports" / as_of.isoformat()
-        print(f"完成 done. 仓库 warehouse: {home / 'warehouse.duckdb'}\n导出 exports: {exports}"
-              f"\n查看 browse: jiuzhu ui --home {home}   (run {result.run_id})")
+        print(
+            f"完成 done. 仓库 warehouse: {home / 'warehouse.duckdb'}\n导出 exports: {exports}"
+            f"\n查看 browse: jiuzhu ui --home {home}   (run {result.run_id})"
+        )
         return EXIT_OK
     failures = result.get_step_failure_events()
     for event in failures:
@@ -238,10 +277,15 @@ def print_warnings(con, as_of: dt.date) -> None:
     """The night's list in one line, and the rules that could not be evaluated."""
     total, new, escalated = con.execute(
         """SELECT count(*), count(*) FILTER (WHERE status = 'new'), count(*) FILTER (WHERE status = 'escalated')
-           FROM monitoring.warnings WHERE as_of_date = ?""", [as_of]).fetchall()[0]
-    resolved = con.execute("SELECT count(*) FROM monitoring.resolved_warnings WHERE as_of_date = ?", [as_of]).fetchall()[0][0]
+           FROM monitoring.warnings WHERE as_of_date = ?""",
+        [as_of],
+    ).fetchall()[0]
+    resolved = con.execute(
+        "SELECT count(*) FROM monitoring.resolved_warnings WHERE as_of_date = ?", [as_of]
+    ).fetchall()[0][0]
     blocked = con.execute(
-        "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1", [as_of]
+        "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1",
+        [as_of],
     ).fetchall()
     print(f"预警 warnings: {total}（新增 new {new}，升级 escalated {escalated}，解除 resolved {resolved}）")
     for code, reason in blocked:
@@ -273,7 +317,9 @@ def print_summary(tonight: list[dict], to_date: list[dict]) -> None:
 
     by_feed = {r["feed"]: r for r in tonight}
     totals = {r["feed"]: r for r in to_date}
-    print(f"{'feed':<16}{'loaded':>7}{'rejected':>9}{'dup':>5}{'wait':>5}{'rows':>11}{'quarant.':>9}   top reasons (tonight)")
+    print(
+        f"{'feed':<16}{'loaded':>7}{'rejected':>9}{'dup':>5}{'wait':>5}{'rows':>11}{'quarant.':>9}   top reasons (tonight)"
+    )
     for feed in sorted(set(load_feeds()) | set(totals) | set(by_feed)):
         t = by_feed.get(feed)
         if t is None:
@@ -284,4 +330,6 @@ def print_summary(tonight: list[dict], to_date: list[dict]) -> None:
             f"{feed:<16}{t['files_loaded']:>7}{t['files_rejected']:>9}{t['files_duplicate']:>5}{t['files_waiting']:>5}"
             f"{t['rows_read']:>11}{t['rows_quarantined']:>9}   {t['top_reasons'] or ''}"
         )
-    print("reasons: audit.files (rejected files) and audit.quarantine (rows: file, row number, reason, original values)")
+    print(
+        "reasons: audit.files (rejected files) and audit.quarantine (rows: file, row number, reason, original values)"
+    )

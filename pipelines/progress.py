@@ -9,10 +9,17 @@ import time
 
 import dagster as dg
 
-STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
-               dg.DagsterEventType.STEP_SKIPPED}
-ENDED = {dg.DagsterEventType.STEP_SUCCESS: "完成 done", dg.DagsterEventType.STEP_FAILURE: "失败 FAILED",
-         dg.DagsterEventType.STEP_SKIPPED: "跳过 skipped"}
+STEP_EVENTS = {
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.STEP_SKIPPED,
+}
+ENDED = {
+    dg.DagsterEventType.STEP_SUCCESS: "完成 done",
+    dg.DagsterEventType.STEP_FAILURE: "失败 FAILED",
+    dg.DagsterEventType.STEP_SKIPPED: "跳过 skipped",
+}
 
 
 def _clock(seconds: float) -> str:
@@ -41,6 +48,9 @@ class StepPrinter:
                 print(f"  [{_clock(at - self.began)}] {'开始 start':<10} {event.step_key}", file=self.out, flush=True)
             else:
                 took = at - self.started.get(event.step_key, at)
-                print(f"  [{_clock(at - self.began)}] {ENDED[event.event_type]:<10} {event.step_key}  {took:.1f} s",
-                      file=self.out, flush=True)
+                print(
+                    f"  [{_clock(at - self.began)}] {ENDED[event.event_type]:<10} {event.step_key}  {took:.1f} s",
+                    file=self.out,
+                    flush=True,
+                )
         self.cursor = found.cursor or self.cursor

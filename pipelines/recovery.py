@@ -31,8 +31,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.common import WAREHOUSE_POOL
-from assets.common import Warehouse
+from assets.common import WAREHOUSE_POOL, Warehouse
 from warehouse.resource import SCRATCH_DIR
 
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
@@ -97,7 +96,9 @@ def process_alive(pid: int, not_after: float | None = None) -> bool:
 
 def run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     """The pid of the process that executes the run (the one that reported its start)."""
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START, limit=1, ascending=False).records
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.RUN_START, limit=1, ascending=False
+    ).records
     if records and records[0].event_log_entry.dagster_event is not None:
         return records[0].event_log_entry.dagster_event.pid
     return None
@@ -170,8 +171,11 @@ def recover(instance: dg.DagsterInstance, home: Path, on_dead, why: str, clear: 
     ``clear``, the scratch folder is emptied when no run of the home is alive."""
     dead, live = dead_and_live_runs(instance)
     for record in dead:
-        run = close_run(instance, record.dagster_run.run_id,
-                        f"运行进程已不存在，标记为失败并释放并发槽位 the run's process is gone ({why})")
+        run = close_run(
+            instance,
+            record.dagster_run.run_id,
+            f"运行进程已不存在，标记为失败并释放并发槽位 the run's process is gone ({why})",
+        )
         on_dead(run or record.dagster_run)
     freed = free_slots_of_ended_runs(instance)
     if clear and not live:
@@ -233,7 +237,9 @@ def recover_dead_runs(context: dg.SensorEvaluationContext, warehouse: Warehouse)
     home = Path(warehouse.home)
 
     def on_dead(run: dg.DagsterRun) -> None:
-        context.log.error(f"运行 {run.run_id} 的进程已不存在，已标记失败 run marked failed, alert {write_alert(context.instance, run, home)}")
+        context.log.error(
+            f"运行 {run.run_id} 的进程已不存在，已标记失败 run marked failed, alert {write_alert(context.instance, run, home)}"
+        )
 
     # the scratch folder is left alone here: a run the daemon launches next may be filling it already
     done = recover(context.instance, home, on_dead, "found by the daemon", clear=False)

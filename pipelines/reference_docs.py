@@ -75,8 +75,10 @@ def feeds_markdown() -> str:
             values = "、".join(c.values)
             if c.value_aliases:
                 values += "（" + "，".join(f"{k}→{v}" for k, v in c.value_aliases.items()) + "）"
-            lines.append(f"| {c.name} | {_cell('、'.join(c.aliases))} | {_cell(TYPES.get(c.type, c.type))} "
-                         f"| {'是' if c.required else ''} | {_cell(values)} |")
+            lines.append(
+                f"| {c.name} | {_cell('、'.join(c.aliases))} | {_cell(TYPES.get(c.type, c.type))} "
+                f"| {'是' if c.required else ''} | {_cell(values)} |"
+            )
         if feed.reversal:
             lines += ["", f"冲销行：`{feed.reversal['column']}` 填写被冲销的 `{feed.reversal['cancels']}`，金额为负。"]
         if feed.parts_sum:
@@ -119,7 +121,12 @@ def rules_markdown() -> str:
         "| 等级 | 含义 | 响应期限（天） |",
         "|---|---|---|",
     ]
-    meaning = {"红": "疑似应保未保，立即处置", "橙": "突发或支出型困难，数日内响应", "黄": "持续关注", "复核": "核查在保记录"}
+    meaning = {
+        "红": "疑似应保未保，立即处置",
+        "橙": "突发或支出型困难，数日内响应",
+        "黄": "持续关注",
+        "复核": "核查在保记录",
+    }
     lines += [f"| {lv} | {meaning[lv]} | {response[lv]} |" for lv in LEVEL_ORDER]
     lines += [
         "",
@@ -144,5 +151,8 @@ def write_docs(folder: Path = DOCS_DIR) -> list[Path]:
 
 def stale_docs(folder: Path = DOCS_DIR) -> list[str]:
     """The documents whose committed text differs from what the configuration says now."""
-    return [name for name, make in DOCUMENTS.items()
-            if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != make()]
+    return [
+        name
+        for name, make in DOCUMENTS.items()
+        if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != make()
+    ]

@@ -41,12 +41,11 @@ from pathlib import Path
 import dagster as dg
 
 from assets.audit import ingest_summary_asset
+from assets.common import NightSettings, Warehouse
 from assets.raw import raw_assets
 from ingest.files import Fingerprints, LandedFile, list_feed_files
-from jiuzhu.config import load_feeds
-from assets.common import NightSettings
 from jiuzhu.calendar import COUNTY_TZ
-from assets.common import Warehouse
+from jiuzhu.config import load_feeds
 
 INGEST_JOB = "ingest_landing"
 SENSOR_NAME = "landing_zone_new_files"
@@ -89,8 +88,9 @@ def load_cursor(cursor: str | None) -> dict[str, list[str]]:
 
 
 def dump_cursor(requested: dict[str, list[str]]) -> str:
-    return json.dumps({"v": CURSOR_VERSION, "requested": {f: s for f, s in sorted(requested.items()) if s}},
-                      separators=(",", ":"))
+    return json.dumps(
+        {"v": CURSOR_VERSION, "requested": {f: s for f, s in sorted(requested.items()) if s}}, separators=(",", ":")
+    )
 
 
 def run_key(feed: str, shas: list[str]) -> str:
@@ -164,8 +164,9 @@ def evaluate_landing(
         notes.append(f"{settling} 个文件可能仍在写入 file(s) still being written")
     if waiting:
         notes.append(f"{waiting} 个文件的提取日期晚于今天 file(s) dated after today")
-    return dg.SensorResult(skip_reason="没有新文件 no new files" + (f" ({'; '.join(notes)})" if notes else ""),
-                           cursor=new_cursor)
+    return dg.SensorResult(
+        skip_reason="没有新文件 no new files" + (f" ({'; '.join(notes)})" if notes else ""), cursor=new_cursor
+    )
 
 
 def _cache_for(context: dg.SensorEvaluationContext) -> Fingerprints:

@@ -26,8 +26,15 @@ DEFAULT_AS_OF = dt.date(2026, 11, 28)
 MIN_HOUSEHOLDS_FOR_BAD_FILES = 200
 
 
-def generate(out: Path, households: int = 220_000, months: int = 24, as_of: dt.date | None = None, seed: int = 7,
-             mess: float = 1.0, progress: bool = True) -> dict:
+def generate(
+    out: Path,
+    households: int = 220_000,
+    months: int = 24,
+    as_of: dt.date | None = None,
+    seed: int = 7,
+    mess: float = 1.0,
+    progress: bool = True,
+) -> dict:
     """Write ``<out>/landing/<feed>/<file>`` and ``<out>/truth/*.csv``; return a small summary.
 
     Deterministic for a seed (same bytes). ``mess`` scales every rate of ``MessRates``
@@ -67,7 +74,9 @@ def generate(out: Path, households: int = 220_000, months: int = 24, as_of: dt.d
     if want_bad:
         w.write_loose_bad_files(rng[6])
 
-    truth.write(truth_dir, pop, hist, tl, w.files, w.bad_rows, rule_cases, near_misses, events, deliv.corrections, cases)
+    truth.write(
+        truth_dir, pop, hist, tl, w.files, w.bad_rows, rule_cases, near_misses, events, deliv.corrections, cases
+    )
     files = pl.DataFrame(w.files)
     per_feed = files.group_by("feed").agg(pl.len().alias("files"), pl.col("data_rows").sum().alias("rows")).sort("feed")
     return {
@@ -93,8 +102,15 @@ def _choose_bad_files(plans, rng) -> dict[int, set[str]]:
             roles.setdefault(id(p), set()).add(role)
 
     incr = [p for p in plans if feeds()[p.feed].kind == "incremental" and p.monthly and p.n_rows >= 10]
-    take([p for p in incr if p.n_rows - p.n_protected >= 1 and p.feed in ("yb_settlements", "rs_employment", "wj_diagnoses")]
-         or [p for p in incr if p.n_rows - p.n_protected >= 1], "truncated")
+    take(
+        [
+            p
+            for p in incr
+            if p.n_rows - p.n_protected >= 1 and p.feed in ("yb_settlements", "rs_employment", "wj_diagnoses")
+        ]
+        or [p for p in incr if p.n_rows - p.n_protected >= 1],
+        "truncated",
+    )
     small = [p for p in incr if p.feed not in writers.BIG_FEEDS and p.n_protected == 0 and not roles.get(id(p))]
     take(small or [p for p in incr if p.n_protected == 0 and not roles.get(id(p))], "xlsx_named_csv")
     free = [p for p in incr if not roles.get(id(p))]
@@ -137,9 +153,20 @@ class _Writer:
         os.utime(folder / name, (delivered, delivered))
 
     def _record(self, feed, name, extract, status, problem, rendered_or_rows, encoding, fmt, header_row=0, sheet=""):
-        self.files.append(dict(feed=feed, file_name=name, extract_date=date_of(extract).isoformat() if extract else "",
-                               expected_status=status, problem=problem, data_rows=int(rendered_or_rows),
-                               encoding=encoding, format=fmt, header_row=header_row, sheet=sheet))
+        self.files.append(
+            dict(
+                feed=feed,
+                file_name=name,
+                extract_date=date_of(extract).isoformat() if extract else "",
+                expected_status=status,
+                problem=problem,
+                data_rows=int(rendered_or_rows),
+                encoding=encoding,
+                format=fmt,
+                header_row=header_row,
+                sheet=sheet,
+            )
+        )
 
     def write_plan(self, plan: delivery.FilePlan, roles: set[str]):
         feed, pop, rng = plan.feed, self.pop, self.rng
@@ -153,7 +180,13 @@ class _Writer:
             typed = typed[order]
         text = delivery.to_text(feed, typed, pop)
         n = text.height
-        fmt = "csv" if "truncated" in roles else "xlsx" if "xlsx_named_csv" in roles else writers.choose_format(feed, n, self.d, rng)
+        fmt = (
+            "csv"
+            if "truncated" in roles
+            else "xlsx"
+            if "xlsx_named_csv" in roles
+            else writers.choose_format(feed, n, self.d, rng)
+        )
         messed, bad, numeric = mess.apply(feed, text, self.m, rng, xlsx=(fmt == "xlsx"))
         cols = writers.choose_headers(feed, messed, self.m, rng, n)
         suffix = "_补录" if plan.part else ""
@@ -174,19 +207,31 @@ class _Writer:
             for_fc = []
             name = self._name(feed, plan.extract, suffix, ".csv" if "xlsx_named_csv" in roles else ".xlsx")
         self._save(feed, name, r.data, plan.extract)
-        problem = "truncated" if "truncated" in roles else "xlsx_named_csv" if "xlsx_named_csv" in roles else (
-            "header_only" if n == 0 else "")
+        problem = (
+            "truncated"
+            if "truncated" in roles
+            else "xlsx_named_csv"
+            if "xlsx_named_csv" in roles
+            else ("header_only" if n == 0 else "")
+        )
         self._record(feed, name, plan.extract, "loaded", problem, n, enc, r.format, r.header_row, r.sheet)
         self._bad(feed, name, r.row_numbers, bad + for_fc)
         if "duplicate_source" in roles:
             dup = self._name(feed, plan.extract, "", "", stem=Path(name).stem + "_重发" + Path(name).suffix)
             self._save(feed, dup, r.data, plan.extract)
-            self._record(feed, dup, plan.extract, "duplicate", f"duplicate_of:{name}", n, enc, r.format, r.header_row, r.sheet)
+            self._record(
+                feed, dup, plan.extract, "duplicate", f"duplicate_of:{name}", n, enc, r.format, r.header_row, r.sheet
+            )
         if "missing_required_source" in roles and n:
             required = [c for c in feeds()[feed].columns if c.required]
             drop = required[int(rng.integers(0, len(required)))].name
-            keep = [(h, s) for (h, s), c in zip(writers.choose_headers(feed, text, MessRates().scaled(0), rng, n),
-                                                 feeds()[feed].columns) if c.name != drop]
+            keep = [
+                (h, s)
+                for (h, s), c in zip(
+                    writers.choose_headers(feed, text, MessRates().scaled(0), rng, n), feeds()[feed].columns
+                )
+                if c.name != drop
+            ]
             rr = writers.render_csv(keep, "utf-8", False, rng)
             nm = self._name(feed, plan.extract, "_补发", ".csv")
             self._save(feed, nm, rr.data, plan.extract)
@@ -207,8 +252,13 @@ class _Writer:
         self._save("xf_petitions", nm, b"", days[1])
         self._record("xf_petitions", nm, days[1], "rejected", "empty", 0, "", "csv")
         # a header-only file: a day with nothing to report
-        cols = writers.choose_headers("wj_deaths", delivery.to_text("wj_deaths", delivery._empty_typed("wj_deaths"), self.pop),
-                                      MessRates().scaled(0), rng, 0)
+        cols = writers.choose_headers(
+            "wj_deaths",
+            delivery.to_text("wj_deaths", delivery._empty_typed("wj_deaths"), self.pop),
+            MessRates().scaled(0),
+            rng,
+            0,
+        )
         r = writers.render_csv(cols, "utf-8-sig", True, rng)
         nm = self._name("wj_deaths", days[2], "_2", ".csv")
         self._save("wj_deaths", nm, r.data, days[2])
@@ -223,13 +273,25 @@ class _Writer:
         for rows, col, kind in bad:
             if len(rows) == 0:
                 continue
-            frames.append(pl.DataFrame({
-                "row_number": row_numbers[rows].astype(np.int64), "column": pl.Series([col] * len(rows), dtype=pl.String),
-                "mess_kind": pl.Series([kind] * len(rows), dtype=pl.String),
-            }))
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "row_number": row_numbers[rows].astype(np.int64),
+                        "column": pl.Series([col] * len(rows), dtype=pl.String),
+                        "mess_kind": pl.Series([kind] * len(rows), dtype=pl.String),
+                    }
+                )
+            )
         if frames:
-            df = pl.concat(frames).with_columns(feed=pl.lit(feed), file_name=pl.lit(name),
-                                                expected=pl.when(pl.col("mess_kind").is_in(list(QUARANTINE_KINDS)))
-                                                .then(pl.lit("quarantine")).otherwise(pl.lit("normalise")))
-            self.bad_rows.append(df.select("feed", "file_name", "row_number", "column", "mess_kind", "expected")
-                                 .sort("row_number", "column"))
+            df = pl.concat(frames).with_columns(
+                feed=pl.lit(feed),
+                file_name=pl.lit(name),
+                expected=pl.when(pl.col("mess_kind").is_in(list(QUARANTINE_KINDS)))
+                .then(pl.lit("quarantine"))
+                .otherwise(pl.lit("normalise")),
+            )
+            self.bad_rows.append(
+                df.select("feed", "file_name", "row_number", "column", "mess_kind", "expected").sort(
+                    "row_number", "column"
+                )
+            )

@@ -17,15 +17,26 @@ by the writer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import polars as pl
 
 from . import vocab
-from .history import (BENEFITS, CARE_LEVELS, CATEGORIES, ILLNESSES, INSURANCE, NEVER, REGISTRATIONS, RESULTS,
-                      SUPPORT_MODES, VISITS, History)
+from .history import (
+    BENEFITS,
+    CARE_LEVELS,
+    CATEGORIES,
+    ILLNESSES,
+    INSURANCE,
+    NEVER,
+    REGISTRATIONS,
+    RESULTS,
+    SUPPORT_MODES,
+    VISITS,
+    History,
+)
 from .population import ABILITY, DISABILITY, RELATIONS, RESIDENCE, Population, school_stage
 from .rates import DeliveryRates
 from .spec import feeds, values
@@ -35,12 +46,12 @@ from .timeline import Timeline, age_years
 @dataclass
 class FilePlan:
     feed: str
-    extract: int                      # day number of the extract date
+    extract: int  # day number of the extract date
     build: Callable[[], pl.DataFrame]  # typed frame of this file's records (+ _p, _h, _prot)
-    part: str = ""                    # "" or "补录"
-    n_protected: int = -1             # known up front for incremental files
+    part: str = ""  # "" or "补录"
+    n_protected: int = -1  # known up front for incremental files
     n_rows: int = -1
-    role: str = ""                    # a planted whole-file problem, set by choose_bad_files
+    role: str = ""  # a planted whole-file problem, set by choose_bad_files
     monthly: bool = False
 
 
@@ -62,21 +73,32 @@ class Deliveries:
 # ---------------------------------------------------------------------------------------------
 # typed record tables per feed
 
-def incremental_tables(pop: Population, hist: History, tl: Timeline, rng: np.random.Generator) -> dict[str, pl.DataFrame]:
+
+def incremental_tables(
+    pop: Population, hist: History, tl: Timeline, rng: np.random.Generator
+) -> dict[str, pl.DataFrame]:
     t = hist.tables
     out: dict[str, pl.DataFrame] = {}
-    year = lambda d: (np.asarray(d, dtype=np.int64).astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970)  # noqa: E731
+    year = lambda d: np.asarray(d, dtype=np.int64).astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970  # noqa: E731
 
     s = t["settlements"]
     if s.height:
         days = s["settlement_date"].to_numpy()
         ymd = np.datetime_as_string(days.astype("datetime64[D]")).astype("U10")
-        sid = np.char.add(np.char.add("JS", np.char.replace(ymd, "-", "")), np.char.zfill(np.arange(1, s.height + 1).astype("U8"), 8))
+        sid = np.char.add(
+            np.char.add("JS", np.char.replace(ymd, "-", "")), np.char.zfill(np.arange(1, s.height + 1).astype("U8"), 8)
+        )
         rev = s["reverses"].to_numpy()
         out["yb_settlements"] = s.select(
-            pl.Series("settlement_id", sid), "_p", pl.col("settlement_date"),
+            pl.Series("settlement_id", sid),
+            "_p",
+            pl.col("settlement_date"),
             pl.Series("visit_type", np.array(VISITS)[s["visit_type"].to_numpy()]),
-            "total_cost", "fund_paid", "serious_illness_insurance_paid", "medical_assistance_paid", "out_of_pocket",
+            "total_cost",
+            "fund_paid",
+            "serious_illness_insurance_paid",
+            "medical_assistance_paid",
+            "out_of_pocket",
             pl.Series("facility", hist.facilities[s["facility"].to_numpy()].astype(str)),
             pl.Series("reverses", np.where(rev >= 0, sid[np.maximum(rev, 0)], None).tolist(), dtype=pl.String),
         ).with_columns(_date=pl.col("settlement_date"), _key=pl.col("settlement_id"))
@@ -84,68 +106,113 @@ def incremental_tables(pop: Population, hist: History, tl: Timeline, rng: np.ran
     ins = t["insurance"]
     if ins.height:
         yyyymm = np.array([mo.yyyymm for mo in tl.months])
-        out["rs_insurance"] = pl.DataFrame({
-            "_p": ins["_p"], "insurance_type": np.array(INSURANCE)[ins["insurance_type"].to_numpy()],
-            "contribution_month": yyyymm[ins["month"].to_numpy()], "contribution_base": np.round(ins["contribution_base"].to_numpy() * 100).astype(np.int64),
-            "benefit_type": np.array(BENEFITS)[ins["benefit_type"].to_numpy()],
-            "benefit_amount": np.round(ins["benefit_amount"].to_numpy() * 100).astype(np.int64),
-            "_month": ins["month"],
-        }).with_columns(_key=pl.concat_str([pl.col("_p").cast(pl.String), "insurance_type", pl.col("contribution_month").cast(pl.String)], separator="|"))
+        out["rs_insurance"] = pl.DataFrame(
+            {
+                "_p": ins["_p"],
+                "insurance_type": np.array(INSURANCE)[ins["insurance_type"].to_numpy()],
+                "contribution_month": yyyymm[ins["month"].to_numpy()],
+                "contribution_base": np.round(ins["contribution_base"].to_numpy() * 100).astype(np.int64),
+                "benefit_type": np.array(BENEFITS)[ins["benefit_type"].to_numpy()],
+                "benefit_amount": np.round(ins["benefit_amount"].to_numpy() * 100).astype(np.int64),
+                "_month": ins["month"],
+            }
+        ).with_columns(
+            _key=pl.concat_str(
+                [pl.col("_p").cast(pl.String), "insurance_type", pl.col("contribution_month").cast(pl.String)],
+                separator="|",
+            )
+        )
 
     r = t["registrations"]
     if r.height:
         rd = r["registration_date"].to_numpy()
         dd = r["deregistration_date"].to_numpy()
-        rid = np.char.add(np.char.add("DJ", year(rd).astype("U4")), np.char.zfill(np.arange(1, r.height + 1).astype("U7"), 7))
+        rid = np.char.add(
+            np.char.add("DJ", year(rd).astype("U4")), np.char.zfill(np.arange(1, r.height + 1).astype("U7"), 7)
+        )
         emp = r["employer"].to_numpy()
-        base = pl.DataFrame({
-            "registration_id": rid, "_p": r["_p"], "registration_type": np.array(REGISTRATIONS)[r["registration_type"].to_numpy()],
-            "registration_date": rd,
-            "employer": pl.Series(np.where(emp >= 0, np.array(vocab.EMPLOYERS, dtype=object)[np.maximum(emp, 0)], None).tolist(), dtype=pl.String),
-        })
+        base = pl.DataFrame(
+            {
+                "registration_id": rid,
+                "_p": r["_p"],
+                "registration_type": np.array(REGISTRATIONS)[r["registration_type"].to_numpy()],
+                "registration_date": rd,
+                "employer": pl.Series(
+                    np.where(emp >= 0, np.array(vocab.EMPLOYERS, dtype=object)[np.maximum(emp, 0)], None).tolist(),
+                    dtype=pl.String,
+                ),
+            }
+        )
         # first delivered open; when it closes, the same 登记编号 comes again with 注销日期 (a correction by nature)
         open_v = base.with_columns(deregistration_date=pl.lit(None, pl.Int64), _date=pl.col("registration_date"))
         closed = dd < NEVER
-        close_v = base.filter(pl.Series(closed)).with_columns(deregistration_date=pl.Series(dd[closed]), _date=pl.Series(dd[closed]))
+        close_v = base.filter(pl.Series(closed)).with_columns(
+            deregistration_date=pl.Series(dd[closed]), _date=pl.Series(dd[closed])
+        )
         out["rs_employment"] = pl.concat([open_v, close_v]).with_columns(_key=pl.col("registration_id"))
 
     v = t["verifications"]
     if v.height:
         vd = v["verification_date"].to_numpy()
         ymd = np.char.replace(np.datetime_as_string(vd.astype("datetime64[D]")).astype("U10"), "-", "")
-        out["mz_verification"] = pl.DataFrame({
-            "verification_id": np.char.add(np.char.add("HD", ymd), np.char.zfill(np.arange(1, v.height + 1).astype("U6"), 6)),
-            "_h": v["_h"], "verification_date": vd, "household_size": v["household_size"],
-            "annual_income": np.round(v["annual_income"].to_numpy() * 100).astype(np.int64),
-            "financial_assets": np.round(v["financial_assets"].to_numpy() * 100).astype(np.int64),
-            "vehicles": v["vehicles"], "properties": v["properties"],
-            "verification_result": np.array(RESULTS)[v["verification_result"].to_numpy()],
-        }).with_columns(_date=pl.col("verification_date"), _key=pl.col("verification_id"))
+        out["mz_verification"] = pl.DataFrame(
+            {
+                "verification_id": np.char.add(
+                    np.char.add("HD", ymd), np.char.zfill(np.arange(1, v.height + 1).astype("U6"), 6)
+                ),
+                "_h": v["_h"],
+                "verification_date": vd,
+                "household_size": v["household_size"],
+                "annual_income": np.round(v["annual_income"].to_numpy() * 100).astype(np.int64),
+                "financial_assets": np.round(v["financial_assets"].to_numpy() * 100).astype(np.int64),
+                "vehicles": v["vehicles"],
+                "properties": v["properties"],
+                "verification_result": np.array(RESULTS)[v["verification_result"].to_numpy()],
+            }
+        ).with_columns(_date=pl.col("verification_date"), _key=pl.col("verification_id"))
 
     g = t["diagnoses"]
     if g.height:
         gd = g["diagnosis_date"].to_numpy()
         ill = np.array(ILLNESSES, dtype=object)[g["illness"].to_numpy()]
-        out["wj_diagnoses"] = pl.DataFrame({
-            "registration_id": np.char.add(np.char.add("ZD", year(gd).astype("U4")), np.char.zfill(np.arange(1, g.height + 1).astype("U7"), 7)),
-            "_p": g["_p"], "diagnosis_date": gd, "disease_name": ill[:, 0].astype(str), "icd10": ill[:, 1].astype(str),
-            "illness_category": ill[:, 2].astype(str), "facility": hist.facilities[g["facility"].to_numpy()].astype(str),
-        }).with_columns(_date=pl.col("diagnosis_date"), _key=pl.col("registration_id"))
+        out["wj_diagnoses"] = pl.DataFrame(
+            {
+                "registration_id": np.char.add(
+                    np.char.add("ZD", year(gd).astype("U4")), np.char.zfill(np.arange(1, g.height + 1).astype("U7"), 7)
+                ),
+                "_p": g["_p"],
+                "diagnosis_date": gd,
+                "disease_name": ill[:, 0].astype(str),
+                "icd10": ill[:, 1].astype(str),
+                "illness_category": ill[:, 2].astype(str),
+                "facility": hist.facilities[g["facility"].to_numpy()].astype(str),
+            }
+        ).with_columns(_date=pl.col("diagnosis_date"), _key=pl.col("registration_id"))
 
     d = t["deaths"]
     if d.height:
-        out["wj_deaths"] = d.select("_p", "death_date").with_columns(_date=pl.col("death_date"), _key=pl.col("_p").cast(pl.String))
+        out["wj_deaths"] = d.select("_p", "death_date").with_columns(
+            _date=pl.col("death_date"), _key=pl.col("_p").cast(pl.String)
+        )
 
     p = t["petitions"]
     if p.height:
         pd_ = p["registration_date"].to_numpy()
         towns = np.array([x.official_name for x in pop.townships])
-        out["xf_petitions"] = pl.DataFrame({
-            "petition_id": np.char.add(np.char.add("XF", year(pd_).astype("U4")), np.char.zfill(np.arange(1, p.height + 1).astype("U6"), 6)),
-            "_p": p["_p"], "registration_date": pd_, "petition_form": np.array(vocab.PETITION_FORMS)[p["petition_form"].to_numpy()],
-            "township": towns[p["township"].to_numpy()], "petition_category": p["petition_category"],
-            "petition_text": p["petition_text"], "handling_status": np.array(vocab.HANDLING_STATUS)[p["handling_status"].to_numpy()],
-        }).with_columns(_date=pl.col("registration_date"), _key=pl.col("petition_id"))
+        out["xf_petitions"] = pl.DataFrame(
+            {
+                "petition_id": np.char.add(
+                    np.char.add("XF", year(pd_).astype("U4")), np.char.zfill(np.arange(1, p.height + 1).astype("U6"), 6)
+                ),
+                "_p": p["_p"],
+                "registration_date": pd_,
+                "petition_form": np.array(vocab.PETITION_FORMS)[p["petition_form"].to_numpy()],
+                "township": towns[p["township"].to_numpy()],
+                "petition_category": p["petition_category"],
+                "petition_text": p["petition_text"],
+                "handling_status": np.array(vocab.HANDLING_STATUS)[p["handling_status"].to_numpy()],
+            }
+        ).with_columns(_date=pl.col("registration_date"), _key=pl.col("petition_id"))
     return out
 
 
@@ -157,10 +224,14 @@ def _corrupt(feed: str, df: pl.DataFrame, rng: np.random.Generator) -> pl.DataFr
         df = df.with_columns([(pl.col(c) * 11 // 10) for c in parts])
         return df.with_columns(total_cost=pl.sum_horizontal(parts))
     if feed == "rs_insurance":
-        return df.with_columns(contribution_base=pl.when(pl.col("contribution_base") > 0).then(pl.col("contribution_base") + 10000)
-                               .otherwise(pl.col("contribution_base")),
-                               benefit_amount=pl.when(pl.col("benefit_amount") > 0).then(pl.col("benefit_amount") + 5000)
-                               .otherwise(pl.col("benefit_amount")))
+        return df.with_columns(
+            contribution_base=pl.when(pl.col("contribution_base") > 0)
+            .then(pl.col("contribution_base") + 10000)
+            .otherwise(pl.col("contribution_base")),
+            benefit_amount=pl.when(pl.col("benefit_amount") > 0)
+            .then(pl.col("benefit_amount") + 5000)
+            .otherwise(pl.col("benefit_amount")),
+        )
     if feed == "mz_verification":
         return df.with_columns(annual_income=pl.col("annual_income") * 12 // 10)
     if feed == "wj_diagnoses":
@@ -171,7 +242,9 @@ def _corrupt(feed: str, df: pl.DataFrame, rng: np.random.Generator) -> pl.DataFr
     if feed == "xf_petitions":
         return df.with_columns(handling_status=pl.lit("已受理"))
     if feed == "rs_employment":
-        return df.with_columns(employer=pl.when(pl.col("employer").is_null()).then(None).otherwise(pl.lit(vocab.EMPLOYERS[0])))
+        return df.with_columns(
+            employer=pl.when(pl.col("employer").is_null()).then(None).otherwise(pl.lit(vocab.EMPLOYERS[0]))
+        )
     return df
 
 
@@ -186,8 +259,15 @@ def _protected_rows(df: pl.DataFrame, prot_p: np.ndarray, prot_h: np.ndarray) ->
     return out
 
 
-def plan(pop: Population, hist: History, tl: Timeline, rates: DeliveryRates, rng: np.random.Generator,
-         prot_p: np.ndarray, prot_h: np.ndarray) -> Deliveries:
+def plan(
+    pop: Population,
+    hist: History,
+    tl: Timeline,
+    rates: DeliveryRates,
+    rng: np.random.Generator,
+    prot_p: np.ndarray,
+    prot_h: np.ndarray,
+) -> Deliveries:
     tables = incremental_tables(pop, hist, tl, rng)
     plans: list[FilePlan] = []
     corrections: list[Correction] = []
@@ -241,14 +321,25 @@ def plan(pop: Population, hist: History, tl: Timeline, rates: DeliveryRates, rng
             corrections.append(Correction(feed, _readable_key(feed, k, pop), int(extracts[a]), int(extracts[b])))
         allrows = pl.concat([wrong.select(right.columns), right]).filter(pl.col("_file") >= 0)
         # a file holds each natural key once: the newest version of it
-        allrows = allrows.with_columns(_v=pl.int_range(pl.len())).sort("_v").unique(subset=["_file", "_key"], keep="last",
-                                                                                      maintain_order=True)
+        allrows = (
+            allrows.with_columns(_v=pl.int_range(pl.len()))
+            .sort("_v")
+            .unique(subset=["_file", "_key"], keep="last", maintain_order=True)
+        )
         parts = allrows.partition_by("_file", as_dict=True, maintain_order=True)
         for k in range(n_files):
             part = parts.get((k,), allrows.clear())
             part = part.sort("_date", "_key") if "_date" in part.columns else part
-            plans.append(FilePlan(feed, int(extracts[k]), (lambda p=part: p), n_protected=int(part["_prot"].sum()),
-                                  n_rows=part.height, monthly=not (feed != "rs_insurance" and k >= n_files - 7)))
+            plans.append(
+                FilePlan(
+                    feed,
+                    int(extracts[k]),
+                    (lambda p=part: p),
+                    n_protected=int(part["_prot"].sum()),
+                    n_rows=part.height,
+                    monthly=not (feed != "rs_insurance" and k >= n_files - 7),
+                )
+            )
     return Deliveries(plans, corrections, late_total)
 
 
@@ -271,6 +362,7 @@ def _split(builder, cut, first):
         df = builder()
         n = int(round(df.height * cut))
         return df.head(n) if first else df.slice(n)
+
     return build
 
 
@@ -292,13 +384,24 @@ def members_snapshot(pop: Population, hist: History, d: int) -> pl.DataFrame:
     school = np.where(override != "", override, school)
     towns = np.array([t.official_name for t in pop.townships])
     phone = np.where((pop.p_rel[p] <= 1), pop.h_phone[h], "")
-    return pl.DataFrame({
-        "_h": h, "_p": p, "name": pop.p_name[p].astype(str), "sex": np.where(pop.p_male[p], "男", "女"),
-        "birth_date": pop.p_birth[p], "relation_to_head": np.array(RELATIONS)[pop.p_rel[p]],
-        "residence_type": np.array(RESIDENCE)[pop.p_res[p]], "township": towns[pop.h_town[h]],
-        "village": pop.h_village[h].astype(str), "address": pop.h_address[h].astype(str), "phone": phone.astype(str),
-        "work_ability": np.array(ABILITY)[ability], "disability_grade": np.array(DISABILITY)[disab], "school_stage": school
-    })
+    return pl.DataFrame(
+        {
+            "_h": h,
+            "_p": p,
+            "name": pop.p_name[p].astype(str),
+            "sex": np.where(pop.p_male[p], "男", "女"),
+            "birth_date": pop.p_birth[p],
+            "relation_to_head": np.array(RELATIONS)[pop.p_rel[p]],
+            "residence_type": np.array(RESIDENCE)[pop.p_res[p]],
+            "township": towns[pop.h_town[h]],
+            "village": pop.h_village[h].astype(str),
+            "address": pop.h_address[h].astype(str),
+            "phone": phone.astype(str),
+            "work_ability": np.array(ABILITY)[ability],
+            "disability_grade": np.array(DISABILITY)[disab],
+            "school_stage": school,
+        }
+    )
 
 
 def assistance_snapshot(hist: History, d: int, seed: int) -> pl.DataFrame:
@@ -314,14 +417,27 @@ def assistance_snapshot(hist: History, d: int, seed: int) -> pl.DataFrame:
     lvl = a["care_level"].to_numpy()
     mode = a["support_mode"].to_numpy()
     money = lambda c: a.select((pl.col(c).fill_nan(None) * 100).round().cast(pl.Int64)).to_series()  # noqa: E731
-    return pl.DataFrame({
-        "_h": a["_h"], "_p": a["_p"], "category": np.array(CATEGORIES)[cat], "start_date": a["start_date"],
-        "end_date": pl.Series(np.where(ended, end, None).tolist(), dtype=pl.Int64),
-        "monthly_amount": money("monthly_amount"), "basic_living": money("basic_living"), "care_allowance": money("care_allowance"),
-        "care_level": pl.Series(np.where(lvl >= 0, np.array(CARE_LEVELS, dtype=object)[np.maximum(lvl, 0)], None).tolist(), dtype=pl.String),
-        "support_mode": pl.Series(np.where(mode >= 0, np.array(SUPPORT_MODES, dtype=object)[np.maximum(mode, 0)], None).tolist(), dtype=pl.String),
-        "status": status,
-    }).sort("_h", "_p", "start_date")
+    return pl.DataFrame(
+        {
+            "_h": a["_h"],
+            "_p": a["_p"],
+            "category": np.array(CATEGORIES)[cat],
+            "start_date": a["start_date"],
+            "end_date": pl.Series(np.where(ended, end, None).tolist(), dtype=pl.Int64),
+            "monthly_amount": money("monthly_amount"),
+            "basic_living": money("basic_living"),
+            "care_allowance": money("care_allowance"),
+            "care_level": pl.Series(
+                np.where(lvl >= 0, np.array(CARE_LEVELS, dtype=object)[np.maximum(lvl, 0)], None).tolist(),
+                dtype=pl.String,
+            ),
+            "support_mode": pl.Series(
+                np.where(mode >= 0, np.array(SUPPORT_MODES, dtype=object)[np.maximum(mode, 0)], None).tolist(),
+                dtype=pl.String,
+            ),
+            "status": status,
+        }
+    ).sort("_h", "_p", "start_date")
 
 
 def _feedback_plans(pop: Population, tl: Timeline, rng) -> list[FilePlan]:
@@ -331,7 +447,7 @@ def _feedback_plans(pop: Population, tl: Timeline, rng) -> list[FilePlan]:
     plans = []
     n_files = int(rng.integers(4, 7))
     days = np.sort(rng.choice(np.arange(tl.as_of_day - 60, tl.as_of_day + 1), size=n_files, replace=False))
-    for k, ex in enumerate(days):
+    for ex in days:
         town = int(rng.integers(0, len(pop.townships)))
         hs = np.flatnonzero((pop.h_town == town) & ~pop.h_planted)
         n = int(min(len(hs), rng.integers(3, 16)))
@@ -341,14 +457,21 @@ def _feedback_plans(pop: Population, tl: Timeline, rng) -> list[FilePlan]:
         check = ex - rng.integers(0, 10, n)
         warn_day = check - rng.integers(3, 20, n)
         ymd = np.char.replace(np.datetime_as_string(warn_day.astype("datetime64[D]")).astype("U10"), "-", "")
-        wid = np.char.add(np.char.add(np.char.add("YJ-", ymd), "-"), np.char.zfill(rng.integers(1, 999999, n).astype("U6"), 6))
-        df = pl.DataFrame({
-            "warning_id": wid, "_h": sel, "check_date": check,
-            "check_result": np.array(results)[rng.integers(0, len(results), n)],
-            "measure": np.array(measures)[rng.integers(0, len(measures), n)],
-            "checked_by": np.array(vocab.CHECKERS)[rng.integers(0, len(vocab.CHECKERS), n)],
-            "_date": check, "_prot": np.zeros(n, bool),
-        })
+        wid = np.char.add(
+            np.char.add(np.char.add("YJ-", ymd), "-"), np.char.zfill(rng.integers(1, 999999, n).astype("U6"), 6)
+        )
+        df = pl.DataFrame(
+            {
+                "warning_id": wid,
+                "_h": sel,
+                "check_date": check,
+                "check_result": np.array(results)[rng.integers(0, len(results), n)],
+                "measure": np.array(measures)[rng.integers(0, len(measures), n)],
+                "checked_by": np.array(vocab.CHECKERS)[rng.integers(0, len(vocab.CHECKERS), n)],
+                "_date": check,
+                "_prot": np.zeros(n, bool),
+            }
+        )
         df = df.with_columns(_key=pl.concat_str(["warning_id", pl.col("check_date").cast(pl.String)]))
         plans.append(FilePlan("zj_feedback", int(ex), (lambda df=df: df), n_protected=0, n_rows=n))
     return plans
@@ -356,6 +479,7 @@ def _feedback_plans(pop: Population, tl: Timeline, rng) -> list[FilePlan]:
 
 # ---------------------------------------------------------------------------------------------
 # canonical text
+
 
 def to_text(feed: str, df: pl.DataFrame, pop: Population) -> pl.DataFrame:
     """Every spec column as the text a tidy export would hold, plus helper columns
@@ -385,7 +509,8 @@ def to_text(feed: str, df: pl.DataFrame, pop: Population) -> pl.DataFrame:
             cols[c.name] = df[f].cast(pl.String)
     born = pop.p_birth[np.maximum(p, 0)].astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
     return pl.DataFrame(cols).with_columns(
-        _id18=s(ids), _born19xx=pl.Series((p >= 0) & (born < 2000), dtype=pl.Boolean),
+        _id18=s(ids),
+        _born19xx=pl.Series((p >= 0) & (born < 2000), dtype=pl.Boolean),
         _prot=df["_prot"] if "_prot" in df.columns else pl.Series(np.zeros(n, bool)),
     )
 
@@ -393,6 +518,17 @@ def to_text(feed: str, df: pl.DataFrame, pop: Population) -> pl.DataFrame:
 def _money_text(e: pl.Expr) -> pl.Expr:
     """cents -> '1234.50' (negative on reversal rows), null stays null."""
     a = e.abs()
-    return pl.when(e.is_null()).then(None).otherwise(
-        pl.concat_str([pl.when(e < 0).then(pl.lit("-")).otherwise(pl.lit("")), (a // 100).cast(pl.String), pl.lit("."),
-                       (a % 100).cast(pl.String).str.zfill(2)]))
+    return (
+        pl.when(e.is_null())
+        .then(None)
+        .otherwise(
+            pl.concat_str(
+                [
+                    pl.when(e < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+                    (a // 100).cast(pl.String),
+                    pl.lit("."),
+                    (a % 100).cast(pl.String).str.zfill(2),
+                ]
+            )
+        )
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,12 @@ from synth import vocab
 SHEET = "反馈"
 RESULTS = ("情况属实", "情况不属实", "已在保", "无法联系")
 RESULT_SHARES = (0.55, 0.2, 0.1, 0.15)
-MEASURES = {"情况属实": ("纳入低保", "临时救助", "医疗救助", "就业帮扶", "持续监测"), "情况不属实": ("无",),
-            "已在保": ("持续监测",), "无法联系": ("持续监测",)}
+MEASURES = {
+    "情况属实": ("纳入低保", "临时救助", "医疗救助", "就业帮扶", "持续监测"),
+    "情况不属实": ("无",),
+    "已在保": ("持续监测",),
+    "无法联系": ("持续监测",),
+}
 RESPONSE_DAYS = {"红": 3, "橙": 7, "黄": 30, "复核": 15}  # the demo's townships aim for the policy's days
 ANSWERED_SHARE = 0.8
 MISTAKES = {"typo": 0.04, "other_township": 0.03, "date_future": 0.02, "date_before": 0.02, "result": 0.02}
@@ -40,7 +45,8 @@ def _header_row(cells: list[list]) -> int:
 def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: int = 7) -> list[dict]:
     """Answer the township workbooks of one night's exports; returns what was planted, per row."""
     rng = np.random.default_rng(seed)
-    books = sorted(p for p in exports.glob("*_*.xlsx"))
+    # the township workbooks: <9-digit township code>_<name>.xlsx
+    books = sorted(p for p in exports.glob("*_*.xlsx") if re.fullmatch(r"\d{9}", p.name.split("_")[0]))
     all_ids = []
     sheets_of = {}
     for path in books:
@@ -48,7 +54,7 @@ def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: i
         sheets_of[path] = {name: wb.get_sheet_by_name(name).to_python() for name in wb.sheet_names}
         cells = sheets_of[path].get(SHEET, [])
         if cells:
-            all_ids += [(path, r[0]) for r in cells[_header_row(cells) + 1:] if r and r[0]]
+            all_ids += [(path, r[0]) for r in cells[_header_row(cells) + 1 :] if r and r[0]]
     planted = []
     folder = landing / "zj_feedback"
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,7 +67,7 @@ def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: i
         header = cells[top]
         col = {name: header.index(name) for name in header}
         returned = None
-        for row in cells[top + 1:]:
+        for row in cells[top + 1 :]:
             if not row or not row[0] or rng.random() > ANSWERED_SHARE:
                 continue
             due = dt.date.fromisoformat(str(row[col["应反馈日期"]])[:10])
@@ -73,8 +79,11 @@ def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: i
             mistake = next((m for m, share in MISTAKES.items() if rng.random() < share), None)
             original = warning_id = row[0]
             if mistake == "typo":  # two digits of the number swapped
-                warning_id = warning_id[:-2] + warning_id[-1] + warning_id[-2] if warning_id[-1] != warning_id[-2] \
+                warning_id = (
+                    warning_id[:-2] + warning_id[-1] + warning_id[-2]
+                    if warning_id[-1] != warning_id[-2]
                     else warning_id[:-1] + str((int(warning_id[-1]) + 1) % 10)
+                )
             elif mistake == "other_township":
                 others = [w for p, w in all_ids if p != path]
                 if others:
@@ -94,8 +103,16 @@ def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: i
             row[col["帮扶措施"]] = measures[int(rng.integers(0, len(measures)))]
             row[col["核查人"]] = vocab.CHECKERS[int(rng.integers(0, len(vocab.CHECKERS)))]
             row[col["联系电话"]] = f"1380536{int(rng.integers(0, 10000)):04d}"
-            planted.append({"file": path.name, "warning_id": warning_id, "original": original, "mistake": mistake,
-                            "check_date": checked.isoformat(), "result": result})
+            planted.append(
+                {
+                    "file": path.name,
+                    "warning_id": warning_id,
+                    "original": original,
+                    "mistake": mistake,
+                    "check_date": checked.isoformat(),
+                    "result": result,
+                }
+            )
             returned = max(returned or visited, visited)  # sent back after the last visit, whatever was typed
         if returned is None:
             continue  # nothing answered yet: nothing sent back

@@ -22,8 +22,17 @@ import polars as pl
 from tqdm import tqdm
 
 from . import vocab
-from .population import (EMPLOYEE, FARMER, HOMEMAKER, NO_INCOME, RETIRED_EMPLOYEE, RETIRED_RESIDENT, SELF_EMPLOYED,
-                         UNEMPLOYED, Population)
+from .population import (
+    EMPLOYEE,
+    FARMER,
+    HOMEMAKER,
+    NO_INCOME,
+    RETIRED_EMPLOYEE,
+    RETIRED_RESIDENT,
+    SELF_EMPLOYED,
+    UNEMPLOYED,
+    Population,
+)
 from .rates import HistoryRates
 from .spec import values
 from .timeline import Timeline, age_years
@@ -57,7 +66,9 @@ class Recorder:
         n = len(next(iter(cols.values())))
         start = self.sizes.get(table, 0)
         if n:
-            self.parts.setdefault(table, []).append({k: np.broadcast_to(np.asarray(v), (n,)).copy() for k, v in cols.items()})
+            self.parts.setdefault(table, []).append(
+                {k: np.broadcast_to(np.asarray(v), (n,)).copy() for k, v in cols.items()}
+            )
             self.sizes[table] = start + n
         return np.arange(start, start + n)
 
@@ -76,8 +87,8 @@ class Recorder:
 class History:
     tables: dict[str, pl.DataFrame]
     p_death: np.ndarray
-    p_roster_end: np.ndarray      # day the person leaves the roster (after a death, with the bureau's lag)
-    p_disab_day: np.ndarray       # day a new disability grade applies (NEVER if none)
+    p_roster_end: np.ndarray  # day the person leaves the roster (after a death, with the bureau's lag)
+    p_disab_day: np.ndarray  # day a new disability grade applies (NEVER if none)
     p_disab_new: np.ndarray
     p_ability_new: np.ndarray
     events: pl.DataFrame
@@ -89,8 +100,15 @@ def _cents(x) -> np.ndarray:
     return np.round(np.asarray(x, dtype=float) * 100).astype(np.int64)
 
 
-def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, rng: np.random.Generator,
-             protected_persons: np.ndarray, progress: bool = True) -> History:
+def simulate(
+    pop: Population,
+    tl: Timeline,
+    rates: HistoryRates,
+    policy: dict,
+    rng: np.random.Generator,
+    protected_persons: np.ndarray,
+    progress: bool = True,
+) -> History:
     st = policy["standards"]
     std_urban, std_rural = float(st["dibao_standard_urban"]), float(st["dibao_standard_rural"])
     min_wage = float(st["minimum_wage"])
@@ -125,17 +143,20 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
     unemp_reg = np.full(P, -1, np.int64)
     emp_reg = np.full(P, -1, np.int64)
     dereg: list[tuple[np.ndarray, np.ndarray]] = []
-    p_on = np.full(P, -1, np.int64)        # index of the person's active dibao/tekun/edge record
-    h_on = np.full(H, -1, np.int8)         # household's category while on assistance
+    p_on = np.full(P, -1, np.int64)  # index of the person's active dibao/tekun/edge record
+    h_on = np.full(H, -1, np.int8)  # household's category while on assistance
     h_apply_at = np.full(H, -1, np.int32)
     h_shock = np.full(H, "", dtype=object)
     h_shock_month = np.full(H, -999, np.int32)
     assist_end: list[tuple[np.ndarray, np.ndarray]] = []
-    ub_amount = round(0.9 * min_wage)      # 失业保险金: 90 % of the minimum wage (Shandong practice)
+    ub_amount = round(0.9 * min_wage)  # 失业保险金: 90 % of the minimum wage (Shandong practice)
 
     town_names = [t.official_name for t in pop.townships]
-    facilities = np.array(list(vocab.FACILITIES_COUNTY) + [
-        f"{n}{'社区卫生服务中心' if t.kind == '街道' else '卫生院'}" for n, t in zip(town_names, pop.townships)], dtype=object)
+    facilities = np.array(
+        list(vocab.FACILITIES_COUNTY)
+        + [f"{n}{'社区卫生服务中心' if t.kind == '街道' else '卫生院'}" for n, t in zip(town_names, pop.townships)],
+        dtype=object,
+    )
     n_county = len(vocab.FACILITIES_COUNTY)
 
     def events(h, p, name, days):
@@ -158,17 +179,35 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
         k = hsel_index[hh[pm]]
         cat = cat_of_h[k]
         std = h_std[hh[pm]]
-        level = np.where((disab_new[pm] >= 1) & (disab_new[pm] <= 2), 2,
-                         np.where(age_years(pop.p_birth[pm], start_day[k]) >= 80, 1, 0))
+        level = np.where(
+            (disab_new[pm] >= 1) & (disab_new[pm] <= 2),
+            2,
+            np.where(age_years(pop.p_birth[pm], start_day[k]) >= 80, 1, 0),
+        )
         level = np.where(cat == TEKUN, level, -1)
         share = np.array([care_share[c] for c in CARE_LEVELS])
         basic = np.where(cat == TEKUN, np.ceil(tekun_mult * std) + rng.integers(0, 40, len(pm)), np.nan)
-        care = np.where(cat == TEKUN, np.ceil(share[np.maximum(level, 0)] * min_wage) + rng.integers(0, 30, len(pm)), np.nan)
-        amount = np.select([(cat == URBAN_DIBAO) | (cat == RURAL_DIBAO), cat == TEKUN, cat == ORPHAN],
-                           [np.maximum(np.round(std - pc[hh[pm]]), 30), basic + care, ORPHAN_MONTHLY], np.nan)
-        idx = rec.add("assistance", _h=hh[pm], _p=pm, category=cat, start_date=start_day[k], end_date=np.full(len(pm), NEVER),
-                      monthly_amount=amount, basic_living=basic, care_allowance=care, care_level=level,
-                      support_mode=np.where(cat == TEKUN, np.where(rng.random(len(pm)) < 0.15, 0, 1), -1))
+        care = np.where(
+            cat == TEKUN, np.ceil(share[np.maximum(level, 0)] * min_wage) + rng.integers(0, 30, len(pm)), np.nan
+        )
+        amount = np.select(
+            [(cat == URBAN_DIBAO) | (cat == RURAL_DIBAO), cat == TEKUN, cat == ORPHAN],
+            [np.maximum(np.round(std - pc[hh[pm]]), 30), basic + care, ORPHAN_MONTHLY],
+            np.nan,
+        )
+        idx = rec.add(
+            "assistance",
+            _h=hh[pm],
+            _p=pm,
+            category=cat,
+            start_date=start_day[k],
+            end_date=np.full(len(pm), NEVER),
+            monthly_amount=amount,
+            basic_living=basic,
+            care_allowance=care,
+            care_level=level,
+            support_mode=np.where(cat == TEKUN, np.where(rng.random(len(pm)) < 0.15, 0, 1), -1),
+        )
         p_on[pm] = idx
         h_on[hh[pm]] = cat
 
@@ -177,8 +216,11 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
     inc0, size0 = household_income()
     pc0 = inc0 / np.maximum(size0, 1)
     poor = (pc0 < h_std) & ~quiet_h
-    single_weak = (size0 == 1) & np.bincount(hh[roster], weights=((age_years(pop.p_birth, start) >= 60) | (pop.p_disab == 1)
-                                                                  | (pop.p_disab == 2))[roster], minlength=H).astype(bool)
+    single_weak = (size0 == 1) & np.bincount(
+        hh[roster],
+        weights=((age_years(pop.p_birth, start) >= 60) | (pop.p_disab == 1) | (pop.p_disab == 2))[roster],
+        minlength=H,
+    ).astype(bool)
     enrol = poor & (rng.random(H) < rates.initially_enrolled)
     cat_h = np.where(single_weak & (rng.random(H) < 0.8), TEKUN, np.where(pop.h_res == 0, URBAN_DIBAO, RURAL_DIBAO))
     edge = (pc0 >= h_std) & (pc0 < edge_mult * h_std) & ~quiet_h & (rng.random(H) < 0.3)
@@ -190,16 +232,38 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
     if len(orphan):
         o_start = np.maximum(start - rng.integers(100, 2500, len(orphan)), pop.p_birth[orphan] + 30)
         y18 = pop.p_birth[orphan] + 18 * 365 + 5
-        rec.add("assistance", _h=hh[orphan], _p=orphan, category=ORPHAN, start_date=o_start,
-                end_date=np.where(y18 < tl.as_of_day - 1, y18, NEVER), monthly_amount=ORPHAN_MONTHLY, basic_living=np.nan,
-                care_allowance=np.nan, care_level=-1, support_mode=-1)
+        rec.add(
+            "assistance",
+            _h=hh[orphan],
+            _p=orphan,
+            category=ORPHAN,
+            start_date=o_start,
+            end_date=np.where(y18 < tl.as_of_day - 1, y18, NEVER),
+            monthly_amount=ORPHAN_MONTHLY,
+            basic_living=np.nan,
+            care_allowance=np.nan,
+            care_level=-1,
+            support_mode=-1,
+        )
     # registrations already open when the history starts
     u0 = np.flatnonzero((econ == UNEMPLOYED) & ~quiet_p & (rng.random(P) < 0.6))
-    unemp_reg[u0] = rec.add("registrations", _p=u0, registration_type=0, registration_date=start - rng.integers(20, 700, len(u0)),
-                            deregistration_date=NEVER, employer=-1)
+    unemp_reg[u0] = rec.add(
+        "registrations",
+        _p=u0,
+        registration_type=0,
+        registration_date=start - rng.integers(20, 700, len(u0)),
+        deregistration_date=NEVER,
+        employer=-1,
+    )
     e0 = np.flatnonzero((econ == EMPLOYEE) & ~quiet_p & (rng.random(P) < 0.12))
-    emp_reg[e0] = rec.add("registrations", _p=e0, registration_type=1, registration_date=start - rng.integers(20, 700, len(e0)),
-                          deregistration_date=NEVER, employer=rng.integers(0, len(vocab.EMPLOYERS), len(e0)))
+    emp_reg[e0] = rec.add(
+        "registrations",
+        _p=e0,
+        registration_type=1,
+        registration_date=start - rng.integers(20, 700, len(e0)),
+        deregistration_date=NEVER,
+        employer=rng.integers(0, len(vocab.EMPLOYERS), len(e0)),
+    )
     # chronic illnesses get registered at some point of the history
     chronic_month = np.where(pop.p_chronic, rng.integers(0, len(tl) * 3, P), -1)  # a third within the history
 
@@ -222,12 +286,12 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
         live_r = alive & roster & ~quiet_p
         u = rng.random(P)
 
-        def pick(cand_p, h_mask, weight=None):
+        def pick(cand_p, h_mask, weight=None, u=u):  # u: this month's draws (bound here, called within the month)
             """One random candidate member per household selected in h_mask (more likely the heavier)."""
             c = np.flatnonzero(cand_p & h_mask[hh])
             if len(c) == 0:
                 return c
-            key = u[c] if weight is None else -u[c] ** (1.0 / weight[c])  # weighted sampling by exponent keys
+            key = u[c] if weight is None else -(u[c] ** (1.0 / weight[c]))  # weighted sampling by exponent keys
             order = np.lexsort((key, hh[c]))
             c = c[order]
             first = np.r_[True, hh[c][1:] != hh[c][:-1]]
@@ -255,7 +319,9 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
         ill_month[ill] = m
         if len(ill):
             which = rng.integers(0, N_SERIOUS, len(ill))
-            rec.add("diagnoses", _p=ill, diagnosis_date=d_ill, illness=which, facility=rng.integers(0, n_county, len(ill)))
+            rec.add(
+                "diagnoses", _p=ill, diagnosis_date=d_ill, illness=which, facility=rng.integers(0, n_county, len(ill))
+            )
             stop = ill[np.isin(econ[ill], (EMPLOYEE, FARMER, SELF_EMPLOYED)) & (rng.random(len(ill)) < 0.5)]
             econ[stop], income[stop], base[stop] = NO_INCOME, 0.0, 0.0
             events(hh[ill], ill, "illness", d_ill)
@@ -272,12 +338,26 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
             emp_reg[lost] = -1
             reg = rng.random(len(lost)) < rates.register_unemployed
             r_day = np.minimum(d_lost + rng.integers(0, 20, len(lost)), mo.last)
-            unemp_reg[lost[reg]] = rec.add("registrations", _p=lost[reg], registration_type=0, registration_date=r_day[reg],
-                                           deregistration_date=NEVER, employer=-1)
+            unemp_reg[lost[reg]] = rec.add(
+                "registrations",
+                _p=lost[reg],
+                registration_type=0,
+                registration_date=r_day[reg],
+                deregistration_date=NEVER,
+                employer=-1,
+            )
             hard = reg & ((age[lost] >= 45) | (disab_new[lost] > 0)) & (rng.random(len(lost)) < 0.4)
-            rec.add("registrations", _p=lost[hard], registration_type=2, registration_date=r_day[hard],
-                    deregistration_date=NEVER, employer=-1)
-            ub_left[lost] = np.where(rng.random(len(lost)) < rates.unemployment_benefit, rng.integers(3, 13, len(lost)), 0)
+            rec.add(
+                "registrations",
+                _p=lost[hard],
+                registration_type=2,
+                registration_date=r_day[hard],
+                deregistration_date=NEVER,
+                employer=-1,
+            )
+            ub_left[lost] = np.where(
+                rng.random(len(lost)) < rates.unemployment_benefit, rng.integers(3, 13, len(lost)), 0
+            )
             events(hh[lost], lost, "job_loss", d_lost)
 
         dead_earner = pick(earner & ~dies, shock_death)
@@ -327,11 +407,15 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
         go = shocked_h & (h_on < 0) & (h_apply_at < m) & (rng.random(H) < p_apply)
         h_apply_at[go] = m + rng.integers(1, 7, go.sum())
         free = ~quiet_h & (h_on < 0) & (h_apply_at < m) & (size > 0)
-        go = free & (((pc < h_std) & (rng.random(H) < rates.apply_poor_unshocked)) | (rng.random(H) < rates.apply_random))
+        go = free & (
+            ((pc < h_std) & (rng.random(H) < rates.apply_poor_unshocked)) | (rng.random(H) < rates.apply_random)
+        )
         h_apply_at[go] = m
 
         # ---- re-employment ------------------------------------------------------------
-        back = np.flatnonzero(alive & ~quiet_p & (econ == UNEMPLOYED) & (age < 60) & (rng.random(P) < rates.reemployment))
+        back = np.flatnonzero(
+            alive & ~quiet_p & (econ == UNEMPLOYED) & (age < 60) & (rng.random(P) < rates.reemployment)
+        )
         if len(back):
             d_back = tl.random_days(rng, m, len(back))
             wage = np.clip(3800 * rng.lognormal(0, 0.3, len(back)), min_wage, 30000)
@@ -341,8 +425,14 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
             unemp_reg[back] = -1
             ub_left[back] = 0
             reg = rng.random(len(back)) < 0.7
-            emp_reg[back[reg]] = rec.add("registrations", _p=back[reg], registration_type=1, registration_date=d_back[reg],
-                                         deregistration_date=NEVER, employer=rng.integers(0, len(vocab.EMPLOYERS), reg.sum()))
+            emp_reg[back[reg]] = rec.add(
+                "registrations",
+                _p=back[reg],
+                registration_type=1,
+                registration_date=d_back[reg],
+                deregistration_date=NEVER,
+                employer=rng.integers(0, len(vocab.EMPLOYERS), reg.sum()),
+            )
             r = roster[back]
             events(hh[back[r]], back[r], "re_employed", d_back[r])
 
@@ -358,36 +448,67 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
         ok = due[result == 0]
         if next_start is not None and len(ok):
             pco = pc[ok]
-            cat = np.where(pco < h_std[ok],
-                           np.where(single_weak_now(ok, size, pop, age, disab_new, ability_new, roster, alive, hh),
-                                    TEKUN, np.where(pop.h_res[ok] == 0, URBAN_DIBAO, RURAL_DIBAO)), EDGE)
+            cat = np.where(
+                pco < h_std[ok],
+                np.where(
+                    single_weak_now(ok, size, pop, age, disab_new, ability_new, roster, alive, hh),
+                    TEKUN,
+                    np.where(pop.h_res[ok] == 0, URBAN_DIBAO, RURAL_DIBAO),
+                ),
+                EDGE,
+            )
             add_assistance(ok, cat, np.full(len(ok), next_start), pc, alive)
-            for c, name in ((URBAN_DIBAO, "entered_dibao"), (RURAL_DIBAO, "entered_dibao"), (TEKUN, "entered_tekun"),
-                            (EDGE, "entered_dibao_edge")):
+            for c, name in (
+                (URBAN_DIBAO, "entered_dibao"),
+                (RURAL_DIBAO, "entered_dibao"),
+                (TEKUN, "entered_tekun"),
+                (EDGE, "entered_dibao_edge"),
+            ):
                 s = cat == c
                 events(ok[s], -1, name, np.full(s.sum(), next_start))
         # one-off help after a serious illness
-        sick = due[(h_shock[due] == "illness") & (m - h_shock_month[due] <= 7) & (rng.random(len(due)) < rates.temporary_after_illness)]
+        sick = due[
+            (h_shock[due] == "illness")
+            & (m - h_shock_month[due] <= 7)
+            & (rng.random(len(due)) < rates.temporary_after_illness)
+        ]
         if len(sick):
             heads = _head_of(sick, roster & alive, hh, pop.p_rel)
             have = heads >= 0
             sick, heads = sick[have], heads[have]
             d_t = np.minimum(d_ver[np.searchsorted(due, sick)] + rng.integers(2, 12, len(sick)), mo.last)
             amt = std_urban * rng.integers(temp_lo, temp_hi + 1, len(sick))
-            rec.add("assistance", _h=sick, _p=heads, category=TEMPORARY, start_date=d_t, end_date=d_t, monthly_amount=amt,
-                    basic_living=np.nan, care_allowance=np.nan, care_level=-1, support_mode=-1)
+            rec.add(
+                "assistance",
+                _h=sick,
+                _p=heads,
+                category=TEMPORARY,
+                start_date=d_t,
+                end_date=d_t,
+                monthly_amount=amt,
+                basic_living=np.nan,
+                care_allowance=np.nan,
+                care_level=-1,
+                support_mode=-1,
+            )
             events(sick, heads, "temporary_assistance", d_t)
 
         # ---- annual reviews of assisted households, and a few other checks --------------------
         on = (h_on >= 0) & (size > 0) & ~quiet_h
         review = np.flatnonzero(on & (rng.random(H) < rates.review_assisted))
-        other = np.flatnonzero(~quiet_h & (h_on < 0) & (h_apply_at != m) & (size > 0) & (rng.random(H) < rates.verify_random))
+        other = np.flatnonzero(
+            ~quiet_h & (h_on < 0) & (h_apply_at != m) & (size > 0) & (rng.random(H) < rates.verify_random)
+        )
         chk = np.concatenate([review, other])
         d_chk = tl.random_days(rng, m, len(chk))
         _verify(rec, rng, chk, d_chk, inc, size, pc, h_std, edge_mult, assets_scale=1.0)
-        leave = review[(pc[review] >= 1.2 * h_std[review]) & (h_on[review] != EDGE) & (rng.random(len(review)) < rates.dibao_exit * 4)]
+        leave = review[
+            (pc[review] >= 1.2 * h_std[review])
+            & (h_on[review] != EDGE)
+            & (rng.random(len(review)) < rates.dibao_exit * 4)
+        ]
         if len(leave):
-            d_leave = d_chk[:len(review)][np.isin(review, leave)] + rng.integers(15, 60, len(leave))
+            d_leave = d_chk[: len(review)][np.isin(review, leave)] + rng.integers(15, 60, len(leave))
             pm = np.flatnonzero(np.isin(hh, leave) & roster & (p_on >= 0))
             end_of_h = np.full(H, NEVER, np.int64)
             end_of_h[leave] = d_leave
@@ -399,37 +520,106 @@ def simulate(pop: Population, tl: Timeline, rates: HistoryRates, policy: dict, r
         h_on[(h_on >= 0) & (np.bincount(hh[roster & (p_on >= 0)], minlength=H) == 0)] = -1
 
         # ---- the month's routine: settlements, insurance, diagnoses, petitions ---------------
-        _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, ill_due > m, p_on, facilities, n_county,
-                     rates, econ)
-        _insurance(rec, rng, m, mo, alive_start, econ, base, income, pop, ub_left, ub_amount, age,
-                   unpaid=(job_due > m) & (rng.random(P) < 0.7), means=np.where(roster, pc[hh] / h_std[hh], 2.0))
+        _settlements(
+            rec,
+            rng,
+            tl,
+            m,
+            pop,
+            alive_start,
+            death,
+            age,
+            ill_month,
+            ill_due > m,
+            p_on,
+            facilities,
+            n_county,
+            rates,
+            econ,
+        )
+        _insurance(
+            rec,
+            rng,
+            m,
+            mo,
+            alive_start,
+            econ,
+            base,
+            income,
+            pop,
+            ub_left,
+            ub_amount,
+            age,
+            unpaid=(job_due > m) & (rng.random(P) < 0.7),
+            means=np.where(roster, pc[hh] / h_std[hh], 2.0),
+        )
         ub_left[ub_left > 0] -= 1
         chron = np.flatnonzero((chronic_month == m) & alive)
         if len(chron):
-            rec.add("diagnoses", _p=chron, diagnosis_date=tl.random_days(rng, m, len(chron)),
-                    illness=N_SERIOUS + rng.integers(0, N_CHRONIC, len(chron)), facility=rng.integers(0, len(facilities), len(chron)))
+            rec.add(
+                "diagnoses",
+                _p=chron,
+                diagnosis_date=tl.random_days(rng, m, len(chron)),
+                illness=N_SERIOUS + rng.integers(0, N_CHRONIC, len(chron)),
+                facility=rng.integers(0, len(facilities), len(chron)),
+            )
         rare = np.flatnonzero(alive & ~quiet_p & (rng.random(P) < 0.00001))
         if len(rare):
-            rec.add("diagnoses", _p=rare, diagnosis_date=tl.random_days(rng, m, len(rare)),
-                    illness=N_SERIOUS + N_CHRONIC + rng.integers(0, len(vocab.RARE_ILLNESSES), len(rare)),
-                    facility=rng.integers(0, n_county, len(rare)))
-        _petitions(rec, rng, tl, m, pop, alive, roster, quiet_p, hh, shocked_h | (m - h_shock_month < 6), pc < h_std, rates,
-                   policy["rules"]["petition_categories"])
+            rec.add(
+                "diagnoses",
+                _p=rare,
+                diagnosis_date=tl.random_days(rng, m, len(rare)),
+                illness=N_SERIOUS + N_CHRONIC + rng.integers(0, len(vocab.RARE_ILLNESSES), len(rare)),
+                facility=rng.integers(0, n_county, len(rare)),
+            )
+        _petitions(
+            rec,
+            rng,
+            tl,
+            m,
+            pop,
+            alive,
+            roster,
+            quiet_p,
+            hh,
+            shocked_h | (m - h_shock_month < 6),
+            pc < h_std,
+            rates,
+            policy["rules"]["petition_categories"],
+        )
 
     # ---- close the books ----------------------------------------------------------------
-    regs = _close(rec.frame("registrations"), "deregistration_date", dereg, tl.as_of_day, not_before="registration_date")
+    regs = _close(
+        rec.frame("registrations"), "deregistration_date", dereg, tl.as_of_day, not_before="registration_date"
+    )
     assist = _close(rec.frame("assistance"), "end_date", assist_end, tl.as_of_day)
-    tables = {name: rec.frame(name) for name in ("settlements", "insurance", "verifications", "diagnoses", "deaths", "petitions")}
+    tables = {
+        name: rec.frame(name)
+        for name in ("settlements", "insurance", "verifications", "diagnoses", "deaths", "petitions")
+    }
     tables["registrations"] = regs
     tables["assistance"] = assist
     roster_end = np.where(death < NEVER, death + rng.integers(15, 120, P), NEVER)
     ev = rec.frame("events")
-    return History(tables=tables, p_death=death, p_roster_end=roster_end, p_disab_day=disab_day, p_disab_new=disab_new,
-                   p_ability_new=ability_new, events=ev, facilities=facilities)
+    return History(
+        tables=tables,
+        p_death=death,
+        p_roster_end=roster_end,
+        p_disab_day=disab_day,
+        p_disab_new=disab_new,
+        p_ability_new=ability_new,
+        events=ev,
+        facilities=facilities,
+    )
 
 
-def _close(frame: pl.DataFrame, column: str, updates: list[tuple[np.ndarray, np.ndarray]], as_of_day: int,
-           not_before: str | None = None) -> pl.DataFrame:
+def _close(
+    frame: pl.DataFrame,
+    column: str,
+    updates: list[tuple[np.ndarray, np.ndarray]],
+    as_of_day: int,
+    not_before: str | None = None,
+) -> pl.DataFrame:
     """End dates of records (row index, day) collected over the months: the earliest wins, never
     before ``not_before``; an end on or after the as-of day is not known yet (open)."""
     if not updates or not frame.height:
@@ -473,25 +663,40 @@ def _verify(rec, rng, h_sel, days, inc, size, pc, h_std, edge_mult, assets_scale
     assets = np.round(rng.lognormal(np.log(8000), 1.2, n) * np.clip(pcf / h_std[h_sel], 0.2, 5) * assets_scale, 2)
     rich_assets = assets > 100_000
     result = np.where((pcf < edge_mult * h_std[h_sel]) & ~rich_assets, np.where(rng.random(n) < 0.92, 0, 2), 1)
-    rec.add("verifications", _h=h_sel, verification_date=days, household_size=size[h_sel], annual_income=np.round(found, 2),
-            financial_assets=assets, vehicles=(rng.random(n) < np.clip(pcf / 5000, 0.02, 0.6)).astype(int),
-            properties=rng.choice([0, 1, 1, 1, 2], size=n), verification_result=result)
+    rec.add(
+        "verifications",
+        _h=h_sel,
+        verification_date=days,
+        household_size=size[h_sel],
+        annual_income=np.round(found, 2),
+        financial_assets=assets,
+        vehicles=(rng.random(n) < np.clip(pcf / 5000, 0.02, 0.6)).astype(int),
+        properties=rng.choice([0, 1, 1, 1, 2], size=n),
+        verification_result=result,
+    )
     return result
 
 
-def _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, ill_pending, p_on, facilities, n_county, rates,
-                 econ):
+def _settlements(
+    rec, rng, tl, m, pop, alive_start, death, age, ill_month, ill_pending, p_on, facilities, n_county, rates, econ
+):
     P = pop.n_persons
     bucket = np.digitize(age, [16, 50, 65])
     lam = np.array(rates.outpatient_per_month)[bucket] + np.where(ill_pending, rates.workup_visits_per_month, 0.0)
     n_out = rng.poisson(lam) * alive_start
     since = m - ill_month
-    p_in = np.where((since >= 0) & (since <= 5), rates.inpatient_after_illness,
-                    np.where((since > 5) & (since <= 11), rates.inpatient_after_illness / 3,
-                             np.array(rates.inpatient_per_month)[bucket]))
+    p_in = np.where(
+        (since >= 0) & (since <= 5),
+        rates.inpatient_after_illness,
+        np.where(
+            (since > 5) & (since <= 11), rates.inpatient_after_illness / 3, np.array(rates.inpatient_per_month)[bucket]
+        ),
+    )
     n_in = ((rng.random(P) < p_in) | (since == 0)).astype(int) * alive_start
     n_chr = ((rng.random(P) < 0.7) & pop.p_chronic).astype(int) * alive_start
-    who = np.concatenate([np.repeat(np.arange(P), n_out), np.repeat(np.arange(P), n_chr), np.repeat(np.arange(P), n_in)])
+    who = np.concatenate(
+        [np.repeat(np.arange(P), n_out), np.repeat(np.arange(P), n_chr), np.repeat(np.arange(P), n_in)]
+    )
     kind = np.concatenate([np.zeros(n_out.sum(), int), np.ones(n_chr.sum(), int), np.full(n_in.sum(), 2)])
     n = len(who)
     if n == 0:
@@ -502,10 +707,16 @@ def _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, ill_p
     n = len(who)
     seriously_ill = (m - ill_month[who] >= 0) & (m - ill_month[who] <= 11) & (kind == 2)
     workup = (kind == 0) & ill_pending[who] & (rng.random(n) < 0.6)  # tests and scans before the diagnosis
-    total = np.select([workup, kind == 0, kind == 1, seriously_ill],
-                      [rng.lognormal(np.log(900), 0.8, n), rng.lognormal(np.log(90), 0.9, n), rng.lognormal(np.log(450), 0.6, n),
-                       rng.lognormal(np.log(22000), 0.6, n)],
-                      rng.lognormal(np.log(7000), 0.7, n))
+    total = np.select(
+        [workup, kind == 0, kind == 1, seriously_ill],
+        [
+            rng.lognormal(np.log(900), 0.8, n),
+            rng.lognormal(np.log(90), 0.9, n),
+            rng.lognormal(np.log(450), 0.6, n),
+            rng.lognormal(np.log(22000), 0.6, n),
+        ],
+        rng.lognormal(np.log(7000), 0.7, n),
+    )
     total_c = _cents(np.clip(total, 5, 800_000))
     employee = np.isin(econ[who], (EMPLOYEE, RETIRED_EMPLOYEE))
     ratio = np.select([kind == 0, kind == 1], [np.where(employee, 0.6, 0.5), 0.65], np.where(employee, 0.72, 0.6))
@@ -516,19 +727,42 @@ def _settlements(rec, rng, tl, m, pop, alive_start, death, age, ill_month, ill_p
     aid = np.where((kind == 2) & assisted, np.round(0.7 * (remain - big)), 0).astype(np.int64)
     oop = total_c - fund - big - aid
     # facilities: county hospitals for inpatients, the township's health centre otherwise
-    fac = np.where(kind == 2, rng.integers(0, n_county, n), np.where(rng.random(n) < 0.7, n_county + pop.p_town[who],
-                                                                        rng.integers(0, n_county, n)))
-    idx = rec.add("settlements", _p=who, settlement_date=days, visit_type=kind, total_cost=total_c, fund_paid=fund,
-                  serious_illness_insurance_paid=big, medical_assistance_paid=aid, out_of_pocket=oop, facility=fac,
-                  reverses=np.full(n, -1, np.int64))
+    fac = np.where(
+        kind == 2,
+        rng.integers(0, n_county, n),
+        np.where(rng.random(n) < 0.7, n_county + pop.p_town[who], rng.integers(0, n_county, n)),
+    )
+    idx = rec.add(
+        "settlements",
+        _p=who,
+        settlement_date=days,
+        visit_type=kind,
+        total_cost=total_c,
+        fund_paid=fund,
+        serious_illness_insurance_paid=big,
+        medical_assistance_paid=aid,
+        out_of_pocket=oop,
+        facility=fac,
+        reverses=np.full(n, -1, np.int64),
+    )
     rev = rng.random(n) < rates.reversal
     r_day = days[rev] + rng.integers(0, 15, rev.sum())
     ok = r_day < tl.as_of_day
     sel = np.flatnonzero(rev)[ok]
     if len(sel):
-        rec.add("settlements", _p=who[sel], settlement_date=r_day[ok], visit_type=kind[sel], total_cost=-total_c[sel],
-                fund_paid=-fund[sel], serious_illness_insurance_paid=-big[sel], medical_assistance_paid=-aid[sel],
-                out_of_pocket=-oop[sel], facility=fac[sel], reverses=idx[sel])
+        rec.add(
+            "settlements",
+            _p=who[sel],
+            settlement_date=r_day[ok],
+            visit_type=kind[sel],
+            total_cost=-total_c[sel],
+            fund_paid=-fund[sel],
+            serious_illness_insurance_paid=-big[sel],
+            medical_assistance_paid=-aid[sel],
+            out_of_pocket=-oop[sel],
+            facility=fac[sel],
+            reverses=idx[sel],
+        )
 
 
 def _insurance(rec, rng, m, mo, alive_start, econ, base, income, pop, ub_left, ub_amount, age, unpaid, means):
@@ -545,23 +779,38 @@ def _insurance(rec, rng, m, mo, alive_start, econ, base, income, pop, ub_left, u
     ub = np.flatnonzero(a & (ub_left > 0))
     tiers = np.array([300, 500, 800, 1000, 1500, 2000])
     parts = [
-        (emp, 0, base[emp], 0, 0.0), (emp, 2, base[emp], 0, 0.0),
+        (emp, 0, base[emp], 0, 0.0),
+        (emp, 2, base[emp], 0, 0.0),
         (ret, 0, 0.0, 1, pop.p_pension[ret]),
         (res_old, 1, 0.0, 1, pop.p_pension[res_old]),
-        (res_pay, 1, tiers[np.clip(np.floor(rng.normal(1.2 * np.log2(np.maximum(z, 0.1)) + 1.5, 1.2)), 0, len(tiers) - 1)
-                           .astype(int)].astype(float), 0, 0.0),
+        (
+            res_pay,
+            1,
+            tiers[
+                np.clip(np.floor(rng.normal(1.2 * np.log2(np.maximum(z, 0.1)) + 1.5, 1.2)), 0, len(tiers) - 1).astype(
+                    int
+                )
+            ].astype(float),
+            0,
+            0.0,
+        ),
         (ub, 2, 0.0, 2, float(ub_amount)),
     ]
     for p, t, b, bt, ba in parts:
         if len(p):
-            rec.add("insurance", _p=p, month=m, insurance_type=t, contribution_base=b, benefit_type=bt, benefit_amount=ba)
+            rec.add(
+                "insurance", _p=p, month=m, insurance_type=t, contribution_base=b, benefit_type=bt, benefit_amount=ba
+            )
 
 
 def _petitions(rec, rng, tl, m, pop, alive, roster, quiet_p, hh, troubled_h, poor_h, rates, rates_policy_categories):
     P = pop.n_persons
     heads = alive & ~quiet_p & ((pop.p_rel == 0) | ~roster)
-    rate = np.where(roster, rates.petition_per_household_month * np.where(troubled_h[hh] | poor_h[hh], 6, 1),
-                    rates.petition_per_household_month / 2)
+    rate = np.where(
+        roster,
+        rates.petition_per_household_month * np.where(troubled_h[hh] | poor_h[hh], 6, 1),
+        rates.petition_per_household_month / 2,
+    )
     who = np.flatnonzero(heads & (rng.random(P) < rate))
     n = len(who)
     if n == 0:
@@ -569,9 +818,21 @@ def _petitions(rec, rng, tl, m, pop, alive, roster, quiet_p, hh, troubled_h, poo
     hard = (troubled_h[hh[who]] | poor_h[hh[who]]) & roster[who]
     hard = np.where(hard, rng.random(n) < 0.7, rng.random(n) < 0.12)
     hardship_cats = np.array(values("xf_petitions", "petition_category", *rates_policy_categories))
-    cat = np.where(hard, hardship_cats[rng.integers(0, len(hardship_cats), n)], np.where(rng.random(n) < 0.8, "其他", ""))
-    text = np.where(hard, np.array(vocab.PETITION_HARDSHIP, dtype=object)[rng.integers(0, len(vocab.PETITION_HARDSHIP), n)],
-                    np.array(vocab.PETITION_OTHER, dtype=object)[rng.integers(0, len(vocab.PETITION_OTHER), n)])
-    rec.add("petitions", _p=who, registration_date=tl.random_days(rng, m, n), petition_form=rng.integers(0, 4, n),
-            township=pop.p_town[who], petition_category=cat.astype(object), petition_text=text,
-            handling_status=rng.integers(0, len(vocab.HANDLING_STATUS), n))
+    cat = np.where(
+        hard, hardship_cats[rng.integers(0, len(hardship_cats), n)], np.where(rng.random(n) < 0.8, "其他", "")
+    )
+    text = np.where(
+        hard,
+        np.array(vocab.PETITION_HARDSHIP, dtype=object)[rng.integers(0, len(vocab.PETITION_HARDSHIP), n)],
+        np.array(vocab.PETITION_OTHER, dtype=object)[rng.integers(0, len(vocab.PETITION_OTHER), n)],
+    )
+    rec.add(
+        "petitions",
+        _p=who,
+        registration_date=tl.random_days(rng, m, n),
+        petition_form=rng.integers(0, 4, n),
+        township=pop.p_town[who],
+        petition_category=cat.astype(object),
+        petition_text=text,
+        handling_status=rng.integers(0, len(vocab.HANDLING_STATUS), n),
+    )

@@ -28,8 +28,9 @@ def build_ids(region: np.ndarray, birth: np.ndarray, male: np.ndarray, rng: np.r
     if n == 0:
         return np.array([], dtype=object)
     birth_s = np.datetime_as_string(np.asarray(birth, dtype="datetime64[D]")).astype("U10")
-    df = pl.DataFrame({"region": region.astype(str), "birth": birth_s, "male": male.astype(bool),
-                       "r0": rng.integers(0, 150, size=n)})
+    df = pl.DataFrame(
+        {"region": region.astype(str), "birth": birth_s, "male": male.astype(bool), "r0": rng.integers(0, 150, size=n)}
+    )
     # rank within (region, birth date, sex); the group's random start keeps sequences from all being 000, 002, ...
     df = df.with_columns(
         rank=pl.int_range(pl.len()).over(["region", "birth", "male"]),
@@ -39,8 +40,17 @@ def build_ids(region: np.ndarray, birth: np.ndarray, male: np.ndarray, rng: np.r
     if seq.max() > 999:
         raise ValueError("too many people share one region and birth date")
     first17 = (
-        df.select(pl.concat_str([pl.col("region"), pl.col("birth").str.replace_all("-", ""),
-                                 pl.Series(seq).cast(pl.String).str.zfill(3)]))
-        .to_series().to_numpy().astype("U17")
+        df.select(
+            pl.concat_str(
+                [
+                    pl.col("region"),
+                    pl.col("birth").str.replace_all("-", ""),
+                    pl.Series(seq).cast(pl.String).str.zfill(3),
+                ]
+            )
+        )
+        .to_series()
+        .to_numpy()
+        .astype("U17")
     )
     return np.char.add(first17, check_chars(first17)).astype(object)

@@ -65,7 +65,11 @@ def _date_forms(kind: str, iso: str, r: float) -> str:
     if kind == "DATE_DOT":
         return f"{y}.{m}.{d}"
     if kind == "DATE_WITH_TIME":
-        return f"{iso} 00:00:00" if r < 0.5 else f"{y}/{int(m)}/{int(d)} {int(r * 24) % 24}:{int(r * 1440) % 60:02d}:{int(r * 86400) % 60:02d}"
+        return (
+            f"{iso} 00:00:00"
+            if r < 0.5
+            else f"{y}/{int(m)}/{int(d)} {int(r * 24) % 24}:{int(r * 1440) % 60:02d}:{int(r * 86400) % 60:02d}"
+        )
     raise ValueError(kind)
 
 
@@ -90,7 +94,7 @@ def apply(feed: str, df: pl.DataFrame, rates: MessRates, rng: np.random.Generato
         vals = np.array(col.to_list(), dtype=object)
         taken = np.zeros(n, bool)
 
-        def pick(kind, applicable):
+        def pick(kind, applicable, taken=taken, c=c):  # this column's (called for it only)
             rate = getattr(rates, kind)
             if rate <= 0:
                 return np.array([], int), np.array([])
@@ -105,9 +109,14 @@ def apply(feed: str, df: pl.DataFrame, rates: MessRates, rng: np.random.Generato
             is_x = col.str.ends_with("X").fill_null(False).to_numpy()
             # quarantine kinds first: they are rare and must not be masked by the harmless ones
             for kind, appl in (
-                ("ID_PRECISION_LOST", present), ("ID_CHECKSUM", present), ("ID_BIRTHDATE", present),
-                ("ID_LOWERCASE_X", present & is_x), ("ID_15_DIGIT", present & df["_born19xx"].to_numpy()),
-                ("ID_FULLWIDTH", present), ("ID_SPACES", present), ("ID_APOSTROPHE", present),
+                ("ID_PRECISION_LOST", present),
+                ("ID_CHECKSUM", present),
+                ("ID_BIRTHDATE", present),
+                ("ID_LOWERCASE_X", present & is_x),
+                ("ID_15_DIGIT", present & df["_born19xx"].to_numpy()),
+                ("ID_FULLWIDTH", present),
+                ("ID_SPACES", present),
+                ("ID_APOSTROPHE", present),
             ):
                 sel, r = pick(kind, appl)
                 for i, ri in zip(sel, r):
@@ -149,16 +158,28 @@ def apply(feed: str, df: pl.DataFrame, rates: MessRates, rng: np.random.Generato
                     vals[i] = f"{v[:4]}-{v[4:]}" if kind == "MONTH_DASH" else f"{v[:4]}年{int(v[4:])}月"
         elif c.type == "money":
             num = col.cast(pl.Float64, strict=False).fill_null(0.0).to_numpy()
-            for kind, appl in (("MONEY_BLANK", present & (num == 0)), ("MONEY_THOUSANDS", present & (np.abs(num) >= 1000)),
-                               ("MONEY_YUAN", present), ("MONEY_FULLWIDTH", present)):
+            for kind, appl in (
+                ("MONEY_BLANK", present & (num == 0)),
+                ("MONEY_THOUSANDS", present & (np.abs(num) >= 1000)),
+                ("MONEY_YUAN", present),
+                ("MONEY_FULLWIDTH", present),
+            ):
                 sel, _ = pick(kind, appl)
                 for i in sel:
                     v = vals[i]
-                    vals[i] = {"MONEY_BLANK": "", "MONEY_THOUSANDS": f"{float(v):,.2f}", "MONEY_YUAN": f"{v}元",
-                               "MONEY_FULLWIDTH": v.translate(FULL)}[kind]
+                    vals[i] = {
+                        "MONEY_BLANK": "",
+                        "MONEY_THOUSANDS": f"{float(v):,.2f}",
+                        "MONEY_YUAN": f"{v}元",
+                        "MONEY_FULLWIDTH": v.translate(FULL),
+                    }[kind]
         elif c.type == "township":
             has_old = col.is_in(list(old)).fill_null(False).to_numpy()
-            for kind, appl in (("TOWNSHIP_UNKNOWN", present), ("TOWNSHIP_OLD", present & has_old), ("TOWNSHIP_SHORT", present)):
+            for kind, appl in (
+                ("TOWNSHIP_UNKNOWN", present),
+                ("TOWNSHIP_OLD", present & has_old),
+                ("TOWNSHIP_SHORT", present),
+            ):
                 sel, r = pick(kind, appl)
                 for i, ri in zip(sel, r):
                     v = vals[i]

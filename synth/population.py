@@ -28,15 +28,42 @@ DISABILITY = ("", "一级", "二级", "三级", "四级")
 RESIDENCE = ("城镇", "农村")
 
 # economic roles; income and insurance follow from them
-CHILD, STUDENT, EMPLOYEE, FARMER, SELF_EMPLOYED, UNEMPLOYED, HOMEMAKER, RETIRED_EMPLOYEE, RETIRED_RESIDENT, NO_INCOME = range(10)
-ECON_NAMES = ("child", "student", "employee", "farmer", "self_employed", "unemployed", "homemaker",
-              "retired_employee", "retired_resident", "no_income")
+(
+    CHILD,
+    STUDENT,
+    EMPLOYEE,
+    FARMER,
+    SELF_EMPLOYED,
+    UNEMPLOYED,
+    HOMEMAKER,
+    RETIRED_EMPLOYEE,
+    RETIRED_RESIDENT,
+    NO_INCOME,
+) = range(10)
+ECON_NAMES = (
+    "child",
+    "student",
+    "employee",
+    "farmer",
+    "self_employed",
+    "unemployed",
+    "homemaker",
+    "retired_employee",
+    "retired_resident",
+    "no_income",
+)
 EARNERS = (EMPLOYEE, FARMER, SELF_EMPLOYED)
 
 # household types: (name, weight)
 HOUSEHOLD_TYPES = (
-    ("single_elderly", 0.10), ("elderly_couple", 0.14), ("couple", 0.12), ("nuclear", 0.34),
-    ("three_generation", 0.13), ("single_adult", 0.10), ("single_parent", 0.04), ("skip_generation", 0.03),
+    ("single_elderly", 0.10),
+    ("elderly_couple", 0.14),
+    ("couple", 0.12),
+    ("nuclear", 0.34),
+    ("three_generation", 0.13),
+    ("single_adult", 0.10),
+    ("single_parent", 0.04),
+    ("skip_generation", 0.03),
 )
 
 
@@ -44,32 +71,32 @@ HOUSEHOLD_TYPES = (
 class Population:
     # households
     h_id: np.ndarray
-    h_town: np.ndarray          # index into ``townships``
+    h_town: np.ndarray  # index into ``townships``
     h_village: np.ndarray
     h_address: np.ndarray
     h_phone: np.ndarray
-    h_res: np.ndarray           # 0 城镇, 1 农村 (the head's)
+    h_res: np.ndarray  # 0 城镇, 1 农村 (the head's)
     h_type: np.ndarray
     h_other_income: np.ndarray  # support from relatives elsewhere, rent: 元/month
-    h_planted: np.ndarray       # reserved for a planted rule case: no random events
+    h_planted: np.ndarray  # reserved for a planted rule case: no random events
     # persons (outsiders have p_hh == -1)
     p_hh: np.ndarray
     p_id: np.ndarray
     p_name: np.ndarray
     p_male: np.ndarray
-    p_birth: np.ndarray         # day number
-    p_rel: np.ndarray           # index into RELATIONS
+    p_birth: np.ndarray  # day number
+    p_rel: np.ndarray  # index into RELATIONS
     p_res: np.ndarray
     p_econ: np.ndarray
-    p_income: np.ndarray        # 元/month from work or pension
-    p_pension: np.ndarray       # 待遇金额 of a pensioner (part of p_income)
-    p_base: np.ndarray          # 缴费基数 while employed
-    p_ability: np.ndarray       # index into ABILITY
-    p_disab: np.ndarray         # 0 none, 1..4
-    p_edu: np.ndarray           # propensity to stay in school, 0..1
+    p_income: np.ndarray  # 元/month from work or pension
+    p_pension: np.ndarray  # 待遇金额 of a pensioner (part of p_income)
+    p_base: np.ndarray  # 缴费基数 while employed
+    p_ability: np.ndarray  # index into ABILITY
+    p_disab: np.ndarray  # 0 none, 1..4
+    p_edu: np.ndarray  # propensity to stay in school, 0..1
     p_chronic: np.ndarray
-    p_town: np.ndarray          # township index (outsiders: where they live)
-    p_pay_month: np.ndarray     # month of year 居民养老 is paid
+    p_town: np.ndarray  # township index (outsiders: where they live)
+    p_pay_month: np.ndarray  # month of year 居民养老 is paid
     p_school_override: np.ndarray  # '' or a fixed 在校情况 (planted cases)
     townships: list = field(default_factory=list)
 
@@ -128,6 +155,7 @@ def _villages(rng, townships, n_households: int) -> list[np.ndarray]:
 @dataclass
 class MemberSpec:
     """One designed member (planted households): everything a rule may look at."""
+
     relation: str
     age: int
     male: bool
@@ -145,8 +173,13 @@ class HouseholdSpec:
     town: int | None = None
 
 
-def build(n_households: int, timeline: Timeline, rng: np.random.Generator,
-          designed: list[HouseholdSpec] = (), outsiders_share: float = 0.025) -> Population:
+def build(
+    n_households: int,
+    timeline: Timeline,
+    rng: np.random.Generator,
+    designed: list[HouseholdSpec] = (),
+    outsiders_share: float = 0.025,
+) -> Population:
     towns = county_townships()
     start = timeline.start_day
     as_of = timeline.as_of_day
@@ -166,16 +199,40 @@ def build(n_households: int, timeline: Timeline, rng: np.random.Generator,
         return rng.integers(lo, hi + 1, size=n)
 
     head_age = np.select(
-        [h_type == "single_elderly", h_type == "elderly_couple", h_type == "couple", h_type == "nuclear",
-         h_type == "three_generation", h_type == "single_adult", h_type == "single_parent", h_type == "skip_generation"],
-        [U(65, 92, H), U(62, 88, H), U(23, 58, H), U(27, 52, H), U(30, 52, H), U(20, 60, H), U(28, 50, H), U(58, 76, H)],
+        [
+            h_type == "single_elderly",
+            h_type == "elderly_couple",
+            h_type == "couple",
+            h_type == "nuclear",
+            h_type == "three_generation",
+            h_type == "single_adult",
+            h_type == "single_parent",
+            h_type == "skip_generation",
+        ],
+        [
+            U(65, 92, H),
+            U(62, 88, H),
+            U(23, 58, H),
+            U(27, 52, H),
+            U(30, 52, H),
+            U(20, 60, H),
+            U(28, 50, H),
+            U(58, 76, H),
+        ],
     )
-    head_male = np.where(h_type == "single_elderly", rng.random(H) < 0.42,
-                         np.where(h_type == "single_parent", rng.random(H) < 0.3, rng.random(H) < 0.86))
+    head_male = np.where(
+        h_type == "single_elderly",
+        rng.random(H) < 0.42,
+        np.where(h_type == "single_parent", rng.random(H) < 0.3, rng.random(H) < 0.86),
+    )
     has_spouse = np.isin(h_type, ["elderly_couple", "couple", "nuclear", "three_generation"]) | (
-        (h_type == "skip_generation") & (rng.random(H) < 0.6))
-    n_child = np.where(np.isin(h_type, ["nuclear", "single_parent"]), rng.choice([1, 2, 3], size=H, p=[0.5, 0.42, 0.08]),
-                       np.where(h_type == "three_generation", rng.choice([1, 2], size=H, p=[0.55, 0.45]), 0))
+        (h_type == "skip_generation") & (rng.random(H) < 0.6)
+    )
+    n_child = np.where(
+        np.isin(h_type, ["nuclear", "single_parent"]),
+        rng.choice([1, 2, 3], size=H, p=[0.5, 0.42, 0.08]),
+        np.where(h_type == "three_generation", rng.choice([1, 2], size=H, p=[0.55, 0.45]), 0),
+    )
     n_parent = np.where(h_type == "three_generation", rng.choice([1, 2], size=H, p=[0.5, 0.5]), 0)
     n_grand = np.where(h_type == "skip_generation", rng.choice([1, 2], size=H, p=[0.7, 0.3]), 0)
     n_sibling = ((h_type == "single_adult") & (rng.random(H) < 0.06)).astype(int)
@@ -185,20 +242,34 @@ def build(n_households: int, timeline: Timeline, rng: np.random.Generator,
     parts = []  # (hh, relation, age, male)
     parts.append((hh_idx, np.zeros(H, int), head_age, head_male))
     sp = hh_idx[has_spouse]
-    parts.append((sp, np.full(len(sp), 1), np.clip(head_age[sp] + np.round(rng.normal(-2, 3, len(sp))).astype(int), 20, 95),
-                  ~head_male[sp]))
+    parts.append(
+        (
+            sp,
+            np.full(len(sp), 1),
+            np.clip(head_age[sp] + np.round(rng.normal(-2, 3, len(sp))).astype(int), 20, 95),
+            ~head_male[sp],
+        )
+    )
     ch = np.repeat(hh_idx, n_child)
     order = np.arange(len(ch)) - np.repeat(np.cumsum(n_child) - n_child, n_child)
     ch_age = head_age[ch] - U(23, 32, len(ch)) - order * U(2, 6, len(ch))
     parts.append((ch, np.full(len(ch), 2), np.clip(ch_age, 0, None), rng.random(len(ch)) < 0.52))
     pa = np.repeat(hh_idx, n_parent)
     p_order = np.arange(len(pa)) - np.repeat(np.cumsum(n_parent) - n_parent, n_parent)
-    parts.append((pa, np.full(len(pa), 3), np.clip(head_age[pa] + U(24, 32, len(pa)), 50, 98),
-                  np.where(np.repeat(n_parent, n_parent) == 2, p_order == 0, rng.random(len(pa)) < 0.35)))
+    parts.append(
+        (
+            pa,
+            np.full(len(pa), 3),
+            np.clip(head_age[pa] + U(24, 32, len(pa)), 50, 98),
+            np.where(np.repeat(n_parent, n_parent) == 2, p_order == 0, rng.random(len(pa)) < 0.35),
+        )
+    )
     gr = np.repeat(hh_idx, n_grand)
     parts.append((gr, np.full(len(gr), 4), U(2, 15, len(gr)), rng.random(len(gr)) < 0.52))
     sb = np.repeat(hh_idx, n_sibling)
-    parts.append((sb, np.full(len(sb), 5), np.clip(head_age[sb] + U(-8, 8, len(sb)), 18, 70), rng.random(len(sb)) < 0.5))
+    parts.append(
+        (sb, np.full(len(sb), 5), np.clip(head_age[sb] + U(-8, 8, len(sb)), 18, 70), rng.random(len(sb)) < 0.5)
+    )
 
     p_hh = np.concatenate([p[0] for p in parts])
     p_rel = np.concatenate([p[1] for p in parts]).astype(np.int8)
@@ -250,8 +321,15 @@ def build(n_households: int, timeline: Timeline, rng: np.random.Generator,
     p_res = np.where(~outsider & (rng.random(P) < 0.04), 1 - p_res, p_res).astype(np.int8)  # a married-in spouse, say
     home = rng.random(P) < np.where(p_rel == 1, 0.8, 0.92)
     region = np.where(home, HOME_REGION, NEIGHBOUR_REGIONS[rng.integers(0, len(NEIGHBOUR_REGIONS), P)])
-    region = np.where(outsider, np.where(rng.random(P) < 0.5, NEIGHBOUR_REGIONS[rng.integers(0, len(NEIGHBOUR_REGIONS), P)],
-                                         FAR_REGIONS[rng.integers(0, len(FAR_REGIONS), P)]), region)
+    region = np.where(
+        outsider,
+        np.where(
+            rng.random(P) < 0.5,
+            NEIGHBOUR_REGIONS[rng.integers(0, len(NEIGHBOUR_REGIONS), P)],
+            FAR_REGIONS[rng.integers(0, len(FAR_REGIONS), P)],
+        ),
+        region,
+    )
     p_id = build_ids(region, p_birth.astype("datetime64[D]"), p_male, rng)
 
     h_surname = _surnames(rng, Hn)
@@ -259,8 +337,12 @@ def build(n_households: int, timeline: Timeline, rng: np.random.Generator,
     head_is_male = np.zeros(Hn, bool)
     heads = p_rel == 0
     head_is_male[p_hh[heads & ~outsider]] = p_male[heads & ~outsider]
-    inherit = ~outsider & ((p_rel == 0) | np.isin(p_rel, [2, 4]) & (head_is_male[hh_safe] | (rng.random(P) < 0.4))
-                           | ((p_rel == 3) & p_male & head_is_male[hh_safe]) | (p_rel == 5))
+    inherit = ~outsider & (
+        (p_rel == 0)
+        | np.isin(p_rel, [2, 4]) & (head_is_male[hh_safe] | (rng.random(P) < 0.4))
+        | ((p_rel == 3) & p_male & head_is_male[hh_safe])
+        | (p_rel == 5)
+    )
     surname = np.where(inherit, h_surname[hh_safe], own_surname)
     p_name = np.char.add(surname, _given_names(rng, p_male)).astype(object)
     dotted = rng.random(P) < 0.0015
@@ -278,14 +360,23 @@ def build(n_households: int, timeline: Timeline, rng: np.random.Generator,
         sel = np.flatnonzero(h_town == t)
         serial[sel] = rng.choice(np.arange(1, 10**7 // 2), size=len(sel), replace=False)
     h_id = np.char.add(codes[h_town].astype("U9"), np.char.zfill(serial.astype("U7"), 7)).astype(object)
-    urban_addr = np.char.add(np.char.add(np.char.add(np.array(vocab.ROADS)[rng.integers(0, len(vocab.ROADS), Hn)],
-                                                     rng.integers(1, 300, Hn).astype(str)), "号"),
-                             np.char.add(np.char.add(rng.integers(1, 30, Hn).astype(str), "号楼"),
-                                         np.char.add(rng.integers(1, 6, Hn).astype(str), "单元")))
+    urban_addr = np.char.add(
+        np.char.add(
+            np.char.add(
+                np.array(vocab.ROADS)[rng.integers(0, len(vocab.ROADS), Hn)], rng.integers(1, 300, Hn).astype(str)
+            ),
+            "号",
+        ),
+        np.char.add(
+            np.char.add(rng.integers(1, 30, Hn).astype(str), "号楼"),
+            np.char.add(rng.integers(1, 6, Hn).astype(str), "单元"),
+        ),
+    )
     rural_addr = np.char.add(rng.integers(1, 400, Hn).astype(str), "号")
     street_h = np.array([t.kind == "街道" for t in towns])[h_town]
-    h_address = np.char.add(np.char.add(town_names[h_town].astype(str), h_village.astype(str)),
-                            np.where(street_h, urban_addr, rural_addr)).astype(object)
+    h_address = np.char.add(
+        np.char.add(town_names[h_town].astype(str), h_village.astype(str)), np.where(street_h, urban_addr, rural_addr)
+    ).astype(object)
     prefixes = np.array(["13", "15", "18", "17", "19", "135", "136", "138", "158", "139"])
     ph = np.char.add(prefixes[rng.integers(0, len(prefixes), Hn)], rng.integers(10**8, 10**9, Hn).astype(str))
     h_phone = np.array([p[:11] for p in ph], dtype=object)
@@ -297,39 +388,66 @@ def build(n_households: int, timeline: Timeline, rng: np.random.Generator,
     p_edu = rng.random(P)
     urban = p_res == 0
     econ = np.full(P, CHILD, np.int8)
-    student = ((age >= 16) & (age <= 18) & (p_edu < 0.85)) | ((age >= 19) & (age <= 22) & (p_edu < 0.5)) | (
-        (age >= 23) & (age <= 25) & (p_edu < 0.04))
+    student = (
+        ((age >= 16) & (age <= 18) & (p_edu < 0.85))
+        | ((age >= 19) & (age <= 22) & (p_edu < 0.5))
+        | ((age >= 23) & (age <= 25) & (p_edu < 0.04))
+    )
     working = (age >= 16) & (age < 60) & ~student
     elder = age >= 60
-    urb_cut = np.cumsum([0.68, 0.15, 0.04, 0.05, 0.08])   # employee, self, unemployed, homemaker, farmer
+    urb_cut = np.cumsum([0.68, 0.15, 0.04, 0.05, 0.08])  # employee, self, unemployed, homemaker, farmer
     rur_cut = np.cumsum([0.35, 0.07, 0.03, 0.04, 0.51])
     cuts = np.where(urban[:, None], urb_cut[None, :], rur_cut[None, :])
-    work_role = np.array([EMPLOYEE, SELF_EMPLOYED, UNEMPLOYED, HOMEMAKER, FARMER])[(u[:, None] > cuts).sum(1).clip(0, 4)]
+    work_role = np.array([EMPLOYEE, SELF_EMPLOYED, UNEMPLOYED, HOMEMAKER, FARMER])[
+        (u[:, None] > cuts).sum(1).clip(0, 4)
+    ]
     econ = np.where(student, STUDENT, econ)
     econ = np.where(working, work_role, econ)
-    econ = np.where(elder, np.where(rng.random(P) < np.where(urban, 0.65, 0.12), RETIRED_EMPLOYEE, RETIRED_RESIDENT), econ)
+    econ = np.where(
+        elder, np.where(rng.random(P) < np.where(urban, 0.65, 0.12), RETIRED_EMPLOYEE, RETIRED_RESIDENT), econ
+    )
     econ = np.where(outsider, np.where(u < 0.85, EMPLOYEE, SELF_EMPLOYED), econ).astype(np.int8)
 
-    disab = np.where(rng.random(P) < np.where(age >= 60, 0.06, 0.018),
-                     rng.choice([1, 2, 3, 4], size=P, p=[0.15, 0.2, 0.3, 0.35]), 0).astype(np.int8)
+    disab = np.where(
+        rng.random(P) < np.where(age >= 60, 0.06, 0.018), rng.choice([1, 2, 3, 4], size=P, p=[0.15, 0.2, 0.3, 0.35]), 0
+    ).astype(np.int8)
     disab[outsider] = 0
-    ability = np.where(age < 16, 2, np.where(age < 60, np.where(rng.random(P) < 0.05, 1, 0),
-                                             np.where(age < 70, rng.choice([0, 1, 2], size=P, p=[0.5, 0.4, 0.1]),
-                                                      rng.choice([1, 2], size=P, p=[0.5, 0.5]))))
+    ability = np.where(
+        age < 16,
+        2,
+        np.where(
+            age < 60,
+            np.where(rng.random(P) < 0.05, 1, 0),
+            np.where(
+                age < 70, rng.choice([0, 1, 2], size=P, p=[0.5, 0.4, 0.1]), rng.choice([1, 2], size=P, p=[0.5, 0.5])
+            ),
+        ),
+    )
     ability = np.where(disab >= 3, np.maximum(ability, 1), ability)
     ability = np.where((disab >= 1) & (disab <= 2), 2, ability).astype(np.int8)
-    econ = np.where((disab >= 1) & (disab <= 2) & np.isin(econ, EARNERS + (UNEMPLOYED, HOMEMAKER)), NO_INCOME, econ).astype(np.int8)
+    econ = np.where(
+        (disab >= 1) & (disab <= 2) & np.isin(econ, EARNERS + (UNEMPLOYED, HOMEMAKER)), NO_INCOME, econ
+    ).astype(np.int8)
 
     prosperity = rng.lognormal(0.05, 0.3, Hn)[hh_safe]
     ln = rng.lognormal
     wage = np.clip(4200 * prosperity * ln(0, 0.3, P), 1900, 40000)
     income = np.select(
         [econ == EMPLOYEE, econ == FARMER, econ == SELF_EMPLOYED, econ == RETIRED_EMPLOYEE, econ == RETIRED_RESIDENT],
-        [wage, 2600 * prosperity * ln(0, 0.45, P), 3000 * prosperity * ln(0, 0.45, P), 2900 * ln(0, 0.25, P),
-         # 居民养老 basic pension, plus what the younger old still earn from their land
-         np.where((age < 75) & (rng.random(P) < 0.7), 1100 * prosperity * ln(0, 0.5, P), 0)], 0.0)
+        [
+            wage,
+            2600 * prosperity * ln(0, 0.45, P),
+            3000 * prosperity * ln(0, 0.45, P),
+            2900 * ln(0, 0.25, P),
+            # 居民养老 basic pension, plus what the younger old still earn from their land
+            np.where((age < 75) & (rng.random(P) < 0.7), 1100 * prosperity * ln(0, 0.5, P), 0),
+        ],
+        0.0,
+    )
     base = np.where(econ == EMPLOYEE, np.clip(np.round(wage, -2), 3300, 25000), 0.0)
-    pension = np.where(econ == RETIRED_EMPLOYEE, income, np.where(econ == RETIRED_RESIDENT, rng.integers(150, 320, P), 0.0))
+    pension = np.where(
+        econ == RETIRED_EMPLOYEE, income, np.where(econ == RETIRED_RESIDENT, rng.integers(150, 320, P), 0.0)
+    )
     income = np.where(econ == RETIRED_RESIDENT, income + pension, income)
     # relatives' support: mostly for elderly-only households
     elderly_only = np.isin(h_type, ["single_elderly", "elderly_couple", "skip_generation"])
@@ -354,11 +472,33 @@ def build(n_households: int, timeline: Timeline, rng: np.random.Generator,
 
     chronic = (rng.random(P) < np.where(age >= 50, 0.12, 0.02)) & ~(h_planted[hh_safe] & ~outsider)
     return Population(
-        h_id=h_id, h_town=h_town, h_village=h_village, h_address=h_address, h_phone=h_phone, h_res=h_res,
-        h_type=h_type, h_other_income=h_other, h_planted=h_planted,
-        p_hh=p_hh, p_id=p_id, p_name=p_name, p_male=p_male, p_birth=p_birth.astype(np.int64), p_rel=p_rel, p_res=p_res,
-        p_econ=econ, p_income=np.round(income, 0), p_pension=np.round(pension, 0), p_base=base, p_ability=ability, p_disab=disab, p_edu=p_edu,
-        p_chronic=chronic, p_town=p_town, p_pay_month=rng.integers(0, 12, P), p_school_override=p_school,
+        h_id=h_id,
+        h_town=h_town,
+        h_village=h_village,
+        h_address=h_address,
+        h_phone=h_phone,
+        h_res=h_res,
+        h_type=h_type,
+        h_other_income=h_other,
+        h_planted=h_planted,
+        p_hh=p_hh,
+        p_id=p_id,
+        p_name=p_name,
+        p_male=p_male,
+        p_birth=p_birth.astype(np.int64),
+        p_rel=p_rel,
+        p_res=p_res,
+        p_econ=econ,
+        p_income=np.round(income, 0),
+        p_pension=np.round(pension, 0),
+        p_base=base,
+        p_ability=ability,
+        p_disab=disab,
+        p_edu=p_edu,
+        p_chronic=chronic,
+        p_town=p_town,
+        p_pay_month=rng.integers(0, 12, P),
+        p_school_override=p_school,
         townships=towns,
     )
 
@@ -366,25 +506,41 @@ def build(n_households: int, timeline: Timeline, rng: np.random.Generator,
 def school_stage(age: np.ndarray, edu: np.ndarray) -> np.ndarray:
     """在校情况 from age and a person's propensity to stay in school."""
     return np.select(
-        [age <= 2, age <= 5, age <= 11, age <= 14,
-         (age <= 18) & (edu < 0.85), (age <= 22) & (edu < 0.5), (age <= 25) & (edu < 0.04)],
-        ["非在校", "学前", "小学", "初中",
-         np.where(edu < 0.6, "高中", "中职"), np.where(edu < 0.25, "本科", "大专"), "研究生"],
+        [
+            age <= 2,
+            age <= 5,
+            age <= 11,
+            age <= 14,
+            (age <= 18) & (edu < 0.85),
+            (age <= 22) & (edu < 0.5),
+            (age <= 25) & (edu < 0.04),
+        ],
+        [
+            "非在校",
+            "学前",
+            "小学",
+            "初中",
+            np.where(edu < 0.6, "高中", "中职"),
+            np.where(edu < 0.25, "本科", "大专"),
+            "研究生",
+        ],
         "非在校",
     )
 
 
 def persons_frame(pop: Population) -> pl.DataFrame:
     hh = np.where(pop.p_hh >= 0, pop.p_hh, 0)
-    return pl.DataFrame({
-        "id_number": pop.p_id.astype(str),
-        "household_id": np.where(pop.p_hh >= 0, pop.h_id[hh], "").astype(str),
-        "name": pop.p_name.astype(str),
-        "sex": np.where(pop.p_male, "男", "女"),
-        "birth_date": pop.p_birth.astype("datetime64[D]"),
-        "relation_to_head": np.array(RELATIONS)[pop.p_rel],
-        "residence_type": np.array(RESIDENCE)[pop.p_res],
-        "township_code": np.array([t.code for t in pop.townships])[pop.p_town],
-        "in_roster": pop.p_hh >= 0,
-        "planted": pop.h_planted[hh] & (pop.p_hh >= 0),
-    })
+    return pl.DataFrame(
+        {
+            "id_number": pop.p_id.astype(str),
+            "household_id": np.where(pop.p_hh >= 0, pop.h_id[hh], "").astype(str),
+            "name": pop.p_name.astype(str),
+            "sex": np.where(pop.p_male, "男", "女"),
+            "birth_date": pop.p_birth.astype("datetime64[D]"),
+            "relation_to_head": np.array(RELATIONS)[pop.p_rel],
+            "residence_type": np.array(RESIDENCE)[pop.p_res],
+            "township_code": np.array([t.code for t in pop.townships])[pop.p_town],
+            "in_roster": pop.p_hh >= 0,
+            "planted": pop.h_planted[hh] & (pop.p_hh >= 0),
+        }
+    )

@@ -21,13 +21,13 @@ from dataclasses import dataclass, fields, replace
 class HistoryRates:
     # household shocks, per household per month
     illness: float = 0.0018
-    job_loss: float = 0.0030          # among households with an employee
-    earner_death: float = 0.00012     # among households with a working-age earner
+    job_loss: float = 0.0030  # among households with an employee
+    earner_death: float = 0.00012  # among households with a working-age earner
     disability: float = 0.0005
     # after a shock: probability the household ever applies; delay 1..6 months
     apply_after_shock: float = 0.45
-    apply_poor_unshocked: float = 0.02    # per month, poor households not on assistance
-    apply_random: float = 0.0002          # per month, anyone (mostly turned down)
+    apply_poor_unshocked: float = 0.02  # per month, poor households not on assistance
+    apply_random: float = 0.0002  # per month, anyone (mostly turned down)
     # verification of households already on assistance (annual review) and others
     review_assisted: float = 1 / 12
     verify_random: float = 0.0008
@@ -36,15 +36,15 @@ class HistoryRates:
     # re-employment per month for the unemployed; unemployment benefit take-up
     reemployment: float = 0.07
     unemployment_benefit: float = 0.6
-    register_unemployed: float = 0.75     # a job loser registers as unemployed
+    register_unemployed: float = 0.75  # a job loser registers as unemployed
     # a recovered dibao household leaves per month (income ≥ 1.2 × standard)
     dibao_exit: float = 0.15
     temporary_after_illness: float = 0.5
     # settlements
-    outpatient_per_month: tuple = (0.25, 0.18, 0.30, 0.55)   # age <16, 16-49, 50-64, 65+
+    outpatient_per_month: tuple = (0.25, 0.18, 0.30, 0.55)  # age <16, 16-49, 50-64, 65+
     inpatient_per_month: tuple = (0.002, 0.003, 0.006, 0.012)
     inpatient_after_illness: float = 0.25
-    workup_visits_per_month: float = 1.5   # extra outpatient visits while a serious illness is not yet diagnosed
+    workup_visits_per_month: float = 1.5  # extra outpatient visits while a serious illness is not yet diagnosed
     chronic_share: float = 0.06
     reversal: float = 0.004
     petition_per_household_month: float = 0.0006
@@ -53,12 +53,12 @@ class HistoryRates:
 
 @dataclass(frozen=True)
 class DeliveryRates:
-    late: float = 0.02               # a record arrives in the next file instead
-    correction: float = 0.005        # a record is delivered wrong, corrected in a later file
-    supplement: float = 0.12         # a snapshot comes as main file + 补录 file
+    late: float = 0.02  # a record arrives in the next file instead
+    correction: float = 0.005  # a record is delivered wrong, corrected in a later file
+    supplement: float = 0.12  # a snapshot comes as main file + 补录 file
     insurance_backpay: float = 0.01  # an rs_insurance row arrives with the next month
-    xlsx_small_feed: float = 0.45    # share of XLSX files for the small feeds
-    xlsx_big_feed: float = 0.08      # ... for the big ones (any XLSX only up to xlsx_max_rows rows)
+    xlsx_small_feed: float = 0.45  # share of XLSX files for the small feeds
+    xlsx_big_feed: float = 0.08  # ... for the big ones (any XLSX only up to xlsx_max_rows rows)
     xlsx_max_rows: int = 20_000
     crlf: float = 0.5
 
@@ -66,8 +66,8 @@ class DeliveryRates:
 @dataclass(frozen=True)
 class MessRates:
     # ID numbers (per ID cell)
-    ID_LOWERCASE_X: float = 0.1      # of IDs ending in X
-    ID_15_DIGIT: float = 0.008        # of IDs of people born 1900-1999
+    ID_LOWERCASE_X: float = 0.1  # of IDs ending in X
+    ID_15_DIGIT: float = 0.008  # of IDs of people born 1900-1999
     ID_FULLWIDTH: float = 0.004
     ID_SPACES: float = 0.004
     ID_APOSTROPHE: float = 0.008
@@ -85,31 +85,31 @@ class MessRates:
     MONTH_DASH: float = 0.015
     MONTH_CHINESE: float = 0.008
     # money
-    MONEY_THOUSANDS: float = 0.015    # of amounts ≥ 1000
+    MONEY_THOUSANDS: float = 0.015  # of amounts ≥ 1000
     MONEY_YUAN: float = 0.006
     MONEY_FULLWIDTH: float = 0.003
-    MONEY_BLANK: float = 0.01         # of zero amounts (blank means none)
+    MONEY_BLANK: float = 0.01  # of zero amounts (blank means none)
     # text
     TEXT_TRAILING_SPACE: float = 0.004
-    TEXT_FULLWIDTH: float = 0.006     # of texts holding ASCII digits/letters
+    TEXT_FULLWIDTH: float = 0.006  # of texts holding ASCII digits/letters
     # townships
     TOWNSHIP_SHORT: float = 0.015
-    TOWNSHIP_OLD: float = 0.15         # of rows whose township has an older name
+    TOWNSHIP_OLD: float = 0.15  # of rows whose township has an older name
     TOWNSHIP_UNKNOWN: float = 0.002
     # enum spellings from value_aliases
     ENUM_ALIAS: float = 0.01
     # structural, per file
-    FIELD_COUNT_FILE: float = 0.5     # share of large CSV files (≥ 1000 rows) with a few bad rows
-    header_alias: float = 0.2         # a column's header is an alias
+    FIELD_COUNT_FILE: float = 0.5  # share of large CSV files (≥ 1000 rows) with a few bad rows
+    header_alias: float = 0.2  # a column's header is an alias
     shuffle_columns: float = 0.2
     extra_column: float = 0.2
-    title_rows: float = 0.8           # an XLSX has title rows above the header
+    title_rows: float = 0.8  # an XLSX has title rows above the header
     blank_rows: float = 0.3
     total_row: float = 0.5
     extra_sheets: float = 0.4
-    bad_files: float = 1.0            # > 0: plant each bad-file kind (county ≥ 200 households)
+    bad_files: float = 1.0  # > 0: plant each bad-file kind (county ≥ 200 households)
 
-    def scaled(self, mess: float) -> "MessRates":
+    def scaled(self, mess: float) -> MessRates:
         return replace(self, **{f.name: min(1.0, getattr(self, f.name) * mess) for f in fields(self)})
 
 

@@ -3,7 +3,7 @@ values the way the feed spec does and fails loudly if the spec changes under it.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from jiuzhu.config import Column, Feed, load_feeds
 
@@ -12,7 +12,7 @@ def feeds() -> dict[str, Feed]:
     return load_feeds()
 
 
-@lru_cache(maxsize=None)
+@cache
 def column(feed: str, field: str) -> Column:
     for c in load_feeds()[feed].columns:
         if c.field == field:

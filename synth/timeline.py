@@ -37,7 +37,7 @@ def add_months(d: dt.date, k: int) -> dt.date:
 class Month:
     index: int
     start: int  # day number of the 1st
-    last: int   # day number of the last simulated day (month end, or as_of - 1)
+    last: int  # day number of the last simulated day (month end, or as_of - 1)
 
     @property
     def end(self) -> int:
@@ -54,6 +54,7 @@ class Month:
 @dataclass(frozen=True)
 class DeliveryWindow:
     """One incremental file: records dated first..last, extracted on ``extract``."""
+
     first: int
     last: int
     extract: int

@@ -98,28 +98,55 @@ def _csv(df: pl.DataFrame, path: Path) -> None:
     df.with_columns(pl.col(pl.String).replace("", None)).write_csv(path)
 
 
-def write(folder: Path, pop: Population, hist: History, tl: Timeline, files: list[dict], bad_rows: list[pl.DataFrame],
-          rule_cases: pl.DataFrame, near_misses: pl.DataFrame, events: pl.DataFrame, corrections, cases) -> None:
+def write(
+    folder: Path,
+    pop: Population,
+    hist: History,
+    tl: Timeline,
+    files: list[dict],
+    bad_rows: list[pl.DataFrame],
+    rule_cases: pl.DataFrame,
+    near_misses: pl.DataFrame,
+    events: pl.DataFrame,
+    corrections,
+    cases,
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "README.md").write_text(README, encoding="utf-8")
     pl.DataFrame(files).pipe(_csv, folder / "files.csv")
-    schema = {"feed": pl.String, "file_name": pl.String, "row_number": pl.Int64, "column": pl.String,
-              "mess_kind": pl.String, "expected": pl.String}
+    schema = {
+        "feed": pl.String,
+        "file_name": pl.String,
+        "row_number": pl.Int64,
+        "column": pl.String,
+        "mess_kind": pl.String,
+        "expected": pl.String,
+    }
     (pl.concat(bad_rows) if bad_rows else pl.DataFrame(schema=schema)).pipe(_csv, folder / "bad_rows.csv")
     _csv(rule_cases, folder / "rule_cases.csv")
     _csv(near_misses, folder / "near_misses.csv")
 
     hh_ids = pop.h_id.astype(str)
-    ev = events.with_columns(
-        household_id=pl.Series(np.where(events["_h"].to_numpy() >= 0, hh_ids[np.maximum(events["_h"].to_numpy(), 0)], "")),
-        id_number=pl.Series(np.where(events["_p"].to_numpy() >= 0, pop.p_id[np.maximum(events["_p"].to_numpy(), 0)], "").astype(str)),
-        date=_date(events["date"].to_numpy()),
-    ).select("household_id", "id_number", "event", "date").sort("date", "household_id", "event", "id_number")
+    ev = (
+        events.with_columns(
+            household_id=pl.Series(
+                np.where(events["_h"].to_numpy() >= 0, hh_ids[np.maximum(events["_h"].to_numpy(), 0)], "")
+            ),
+            id_number=pl.Series(
+                np.where(events["_p"].to_numpy() >= 0, pop.p_id[np.maximum(events["_p"].to_numpy(), 0)], "").astype(str)
+            ),
+            date=_date(events["date"].to_numpy()),
+        )
+        .select("household_id", "id_number", "event", "date")
+        .sort("date", "household_id", "event", "id_number")
+    )
     _csv(ev, folder / "events.csv")
-    pl.DataFrame([c.__dict__ for c in corrections], schema={"feed": pl.String, "key": pl.String, "wrong_extract": pl.Int64,
-                                                            "right_extract": pl.Int64}) \
-        .with_columns(wrong_extract=_date_expr("wrong_extract"), right_extract=_date_expr("right_extract")) \
-        .pipe(_csv, folder / "corrections.csv")
+    pl.DataFrame(
+        [c.__dict__ for c in corrections],
+        schema={"feed": pl.String, "key": pl.String, "wrong_extract": pl.Int64, "right_extract": pl.Int64},
+    ).with_columns(wrong_extract=_date_expr("wrong_extract"), right_extract=_date_expr("right_extract")).pipe(
+        _csv, folder / "corrections.csv"
+    )
 
     planted_rules: dict[int, list[str]] = {}
     near_rules: dict[int, list[str]] = {}
@@ -132,27 +159,45 @@ def write(folder: Path, pop: Population, hist: History, tl: Timeline, files: lis
     in_roster_now = roster & (hist.p_roster_end > tl.as_of_day)
     size_now = np.bincount(pop.p_hh[in_roster_now], minlength=pop.n_households)
     towns = pop.townships
-    pl.DataFrame({
-        "household_id": hh_ids, "township_code": np.array([t.code for t in towns])[pop.h_town],
-        "township_name": np.array([t.official_name for t in towns])[pop.h_town], "village": pop.h_village.astype(str),
-        "residence_type": np.array(RESIDENCE)[pop.h_res], "address": pop.h_address.astype(str), "phone": pop.h_phone.astype(str),
-        "household_type": pop.h_type.astype(str), "members_at_start": size_start, "members_as_of": size_now,
-        "planted_rules": ["|".join(planted_rules.get(i, [])) for i in range(pop.n_households)],
-        "near_miss_rules": ["|".join(near_rules.get(i, [])) for i in range(pop.n_households)],
-    }).pipe(_csv, folder / "households.csv")
+    pl.DataFrame(
+        {
+            "household_id": hh_ids,
+            "township_code": np.array([t.code for t in towns])[pop.h_town],
+            "township_name": np.array([t.official_name for t in towns])[pop.h_town],
+            "village": pop.h_village.astype(str),
+            "residence_type": np.array(RESIDENCE)[pop.h_res],
+            "address": pop.h_address.astype(str),
+            "phone": pop.h_phone.astype(str),
+            "household_type": pop.h_type.astype(str),
+            "members_at_start": size_start,
+            "members_as_of": size_now,
+            "planted_rules": ["|".join(planted_rules.get(i, [])) for i in range(pop.n_households)],
+            "near_miss_rules": ["|".join(near_rules.get(i, [])) for i in range(pop.n_households)],
+        }
+    ).pipe(_csv, folder / "households.csv")
     changed = hist.p_disab_day <= tl.as_of_day
     disab = np.where(changed, hist.p_disab_new, pop.p_disab)
     ability = np.where(changed, hist.p_ability_new, pop.p_ability)
-    pl.DataFrame({
-        "id_number": pop.p_id.astype(str), "household_id": np.where(roster, hh_ids[hh], ""), "name": pop.p_name.astype(str),
-        "sex": np.where(pop.p_male, "男", "女"), "birth_date": _date(pop.p_birth),
-        "relation_to_head": np.where(roster, np.array(RELATIONS)[pop.p_rel], ""),
-        "residence_type": np.array(RESIDENCE)[pop.p_res], "township_code": np.array([t.code for t in towns])[pop.p_town],
-        "in_roster": roster, "in_roster_as_of": in_roster_now, "death_date": _date(hist.p_death),
-        "work_ability_as_of": np.array(ABILITY)[ability], "disability_grade_as_of": np.array(DISABILITY)[disab],
-        "economic_role_at_start": np.array(ECON_NAMES)[pop.p_econ],
-        "planted": (roster & pop.h_planted[hh]) | np.isin(np.arange(pop.n_persons), [c.p for c in cases if c.p >= 0]),
-    }).pipe(_csv, folder / "persons.csv")
+    pl.DataFrame(
+        {
+            "id_number": pop.p_id.astype(str),
+            "household_id": np.where(roster, hh_ids[hh], ""),
+            "name": pop.p_name.astype(str),
+            "sex": np.where(pop.p_male, "男", "女"),
+            "birth_date": _date(pop.p_birth),
+            "relation_to_head": np.where(roster, np.array(RELATIONS)[pop.p_rel], ""),
+            "residence_type": np.array(RESIDENCE)[pop.p_res],
+            "township_code": np.array([t.code for t in towns])[pop.p_town],
+            "in_roster": roster,
+            "in_roster_as_of": in_roster_now,
+            "death_date": _date(hist.p_death),
+            "work_ability_as_of": np.array(ABILITY)[ability],
+            "disability_grade_as_of": np.array(DISABILITY)[disab],
+            "economic_role_at_start": np.array(ECON_NAMES)[pop.p_econ],
+            "planted": (roster & pop.h_planted[hh])
+            | np.isin(np.arange(pop.n_persons), [c.p for c in cases if c.p >= 0]),
+        }
+    ).pipe(_csv, folder / "persons.csv")
 
 
 def _date_expr(col: str) -> pl.Expr:

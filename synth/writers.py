@@ -20,8 +20,14 @@ from .spec import feeds
 from .timeline import date_of
 
 BIG_FEEDS = ("mz_members", "yb_settlements", "rs_insurance")
-UNITS = {"民政": "昌乐县民政局", "卫健": "昌乐县卫生健康局", "医保": "昌乐县医疗保障局", "人社": "昌乐县人力资源和社会保障局",
-         "信访": "昌乐县信访局", "镇街": "镇（街道）社会救助服务站"}
+UNITS = {
+    "民政": "昌乐县民政局",
+    "卫健": "昌乐县卫生健康局",
+    "医保": "昌乐县医疗保障局",
+    "人社": "昌乐县人力资源和社会保障局",
+    "信访": "昌乐县信访局",
+    "镇街": "镇（街道）社会救助服务站",
+}
 EXTRA_COLUMNS = ("备注", "经办人", "序号")
 
 
@@ -74,8 +80,12 @@ def choose_headers(feed: str, text: pl.DataFrame, rates: MessRates, rng: np.rand
     return cols
 
 
-def render_csv(cols, encoding: str, crlf: bool, rng, field_count_rows: np.ndarray = np.array([], int),
-               truncate: bool = False) -> Rendered:
+NO_ROWS = np.array([], int)  # no row with a wrong field count
+
+
+def render_csv(
+    cols, encoding: str, crlf: bool, rng, field_count_rows: np.ndarray = NO_ROWS, truncate: bool = False
+) -> Rendered:
     # a blank cell is written as nothing, not as ""
     df = pl.DataFrame({f"c{i}": s.replace("", None) for i, (_, s) in enumerate(cols)}) if cols else pl.DataFrame()
     header = pl.DataFrame(schema={h: pl.String for h, _ in cols}).write_csv()
@@ -112,18 +122,26 @@ def render_xlsx(cols, feed: str, extract: int, rates: MessRates, rng, numeric: d
     dept, title = file_title(feed)
     n = len(cols[0][1]) if cols else 0
     d = date_of(extract)
-    titles = [f"昌乐县{d.year}年{d.month}月{title}", f"制表单位：{UNITS.get(dept, dept)}", f"制表日期：{d.isoformat()}",
-              "说明：本表由业务系统导出", f"数据截止：{d.year}年{d.month}月{d.day}日"]
+    titles = [
+        f"昌乐县{d.year}年{d.month}月{title}",
+        f"制表单位：{UNITS.get(dept, dept)}",
+        f"制表日期：{d.isoformat()}",
+        "说明：本表由业务系统导出",
+        f"数据截止：{d.year}年{d.month}月{d.day}日",
+    ]
     n_titles = int(rng.integers(1, 6)) if rng.random() < rates.title_rows else 0
     n_blank = int(rng.integers(1, 3)) if (n > 5 and rng.random() < rates.blank_rows) else 0
-    blank_after = set(rng.choice(np.arange(1, n), size=min(n_blank, n - 1), replace=False).tolist()) if n_blank else set()
+    blank_after = (
+        set(rng.choice(np.arange(1, n), size=min(n_blank, n - 1), replace=False).tolist()) if n_blank else set()
+    )
     total = rng.random() < rates.total_row and n > 0
     sheet = ("Sheet1", title, "明细", "数据")[int(rng.integers(0, 4))]
     extra_before = rng.random() < rates.extra_sheets / 2
     extra_after = rng.random() < rates.extra_sheets / 2
     target = io.BytesIO()  # XLSX files stay small (DeliveryRates.xlsx_max_rows), so in memory is fine
-    wb = xlsxwriter.Workbook(target, {"in_memory": True, "strings_to_numbers": False,
-                                      "strings_to_formulas": False, "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(
+        target, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+    )
     wb.set_properties({"created": dt.datetime(d.year, d.month, d.day, 8, 0, 0), "author": UNITS.get(dept, dept)})
     if extra_before:
         ws0 = wb.add_worksheet("说明")
@@ -187,5 +205,7 @@ def choose_format(feed: str, n_rows: int, rates: DeliveryRates, rng) -> str:
     return "xlsx" if (n_rows <= rates.xlsx_max_rows and rng.random() < share) else "csv"
 
 
-NOT_A_WORKBOOK = ("<html><head><meta charset=\"utf-8\"><title>系统提示</title></head>"
-                  "<body><h3>系统繁忙，导出失败，请稍后再试。</h3></body></html>\n").encode("utf-8")
+NOT_A_WORKBOOK = (
+    '<html><head><meta charset="utf-8"><title>系统提示</title></head>'
+    "<body><h3>系统繁忙，导出失败，请稍后再试。</h3></body></html>\n"
+).encode()

@@ -50,8 +50,11 @@ class Landing:
         the whole night (risk model, warning list, exports)."""
         defs = build_definitions(home=str(self.warehouse.parent), landing=str(self.root))
         graph = defs.resolve_asset_graph()
-        last = (dg.AssetSelection.assets(["exports", "warning_workbooks"], ["monitoring", "township_supervision"])
-                if warnings else dg.AssetSelection.groups("core"))
+        last = (
+            dg.AssetSelection.assets(["exports", "warning_workbooks"], ["monitoring", "township_supervision"])
+            if warnings
+            else dg.AssetSelection.groups("core")
+        )
         assets = last.upstream().resolve(graph)
         # the checks that can stop the night, as they would; those that only report read the warehouse
         # and change nothing (their own tests run them), and would make each night twice as slow

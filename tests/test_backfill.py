@@ -22,14 +22,17 @@ def _night_outputs(home: Path, night: str) -> dict:
     status, and the rows of every township workbook."""
     with connect(home / "warehouse.duckdb", read_only=True) as con:
         out = {
-            table: con.execute(f"SELECT * EXCLUDE (as_of_date) FROM monitoring.{table} WHERE as_of_date = ? ORDER BY ALL",
-                               [night]).fetchall()
+            table: con.execute(
+                f"SELECT * EXCLUDE (as_of_date) FROM monitoring.{table} WHERE as_of_date = ? ORDER BY ALL", [night]
+            ).fetchall()
             for table in ("warnings", "resolved_warnings", "rule_status")
         }
     books = sorted((home / "exports" / night).glob("3707*.xlsx"))
     out["workbooks"] = {
-        b.name: {name: CalamineWorkbook.from_path(str(b)).get_sheet_by_name(name).to_python()
-                 for name in CalamineWorkbook.from_path(str(b)).sheet_names}
+        b.name: {
+            name: CalamineWorkbook.from_path(str(b)).get_sheet_by_name(name).to_python()
+            for name in CalamineWorkbook.from_path(str(b)).sheet_names
+        }
         for b in books
     }
     return out
@@ -39,8 +42,25 @@ def _night_outputs(home: Path, night: str) -> dict:
 def county(tmp_path_factory):
     root = tmp_path_factory.mktemp("backfill")
     county, home = root / "county", root / "home"
-    assert main(["synth", "--out", str(county), "--households", "300", "--months", "12", "--as-of", LATER,
-                 "--seed", "4", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--out",
+                str(county),
+                "--households",
+                "300",
+                "--months",
+                "12",
+                "--as-of",
+                LATER,
+                "--seed",
+                "4",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return county / "landing", home
 
 
@@ -58,7 +78,8 @@ def test_a_backfill_of_an_earlier_night_reproduces_its_list(county):
     instance = open_instance(home, landing)
     defs = build_definitions(home=str(home), landing=str(landing))
     result = defs.resolve_job_def(NIGHTLY_JOB).execute_in_process(
-        instance=instance, run_config=QUIET_DAGSTER, partition_key=EARLIER, raise_on_error=False)
+        instance=instance, run_config=QUIET_DAGSTER, partition_key=EARLIER, raise_on_error=False
+    )
     assert result.success
     assert result.dagster_run.tags["dagster/partition"] == EARLIER
 
@@ -67,5 +88,6 @@ def test_a_backfill_of_an_earlier_night_reproduces_its_list(county):
     assert _night_outputs(home, LATER)["warnings"] == later["warnings"]  # the later night is untouched
     # Dagster holds a materialisation of the warning list for both nights
     partitions = instance.get_materialized_partitions(
-        next(k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path == ["monitoring", "warnings"]))
+        next(k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path == ["monitoring", "warnings"])
+    )
     assert {EARLIER, LATER} <= set(partitions)

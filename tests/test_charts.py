@@ -10,7 +10,13 @@ import pytest
 from matplotlib import font_manager
 
 from exports import charts
-from exports.ui_metadata import quarantine_chart, reasons_in_chinese, score_histogram, township_level_chart, validity_chart
+from exports.ui_metadata import (
+    quarantine_chart,
+    reasons_in_chinese,
+    score_histogram,
+    township_level_chart,
+    validity_chart,
+)
 
 AS_OF = dt.date(2026, 11, 28)
 
@@ -49,8 +55,9 @@ def test_every_chart_is_labelled_in_chinese_with_a_font_that_draws_it(figures):
     validity_chart([{"feed": "mz_members", "validity": 0.98}, {"feed": "yb_settlements", "validity": 0.9}], AS_OF, 0.05)
     quarantine_chart([("ID_CHECKSUM", "mz_members", 4), ("DATE_INVALID", "yb_settlements", 2)], AS_OF, {})
     score_histogram(np.array([0.01, 0.2, 0.5, 0.9]), 0.3, 0.6, AS_OF, "v1")
-    charts.calibration_chart_markdown([{"predicted": 0.1, "observed": 0.12}, {"predicted": 0.5, "observed": 0.4}],
-                                      "校准：预测概率与实际比例")
+    charts.calibration_chart_markdown(
+        [{"predicted": 0.1, "observed": 0.12}, {"predicted": 0.5, "observed": 0.4}], "校准：预测概率与实际比例"
+    )
     assert len(figures) == 5
     glyphs = font_manager.get_font(font_manager.findfont(charts.cjk_font(), fallback_to_default=False)).get_charmap()
     for fig, shown in figures:

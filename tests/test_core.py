@@ -27,9 +27,12 @@ OUTSIDER = make_id("370781", "19880808", 88)  # lives here on a residence permit
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力\n"
 # the rest of the village: a later roster that keeps them but drops a household (or a member) shrinks
 # by under the 20 % that would stop the night (config/quality.yaml max_snapshot_shrink)
-NEIGHBOURS = "".join(f"H{10 + i},{make_id('370725', f'1960{i + 1:02d}01', 60 + i)},邻居{i},户主,农业,红河,甲村,完全\n"
-                     for i in range(12))
-SETTLEMENTS = "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
+NEIGHBOURS = "".join(
+    f"H{10 + i},{make_id('370725', f'1960{i + 1:02d}01', 60 + i)},邻居{i},户主,农业,红河,甲村,完全\n" for i in range(12)
+)
+SETTLEMENTS = (
+    "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
+)
 
 
 def night(landing, as_of: dt.date):
@@ -50,32 +53,53 @@ def pkey(landing, id18: str) -> str:
 
 @pytest.fixture
 def family(landing):
-    landing.write("mz_members", "m_20261101.csv", MEMBERS + (
-        f"H1,{to_15(HEAD)},张三,户主,农业,红河,甲村,有劳动能力\n"  # an old 15-digit number on the roster
-        f"H1,{WIFE},李四,配偶,农业,红河,甲村,完全\n"
-        f"H1,{SON},张小,子女,农业,红河,甲村,\n"
-        f"H2,{OTHER},王五,户主,非农业,宝城,乙社区,无\n"
-    ) + NEIGHBOURS)
-    landing.write("yb_settlements", "yb_20261110.csv", SETTLEMENTS + (
-        f"JS1,{HEAD},张三,2026-11-02,住院,30000,10000,0,0,20000,\n"
-        f"JS2,{HEAD},张三,2026-11-05,住院,4000,1000,0,0,3000,\n"
-        f"JS3,{HEAD},张三,2026-11-08,住院,-4000,-1000,0,0,-3000,JS2\n"  # cancels JS2
-        f"JS4,{OUTSIDER},赵六,2026-11-09,普通门诊,100,50,0,0,50,\n"
-    ))
-    landing.write("xf_petitions", "xf_20261110.csv",
-                  "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
-                  f"XF1,{OUTSIDER},赵六,2026-11-09,乔官,医疗救助,看病花了很多钱，生活困难\n")
+    landing.write(
+        "mz_members",
+        "m_20261101.csv",
+        MEMBERS
+        + (
+            f"H1,{to_15(HEAD)},张三,户主,农业,红河,甲村,有劳动能力\n"  # an old 15-digit number on the roster
+            f"H1,{WIFE},李四,配偶,农业,红河,甲村,完全\n"
+            f"H1,{SON},张小,子女,农业,红河,甲村,\n"
+            f"H2,{OTHER},王五,户主,非农业,宝城,乙社区,无\n"
+        )
+        + NEIGHBOURS,
+    )
+    landing.write(
+        "yb_settlements",
+        "yb_20261110.csv",
+        SETTLEMENTS
+        + (
+            f"JS1,{HEAD},张三,2026-11-02,住院,30000,10000,0,0,20000,\n"
+            f"JS2,{HEAD},张三,2026-11-05,住院,4000,1000,0,0,3000,\n"
+            f"JS3,{HEAD},张三,2026-11-08,住院,-4000,-1000,0,0,-3000,JS2\n"  # cancels JS2
+            f"JS4,{OUTSIDER},赵六,2026-11-09,普通门诊,100,50,0,0,50,\n"
+        ),
+    )
+    landing.write(
+        "xf_petitions",
+        "xf_20261110.csv",
+        "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
+        f"XF1,{OUTSIDER},赵六,2026-11-09,乔官,医疗救助,看病花了很多钱，生活困难\n",
+    )
     return landing
 
 
 def test_a_15_digit_roster_id_joins_18_digit_records_and_reversals_net(family):
     night(family, dt.date(2026, 11, 28))
     f = features(family, "H1")
-    assert f["members"] == 3 and f["working_age"] == 3 and f["able_to_work"] == 2 and f["children"] == 1  # the son is 16
+    assert (
+        f["members"] == 3 and f["working_age"] == 3 and f["able_to_work"] == 2 and f["children"] == 1
+    )  # the son is 16
     assert float(f["oop_12m"]) == 20000.0  # 20,000 + 3,000 − 3,000: the reversal nets out
     assert f["residence_type"] == "农村" and f["dibao_standard"] == 680 and f["township_code"] == "370725110"
     with connect(family.warehouse, read_only=True) as con:
-        keys = {k for (k,) in con.execute("SELECT person_key FROM core.household_members WHERE household_id = 'H1'").fetchall()}
+        keys = {
+            k
+            for (k,) in con.execute(
+                "SELECT person_key FROM core.household_members WHERE household_id = 'H1'"
+            ).fetchall()
+        }
         # no full ID number leaves staging: core holds keys only
         for table in ("persons", "household_members", "households", "household_features", "persons_outside_roster"):
             text = str(con.execute(f"SELECT * FROM core.{table}").fetchall())
@@ -94,7 +118,9 @@ def test_files_and_records_after_the_date_change_nothing_and_backdating_reproduc
     early = dt.date(2026, 11, 5)  # before the settlements file (extracted 2026-11-10)
     night(family, early)
     assert float(features(family, "H1")["oop_12m"]) == 0.0
-    family.write("yb_settlements", "yb_20261201.csv", SETTLEMENTS + f"JS9,{WIFE},李四,2026-11-30,住院,9000,1000,0,0,8000,\n")
+    family.write(
+        "yb_settlements", "yb_20261201.csv", SETTLEMENTS + f"JS9,{WIFE},李四,2026-11-30,住院,9000,1000,0,0,8000,\n"
+    )
     night(family, dt.date(2026, 11, 28))
     assert float(features(family, "H1")["oop_12m"]) == 20000.0  # the December file is not known on 11-28
     night(family, dt.date(2026, 12, 1))
@@ -114,8 +140,11 @@ def test_a_household_that_left_the_roster_no_longer_exists(family):
 def test_a_person_in_two_households_is_kept_in_both_and_flagged(family):
     family.write("mz_members", "m_20261101_补录.csv", MEMBERS + f"H3,{OTHER},王五,户主,农业,营丘,丙村,无\n")
     result = night(family, dt.date(2026, 11, 28))
-    [members] = [m for m in result.asset_materializations_for_node("core_as_of")
-                 if m.asset_key == dg.AssetKey(["core", "household_members"])]
+    [members] = [
+        m
+        for m in result.asset_materializations_for_node("core_as_of")
+        if m.asset_key == dg.AssetKey(["core", "household_members"])
+    ]
     assert members.metadata["persons_in_two_households"].value == 1
     assert features(family, "H2")["members_in_two_households"] == 1
     assert features(family, "H3")["members_in_two_households"] == 1
@@ -134,7 +163,9 @@ def test_a_changed_or_missing_person_key_is_a_clear_error(family, monkeypatch):
 
 def test_a_quarantined_id_gets_a_suggestion_not_a_join(family):
     broken = WIFE[:17] + ("0" if WIFE[17] != "0" else "1")
-    family.write("yb_settlements", "yb_20261111.csv", SETTLEMENTS + f"JS5,{broken},李四,2026-11-10,住院,500,100,0,0,400,\n")
+    family.write(
+        "yb_settlements", "yb_20261111.csv", SETTLEMENTS + f"JS5,{broken},李四,2026-11-10,住院,500,100,0,0,400,\n"
+    )
     night(family, dt.date(2026, 11, 28))
     assert float(features(family, "H1")["oop_12m"]) == 20000.0  # not joined by guesswork
     with connect(family.warehouse, read_only=True) as con:
@@ -162,7 +193,9 @@ def test_training_features_at_a_date_use_nothing_after_it(family):
             return cur.fetchall()
 
     before = rows()
-    family.write("yb_settlements", "yb_20261120.csv", SETTLEMENTS + f"JS7,{WIFE},李四,2026-11-15,住院,50000,10000,0,0,40000,\n")
+    family.write(
+        "yb_settlements", "yb_20261120.csv", SETTLEMENTS + f"JS7,{WIFE},李四,2026-11-15,住院,50000,10000,0,0,40000,\n"
+    )
     family.write("mz_members", "m_20261120.csv", MEMBERS + f"H1,{HEAD},张三,户主,农业,红河,甲村,完全\n" + NEIGHBOURS)
     night(family, later)
     assert rows() == before and before
@@ -194,7 +227,9 @@ def test_a_features_file_alone_adds_a_household_column(family, tmp_path, monkeyp
     folder.mkdir()
     for path in build.SQL_DIR.glob("features_*.sql"):
         shutil.copy(path, folder)
-    (folder / "features_yb_bills.sql").write_text(LARGEST_BILL.replace("{column}", "largest_bill_12m"), encoding="utf-8")
+    (folder / "features_yb_bills.sql").write_text(
+        LARGEST_BILL.replace("{column}", "largest_bill_12m"), encoding="utf-8"
+    )
     monkeypatch.setattr(build, "FEATURES_DIR", folder)
     night(family, dt.date(2026, 11, 28))
     after = features(family, "H1")

@@ -60,8 +60,16 @@ def test_the_run_succeeds_and_every_file_has_the_expected_status(night):
         if status == "loaded":
             assert rows_read == int(truth["data_rows"]), key
     problems = {r["problem"].split(":")[0] for r in expected.values()}
-    assert {"empty", "header_only", "truncated", "missing_required", "not_a_workbook", "xlsx_named_csv",
-            "duplicate_of", "no_date"} <= problems
+    assert {
+        "empty",
+        "header_only",
+        "truncated",
+        "missing_required",
+        "not_a_workbook",
+        "xlsx_named_csv",
+        "duplicate_of",
+        "no_date",
+    } <= problems
 
 
 def test_every_row_is_accounted_for(night):
@@ -187,10 +195,13 @@ def test_every_roster_household_has_features_and_outsiders_are_kept(night):
     households = _q(home, "SELECT count(*) FROM core.households")[0][0]
     assert households > 0 and _q(home, "SELECT count(*) FROM core.household_features")[0][0] == households
     outsiders = {p["id_number"] for p in _truth(county, "persons.csv") if p["in_roster"] == "false"}
-    kept = {i for (i,) in _q(
-        home,
-        """SELECT p.id_number FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)""",
-    )}
+    kept = {
+        i
+        for (i,) in _q(
+            home,
+            """SELECT p.id_number FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)""",
+        )
+    }
     assert outsiders and len(outsiders & kept) / len(outsiders) >= 0.9
 
 
@@ -238,14 +249,17 @@ def test_every_hit_names_the_records_behind_it(night):
 
 def test_no_near_miss_is_flagged_for_its_rule(night):
     county, home, _ = night
-    hits = set(_q(
-        home,
-        """SELECT coalesce(p.id_number, h.subject_id), h.rule_code FROM monitoring.rule_hits h
+    hits = set(
+        _q(
+            home,
+            """SELECT coalesce(p.id_number, h.subject_id), h.rule_code FROM monitoring.rule_hits h
            LEFT JOIN restricted.person_ids p ON h.subject_type = 'person' AND p.person_key = h.subject_id
            WHERE NOT h.suppressed""",
-    ))
+        )
+    )
     near = _truth(county, "near_misses.csv")
     assert len({r["rule_code"] for r in near}) == 10
-    flagged = [(r["rule_code"], r["variant"]) for r in near
-               if (r["household_id"] or r["id_number"], r["rule_code"]) in hits]
+    flagged = [
+        (r["rule_code"], r["variant"]) for r in near if (r["household_id"] or r["id_number"], r["rule_code"]) in hits
+    ]
     assert flagged == []

@@ -17,7 +17,10 @@ def test_the_committed_documents_are_current():
 
 def test_the_documents_name_every_feed_column_and_rule_with_the_policys_numbers(tmp_path):
     write_docs(tmp_path)
-    feeds, rules = (tmp_path / "feeds.md").read_text(encoding="utf-8"), (tmp_path / "rules.md").read_text(encoding="utf-8")
+    feeds, rules = (
+        (tmp_path / "feeds.md").read_text(encoding="utf-8"),
+        (tmp_path / "rules.md").read_text(encoding="utf-8"),
+    )
     for name, feed in load_feeds().items():
         assert f"`{name}`" in feeds and " + ".join(feed.natural_key) in feeds
         assert all(f"| {c.name} |" in feeds for c in feed.columns)

@@ -41,7 +41,9 @@ def test_a_policy_number_out_of_range_is_named_before_any_sql(tmp_path, home, ca
     bad.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
     assert run(tmp_path, home, "--policy", str(bad)) == 1
     err = capsys.readouterr().err
-    assert "POLICY" in err and "petition_window_days" in err and "-90 不在 1–3660 之间" in err and "m01_threshold" in err
+    assert (
+        "POLICY" in err and "petition_window_days" in err and "-90 不在 1–3660 之间" in err and "m01_threshold" in err
+    )
     assert "Traceback" not in err
     assert "petition_window_days" in one_alert(home, "POLICY")
     assert not (home / "warehouse.duckdb").exists()  # nothing ran
@@ -64,7 +66,10 @@ def test_a_full_disk_is_said_in_one_line_with_what_to_do(tmp_path, home, capsys,
     assert "DISK_FULL" in err and "200 MB" in err and "清理磁盘" in err
     assert "DISK_FULL" in one_alert(home, "DISK_FULL")
     # a step that fails on a full disk is diagnosed the same way
-    assert faults.diagnose("IOException: IO Error: Could not write file: No space left on device", home).code == "DISK_FULL"
+    assert (
+        faults.diagnose("IOException: IO Error: Could not write file: No space left on device", home).code
+        == "DISK_FULL"
+    )
 
 
 @pytest.mark.parametrize("damage", ["zero bytes", "truncated", "a corrupt page"])
@@ -105,7 +110,8 @@ def test_a_failed_run_never_prints_an_earlier_nights_figures_as_its_own(tmp_path
 
     people = [make_id("370725", "19500101", 100 + i) for i in range(3)]
     roster = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居\n" + "".join(
-        f"H{i},{pid},人{i},户主,农村,红河,甲村\n" for i, pid in enumerate(people))
+        f"H{i},{pid},人{i},户主,农村,红河,甲村\n" for i, pid in enumerate(people)
+    )
     (tmp_path / "landing" / "mz_members").mkdir()
     (tmp_path / "landing" / "mz_members" / "m_20261128.csv").write_text(roster, encoding="utf-8")
     assert run(tmp_path, home) == 0

@@ -9,17 +9,16 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from assets.raw import raw_assets
+from assets.common import NightSettings, Warehouse
 from assets.quality import feed_gate, scorecards, township_feedback
+from assets.raw import raw_assets
 from assets.staging import staging_assets
 from checks.freshness import CHECK_NAME, freshness_checks
 from checks.staging_checks import quality_checks
 from jiuzhu.config import load_feeds, parse_max_age
 from jiuzhu.idnumber import make_id
 from pipelines.nightly import print_freshness
-from assets.common import NightSettings
 from transform.audit.freshness import freshness
-from assets.common import Warehouse
 from warehouse.resource import connect
 
 AS_OF = dt.date(2026, 11, 28)
@@ -77,7 +76,11 @@ def test_freshness_per_feed_at_the_as_of_date(landing):
 
     deaths = m["wj_deaths"]
     assert (deaths.last_delivered, deaths.last_loaded, deaths.age_days, deaths.max_age_days) == (
-        dt.date(2026, 11, 27), dt.date(2026, 11, 27), 1, 1)
+        dt.date(2026, 11, 27),
+        dt.date(2026, 11, 27),
+        1,
+        1,
+    )
     assert deaths.fresh and deaths.state == "fresh" and deaths.label_zh == "按时"
     assert deaths.message_en == "last extract 2026-11-27, 1 day ago (expected within 36 hours)"
 
@@ -90,19 +93,31 @@ def test_freshness_per_feed_at_the_as_of_date(landing):
     # a re-sent copy shows the department is sending, but brings nothing newer than the original
     settlements = m["yb_settlements"]
     assert (settlements.last_delivered, settlements.last_loaded, settlements.age_days) == (
-        AS_OF, dt.date(2026, 11, 20), 8)
+        AS_OF,
+        dt.date(2026, 11, 20),
+        8,
+    )
     assert not settlements.fresh and "rejected or duplicates" in settlements.message_en
 
     assert m["rs_employment"].fresh  # a header-only increment: delivered, nothing new that day
 
     petitions = m["xf_petitions"]  # delivered, but nothing usable
     assert (petitions.state, petitions.last_delivered, petitions.last_loaded, petitions.fresh) == (
-        "never_loaded", AS_OF, None, False)
+        "never_loaded",
+        AS_OF,
+        None,
+        False,
+    )
     assert petitions.label_zh == "无可用文件"
 
     never = m["wj_diagnoses"]
     assert (never.state, never.last_delivered, never.last_loaded, never.age_days, never.fresh) == (
-        "never_delivered", None, None, None, False)
+        "never_delivered",
+        None,
+        None,
+        None,
+        False,
+    )
     assert never.label_zh == "从未报送" and never.message_en.startswith("never delivered")
 
 
@@ -158,7 +173,9 @@ def test_the_night_warns_scores_and_reports_stale_feeds(landing, capsys):
         r[0]: r[1:]
         for r in landing.query(
             """SELECT feed, extract_date, last_delivered, age_days, max_age_days, fresh, on_time, freshness_note
-               FROM audit.scorecards WHERE as_of_date = ?""", [AS_OF])
+               FROM audit.scorecards WHERE as_of_date = ?""",
+            [AS_OF],
+        )
     }
     assert card["wj_deaths"][:6] == (dt.date(2026, 11, 27), dt.date(2026, 11, 27), 1, 1, True, "按时")
     assert card["rs_insurance"][:6] == (dt.date(2026, 9, 30), dt.date(2026, 9, 30), 59, 40, False, "逾期")

@@ -55,7 +55,10 @@ def test_an_unreadable_file_is_rejected_once_and_loaded_when_it_can_be_read(land
 
     monkeypatch.setattr(loader, "copy_and_hash", no_permission)
     report = landing.ingest("wj_deaths")
-    assert outcomes(report) == {"locked_20261101.csv": ("rejected", "NOT_READABLE"), "good_20261102.csv": ("loaded", None)}
+    assert outcomes(report) == {
+        "locked_20261101.csv": ("rejected", "NOT_READABLE"),
+        "good_20261102.csv": ("loaded", None),
+    }
     assert "权限" in report.outcomes[0].reason and str(locked) not in report.outcomes[0].reason
     assert landing.ingest("wj_deaths").outcomes == []  # still unreadable: said once, not every night
     monkeypatch.setattr(loader, "copy_and_hash", real)
@@ -74,7 +77,9 @@ def test_a_file_still_being_written_waits_and_is_loaded_once_whole(landing):
         report = loader.ingest_feed(con, load_feeds()["wj_deaths"], landing.root, None, "night1", sleep=meanwhile)
     assert report.outcomes == [] and report.waiting == ["d_20261101.csv"]
     assert landing.query("SELECT count(*) FROM audit.files") == [(0,)]
-    assert landing.query("SELECT feed, file_name, run_id FROM audit.files_waiting") == [("wj_deaths", "d_20261101.csv", "night1")]
+    assert landing.query("SELECT feed, file_name, run_id FROM audit.files_waiting") == [
+        ("wj_deaths", "d_20261101.csv", "night1")
+    ]
     os.utime(growing, (0, 0))  # the transfer ended long ago
     assert outcomes(landing.ingest("wj_deaths")) == {"d_20261101.csv": ("loaded", None)}
     assert landing.query("SELECT rows_read FROM audit.files") == [(2,)]
@@ -112,7 +117,8 @@ def test_a_file_replaced_under_its_name_supersedes_the_earlier_rows(landing):
         build_staging(con, load_feeds()["wj_deaths"], dt.date(2026, 11, 28))
     # the person of the first version counted once, from the version that replaced it
     assert landing.query("SELECT id_number, count(*) FROM staging.wj_deaths GROUP BY 1 ORDER BY 1") == sorted(
-        [(ID1, 1), (ID2, 1)])
+        [(ID1, 1), (ID2, 1)]
+    )
 
 
 def test_hidden_and_lock_files_are_recorded_never_read(landing):
@@ -122,8 +128,10 @@ def test_hidden_and_lock_files_are_recorded_never_read(landing):
     landing.write("wj_deaths", "d_20261103.csv", GOOD)
     report = landing.ingest("wj_deaths")
     assert outcomes(report) == {
-        ".d_20261101.csv": ("rejected", "HIDDEN_FILE"), "~$d_20261101.xlsx": ("rejected", "HIDDEN_FILE"),
-        ".partial/d_20261102.csv": ("rejected", "HIDDEN_FILE"), "d_20261103.csv": ("loaded", None),
+        ".d_20261101.csv": ("rejected", "HIDDEN_FILE"),
+        "~$d_20261101.xlsx": ("rejected", "HIDDEN_FILE"),
+        ".partial/d_20261102.csv": ("rejected", "HIDDEN_FILE"),
+        "d_20261103.csv": ("loaded", None),
     }
     assert landing.query("SELECT count(*) FROM audit.files WHERE sha256 = ''") == [(3,)]  # never opened
     assert landing.ingest("wj_deaths").outcomes == []
@@ -139,8 +147,10 @@ def test_symlinks_out_of_the_landing_zone_are_refused(landing, tmp_path):
     (landing.root / "wj_deaths" / "linked_folder").symlink_to(tmp_path)
     report = landing.ingest("wj_deaths")
     assert outcomes(report) == {
-        "d_20261101.csv": ("rejected", "SYMLINK_OUTSIDE"), "linked_folder/": ("rejected", "SYMLINK_FOLDER"),
-        "sub/real_20261102.csv": ("loaded", None), "link_20261103.csv": ("duplicate", "DUPLICATE"),
+        "d_20261101.csv": ("rejected", "SYMLINK_OUTSIDE"),
+        "linked_folder/": ("rejected", "SYMLINK_FOLDER"),
+        "sub/real_20261102.csv": ("loaded", None),
+        "link_20261103.csv": ("duplicate", "DUPLICATE"),
     }
     assert landing.query("SELECT count(*) FROM raw.wj_deaths WHERE 姓名 = '不该读到'") == [(0,)]
 
@@ -150,7 +160,9 @@ def test_a_fifo_is_refused_without_blocking_the_night(landing):
     os.mkfifo(landing.root / "wj_deaths" / "pipe_20261101.csv")
     landing.write("wj_deaths", "d_20261102.csv", GOOD)
     assert outcomes(landing.ingest("wj_deaths")) == {
-        "pipe_20261101.csv": ("rejected", "NOT_A_FILE"), "d_20261102.csv": ("loaded", None)}
+        "pipe_20261101.csv": ("rejected", "NOT_A_FILE"),
+        "d_20261102.csv": ("loaded", None),
+    }
 
 
 def test_files_outside_every_feed_folder_are_recorded(landing):
@@ -161,7 +173,9 @@ def test_files_outside_every_feed_folder_are_recorded(landing):
         recorded = record_unknown_entries(con, landing.root, load_feeds(), "night1")
         again = record_unknown_entries(con, landing.root, load_feeds(), "night2")
     assert {(o.file_name, o.status, o.reason_code) for o in recorded} == {
-        ("students_20261101.csv", "rejected", "UNKNOWN_FEED"), ("loose_20261101.csv", "rejected", "UNKNOWN_FEED")}
+        ("students_20261101.csv", "rejected", "UNKNOWN_FEED"),
+        ("loose_20261101.csv", "rejected", "UNKNOWN_FEED"),
+    }
     assert again == []
     assert sorted(landing.query("SELECT feed FROM audit.files")) == [("(接收目录根)",), ("jy_students",)]
 
@@ -174,7 +188,7 @@ def test_an_over_long_value_quarantines_its_row_and_keeps_its_start(landing):
     landing.write("wj_deaths", "d_20261101.csv", HEADER + "\n".join(rows) + "\n")
     o = landing.ingest("wj_deaths").outcomes[0]
     assert (o.status, o.rows_read, o.rows_loaded, o.rows_quarantined) == ("loaded", 41, 40, 1)
-    (row, code, reason, raw), = landing.query("SELECT row_number, reason_code, reason, raw FROM audit.quarantine")
+    ((row, code, reason, raw),) = landing.query("SELECT row_number, reason_code, reason, raw FROM audit.quarantine")
     assert (row, code) == (22, "FIELD_TOO_LONG") and "姓名" in reason and f"{len(huge)} 字" in reason
     kept = json.loads(raw)["姓名"]
     assert kept.startswith("家" * 100) and len(kept) == limits.kept_field_chars + 1
@@ -219,6 +233,7 @@ def test_an_id_number_in_a_file_name_is_masked_wherever_the_name_leaves_the_ware
     landing.write("wj_deaths", f"{spaced} 死亡_20261102.csv", HEADER + f"{ID2},李四,2026-01-03\n")
     report = landing.ingest("wj_deaths")
     shown = sorted(o.display_name for o in report.outcomes)
-    assert shown == sorted([f"{ID1[:6]}********{ID1[-4:]}_张**_诊断证明_20261101.csv",
-                            f"{ID1[:6]}********{ID1[-4:]} 死亡_20261102.csv"])
+    assert shown == sorted(
+        [f"{ID1[:6]}********{ID1[-4:]}_张**_诊断证明_20261101.csv", f"{ID1[:6]}********{ID1[-4:]} 死亡_20261102.csv"]
+    )
     assert sorted(r[0] for r in landing.query("SELECT display_name FROM audit.files WHERE feed = 'wj_deaths'")) == shown

@@ -51,16 +51,28 @@ def _cell(ref: str, text: str) -> str:
 def far_cell_workbook(far: str, dimension: str | None) -> bytes:
     """A valid header and row, and one more cell far out; with or without the range it declares."""
     rows = (
-        '<row r="1">' + _cell("A1", "身份证号") + _cell("B1", "姓名") + _cell("C1", "死亡日期") + "</row>"
-        + '<row r="2">' + _cell("A2", ID2) + _cell("B2", SECRET) + _cell("C2", "2026-01-03") + "</row>"
-        + f'<row r="{re.sub(r"[A-Z]", "", far)}">' + _cell(far, SECRET) + "</row>"
+        '<row r="1">'
+        + _cell("A1", "身份证号")
+        + _cell("B1", "姓名")
+        + _cell("C1", "死亡日期")
+        + "</row>"
+        + '<row r="2">'
+        + _cell("A2", ID2)
+        + _cell("B2", SECRET)
+        + _cell("C2", "2026-01-03")
+        + "</row>"
+        + f'<row r="{re.sub(r"[A-Z]", "", far)}">'
+        + _cell(far, SECRET)
+        + "</row>"
     )
     dim = f'<dimension ref="{dimension}"/>' if dimension else ""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in _PARTS.items():
             zf.writestr(name, text)
-        zf.writestr("xl/worksheets/sheet1.xml", SHEET_START + f"{dim}<sheetData>{rows}</sheetData></worksheet>".encode())
+        zf.writestr(
+            "xl/worksheets/sheet1.xml", SHEET_START + f"{dim}<sheetData>{rows}</sheetData></worksheet>".encode()
+        )
     return buf.getvalue()
 
 
@@ -83,7 +95,9 @@ def good_workbook() -> bytes:
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True})
     ws = wb.add_worksheet("数据")
-    for r, values in enumerate([["身份证号", "姓名", "死亡日期"], [ID1, "张三", "2026-01-02"], [ID2, "李四", "2026-01-05"]]):
+    for r, values in enumerate(
+        [["身份证号", "姓名", "死亡日期"], [ID1, "张三", "2026-01-02"], [ID2, "李四", "2026-01-05"]]
+    ):
         ws.write_row(r, 0, values)
     wb.close()
     return buf.getvalue()
@@ -121,9 +135,9 @@ def ingest_beside_a_good_file(landing, hostile: bytes, caplog):
     got = {o.file_name: o for o in report.outcomes}
     assert (got[GOOD].status, got[GOOD].rows_loaded) == ("loaded", 2)
     assert got["deaths_20261103.csv"].status == "loaded"
-    assert landing.query("SELECT source_file, source_row FROM raw.wj_deaths WHERE source_file = ? ORDER BY 2", [GOOD]) == [
-        (GOOD, 2), (GOOD, 3)
-    ]
+    assert landing.query(
+        "SELECT source_file, source_row FROM raw.wj_deaths WHERE source_file = ? ORDER BY 2", [GOOD]
+    ) == [(GOOD, 2), (GOOD, 3)]
     # the night goes on to the next feed
     landing.write("wj_diagnoses", "diagnoses_20261101.csv", f"登记编号,身份证号,诊断日期\nD1,{ID1},2026-01-02\n")
     assert [o.status for o in landing.ingest("wj_diagnoses").outcomes] == ["loaded"]
@@ -156,7 +170,9 @@ def test_a_million_rows_of_52_columns_is_over_the_cell_limit(landing, limits, ch
 
 
 @pytest.mark.parametrize("far", ["XFD1048576", "AZ1000000"])
-def test_a_far_cell_without_a_declared_range_is_stopped_by_the_readers_memory_limit(landing, limits, children, caplog, far):
+def test_a_far_cell_without_a_declared_range_is_stopped_by_the_readers_memory_limit(
+    landing, limits, children, caplog, far
+):
     # Nothing tells the guard; calamine allocates the dense range (512 GiB, or 1.6 GB) and the child dies.
     hostile = far_cell_workbook(far, None)
     o = ingest_beside_a_good_file(landing, hostile, caplog)
@@ -165,12 +181,16 @@ def test_a_far_cell_without_a_declared_range_is_stopped_by_the_readers_memory_li
     assert hostile in children
 
 
-def test_a_deflate_bomb_is_rejected_by_its_ratio_before_anything_is_inflated(landing, limits, children, caplog, monkeypatch):
+def test_a_deflate_bomb_is_rejected_by_its_ratio_before_anything_is_inflated(
+    landing, limits, children, caplog, monkeypatch
+):
     bomb = deflate_bomb()
     assert len(bomb) < 400_000
     inflated = []
     read = zipfile.ZipExtFile.read
-    monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda self, n=-1: inflated.append(len(data := read(self, n))) or data)
+    monkeypatch.setattr(
+        zipfile.ZipExtFile, "read", lambda self, n=-1: inflated.append(len(data := read(self, n))) or data
+    )
     o = ingest_beside_a_good_file(landing, hostile := bomb, caplog)
     assert o.reason_code == "TOO_LARGE"
     assert "压缩比" in o.reason and "200 MB" in o.reason and "疑似压缩炸弹" in o.reason
@@ -202,7 +222,9 @@ def test_a_reader_that_runs_out_of_time_is_stopped(landing, limits, tmp_path, mo
     assert not excel_reader._READER.alive()  # stopped, not left running
 
 
-def test_a_reader_killed_by_a_signal_is_a_corrupt_file_and_what_it_printed_is_not_shown(landing, limits, tmp_path, monkeypatch, caplog):
+def test_a_reader_killed_by_a_signal_is_a_corrupt_file_and_what_it_printed_is_not_shown(
+    landing, limits, tmp_path, monkeypatch, caplog
+):
     # Stands in for calamine crashing on a malformed file: print a cell, then die of SIGSEGV.
     (tmp_path / "jz_crashing_reader.py").write_text(
         f"import os, signal, sys\nsys.stderr.write('{SECRET} {ID2}\\n')\nsys.stderr.flush()\nos.kill(os.getpid(), signal.SIGSEGV)\n"

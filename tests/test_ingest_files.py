@@ -23,11 +23,16 @@ def test_utf8_bom_and_gb18030_files_load_the_same_chinese_text(landing):
     landing.write("wj_deaths", "c_20261103.csv", body.replace("张三", "王五"), "gb18030")
     report = landing.ingest("wj_deaths")
     assert [o.status for o in report.outcomes] == ["loaded"] * 3
-    rows = landing.query("SELECT source_file, source_row, 姓名, 死亡日期 FROM raw.wj_deaths ORDER BY source_file, source_row")
+    rows = landing.query(
+        "SELECT source_file, source_row, 姓名, 死亡日期 FROM raw.wj_deaths ORDER BY source_file, source_row"
+    )
     assert rows == [
-        ("a_20261101.csv", 2, "张三", "2026-01-02"), ("a_20261101.csv", 3, "欧阳·娜娜", "2026年1月3日"),
-        ("b_20261102.csv", 2, "李四", "2026-01-02"), ("b_20261102.csv", 3, "欧阳·娜娜", "2026年1月3日"),
-        ("c_20261103.csv", 2, "王五", "2026-01-02"), ("c_20261103.csv", 3, "欧阳·娜娜", "2026年1月3日"),
+        ("a_20261101.csv", 2, "张三", "2026-01-02"),
+        ("a_20261101.csv", 3, "欧阳·娜娜", "2026年1月3日"),
+        ("b_20261102.csv", 2, "李四", "2026-01-02"),
+        ("b_20261102.csv", 3, "欧阳·娜娜", "2026年1月3日"),
+        ("c_20261103.csv", 2, "王五", "2026-01-02"),
+        ("c_20261103.csv", 3, "欧阳·娜娜", "2026年1月3日"),
     ]
     encodings = landing.query("SELECT file_name, encoding FROM audit.files ORDER BY file_name")
     assert encodings == [("a_20261101.csv", "utf-8"), ("b_20261102.csv", "utf-8-sig"), ("c_20261103.csv", "gb18030")]
@@ -147,7 +152,10 @@ def test_whole_file_problems_are_rejected_with_reasons_and_the_feed_goes_on(land
         ("truncated_20261105.csv", 3, "TRUNCATED_ROW")
     ]
     # nothing of a rejected or duplicate file reaches the warehouse, and no reason quotes personal data
-    assert landing.query("SELECT source_file FROM raw.wj_deaths ORDER BY 1") == [("good_20261101.csv",), ("truncated_20261105.csv",)]
+    assert landing.query("SELECT source_file FROM raw.wj_deaths ORDER BY 1") == [
+        ("good_20261101.csv",),
+        ("truncated_20261105.csv",),
+    ]
     assert not any(ID1 in (r or "") or "张三" in (r or "") for r in reasons.values())
 
 
@@ -185,9 +193,11 @@ def test_a_corrected_file_under_the_same_name_is_a_new_delivery(landing):
 
 
 def test_every_loaded_file_adds_up(landing):
-    landing.write("wj_deaths", "d_20261101.csv", DEATHS_HEADER + f"{ID1},张三,2026-01-02\n{ID2},李四\n{ID3},王五,2026-01-03\n")
+    landing.write(
+        "wj_deaths", "d_20261101.csv", DEATHS_HEADER + f"{ID1},张三,2026-01-02\n{ID2},李四\n{ID3},王五,2026-01-03\n"
+    )
     landing.ingest("wj_deaths")
-    (read, loaded, quarantined), = landing.query("SELECT rows_read, rows_loaded, rows_quarantined FROM audit.files")
+    ((read, loaded, quarantined),) = landing.query("SELECT rows_read, rows_loaded, rows_quarantined FROM audit.files")
     assert read == loaded + quarantined == 3
     assert landing.query("SELECT count(*) FROM raw.wj_deaths") == [(loaded,)]
     assert landing.query("SELECT count(*) FROM audit.quarantine") == [(quarantined,)]

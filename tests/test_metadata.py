@@ -13,25 +13,33 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Landing
 
+from assets.common import NightSettings, Warehouse
 from assets.core import core_as_of
-from assets.raw import raw_assets
 from assets.model import household_scores, risk_model
 from assets.monitoring import policy_in_force, warning_list
 from assets.quality import feed_gate, scorecards, township_feedback
+from assets.raw import raw_assets
 from assets.staging import staging_assets
-from conftest import Landing
 from jiuzhu.idnumber import make_id, mask
 from models.model_card import card_figures
-from assets.common import NightSettings
 from warehouse import risk_store
-from assets.common import Warehouse
 
 AS_OF = "2026-11-28"
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力,在校情况,家庭住址,联系电话\n"
-P = {k: make_id("370725", b, n) for k, b, n in [
-    ("a", "19700101", 11), ("b", "19710101", 12), ("c", "19720101", 13), ("d", "19730101", 14),
-    ("e", "19740101", 15), ("x", "19800101", 21), ("y", "19810101", 22)]}
+P = {
+    k: make_id("370725", b, n)
+    for k, b, n in [
+        ("a", "19700101", 11),
+        ("b", "19710101", 12),
+        ("c", "19720101", 13),
+        ("d", "19730101", 14),
+        ("e", "19740101", 15),
+        ("x", "19800101", 21),
+        ("y", "19810101", 22),
+    ]
+}
 NAMES = ["张一", "张二", "张三", "张四", "张五", "王外", "李死"]
 ADDRESSES = ["红河镇甲村1号", "红河镇甲村2号", "宝城街道乙社区3号", "营丘镇丙村4号", "营丘镇丙村5号"]
 PHONES = ["13800000001", "13800000002", "13800000003", "13800000004", "13800000005"]
@@ -56,35 +64,69 @@ class StubModel:
 
 
 def _county(landing: Landing) -> None:
-    landing.write("mz_members", "m_20261128.csv", MEMBERS + "".join(
-        f"H{i + 1},{P[k]},{NAMES[i]},户主,{'农业' if k != 'c' else '非农业'},{town},{village},完全,非在校,"
-        f"{ADDRESSES[i]},{PHONES[i]}\n"
-        for i, (k, town, village) in enumerate([("a", "红河", "甲村"), ("b", "红河", "甲村"), ("c", "宝城", "乙社区"),
-                                                ("d", "营丘", "丙村"), ("e", "营丘", "丙村")])
-    ))
-    landing.write("mz_verification", "v_20261128.csv", "核对编号,户编号,核对日期,家庭人口,家庭年收入,核对结论\n"
-                  "K1,H1,2026-10-01,1,4800,符合\n")  # 400 元 a month: R01 (红)
-    landing.write("mz_assistance", "a_20261128.csv", "户编号,身份证号,姓名,救助类别,开始日期,终止日期,月保障金额,状态\n"
-                  f"H5,{P['e']},张五,临时救助,2025-01-01,2025-02-01,500,终止\n")  # the rolls: nobody on assistance
-    landing.write("yb_settlements", "yb_20261128.csv",
-                  "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
-                  f"S1,{P['d']},张四,2026-09-01,住院,40000,15000,0,0,25000,\n")  # R03 (橙)
-    landing.write("xf_petitions", "x_20261128.csv", "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
-                  f"X1,{P['x']},王外,2026-11-20,乔官,生活困难,家里困难\n")  # outside the roster: R08, a masked ID
+    landing.write(
+        "mz_members",
+        "m_20261128.csv",
+        MEMBERS
+        + "".join(
+            f"H{i + 1},{P[k]},{NAMES[i]},户主,{'农业' if k != 'c' else '非农业'},{town},{village},完全,非在校,"
+            f"{ADDRESSES[i]},{PHONES[i]}\n"
+            for i, (k, town, village) in enumerate(
+                [
+                    ("a", "红河", "甲村"),
+                    ("b", "红河", "甲村"),
+                    ("c", "宝城", "乙社区"),
+                    ("d", "营丘", "丙村"),
+                    ("e", "营丘", "丙村"),
+                ]
+            )
+        ),
+    )
+    landing.write(
+        "mz_verification",
+        "v_20261128.csv",
+        "核对编号,户编号,核对日期,家庭人口,家庭年收入,核对结论\nK1,H1,2026-10-01,1,4800,符合\n",
+    )  # 400 元 a month: R01 (红)
+    landing.write(
+        "mz_assistance",
+        "a_20261128.csv",
+        "户编号,身份证号,姓名,救助类别,开始日期,终止日期,月保障金额,状态\n"
+        f"H5,{P['e']},张五,临时救助,2025-01-01,2025-02-01,500,终止\n",
+    )  # the rolls: nobody on assistance
+    landing.write(
+        "yb_settlements",
+        "yb_20261128.csv",
+        "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
+        f"S1,{P['d']},张四,2026-09-01,住院,40000,15000,0,0,25000,\n",
+    )  # R03 (橙)
+    landing.write(
+        "xf_petitions",
+        "x_20261128.csv",
+        "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
+        f"X1,{P['x']},王外,2026-11-20,乔官,生活困难,家里困难\n",
+    )  # outside the roster: R08, a masked ID
     bad = P["y"][:17] + ("0" if P["y"][17] != "0" else "1")
-    landing.write("wj_deaths", "d_20261128.csv", "身份证号,姓名,死亡日期\n"
-                  f"{bad},李死,2026-11-01\n{P['y']},李死,2026-99-99\n")  # ID_CHECKSUM, DATE_INVALID
+    landing.write(
+        "wj_deaths", "d_20261128.csv", f"身份证号,姓名,死亡日期\n{bad},李死,2026-11-01\n{P['y']},李死,2026-99-99\n"
+    )  # ID_CHECKSUM, DATE_INVALID
 
 
 def _stub_card() -> dict:
     """The card of the stub model: the figures of a small seeded hold-out."""
     rng = np.random.default_rng(3)
     n = 200
-    holdout = pd.DataFrame({
-        "as_of_date": "2026-08-31", "township_name": rng.choice(["宝城街道", "乔官镇"], n),
-        "residence_type": rng.choice(["城镇", "农村"], n), "head_sex": rng.choice(["男", "女"], n),
-        "head_age": rng.integers(20, 90, n), "severe_disability": rng.integers(0, 2, n),
-        "label": rng.integers(0, 2, n), "score": rng.random(n)})
+    holdout = pd.DataFrame(
+        {
+            "as_of_date": "2026-08-31",
+            "township_name": rng.choice(["宝城街道", "乔官镇"], n),
+            "residence_type": rng.choice(["城镇", "农村"], n),
+            "head_sex": rng.choice(["男", "女"], n),
+            "head_age": rng.integers(20, 90, n),
+            "severe_disability": rng.integers(0, 2, n),
+            "label": rng.integers(0, 2, n),
+            "score": rng.random(n),
+        }
+    )
     return card_figures(holdout, k=10)
 
 
@@ -94,13 +136,32 @@ def night(tmp_path_factory):
     _county(landing)
     home = landing.warehouse.parent
     as_of = dt.date.fromisoformat(AS_OF)
-    version = risk_store.save(home, StubModel(), as_of, {"trained_on": AS_OF, "kind": "stub",
-                                                         "metrics": {"stub": {"roc_auc": 0.8}},
-                                                         "card": _stub_card(), "income_estimate": None})
+    version = risk_store.save(
+        home,
+        StubModel(),
+        as_of,
+        {
+            "trained_on": AS_OF,
+            "kind": "stub",
+            "metrics": {"stub": {"roc_auc": 0.8}},
+            "card": _stub_card(),
+            "income_estimate": None,
+        },
+    )
     risk_store.promote(home, version, as_of)
     result = dg.materialize(
-        [*raw_assets, *staging_assets, township_feedback, feed_gate, scorecards, core_as_of, policy_in_force, risk_model,
-         household_scores, warning_list],  # risk_model: the stub is in force and not due for retraining
+        [
+            *raw_assets,
+            *staging_assets,
+            township_feedback,
+            feed_gate,
+            scorecards,
+            core_as_of,
+            policy_in_force,
+            risk_model,
+            household_scores,
+            warning_list,
+        ],  # risk_model: the stub is in force and not due for retraining
         resources={"warehouse": Warehouse(home=str(home)), "night": NightSettings(landing=str(landing.root))},
         instance=dg.DagsterInstance.ephemeral(),
         partition_key=AS_OF,
@@ -167,7 +228,8 @@ def test_household_features_show_row_counts_and_a_preview_without_personal_data(
 
 def test_no_personal_data_in_any_metadata(night):
     blob = "\n".join(
-        f"{key} {value.value}" for e in night.get_asset_materialization_events()
+        f"{key} {value.value}"
+        for e in night.get_asset_materialization_events()
         for key, value in e.materialization.metadata.items()
     )
     assert blob

@@ -29,16 +29,28 @@ def _one(con, sql, *params):
 
 @pytest.mark.parametrize(
     "delivered",
-    [ID, f" {ID[:6]} {ID[6:14]} {ID[14:]} ", f"'{ID}", f"’{ID}",
-     "".join(chr(ord(ch) + 0xFEE0) for ch in ID), to_15(ID), f"{to_15(ID)}.0", f"{ID[:6]}\u3000{ID[6:]}"],
+    [
+        ID,
+        f" {ID[:6]} {ID[6:14]} {ID[14:]} ",
+        f"'{ID}",
+        f"’{ID}",
+        "".join(chr(ord(ch) + 0xFEE0) for ch in ID),
+        to_15(ID),
+        f"{to_15(ID)}.0",
+        f"{ID[:6]}\u3000{ID[6:]}",
+    ],
 )
 def test_usable_id_forms_normalise_to_the_same_18_digits(con, delivered):
-    assert con.execute("SELECT jz_id18(?), jz_id_problem(?, ?)", [delivered, delivered, AS_OF]).fetchall() == [(ID, None)]
+    assert con.execute("SELECT jz_id18(?), jz_id_problem(?, ?)", [delivered, delivered, AS_OF]).fetchall() == [
+        (ID, None)
+    ]
 
 
 def test_lowercase_x_becomes_upper_case(con):
     x_id = next(make_id("370725", "19900101", n) for n in range(1000) if make_id("370725", "19900101", n).endswith("X"))
-    assert con.execute("SELECT jz_id18(?), jz_id_problem(?, ?)", [x_id.lower(), x_id.lower(), AS_OF]).fetchall() == [(x_id, None)]
+    assert con.execute("SELECT jz_id18(?), jz_id_problem(?, ?)", [x_id.lower(), x_id.lower(), AS_OF]).fetchall() == [
+        (x_id, None)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -86,8 +98,14 @@ def test_dates_in_every_delivered_form(con, delivered, expected):
 
 @pytest.mark.parametrize(
     ("delivered", "expected"),
-    [("202610", dt.date(2026, 10, 1)), ("2026-10", dt.date(2026, 10, 1)), ("2026年10月", dt.date(2026, 10, 1)),
-     ("2026/1", dt.date(2026, 1, 1)), ("202613", None), ("", None)],
+    [
+        ("202610", dt.date(2026, 10, 1)),
+        ("2026-10", dt.date(2026, 10, 1)),
+        ("2026年10月", dt.date(2026, 10, 1)),
+        ("2026/1", dt.date(2026, 1, 1)),
+        ("202613", None),
+        ("", None),
+    ],
 )
 def test_contribution_months(con, delivered, expected):
     assert _one(con, "jz_month(?)", delivered) == expected
@@ -95,9 +113,17 @@ def test_contribution_months(con, delivered, expected):
 
 @pytest.mark.parametrize(
     ("delivered", "expected"),
-    [("1234.5", Decimal("1234.50")), ("1,234.50", Decimal("1234.50")), ("1234.5元", Decimal("1234.50")),
-     ("１２３４．５", Decimal("1234.50")), ("￥88", Decimal("88.00")), ("-12.5", Decimal("-12.50")),
-     ("", None), (None, None), ("约100", None)],
+    [
+        ("1234.5", Decimal("1234.50")),
+        ("1,234.50", Decimal("1234.50")),
+        ("1234.5元", Decimal("1234.50")),
+        ("１２３４．５", Decimal("1234.50")),
+        ("￥88", Decimal("88.00")),
+        ("-12.5", Decimal("-12.50")),
+        ("", None),
+        (None, None),
+        ("约100", None),
+    ],
 )
 def test_money_in_every_delivered_form(con, delivered, expected):
     assert _one(con, "jz_money(?)", delivered) == expected

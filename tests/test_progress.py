@@ -31,5 +31,9 @@ def test_each_step_is_printed_when_it_starts_and_ends():
     printer.poll()  # nothing twice
     lines = out.getvalue().splitlines()
     assert [re.sub(r"^\s*\[\d\d:\d\d\] ", "", line).split()[:3] for line in lines] == [
-        ["开始", "start", "first"], ["完成", "done", "first"], ["开始", "start", "second"], ["完成", "done", "second"]]
+        ["开始", "start", "first"],
+        ["完成", "done", "first"],
+        ["开始", "start", "second"],
+        ["完成", "done", "second"],
+    ]
     assert all(re.search(r" \d+\.\d s$", line) for line in lines if "done" in line)

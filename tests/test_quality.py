@@ -10,14 +10,13 @@ import json
 import dagster as dg
 from python_calamine import CalamineWorkbook
 
-from assets.raw import raw_assets
+from assets.common import NightSettings, Warehouse
 from assets.quality import feed_gate, scorecards, township_feedback
+from assets.raw import raw_assets
 from assets.staging import staging_assets
 from checks.gx_suites import gx_checks
 from checks.staging_checks import quality_checks
 from jiuzhu.idnumber import make_id
-from assets.common import NightSettings
-from assets.common import Warehouse
 
 AS_OF = "2026-11-28"
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居\n"
@@ -50,7 +49,9 @@ def _night(landing):
 
 
 def _check(result, name: str, asset: str):
-    return next(e for e in result.get_asset_check_evaluations() if e.check_name == name and e.asset_key.path[-1] == asset)
+    return next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == name and e.asset_key.path[-1] == asset
+    )
 
 
 def test_a_department_over_the_quarantine_limit_is_left_out_but_the_night_goes_on(landing):
@@ -87,7 +88,9 @@ def test_a_few_bad_or_repeated_rows_never_close_a_feed(landing):
     assert _check(result, "duplicate_keys_within_limit", "wj_deaths").passed
     assert landing.query("SELECT usable FROM audit.feed_gate WHERE feed = 'wj_deaths'") == [(True,)]
     assert sorted(landing.query("SELECT reason_code FROM audit.quarantine WHERE feed = 'wj_deaths'")) == [
-        ("DATE_INVALID",), ("DUPLICATE_KEY",)]
+        ("DATE_INVALID",),
+        ("DUPLICATE_KEY",),
+    ]
 
 
 def test_an_unusable_roster_stops_what_depends_on_it(landing):

@@ -14,10 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.common import WAREHOUSE_POOL, Warehouse
 from pipelines.instance import prepare_home
 from pipelines.recovery import HomeBusy, HomeLock, process_alive, recover_dead_runs
-from assets.common import WAREHOUSE_POOL
-from assets.common import Warehouse
 
 # A run worker as the daemon would start it: one step in the warehouse pool, which takes a while.
 WORKER = textwrap.dedent("""
@@ -37,8 +36,9 @@ def test_the_daemons_sensor_closes_a_run_whose_worker_was_killed(tmp_path, monke
     home = tmp_path / "home"
     prepare_home(home, tmp_path / "landing")  # the home's instance, with the warehouse pool of one slot
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    worker = subprocess.Popen([sys.executable, "-c", WORKER], env={**os.environ}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER], env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     instance = dg.DagsterInstance.get()
     deadline = time.time() + 60
     while not instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots:

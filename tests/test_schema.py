@@ -71,20 +71,36 @@ def test_a_warehouse_built_by_an_earlier_version_is_brought_up_to_date_once(tmp_
         assert columns(con) == new
         # every row kept, and what the earlier tables could not hold they hold now
         assert con.execute("SELECT file_id, status, run_id, display_name FROM audit.files").fetchall() == [
-            (7, "loaded", "r1", None)]
+            (7, "loaded", "r1", None)
+        ]
         con.execute("UPDATE audit.files SET status = 'superseded', superseded_by = 8 WHERE file_id = 7")
-        assert con.execute("SELECT feed, usable, on_time FROM audit.scorecards").fetchall() == [("mz_members", True, None)]
-        assert con.execute("SELECT household_id, estimated_income_per_capita FROM monitoring.household_scores").fetchall() == [
-            ("H1", None)]
-        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'files_before_superseded'").fetchall() == [(0,)]
+        assert con.execute("SELECT feed, usable, on_time FROM audit.scorecards").fetchall() == [
+            ("mz_members", True, None)
+        ]
+        assert con.execute(
+            "SELECT household_id, estimated_income_per_capita FROM monitoring.household_scores"
+        ).fetchall() == [("H1", None)]
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'files_before_superseded'"
+        ).fetchall() == [(0,)]
 
 
 def test_the_monitoring_tables_come_with_the_warehouse(tmp_path):
     with connect(tmp_path / "warehouse.duckdb") as con:
-        tables = {r[0] for r in con.execute(
-            "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
-    assert {"monitoring.warnings", "monitoring.rule_hits", "monitoring.household_scores", "audit.files",
-            "audit.export_log", "core.key_fingerprint"} <= tables
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            ).fetchall()
+        }
+    assert {
+        "monitoring.warnings",
+        "monitoring.rule_hits",
+        "monitoring.household_scores",
+        "audit.files",
+        "audit.export_log",
+        "core.key_fingerprint",
+    } <= tables
 
 
 INSERT = re.compile(r"INSERT\s+INTO\s+(\S+)\s+(\S+)", re.IGNORECASE)

@@ -12,14 +12,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from jiuzhu.idnumber import make_id
+from assets.common import NightSettings, Warehouse
 from ingest import files
-from pipelines import sensors
+from jiuzhu.idnumber import make_id
 from pipelines.alerts import alert_on_run_failure, error_text, scrub, write_alert
 from pipelines.definitions import build_definitions, defs
 from pipelines.sensors import INGEST_JOB, SENSOR_NAME, evaluate_landing, landing_zone_sensor, today_in_county
-from assets.common import NightSettings
-from assets.common import Warehouse
 
 ID1 = make_id("370725", "19800101", 123)
 ID2 = make_id("370725", "19650302", 244)
@@ -95,7 +93,11 @@ def test_new_files_start_ingest_of_their_feed_only_as_of_today_in_beijing(landin
     assert request.run_key.startswith("wj_deaths:")
     night = request.run_config["resources"]["night"]["config"]
     assert night == {"landing": str(landing.root), "as_of": today_in_county().isoformat()}
-    assert request.tags == {"jiuzhu/feed": "wj_deaths", "jiuzhu/as_of": today_in_county().isoformat(), "jiuzhu/new_files": "2"}
+    assert request.tags == {
+        "jiuzhu/feed": "wj_deaths",
+        "jiuzhu/as_of": today_in_county().isoformat(),
+        "jiuzhu/new_files": "2",
+    }
     cursor = json.loads(result.cursor)
     assert list(cursor["requested"]) == ["wj_deaths"] and len(cursor["requested"]["wj_deaths"]) == 2
     # compact: 16 hex digits per file; and nothing of the files' contents anywhere
@@ -148,7 +150,9 @@ def test_a_file_still_being_written_or_dated_after_today_waits(landing):
     assert "still being written" in result.skip_reason.skip_message and "after today" in result.skip_reason.skip_message
     later = evaluate_landing(landing.root, result.cursor, today_in_county(), now=time.time() + 3600)
     assert len(later.run_requests) == 1 and later.run_requests[0].tags["jiuzhu/new_files"] == "1"
-    tomorrow = evaluate_landing(landing.root, later.cursor, today_in_county() + dt.timedelta(days=1), now=time.time() + 3600)
+    tomorrow = evaluate_landing(
+        landing.root, later.cursor, today_in_county() + dt.timedelta(days=1), now=time.time() + 3600
+    )
     assert len(tomorrow.run_requests) == 1
 
 
@@ -178,8 +182,10 @@ def test_the_requested_runs_load_every_file_once(landing, tmp_path):
     def launch(result: dg.SensorResult) -> None:
         for request in result.run_requests:
             run = job.execute_in_process(
-                run_config=request.run_config, asset_selection=list(request.asset_selection),
-                instance=instance, tags={**request.tags, "dagster/run_key": request.run_key},
+                run_config=request.run_config,
+                asset_selection=list(request.asset_selection),
+                instance=instance,
+                tags={**request.tags, "dagster/run_key": request.run_key},
             )
             assert run.success
 
@@ -193,7 +199,9 @@ def test_the_requested_runs_load_every_file_once(landing, tmp_path):
     launch(evaluate(landing, None))  # a lost cursor: everything asked for again, nothing loaded twice
     files = _q(home, "SELECT file_name, status, rows_loaded, rows_quarantined FROM audit.files ORDER BY file_name")
     assert files == [
-        (f"a_{ymd(1)}.csv", "loaded", 2, 0), (f"b_{ymd(0)}.csv", "loaded", 1, 1), (f"c_{ymd(0)}.csv", "loaded", 3, 0)
+        (f"a_{ymd(1)}.csv", "loaded", 2, 0),
+        (f"b_{ymd(0)}.csv", "loaded", 1, 1),
+        (f"c_{ymd(0)}.csv", "loaded", 3, 0),
     ]
     assert _q(home, "SELECT count(*) FROM raw.wj_deaths") == [(6,)]
     assert _q(home, "SELECT count(*) FROM audit.files WHERE feed <> 'wj_deaths'") == [(0,)]
@@ -231,8 +239,11 @@ def test_a_failed_ingest_run_writes_an_alert_with_the_feed_its_files_and_the_nex
     instance = dg.DagsterInstance.ephemeral()
     results = {
         r.tags["jiuzhu/feed"]: job.execute_in_process(
-            run_config=r.run_config, asset_selection=list(r.asset_selection), instance=instance,
-            tags=r.tags, raise_on_error=False,
+            run_config=r.run_config,
+            asset_selection=list(r.asset_selection),
+            instance=instance,
+            tags=r.tags,
+            raise_on_error=False,
         )
         for r in tick.run_requests
     }
@@ -278,15 +289,25 @@ def test_jiuzhu_run_writes_the_same_alert_when_its_run_fails(landing, tmp_path, 
 
 
 def test_error_messages_lose_ids_and_quoted_values_but_keep_file_names():
-    assert scrub("bad value '张三' in '民政救助对象名册_20261128.csv'") == "bad value '<值>' in '民政救助对象名册_20261128.csv'"
+    assert (
+        scrub("bad value '张三' in '民政救助对象名册_20261128.csv'")
+        == "bad value '<值>' in '民政救助对象名册_20261128.csv'"
+    )
     assert scrub('Could not convert "东关街道 12号" to INT') == 'Could not convert "<值>" to INT'
-    assert scrub("IO Error: cannot open '/srv/jiuzhu/home/warehouse.duckdb'") == "IO Error: cannot open '/srv/jiuzhu/home/warehouse.duckdb'"
+    assert (
+        scrub("IO Error: cannot open '/srv/jiuzhu/home/warehouse.duckdb'")
+        == "IO Error: cannot open '/srv/jiuzhu/home/warehouse.duckdb'"
+    )
 
     class Info:  # the shape of Dagster's SerializableErrorInfo
         def __init__(self, cls_name, message, cause=None):
             self.cls_name, self.message, self.cause = cls_name, message, cause
 
-    wrapped = Info("DagsterExecutionStepExecutionError", "dagster.X: Error occurred", Info("IOException", f"duckdb.IOException: row {ID1}\nline 2"))
+    wrapped = Info(
+        "DagsterExecutionStepExecutionError",
+        "dagster.X: Error occurred",
+        Info("IOException", f"duckdb.IOException: row {ID1}\nline 2"),
+    )
     assert error_text(wrapped) == "IOException: row <数字>"
     assert error_text(None) == "unknown error"
 

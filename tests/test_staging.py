@@ -11,8 +11,8 @@ import pytest
 
 from jiuzhu.config import load_feeds
 from jiuzhu.idnumber import make_id, to_15
-from warehouse.resource import connect
 from transform.staging.build import build_staging
+from warehouse.resource import connect
 
 AS_OF = dt.date(2026, 11, 28)
 ID1 = make_id("370725", "19800101", 123)
@@ -28,7 +28,9 @@ def stage(landing, feed: str, as_of: dt.date = AS_OF):
 
 
 def quarantined(landing, feed: str) -> dict[int, str]:
-    rows = landing.query("SELECT row_number, reason_code FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed])
+    rows = landing.query(
+        "SELECT row_number, reason_code FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed]
+    )
     return dict(rows)
 
 
@@ -53,8 +55,16 @@ def test_each_unusable_value_is_quarantined_with_its_own_reason(landing):
     landing.write("yb_settlements", "yb_20261101.csv", SETTLEMENT_HEADER + "\n".join(rows) + "\n")
     report = stage(landing, "yb_settlements")
     assert quarantined(landing, "yb_settlements") == {
-        3: "ID_CHECKSUM", 4: "ID_PRECISION_LOST", 5: "ID_BIRTHDATE", 6: "REQUIRED_MISSING", 7: "DATE_INVALID",
-        8: "DATE_IMPOSSIBLE", 9: "ENUM_INVALID", 10: "MONEY_INVALID", 11: "AMOUNT_MISMATCH", 12: "AMOUNT_NEGATIVE",
+        3: "ID_CHECKSUM",
+        4: "ID_PRECISION_LOST",
+        5: "ID_BIRTHDATE",
+        6: "REQUIRED_MISSING",
+        7: "DATE_INVALID",
+        8: "DATE_IMPOSSIBLE",
+        9: "ENUM_INVALID",
+        10: "MONEY_INVALID",
+        11: "AMOUNT_MISMATCH",
+        12: "AMOUNT_NEGATIVE",
     }
     assert report.rows == 2 and report.quarantined == 10
     # the reason names the column, never the value; the original values are kept
@@ -63,7 +73,8 @@ def test_each_unusable_value_is_quarantined_with_its_own_reason(landing):
     assert json.loads(raw)["身份证号"] == BAD_CHECK
     # the reversal is kept and linked to the settlement it cancels
     assert landing.query("SELECT settlement_id, reversed_by FROM staging.yb_settlements ORDER BY 1") == [
-        ("JS1", "JS12"), ("JS12", None)
+        ("JS1", "JS12"),
+        ("JS12", None),
     ]
 
 
@@ -99,16 +110,26 @@ def test_later_extract_wins_and_files_after_the_as_of_date_change_nothing(landin
 
 def test_snapshot_in_force_is_the_newest_on_or_before_the_date_with_its_supplement(landing):
     header = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居\n"
-    landing.write("mz_members", "m_20261020.csv", header + f"H1,{ID1},张三,户主,农村,红河,甲村\nH2,{ID2},李四,户主,农村,红河,乙村\n")
+    landing.write(
+        "mz_members",
+        "m_20261020.csv",
+        header + f"H1,{ID1},张三,户主,农村,红河,甲村\nH2,{ID2},李四,户主,农村,红河,乙村\n",
+    )
     landing.write("mz_members", "m_20261101.csv", header + f"H1,{ID1},张三,户主,农村,红河,甲村\n")
     landing.write("mz_members", "m_20261101_补录.csv", header + f"H3,{ID3},王五,户主,城镇,宝都,丙社区\n")
     landing.write("mz_members", "m_20261201.csv", header + f"H9,{ID2},李四,户主,农村,红河,乙村\n")
     report = stage(landing, "mz_members")
     assert report.in_force == dt.date(2026, 11, 1)
-    assert landing.query("SELECT household_id FROM staging.mz_members WHERE is_current ORDER BY 1") == [("H1",), ("H3",)]
+    assert landing.query("SELECT household_id FROM staging.mz_members WHERE is_current ORDER BY 1") == [
+        ("H1",),
+        ("H3",),
+    ]
     with connect(landing.warehouse) as con:  # an earlier night sees the earlier snapshot
         build_staging(con, load_feeds()["mz_members"], dt.date(2026, 10, 31))
-    assert landing.query("SELECT household_id FROM staging.mz_members WHERE is_current ORDER BY 1") == [("H1",), ("H2",)]
+    assert landing.query("SELECT household_id FROM staging.mz_members WHERE is_current ORDER BY 1") == [
+        ("H1",),
+        ("H2",),
+    ]
 
 
 def test_a_duplicated_key_in_one_extract_keeps_the_last_row_and_quarantines_the_others(landing):
@@ -118,7 +139,9 @@ def test_a_duplicated_key_in_one_extract_keeps_the_last_row_and_quarantines_the_
     report = stage(landing, "wj_deaths")
     # the last row of each key stands; every row is in staging or the quarantine, once
     assert landing.query("SELECT source_row, death_date FROM staging.wj_deaths ORDER BY 1") == [
-        (4, dt.date(2026, 10, 2)), (5, dt.date(2026, 10, 3))]
+        (4, dt.date(2026, 10, 2)),
+        (5, dt.date(2026, 10, 3)),
+    ]
     assert quarantined(landing, "wj_deaths") == {2: "DUPLICATE_KEY", 3: "DUPLICATE_KEY"}
     reasons = dict(landing.query("SELECT row_number, reason FROM audit.quarantine WHERE feed = 'wj_deaths'"))
     assert "本文件第 4 行为准（内容不同）" in reasons[2] and "本文件第 5 行为准（内容相同）" in reasons[3]
@@ -134,7 +157,7 @@ def test_every_feed_stages_from_an_empty_raw_table(landing, feed):
 def test_months_and_whole_numbers_in_every_form_and_their_reasons(landing):
     header = "身份证号,姓名,险种,费款所属期,缴费基数,待遇类别,待遇金额\n"
     rows = [
-        f"{ID1},张三,职工养老,202610,\"3,000.00\",无,0",  # 2
+        f'{ID1},张三,职工养老,202610,"3,000.00",无,0',  # 2
         f"{ID1},张三,职工养老,2026-09,3000元,无,",  # 3
         f"{ID1},张三,职工养老,2026年8月,３０００,无,",  # 4
         f"{ID1},张三,职工养老,2026-13,3000,无,",  # 5 MONTH_INVALID
@@ -148,7 +171,11 @@ def test_months_and_whole_numbers_in_every_form_and_their_reasons(landing):
     assert {float(b) for _, b in months} == {3000.0}
 
     header = "核对编号,户编号,核对日期,家庭人口,家庭年收入,核对结论\n"
-    landing.write("mz_verification", "v_20261110.csv", header + "K1,H1,2026-11-01,3人,24000,符合\nK2,H2,2026-11-01,三口,24000,符合\n")
+    landing.write(
+        "mz_verification",
+        "v_20261110.csv",
+        header + "K1,H1,2026-11-01,3人,24000,符合\nK2,H2,2026-11-01,三口,24000,符合\n",
+    )
     stage(landing, "mz_verification")
     assert quarantined(landing, "mz_verification") == {3: "INT_INVALID"}
     assert landing.query("SELECT household_size FROM staging.mz_verification") == [(3,)]

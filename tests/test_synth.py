@@ -19,7 +19,16 @@ from synth import generate
 AS_OF = dt.date(2026, 11, 28)
 PARAMS = dict(households=300, months=12, as_of=AS_OF, seed=8, progress=False)
 RULES = {"R01", "R02", "R03", "R04", "R05", "R06", "R08", "R09", "R10", "R11"}
-BAD_KINDS = {"empty", "header_only", "truncated", "missing_required", "not_a_workbook", "xlsx_named_csv", "duplicate_of", "no_date"}
+BAD_KINDS = {
+    "empty",
+    "header_only",
+    "truncated",
+    "missing_required",
+    "not_a_workbook",
+    "xlsx_named_csv",
+    "duplicate_of",
+    "no_date",
+}
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +116,12 @@ def test_every_rule_has_at_least_three_near_misses(county):
     assert set(hh["household_id"]) <= set(households["household_id"]) and not set(hh["household_id"]) & planted
     assert near.filter(pl.col("household_id").is_null() & (pl.col("subject_type") == "person")).height >= 1
     # the edges the issue names are there
-    assert {("R01", "stale_verification"), ("R01", "verified_not_eligible"), ("R03", "reversal_under_line"),
-            ("R06", "tekun_postgraduate")} <= set(near.select("rule_code", "variant").iter_rows())
+    assert {
+        ("R01", "stale_verification"),
+        ("R01", "verified_not_eligible"),
+        ("R03", "reversal_under_line"),
+        ("R06", "tekun_postgraduate"),
+    } <= set(near.select("rule_code", "variant").iter_rows())
     # their people are clean like planted cases
     persons = _truth(county, "persons.csv")
     ids = set(near["subject_id_number"])
@@ -159,18 +172,31 @@ def test_data_rows_match_a_simple_reader(county):
     files = _truth(county, "files.csv")
     bad = _truth(county, "bad_rows.csv")
     broken = set(bad.filter(pl.col("mess_kind").is_in(["FIELD_COUNT", "TRUNCATED_ROW"]))["file_name"])
-    plain = files.filter((pl.col("format") == "csv") & pl.col("problem").is_null() & (pl.col("expected_status") == "loaded")
-                         & ~pl.col("file_name").is_in(list(broken)) & (pl.col("data_rows").cast(pl.Int64) > 0))
+    plain = files.filter(
+        (pl.col("format") == "csv")
+        & pl.col("problem").is_null()
+        & (pl.col("expected_status") == "loaded")
+        & ~pl.col("file_name").is_in(list(broken))
+        & (pl.col("data_rows").cast(pl.Int64) > 0)
+    )
     assert plain.height >= 3
     for row in plain.head(6).iter_rows(named=True):
         rows = _csv_rows(county / "landing" / row["feed"] / row["file_name"], row["encoding"])
         assert len(rows) - 1 == int(row["data_rows"]), row["file_name"]
     # an Excel file: header at header_row, data rows exclude titles, blanks and the 合计 row
-    xl = files.filter((pl.col("format") == "xlsx") & pl.col("problem").is_null() & (pl.col("data_rows").cast(pl.Int64) > 0))
+    xl = files.filter(
+        (pl.col("format") == "xlsx") & pl.col("problem").is_null() & (pl.col("data_rows").cast(pl.Int64) > 0)
+    )
     row = xl.row(0, named=True)
-    sheet = CalamineWorkbook.from_path(str(county / "landing" / row["feed"] / row["file_name"])).get_sheet_by_name(row["sheet"])
+    sheet = CalamineWorkbook.from_path(str(county / "landing" / row["feed"] / row["file_name"])).get_sheet_by_name(
+        row["sheet"]
+    )
     cells = sheet.to_python(skip_empty_area=False)
-    body = [r for r in cells[int(row["header_row"]):] if any(str(c).strip() for c in r) and str(r[0]) not in ("合计", "总计")]
+    body = [
+        r
+        for r in cells[int(row["header_row"]) :]
+        if any(str(c).strip() for c in r) and str(r[0]) not in ("合计", "总计")
+    ]
     assert len(body) == int(row["data_rows"])
 
 
@@ -185,14 +211,20 @@ def test_bad_row_numbers_point_at_the_spoiled_cell(county):
         if m["format"] == "csv":
             line = _csv_rows(path, m["encoding"])[int(r["row_number"]) - 1]
         else:
-            line = CalamineWorkbook.from_path(str(path)).get_sheet_by_name(m["sheet"]).to_python(skip_empty_area=False)[int(r["row_number"]) - 1]
+            line = (
+                CalamineWorkbook.from_path(str(path))
+                .get_sheet_by_name(m["sheet"])
+                .to_python(skip_empty_area=False)[int(r["row_number"]) - 1]
+            )
         assert any(re.fullmatch(r"\d{17}x", str(c)) for c in line), (r, line)
 
 
 def test_planted_rows_are_never_spoiled(county):
     planted_ids = set(_truth(county, "persons.csv").filter(pl.col("planted") == "true")["id_number"])
     files = {r["file_name"]: r for r in _truth(county, "files.csv").iter_rows(named=True)}
-    bad = _truth(county, "bad_rows.csv").filter(pl.col("file_name").is_in([n for n, r in files.items() if r["format"] == "csv"]))
+    bad = _truth(county, "bad_rows.csv").filter(
+        pl.col("file_name").is_in([n for n, r in files.items() if r["format"] == "csv"])
+    )
     for r in bad.iter_rows(named=True):
         m = files[r["file_name"]]
         line = _csv_rows(county / "landing" / r["feed"] / r["file_name"], m["encoding"])[int(r["row_number"]) - 1]
@@ -207,13 +239,17 @@ def test_signals_precede_entries(tmp_path_factory):
     events = _truth(out, "events.csv").with_columns(pl.col("date").str.to_date())
     assert {"illness", "job_loss", "applied"} <= set(events["event"])
     signals = events.filter(pl.col("event").is_in(["illness", "job_loss", "earner_death", "disability"]))
-    entries = events.filter(pl.col("event").is_in(["entered_dibao", "entered_tekun", "entered_dibao_edge"])) \
-        .group_by("household_id").agg(entry=pl.col("date").min())
+    entries = (
+        events.filter(pl.col("event").is_in(["entered_dibao", "entered_tekun", "entered_dibao_edge"]))
+        .group_by("household_id")
+        .agg(entry=pl.col("date").min())
+    )
     applied = events.filter(pl.col("event") == "applied").group_by("household_id").agg(applied=pl.col("date").min())
     both = entries.join(applied, on="household_id")
     assert both.height == entries.height and (both["applied"] < both["entry"]).all()
     after_shock = entries.join(signals, on="household_id").filter(
-        (pl.col("date") < pl.col("entry")) & (pl.col("date") > pl.col("entry") - pl.duration(days=240)))
+        (pl.col("date") < pl.col("entry")) & (pl.col("date") > pl.col("entry") - pl.duration(days=240))
+    )
     assert entries.height >= 10
     assert after_shock["household_id"].n_unique() >= 0.3 * entries.height
 
@@ -232,7 +268,10 @@ def test_clean_county_has_no_mess_and_records_precede_their_extract(clean_county
             assert max((r[i] for i in dates if r[i]), default="") <= row["extract_date"], (row["file_name"], r)
         if row["feed"] == "yb_settlements":
             for r in rows[1:]:
-                total, *parts = (float(r[header.index(c)] or 0) for c in ("医疗总费用", "统筹基金支付", "大病保险支付", "医疗救助支付", "个人自付"))
+                total, *parts = (
+                    float(r[header.index(c)] or 0)
+                    for c in ("医疗总费用", "统筹基金支付", "大病保险支付", "医疗救助支付", "个人自付")
+                )
                 assert abs(total - sum(parts)) <= 0.01
 
 

@@ -9,10 +9,10 @@ import re
 import zipfile
 
 import xlsxwriter
-from python_calamine import CalamineWorkbook
-from test_warnings import P, base, load
-
 from conftest import BEIJING
+from python_calamine import CalamineWorkbook
+from test_warnings import base, load
+
 from exports.township import listed_warnings
 
 D1 = dt.date(2026, 11, 1)
@@ -27,7 +27,7 @@ def answer(book, out, answers: dict[str, tuple], extra: list[list] = ()) -> None
     cells = sheets["反馈"]
     top = next(i for i, row in enumerate(cells) if row and row[0] == "预警编号")
     col = {name: j for j, name in enumerate(cells[top])}
-    for row in cells[top + 1:]:
+    for row in cells[top + 1 :]:
         if row[0] in answers:
             checked, result, measure = answers[row[0]]
             row[col["核查日期"]], row[col["核查结果"]], row[col["帮扶措施"]] = checked, result, measure
@@ -50,9 +50,14 @@ def answer(book, out, answers: dict[str, tuple], extra: list[list] = ()) -> None
 
 
 def open_warnings(landing, as_of) -> dict[str, tuple]:
-    return {r[0]: r[1:] for r in landing.query(
-        "SELECT household_id, warning_id, level, status, due_on, first_feedback_on, last_feedback "
-        "FROM monitoring.warnings WHERE as_of_date = ?", [as_of])}
+    return {
+        r[0]: r[1:]
+        for r in landing.query(
+            "SELECT household_id, warning_id, level, status, due_on, first_feedback_on, last_feedback "
+            "FROM monitoring.warnings WHERE as_of_date = ?",
+            [as_of],
+        )
+    }
 
 
 def test_a_township_answers_in_its_workbook_and_the_next_night_applies_and_checks_it(landing):
@@ -68,37 +73,55 @@ def test_a_township_answers_in_its_workbook_and_the_next_night_applies_and_check
     assert listed_warnings(form) == [h1[0]]  # pre-filled with the township's open warnings
     other = open_warnings(landing, D1)["H4"][0]  # 营丘镇's warning, pasted into 红河镇's form
     typo = h1[0][:-2] + h1[0][-1] + h1[0][-2] if h1[0][-1] != h1[0][-2] else h1[0][:-1] + "9"
-    answer(book, landing.root / "zj_feedback" / book.name, {h1[0]: ("2026-11-03", "情况属实", "纳入低保")},
-           extra=[[typo, "2026-11-03", "情况属实"], [other, "2026-11-04", "情况属实"],
-                  [h1[0], "2026-10-20", "无法联系"]])  # before the warning began
+    answer(
+        book,
+        landing.root / "zj_feedback" / book.name,
+        {h1[0]: ("2026-11-03", "情况属实", "纳入低保")},
+        extra=[[typo, "2026-11-03", "情况属实"], [other, "2026-11-04", "情况属实"], [h1[0], "2026-10-20", "无法联系"]],
+    )  # before the warning began
 
     load(landing, D2)
     second = open_warnings(landing, D2)
     assert second["H1"][5] == "情况属实，纳入低保（2026-11-03）" and second["H1"][4] == dt.date(2026, 11, 3)
     assert second["H1"][2] == "continuing"  # answered within its 3 days: no escalation
     assert second["H4"][2] == "escalated" and second["H4"][4] is None  # 营丘镇 never answered: overdue
-    quarantined = dict(landing.query(
-        "SELECT reason_code, raw->>'预警编号' FROM audit.quarantine WHERE feed = 'zj_feedback' AND stage = 'feedback'"))
-    assert quarantined == {"FEEDBACK_UNKNOWN_WARNING": typo, "FEEDBACK_OTHER_TOWNSHIP": other,
-                           "FEEDBACK_BEFORE_WARNING": h1[0]}
+    quarantined = dict(
+        landing.query(
+            "SELECT reason_code, raw->>'预警编号' FROM audit.quarantine WHERE feed = 'zj_feedback' AND stage = 'feedback'"
+        )
+    )
+    assert quarantined == {
+        "FEEDBACK_UNKNOWN_WARNING": typo,
+        "FEEDBACK_OTHER_TOWNSHIP": other,
+        "FEEDBACK_BEFORE_WARNING": h1[0],
+    }
     # the unanswered rows of the form are not feedback; the answered one and the three mistakes are
     assert landing.query("SELECT rows_read FROM audit.files WHERE feed = 'zj_feedback'") == [(4,)]
     # the county centre's supervision, counted by hand: 红河镇 answered its one warning on day 2 of 3
     # (情况属实); 营丘镇 never answered its 橙 warning, due on the 8th; 乔官镇's 橙 (R08) the same
-    sup = {r[0]: r[1:] for r in landing.query(
-        "SELECT township_name, open_warnings, overdue, due_so_far, answered_on_time, answered_on_time_share, "
-        "median_days_to_feedback, found_true, found_true_share, oldest_unanswered, oldest_unanswered_days "
-        "FROM monitoring.township_supervision WHERE as_of_date = ?", [D2])}
+    sup = {
+        r[0]: r[1:]
+        for r in landing.query(
+            "SELECT township_name, open_warnings, overdue, due_so_far, answered_on_time, answered_on_time_share, "
+            "median_days_to_feedback, found_true, found_true_share, oldest_unanswered, oldest_unanswered_days "
+            "FROM monitoring.township_supervision WHERE as_of_date = ?",
+            [D2],
+        )
+    }
     assert sup["红河镇"] == (1, 0, 1, 1, 1.0, 2.0, 1, 1.0, None, None)
     assert sup["营丘镇"] == (1, 1, 1, 0, 0.0, None, 0, None, h4[0], 8)
     assert sup["合计"][:5] == (len(second), sum(v[1] for k, v in sup.items() if k != "合计"), 3, 1, round(1 / 3, 4))
-    centre = CalamineWorkbook.from_path(str(landing.warehouse.parent / "exports" / D2.isoformat()
-                                             / "社会救助综合服务中心_督办汇总.xlsx"))
+    centre = CalamineWorkbook.from_path(
+        str(landing.warehouse.parent / "exports" / D2.isoformat() / "社会救助综合服务中心_督办汇总.xlsx")
+    )
     overdue = centre.get_sheet_by_name("逾期未反馈").to_python()
     assert h4[0] in listed_warnings(overdue) and h1[0] not in listed_warnings(overdue)
     # the second night's workbook says by when, and how late
-    rows = CalamineWorkbook.from_path(str(landing.warehouse.parent / "exports" / D2.isoformat() / "370725116_营丘镇.xlsx")) \
-        .get_sheet_by_name("持续预警").to_python()
+    rows = (
+        CalamineWorkbook.from_path(str(landing.warehouse.parent / "exports" / D2.isoformat() / "370725116_营丘镇.xlsx"))
+        .get_sheet_by_name("持续预警")
+        .to_python()
+    )
     top = next(i for i, row in enumerate(rows) if row and row[0] == "预警编号")
     row = dict(zip(rows[top], rows[top + 1]))
     assert row["应反馈日期"] == (D1 + dt.timedelta(days=7)).isoformat() and row["逾期天数"] == 1
@@ -115,7 +138,7 @@ def test_the_workbook_prints_and_carries_the_lists_of_answers(landing):
     for name in ("新增预警", "持续预警", "本期解除", "反馈"):
         xml = sheets[name]
         assert 'orientation="landscape"' in xml and 'paperSize="9"' in xml  # A4 landscape
-        assert 'fitToWidth="1"' in xml or "fitToHeight=\"0\"" in xml  # fit to the page width
+        assert 'fitToWidth="1"' in xml or 'fitToHeight="0"' in xml  # fit to the page width
         assert 'gridLines="1"' in xml  # gridlines printed
     assert workbook.count("_xlnm.Print_Titles") >= 4  # title and header rows on every page
     form = sheets["反馈"]

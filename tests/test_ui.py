@@ -71,9 +71,22 @@ def ui(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "JIUZHU_HOME", "JIUZHU_LANDING")}
     log = (root / "webserver.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "ui", "--home", str(root / "home"),
-         "--landing", str(root / "landing"), "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "ui",
+            "--home",
+            str(root / "home"),
+            "--landing",
+            str(root / "landing"),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -81,7 +94,9 @@ def ui(tmp_path_factory):
         while _get(f"{base}/server_info") is None:
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                pytest.fail("the webserver did not start:\n" + (root / "webserver.log").read_text(errors="replace")[-3000:])
+                pytest.fail(
+                    "the webserver did not start:\n" + (root / "webserver.log").read_text(errors="replace")[-3000:]
+                )
             time.sleep(0.5)
         yield base
     finally:
@@ -121,8 +136,16 @@ def test_the_ui_lists_assets_checks_schedule_and_sensors(ui):
         "/".join(n["assetKey"]["path"]): {c["name"]: c["blocking"] for c in n["assetChecksOrError"].get("checks", [])}
         for n in data["assetNodes"]
     }
-    for asset in ("raw/mz_members", "raw/wj_deaths", "audit/ingest_summary", "staging/mz_members",
-                  "core/households", "monitoring/warnings", "monitoring/household_scores", "model/risk_model"):
+    for asset in (
+        "raw/mz_members",
+        "raw/wj_deaths",
+        "audit/ingest_summary",
+        "staging/mz_members",
+        "core/households",
+        "monitoring/warnings",
+        "monitoring/household_scores",
+        "model/risk_model",
+    ):
         assert asset in checks, asset
     assert checks["raw/mz_members"]["every_row_accounted_for"] is True  # blocking
     assert "duplicate_keys_within_limit" in checks["staging/mz_members"]

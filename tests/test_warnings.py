@@ -14,23 +14,35 @@ from warehouse.resource import connect
 
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力,在校情况,家庭住址,联系电话\n"
 VERIFY = "核对编号,户编号,核对日期,家庭人口,家庭年收入,核对结论\n"
-SETTLE = "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
+SETTLE = (
+    "结算编号,身份证号,姓名,结算日期,就诊类别,医疗总费用,统筹基金支付,大病保险支付,医疗救助支付,个人自付,原结算编号\n"
+)
 ASSIST = "户编号,身份证号,姓名,救助类别,开始日期,终止日期,月保障金额,状态\n"
 FEEDBACK = "预警编号,户编号,核查日期,核查结果,帮扶措施,核查人\n"
 PETITION = "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
 
-P = {k: make_id("370725", b, n) for k, b, n in [
-    ("a", "19700101", 11), ("b", "19710101", 12), ("c", "19720101", 13), ("d", "19730101", 14),
-    ("e", "19740101", 15), ("f", "20000101", 16), ("g", "19750101", 17), ("h", "19760101", 18)]}
+P = {
+    k: make_id("370725", b, n)
+    for k, b, n in [
+        ("a", "19700101", 11),
+        ("b", "19710101", 12),
+        ("c", "19720101", 13),
+        ("d", "19730101", 14),
+        ("e", "19740101", 15),
+        ("f", "20000101", 16),
+        ("g", "19750101", 17),
+        ("h", "19760101", 18),
+    ]
+}
 
 
 def roster(extra: str = "") -> str:
     return MEMBERS + (
-        f"H1,{P['a']},张一,户主,农业,红河,甲村,完全,非在校,红河镇甲村1号,13800000001\n"   # R01 (income low)
-        f"H2,{P['b']},张二,户主,农业,红河,甲村,完全,非在校,红河镇甲村2号,13800000002\n"   # verification too old
-        f"H3,{P['c']},张三,户主,非农业,宝城,乙社区,完全,非在校,宝城街道乙社区3号,=HYPERLINK(\"x\")\n"  # 不符合
-        f"H4,{P['d']},张四,户主,农业,营丘,丙村,完全,非在校,营丘镇丙村4号,13800000004\n"   # R03 (spending)
-        f"H5,{P['e']},张五,户主,农业,营丘,丙村,完全,非在校,营丘镇丙村5号,13800000005\n"   # reversal brings it under
+        f"H1,{P['a']},张一,户主,农业,红河,甲村,完全,非在校,红河镇甲村1号,13800000001\n"  # R01 (income low)
+        f"H2,{P['b']},张二,户主,农业,红河,甲村,完全,非在校,红河镇甲村2号,13800000002\n"  # verification too old
+        f'H3,{P["c"]},张三,户主,非农业,宝城,乙社区,完全,非在校,宝城街道乙社区3号,=HYPERLINK("x")\n'  # 不符合
+        f"H4,{P['d']},张四,户主,农业,营丘,丙村,完全,非在校,营丘镇丙村4号,13800000004\n"  # R03 (spending)
+        f"H5,{P['e']},张五,户主,农业,营丘,丙村,完全,非在校,营丘镇丙村5号,13800000005\n"  # reversal brings it under
         f"H6,{P['f']},张六,户主,非农业,宝都,丁社区,部分,研究生,宝都街道6号,13800000006\n"  # tekun ended, 研究生
         f"H7,{P['g']},张七,户主,农业,乔官,戊村,完全,非在校,乔官镇7号,13800000007\n" + extra  # R08 petition
     )
@@ -41,32 +53,51 @@ def load(landing, as_of: dt.date):
 
 
 def hits(landing, as_of: dt.date) -> set[tuple[str, str]]:
-    return set(landing.query(
-        "SELECT subject_id, rule_code FROM monitoring.rule_hits WHERE as_of_date = ? AND NOT suppressed", [as_of]))
+    return set(
+        landing.query(
+            "SELECT subject_id, rule_code FROM monitoring.rule_hits WHERE as_of_date = ? AND NOT suppressed", [as_of]
+        )
+    )
 
 
 def warnings(landing, as_of: dt.date) -> dict[str, tuple]:
     rows = landing.query(
         "SELECT subject_id, warning_id, level, rule_codes, status, first_flagged_on FROM monitoring.warnings WHERE as_of_date = ?",
-        [as_of])
+        [as_of],
+    )
     return {r[0]: r[1:] for r in rows}
 
 
 def base(landing):
     landing.write("mz_members", "m_20261101.csv", roster())
-    landing.write("mz_verification", "v_20261101.csv", VERIFY + (
-        "K1,H1,2026-10-01,1,4800,符合\n"     # 400/month < 680: R01
-        "K2,H2,2025-09-01,1,4800,符合\n"     # older than 12 months: nothing
-        "K3,H3,2026-10-01,1,4800,不符合\n"   # 不符合: no R01
-    ))
-    landing.write("yb_settlements", "yb_20261101.csv", SETTLE + (
-        f"S1,{P['d']},张四,2026-09-01,住院,40000,15000,0,0,25000,\n"   # 25,000 ≥ 20,000: R03
-        f"S2,{P['e']},张五,2026-09-01,住院,40000,15000,0,0,25000,\n"
-        f"S3,{P['e']},张五,2026-09-05,住院,-30000,-20000,0,0,-10000,S2\n"  # nets to 15,000: no R03
-    ))
-    landing.write("mz_assistance", "a_20261101.csv", ASSIST + (
-        f"H6,{P['f']},张六,特困供养,2010-01-01,2026-06-30,900,终止\n"  # ended; 26 and 研究生: no R06
-    ))
+    landing.write(
+        "mz_verification",
+        "v_20261101.csv",
+        VERIFY
+        + (
+            "K1,H1,2026-10-01,1,4800,符合\n"  # 400/month < 680: R01
+            "K2,H2,2025-09-01,1,4800,符合\n"  # older than 12 months: nothing
+            "K3,H3,2026-10-01,1,4800,不符合\n"  # 不符合: no R01
+        ),
+    )
+    landing.write(
+        "yb_settlements",
+        "yb_20261101.csv",
+        SETTLE
+        + (
+            f"S1,{P['d']},张四,2026-09-01,住院,40000,15000,0,0,25000,\n"  # 25,000 ≥ 20,000: R03
+            f"S2,{P['e']},张五,2026-09-01,住院,40000,15000,0,0,25000,\n"
+            f"S3,{P['e']},张五,2026-09-05,住院,-30000,-20000,0,0,-10000,S2\n"  # nets to 15,000: no R03
+        ),
+    )
+    landing.write(
+        "mz_assistance",
+        "a_20261101.csv",
+        ASSIST
+        + (
+            f"H6,{P['f']},张六,特困供养,2010-01-01,2026-06-30,900,终止\n"  # ended; 26 and 研究生: no R06
+        ),
+    )
     landing.write("xf_petitions", "x_20261101.csv", PETITION + f"X1,{P['g']},张七,2026-10-20,乔官,生活困难,家里困难\n")
     # nothing to report, but delivered: the rules that need these feeds are evaluated (R09, R10)
     landing.write("wj_deaths", "d_20261101.csv", "身份证号,姓名,死亡日期\n")
@@ -100,7 +131,9 @@ def test_episodes_continue_escalate_and_resolve(landing):
     assert second["H4"][0] == first["H4"][0] and second["H4"][3] == "continuing"  # same episode, same id
     # H4 gets a first serious illness too: still one warning; and after 10 days without feedback
     # the 橙 warnings (response window 7 days) escalate
-    landing.write("wj_diagnoses", "dx_20261110.csv", "登记编号,身份证号,诊断日期,病种类别\n" f"D1,{P['d']},2026-11-08,大病\n")
+    landing.write(
+        "wj_diagnoses", "dx_20261110.csv", f"登记编号,身份证号,诊断日期,病种类别\nD1,{P['d']},2026-11-08,大病\n"
+    )
     landing.write("xf_petitions", "x_20261111.csv", PETITION)  # nothing new
     load(landing, d3)
     third = warnings(landing, d3)
@@ -118,17 +151,20 @@ def test_feedback_not_true_suppresses_until_worse_and_already_covered_is_checked
     d1, d2 = dt.date(2026, 11, 1), dt.date(2026, 11, 3)
     load(landing, d1)
     w = warnings(landing, d1)
-    landing.write("zj_feedback", "fb_20261102.csv", FEEDBACK + (
-        f"{w['H4'][0]},H4,2026-11-02,情况不属实,无,李干部\n"
-        f"{w['H1'][0]},H1,2026-11-02,已在保,无,李干部\n"
-    ))
+    landing.write(
+        "zj_feedback",
+        "fb_20261102.csv",
+        FEEDBACK + (f"{w['H4'][0]},H4,2026-11-02,情况不属实,无,李干部\n{w['H1'][0]},H1,2026-11-02,已在保,无,李干部\n"),
+    )
     load(landing, d2)
     assert ("H4", "R03") not in hits(landing, d2)  # held back by 情况不属实
     assert "H4" not in warnings(landing, d2)
     lag = landing.query("SELECT household_id, note FROM monitoring.data_lag_cases WHERE as_of_date = ?", [d2])
     assert lag and lag[0][0] == "H1" and "滞后" in lag[0][1]  # 已在保, but the rolls show nobody
     # spending grows by far more than 20 %: the warning comes back
-    landing.write("yb_settlements", "yb_20261104.csv", SETTLE + f"S9,{P['d']},张四,2026-11-03,住院,20000,5000,0,0,15000,\n")
+    landing.write(
+        "yb_settlements", "yb_20261104.csv", SETTLE + f"S9,{P['d']},张四,2026-11-03,住院,20000,5000,0,0,15000,\n"
+    )
     load(landing, dt.date(2026, 11, 4))
     assert ("H4", "R03") in hits(landing, dt.date(2026, 11, 4))
 
@@ -139,13 +175,17 @@ def test_exports_are_scoped_masked_and_safe(landing):
     load(landing, d)
     out = landing.warehouse.parent / "exports" / d.isoformat()
     names = sorted(p.name for p in out.glob("*_*.xlsx"))
-    assert names == ["370725107_乔官镇.xlsx", "370725110_红河镇.xlsx", "370725116_营丘镇.xlsx",
-                     "社会救助综合服务中心_督办汇总.xlsx"]
+    assert names == [
+        "370725107_乔官镇.xlsx",
+        "370725110_红河镇.xlsx",
+        "370725116_营丘镇.xlsx",
+        "社会救助综合服务中心_督办汇总.xlsx",
+    ]
     assert (out / "反馈表模板.xlsx").exists()  # the blank answer form goes out with the night
     wb = CalamineWorkbook.from_path(str(out / "370725110_红河镇.xlsx"))
     assert wb.sheet_names == ["新增预警", "持续预警", "本期解除", "反馈", "规则说明"]
     rows = wb.get_sheet_by_name("新增预警").to_python()
-    rows = rows[next(i for i, r in enumerate(rows) if r[0] == "预警编号"):]  # under the title lines
+    rows = rows[next(i for i, r in enumerate(rows) if r[0] == "预警编号") :]  # under the title lines
     head = rows[0]
     assert head[:4] == ["预警编号", "等级", "状态", "应反馈日期"] and "风险分" not in head
     listed = [dict(zip(head, r)) for r in rows[1:]]
@@ -182,7 +222,8 @@ def test_a_blocked_feed_leaves_its_rules_unevaluated_and_says_so(landing):
     with connect(landing.warehouse) as con:  # the gate closes the settlements, as for a broken extract
         con.execute(
             "UPDATE audit.feed_gate SET usable = false, problems = '今晚 12.0% 的数据行被隔离' "
-            "WHERE as_of_date = ? AND feed = 'yb_settlements'", [d]
+            "WHERE as_of_date = ? AND feed = 'yb_settlements'",
+            [d],
         )
         build_warnings(con, d, load_policy(d))
     status = dict(landing.query("SELECT rule_code, evaluated FROM monitoring.rule_status WHERE as_of_date = ?", [d]))
@@ -202,7 +243,7 @@ def test_m01_fires_only_where_no_rule_does_and_orders_by_score(landing):
                (?, 'H2', 0.6, 'test', '近6个月无社保缴费记录', 420),  -- no rule fires: M01, 橙 (≥ 0.5)
                (?, 'H3', 0.25, 'test', NULL, NULL),                   -- no rule fires: M01, 黄
                (?, 'H5', 0.1, 'test', NULL, 2000),                    -- below the threshold
-               (?, 'H1', 0.9, 'test', NULL, 300)""",                  # R01 fires: no M01
+               (?, 'H1', 0.9, 'test', NULL, 300)""",  # R01 fires: no M01
             [d, d, d, d],
         )
         build_warnings(con, d, load_policy(d))
@@ -261,8 +302,12 @@ def test_the_risk_model_learns_from_history_and_explains_itself():
 
     from models.model_card import card_figures, card_markdown
 
-    holdout = model.holdout.assign(township_name=np.where(rng.random(len(model.holdout)) < 0.5, "红河镇", "宝城街道"),
-                                   head_sex="男", head_age=45, severe_disability=0)
+    holdout = model.holdout.assign(
+        township_name=np.where(rng.random(len(model.holdout)) < 0.5, "红河镇", "宝城街道"),
+        head_sex="男",
+        head_age=45,
+        severe_disability=0,
+    )
     figures = card_figures(holdout, k=20)
     assert figures["overall"]["roc_auc"] > 0.75 and 0 <= figures["overall"]["recall_at_k"] <= 1
     assert set(figures["recall_at_k_by_township"]) == {"红河镇", "宝城街道"}
@@ -274,8 +319,10 @@ def test_the_risk_model_learns_from_history_and_explains_itself():
 def night_rows(landing, d: dt.date) -> dict[str, list[str]]:
     from transform.monitoring.warnings import NIGHT_TABLES
 
-    return {t: sorted(map(repr, landing.query(f"SELECT * FROM monitoring.{t} WHERE as_of_date = ?", [d])))
-            for t in NIGHT_TABLES}
+    return {
+        t: sorted(map(repr, landing.query(f"SELECT * FROM monitoring.{t} WHERE as_of_date = ?", [d])))
+        for t in NIGHT_TABLES
+    }
 
 
 def test_a_failure_while_building_the_list_leaves_the_nights_tables_as_they_were(landing, monkeypatch):

@@ -39,9 +39,16 @@ class WarehouseMissing(RuntimeError):
 def httpfs_extension() -> Path:
     import duckdb_extension_httpfs
 
-    path = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    path = (
+        Path(duckdb_extension_httpfs.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "httpfs.duckdb_extension"
+    )
     if not path.is_file():
-        raise RuntimeError(f"duckdb-extension-httpfs does not match DuckDB {duckdb.__version__} (pin both to one version): {path}")
+        raise RuntimeError(
+            f"duckdb-extension-httpfs does not match DuckDB {duckdb.__version__} (pin both to one version): {path}"
+        )
     return path
 
 
@@ -78,8 +85,11 @@ def warehouse_key(home: Path, creating: bool) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(key)
-    log.warning("已生成本地仓库密钥 generated a local warehouse key at %s; back it up with the warehouse "
-                "(production: set %s)", path, ENV_KEY)
+    log.warning(
+        "已生成本地仓库密钥 generated a local warehouse key at %s; back it up with the warehouse (production: set %s)",
+        path,
+        ENV_KEY,
+    )
     return key
 
 

@@ -13,8 +13,8 @@ columns last: a migrated warehouse and a new one then have the same columns in t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import duckdb
 
@@ -29,7 +29,9 @@ class Migration:
     apply: Callable[[duckdb.DuckDBPyConnection, RunDdl], None]
 
 
-def _missing_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str, columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _missing_columns(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, columns: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
     have = {
         r[0]
         for r in con.execute(
@@ -77,8 +79,17 @@ MIGRATIONS: list[Migration] = [
     # a later version of a file replaces the earlier one (ingest/loader.py)
     Migration("audit.files: status 'superseded'", _files_status_lacks_superseded, _files_allow_superseded),
     # freshness in the department scorecards (transform/audit/freshness.py)
-    add_columns("audit", "scorecards", [("last_delivered", "DATE"), ("age_days", "INTEGER"), ("max_age_days", "INTEGER"),
-                                        ("on_time", "VARCHAR"), ("freshness_note", "VARCHAR")]),
+    add_columns(
+        "audit",
+        "scorecards",
+        [
+            ("last_delivered", "DATE"),
+            ("age_days", "INTEGER"),
+            ("max_age_days", "INTEGER"),
+            ("on_time", "VARCHAR"),
+            ("freshness_note", "VARCHAR"),
+        ],
+    ),
     # the proxy-means income estimate beside each score (transform/model/scoring.py)
     add_columns("monitoring", "household_scores", [("estimated_income_per_capita", "DOUBLE")]),
     # deadlines and answers of the township loop (transform/monitoring/warnings.py)

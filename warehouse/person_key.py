@@ -48,7 +48,9 @@ def load_key(home: Path) -> bytes:
             path.write_text(key.hex())
             path.chmod(0o600)
             log.warning(
-                "已生成本地人员密钥 generated a local person key at %s (not for production: set %s there)", path, ENV_KEY
+                "已生成本地人员密钥 generated a local person key at %s (not for production: set %s there)",
+                path,
+                ENV_KEY,
             )
     return key
 

@@ -8,9 +8,9 @@ connection (assets.common.Warehouse, the Dagster resource, opens it with ``conne
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
@@ -114,14 +114,19 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     spill.mkdir(parents=True, exist_ok=True)
     extension = httpfs_extension()
     verified = _identity(extension) in _VERIFIED_EXTENSIONS
-    con = duckdb.connect(config={
-        "memory_limit": MEMORY_LIMIT, "temp_directory": str(spill), "temp_file_encryption": True,
-        # nothing is fetched from the internet: the one extension needed ships in a pinned package
-        "autoinstall_known_extensions": False, "autoload_known_extensions": False,
-        # DuckDB checks the extension's signature on the first load in this process (0.1 s); later
-        # connections load the very same file (same inode, size and time) without checking again
-        "allow_unsigned_extensions": verified,
-    })
+    con = duckdb.connect(
+        config={
+            "memory_limit": MEMORY_LIMIT,
+            "temp_directory": str(spill),
+            "temp_file_encryption": True,
+            # nothing is fetched from the internet: the one extension needed ships in a pinned package
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            # DuckDB checks the extension's signature on the first load in this process (0.1 s); later
+            # connections load the very same file (same inode, size and time) without checking again
+            "allow_unsigned_extensions": verified,
+        }
+    )
     try:
         con.execute(f"LOAD '{extension}'")
         _VERIFIED_EXTENSIONS.add(_identity(extension))

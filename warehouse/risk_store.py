@@ -55,4 +55,5 @@ def promote(home: Path, version: str, as_of: dt.date) -> None:
     promotions.append({"version": version, "promoted_on": as_of.isoformat()})
     promotions.sort(key=lambda p: p["promoted_on"])
     (models_dir(home) / "current.json").write_text(
-        json.dumps({"version": promotions[-1]["version"], "promotions": promotions}, indent=1), encoding="utf-8")
+        json.dumps({"version": promotions[-1]["version"], "promotions": promotions}, indent=1), encoding="utf-8"
+    )

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 
 from jiuzhu.config import Feed, load_feeds, load_quality
-from warehouse.resource import quote_ident as q
 from transform.staging.build import snapshot_in_force
+from warehouse.resource import quote_ident as q
 
 
 def tonights_extract(con: duckdb.DuckDBPyConnection, feed: str, as_of: dt.date) -> dt.date | None:
@@ -65,7 +65,9 @@ def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQ
         "SELECT max(extract_date) FROM audit.files WHERE feed = ? AND extract_date <= ?", [feed.name, as_of]
     ).fetchall()[0][0]
     fq = FeedQuality(
-        feed.name, as_of.isoformat(), extract.isoformat() if extract else None,
+        feed.name,
+        as_of.isoformat(),
+        extract.isoformat() if extract else None,
         (as_of - last_file).days if last_file else None,
     )
     if extract is None:

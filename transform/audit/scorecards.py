@@ -26,27 +26,29 @@ def scorecard_rows(con: duckdb.DuckDBPyConnection, measured: list[FeedQuality], 
             "SELECT count(*) FROM audit.files WHERE feed = ? AND status = 'rejected' AND coalesce(extract_date, ?) <= ?",
             [fq.feed, as_of, as_of],
         ).fetchall()[0][0]
-        out.append({
-            "as_of_date": as_of,
-            "department": feed.department,
-            "feed": fq.feed,
-            "extract_date": fq.extract_date,
-            "days_since_last_file": fq.days_since_last_file,
-            "expected_cadence_days": feed.cadence_days,
-            "fresh": f.fresh,  # the newest loaded extract within the spec's max_age (transform/audit/freshness.py)
-            "rows_tonight": fq.rows_tonight,
-            "completeness": round(1 - required_missing / fq.rows_tonight, 4) if fq.rows_tonight else None,
-            "validity": round(1 - fq.quarantine_share, 4) if fq.rows_tonight else None,
-            "duplicate_keys": fq.duplicate_keys,
-            "files_rejected": rejected,
-            "top_reasons": ", ".join(f"{c} ×{n}" for c, n in fq.top_reasons) or None,
-            "usable": fq.usable,
-            "last_delivered": f.last_delivered,
-            "age_days": f.age_days,
-            "max_age_days": f.max_age_days,
-            "on_time": f.label_zh,
-            "freshness_note": f.message_zh,
-        })
+        out.append(
+            {
+                "as_of_date": as_of,
+                "department": feed.department,
+                "feed": fq.feed,
+                "extract_date": fq.extract_date,
+                "days_since_last_file": fq.days_since_last_file,
+                "expected_cadence_days": feed.cadence_days,
+                "fresh": f.fresh,  # the newest loaded extract within the spec's max_age (transform/audit/freshness.py)
+                "rows_tonight": fq.rows_tonight,
+                "completeness": round(1 - required_missing / fq.rows_tonight, 4) if fq.rows_tonight else None,
+                "validity": round(1 - fq.quarantine_share, 4) if fq.rows_tonight else None,
+                "duplicate_keys": fq.duplicate_keys,
+                "files_rejected": rejected,
+                "top_reasons": ", ".join(f"{c} ×{n}" for c, n in fq.top_reasons) or None,
+                "usable": fq.usable,
+                "last_delivered": f.last_delivered,
+                "age_days": f.age_days,
+                "max_age_days": f.max_age_days,
+                "on_time": f.label_zh,
+                "freshness_note": f.message_zh,
+            }
+        )
     return out
 
 

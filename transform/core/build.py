@@ -83,10 +83,12 @@ def build_core(
     for step in AFTER:
         _run(con, SQL_DIR / f"{step}.sql", names, params)
     added = [c for table in household for c in _columns(con, table) if c != "household_id"]
-    if added and _columns(con, f"{schema}.household_features")[-len(added):] != added:  # DuckDB would rename: x_1
+    if added and _columns(con, f"{schema}.household_features")[-len(added) :] != added:  # DuckDB would rename: x_1
         raise ValueError(f"a column of {', '.join(household)} has a name {schema}.household_features already uses")
-    temps = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary "
-                        "AND (starts_with(table_name, '_jz_features') OR starts_with(table_name, '_jz_household'))")
+    temps = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary "
+        "AND (starts_with(table_name, '_jz_features') OR starts_with(table_name, '_jz_household'))"
+    )
     for (temp,) in temps.fetchall():  # each member's health and other facts: gone once added up
         con.execute(f"DROP TABLE {temp}")
     counts = con.execute(
@@ -122,9 +124,16 @@ def _features() -> list[tuple[Path, list[str]]]:
             raise ValueError(f"{path.name} creates no temp table {_person_table(path)}")
     order = []
     while files:
-        ready = [path for path, (text, _) in files.items()
-                 if not any(re.search(rf"\b{table}\b", text) for other, (_, tables) in files.items() if other != path
-                            for table in tables)]
+        ready = [
+            path
+            for path, (text, _) in files.items()
+            if not any(
+                re.search(rf"\b{table}\b", text)
+                for other, (_, tables) in files.items()
+                if other != path
+                for table in tables
+            )
+        ]
         if not ready:
             raise ValueError(f"features files that read each other's tables: {', '.join(p.name for p in files)}")
         order.append((ready[0], files.pop(ready[0])[1]))
@@ -157,20 +166,28 @@ def _placeholders(schema: str, restricted: str) -> dict[str, str]:
     with_ids = [name for name, feed in feeds.items() if feed.identifies_persons]
     keyed = {
         name: f"(SELECT k.person_key, x.* EXCLUDE (id_number) FROM {rel[name]} x "
-              f"JOIN {restricted}.person_ids k USING (id_number))"
+        f"JOIN {restricted}.person_ids k USING (id_number))"
         for name in with_ids
     }
     named = sorted((f for f in with_ids if feeds[f].name_priority), key=lambda f: -feeds[f].name_priority)
-    return rel | keyed | {
-        "core": schema,
-        "restricted": restricted,
-        "id_numbers": " UNION ".join(f"SELECT id_number FROM {rel[f]} WHERE id_number IS NOT NULL" for f in with_ids),
-        "named_records": " UNION ALL ".join(
-            f"SELECT person_key, name, extract_date, {int(feeds[f].name_priority)} AS src, file_id, source_row FROM {keyed[f]}"
-            for f in named
-        ),
-        "seen_records": " UNION ALL ".join(f"SELECT person_key, '{f}' AS feed FROM {keyed[f]}" for f in with_ids if f != ROSTER),
-    }
+    return (
+        rel
+        | keyed
+        | {
+            "core": schema,
+            "restricted": restricted,
+            "id_numbers": " UNION ".join(
+                f"SELECT id_number FROM {rel[f]} WHERE id_number IS NOT NULL" for f in with_ids
+            ),
+            "named_records": " UNION ALL ".join(
+                f"SELECT person_key, name, extract_date, {int(feeds[f].name_priority)} AS src, file_id, source_row FROM {keyed[f]}"
+                for f in named
+            ),
+            "seen_records": " UNION ALL ".join(
+                f"SELECT person_key, '{f}' AS feed FROM {keyed[f]}" for f in with_ids if f != ROSTER
+            ),
+        }
+    )
 
 
 def _number(value):
@@ -183,14 +200,20 @@ def _parameters(as_of: dt.date, policy: dict) -> dict:
     """Every value the .sql files may bind, by name."""
     rules, compliance = policy["rules"], policy["compliance"]
     care = compliance["care_share_of_minimum_wage"]
-    towns = [(t.code, name) for t in load_townships() if t.code != FALLBACK_TOWNSHIP for name in (t.official_name, *t.aliases)]
+    towns = [
+        (t.code, name)
+        for t in load_townships()
+        if t.code != FALLBACK_TOWNSHIP
+        for name in (t.official_name, *t.aliases)
+    ]
     sections = (policy["standards"], rules, policy["features"], asdict(load_linkage()))
     values = {name: v for section in sections for name, v in section.items()}
     if len(values) < sum(map(len, sections)):  # $name must say which number it is
         raise ValueError("the policy and config/linkage.yaml use a key twice")
     values |= {
         "tekun_basic_multiple": compliance["tekun_basic_multiple"],
-        "working_age_low": rules["working_age"][0], "working_age_high": rules["working_age"][1],
+        "working_age_low": rules["working_age"][0],
+        "working_age_high": rules["working_age"][1],
     }
     return {name: _number(v) for name, v in values.items()} | {
         "as_of": as_of,

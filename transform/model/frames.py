@@ -14,6 +14,9 @@ UNUSED = {"petition_categories", "village", "verification_result", "township_cod
 
 def model_frame(con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None) -> pd.DataFrame:
     columns = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
-    select = [f'"{name}"::DOUBLE AS "{name}"' if kind.startswith("DECIMAL") else f'"{name}"'
-              for name, kind in columns if name not in UNUSED]
+    select = [
+        f'"{name}"::DOUBLE AS "{name}"' if kind.startswith("DECIMAL") else f'"{name}"'
+        for name, kind in columns
+        if name not in UNUSED
+    ]
     return con.sql(f"SELECT {', '.join(select)} FROM {table}" + (f" ORDER BY {order_by}" if order_by else "")).df()

@@ -20,7 +20,9 @@ MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and
 MIN_MONTHS = 4  # nor over fewer training dates
 
 
-def training_frame(con: duckdb.DuckDBPyConnection, home: Path, as_of: dt.date) -> tuple[pd.DataFrame | None, list[dt.date]]:
+def training_frame(
+    con: duckdb.DuckDBPyConnection, home: Path, as_of: dt.date
+) -> tuple[pd.DataFrame | None, list[dt.date]]:
     """The point-in-time training rows up to the night (None when there are none) and their dates."""
     install(con, load_key(home))
     dates = training_dates(con, as_of)
@@ -31,19 +33,31 @@ def training_frame(con: duckdb.DuckDBPyConnection, home: Path, as_of: dt.date) -
     return frame, dates
 
 
-def train_candidate(frame: pd.DataFrame, as_of: dt.date, positives: int, visit_capacity: int) -> tuple[TrainedModel, dict]:
+def train_candidate(
+    frame: pd.DataFrame, as_of: dt.date, positives: int, visit_capacity: int
+) -> tuple[TrainedModel, dict]:
     """A model trained on the frame, and its card (what the model store keeps beside it)."""
     model = train(frame)
     figures = card_figures(model.holdout, visit_capacity)
     model.holdout = None  # the card keeps the figures; the artefact stays small
-    card = {"trained_on": as_of.isoformat(), "kind": model.kind, "features": model.features,
-            "train_dates": model.train_dates, "test_dates": model.test_dates, "metrics": model.metrics,
-            "training_rows": len(frame), "positives": positives, "card": figures,
-            "income_estimate": model.income.metrics if model.income else None}
+    card = {
+        "trained_on": as_of.isoformat(),
+        "kind": model.kind,
+        "features": model.features,
+        "train_dates": model.train_dates,
+        "test_dates": model.test_dates,
+        "metrics": model.metrics,
+        "training_rows": len(frame),
+        "positives": positives,
+        "card": figures,
+        "income_estimate": model.income.metrics if model.income else None,
+    }
     return model, card
 
 
-def promotion(model: TrainedModel, frame: pd.DataFrame, existing: tuple[str, TrainedModel, dict] | None) -> tuple[bool, str]:
+def promotion(
+    model: TrainedModel, frame: pd.DataFrame, existing: tuple[str, TrainedModel, dict] | None
+) -> tuple[bool, str]:
     """Whether the new model should replace the one in use, and why."""
     new_auc = model.metrics[model.kind].get("roc_auc", 0.0)
     if not existing:

@@ -82,8 +82,15 @@ def build_training_rows(con: duckdb.DuckDBPyConnection, as_of: dt.date, dates: l
             con.execute(f"INSERT INTO model.training_rows BY NAME {label_sql}", nights)
         else:
             con.execute(f"CREATE TABLE model.training_rows AS {label_sql}", nights)
-    for table in ("persons", "household_members", "households", "persons_outside_roster", "assistance",
-                  "household_features", "linkage_suggestions"):
+    for table in (
+        "persons",
+        "household_members",
+        "households",
+        "persons_outside_roster",
+        "assistance",
+        "household_features",
+        "linkage_suggestions",
+    ):
         con.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
     con.execute(f"DROP TABLE IF EXISTS {RESTRICTED}.person_ids")
     return con.execute("SELECT count(*) FROM model.training_rows").fetchall()[0][0]

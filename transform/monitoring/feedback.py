@@ -50,7 +50,7 @@ def check_feedback(con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str |
     return con.execute(
         f"""INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage,
                                           run_id, quarantined_at)
-            WITH fb AS (SELECT * FROM {r['zj_feedback']}),
+            WITH fb AS (SELECT * FROM {r["zj_feedback"]}),
             issued AS (  -- every warning an earlier night issued, with its township and first night
                 SELECT warning_id, any_value(township_code) AS township_code, min(first_flagged_on) AS first_flagged_on
                 FROM monitoring.warnings WHERE as_of_date < $d GROUP BY warning_id
@@ -58,7 +58,7 @@ def check_feedback(con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str |
             judged AS (
                 SELECT fb.*, CASE
                     WHEN i.warning_id IS NULL THEN 'FEEDBACK_UNKNOWN_WARNING'
-                    WHEN {_file_township_sql('fb.source_file')} <> i.township_code THEN 'FEEDBACK_OTHER_TOWNSHIP'
+                    WHEN {_file_township_sql("fb.source_file")} <> i.township_code THEN 'FEEDBACK_OTHER_TOWNSHIP'
                     WHEN fb.check_date < i.first_flagged_on THEN 'FEEDBACK_BEFORE_WARNING' END AS reason_code
                 FROM fb LEFT JOIN issued i USING (warning_id)
                 WHERE NOT EXISTS (SELECT 1 FROM audit.quarantine q
@@ -75,5 +75,7 @@ def check_feedback(con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str |
 
 def valid_feedback(as_of: dt.date) -> str:
     """A SQL subquery: the feedback rows that stand on the night (see the module's docstring)."""
-    return (f"(SELECT * FROM {relations(as_of)['zj_feedback']} fb WHERE NOT EXISTS ("
-            "SELECT 1 FROM audit.quarantine q WHERE q.file_id = fb.file_id AND q.row_number = fb.source_row))")
+    return (
+        f"(SELECT * FROM {relations(as_of)['zj_feedback']} fb WHERE NOT EXISTS ("
+        "SELECT 1 FROM audit.quarantine q WHERE q.file_id = fb.file_id AND q.row_number = fb.source_row))"
+    )

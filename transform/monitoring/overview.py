@@ -15,7 +15,7 @@ PREVIEW_ROWS = 10
 PREVIEW_SQL = f"""
     SELECT warning_id, township_name, village, level, rule_codes, status, first_flagged_on, risk_score, person_masked_id
     FROM monitoring.warnings WHERE as_of_date = ?
-    ORDER BY CASE level {' '.join(f"WHEN '{lv}' THEN {i}" for i, lv in enumerate(LEVEL_ORDER))} END,
+    ORDER BY CASE level {" ".join(f"WHEN '{lv}' THEN {i}" for i, lv in enumerate(LEVEL_ORDER))} END,
              risk_score DESC NULLS LAST, township_code, warning_id
     LIMIT ?"""
 
@@ -31,7 +31,8 @@ def warnings_by_township_and_level(con: duckdb.DuckDBPyConnection, as_of: dt.dat
     """(township_name, level, warnings) of the night."""
     return con.execute(
         """SELECT township_name, level, count(*) FROM monitoring.warnings WHERE as_of_date = ?
-           GROUP BY ALL ORDER BY 1, 2""", [as_of]
+           GROUP BY ALL ORDER BY 1, 2""",
+        [as_of],
     ).fetchall()
 
 

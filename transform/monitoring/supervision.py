@@ -57,10 +57,14 @@ def build_supervision(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[di
     townships by code, the total last."""
     with transaction(con):
         con.execute("DELETE FROM monitoring.township_supervision WHERE as_of_date = ?", [as_of])
-        con.execute("INSERT INTO monitoring.township_supervision BY NAME "
-                    + SUPERVISION_SQL.format(feedback=valid_feedback(as_of), total=TOTAL), {"d": as_of})
+        con.execute(
+            "INSERT INTO monitoring.township_supervision BY NAME "
+            + SUPERVISION_SQL.format(feedback=valid_feedback(as_of), total=TOTAL),
+            {"d": as_of},
+        )
     cur = con.execute(
         "SELECT * FROM monitoring.township_supervision WHERE as_of_date = ? ORDER BY township_code = ?, township_code",
-        [as_of, TOTAL])
+        [as_of, TOTAL],
+    )
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 
@@ -20,9 +19,13 @@ from warehouse.resource import transaction
 
 NIGHT_TABLES = ("rule_hits", "rule_sources", "rule_status", "warnings", "resolved_warnings", "data_lag_cases")
 # Writes name their columns: the tables may gain columns (warehouse/migrations.py), never by position.
-INTO_RULE_HITS = ("INSERT INTO monitoring.rule_hits (as_of_date, subject_type, subject_id, rule_code, rule_name, level, "
-                  "figures, threshold, policy_items, reason, departments, measure, severity, suppressed)")
-INTO_RULE_SOURCES = "INSERT INTO monitoring.rule_sources (as_of_date, subject_id, rule_code, feed, source_file, source_row)"
+INTO_RULE_HITS = (
+    "INSERT INTO monitoring.rule_hits (as_of_date, subject_type, subject_id, rule_code, rule_name, level, "
+    "figures, threshold, policy_items, reason, departments, measure, severity, suppressed)"
+)
+INTO_RULE_SOURCES = (
+    "INSERT INTO monitoring.rule_sources (as_of_date, subject_id, rule_code, feed, source_file, source_row)"
+)
 INTO_RULE_STATUS = "INSERT INTO monitoring.rule_status (as_of_date, rule_code, evaluated, reason, hits)"
 
 # Which rows of a feed stand behind a hit: the date column and how far back (days; None = all known).
@@ -138,8 +141,8 @@ SELECT o.person_key, 'R03' AS code, sum(s.out_of_pocket) AS figure, count(*) FIL
        '近12个月医疗自付 ' || format('{{:,.0f}}', sum(s.out_of_pocket)::DOUBLE) || ' 元（医保结算 ' ||
        count(*) FILTER (WHERE s.reverses IS NULL) || ' 笔，冲销已扣除），超过预警线 {line:,} 元' AS reason
 FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)
-JOIN {r['yb_settlements']} s ON s.id_number = p.id_number
-WHERE s.settlement_date <= {d} AND s.settlement_date > {d} - INTERVAL {int(rules['medical_window_months'])} MONTH
+JOIN {r["yb_settlements"]} s ON s.id_number = p.id_number
+WHERE s.settlement_date <= {d} AND s.settlement_date > {d} - INTERVAL {int(rules["medical_window_months"])} MONTH
 GROUP BY o.person_key HAVING sum(s.out_of_pocket) >= {line}""")
     if "xf_petitions" not in gate:
         categories = ", ".join(_lit(c) for c in rules["petition_categories"])
@@ -149,25 +152,30 @@ GROUP BY o.person_key HAVING sum(s.out_of_pocket) >= {line}""")
 SELECT o.person_key, 'R08' AS code, count(*) AS figure, count(*) AS n,
        '近90天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' AS reason
 FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)
-JOIN {r['xf_petitions']} x ON x.id_number = p.id_number
-WHERE x.registration_date <= {d} AND x.registration_date > {d} - INTERVAL {int(rules['petition_window_days'])} DAY
+JOIN {r["xf_petitions"]} x ON x.id_number = p.id_number
+WHERE x.registration_date <= {d} AND x.registration_date > {d} - INTERVAL {int(rules["petition_window_days"])} DAY
   AND (x.petition_category IN ({categories}) OR {hardship})
 GROUP BY o.person_key""")
     if not parts:
         return None
     meta = {x.code: x for x in (r03, r08)}
-    cases = lambda attr: "CASE code " + " ".join(  # noqa: E731
-        f"WHEN '{c}' THEN {_lit(attr(x))}" for c, x in meta.items()) + " END"
+    cases = lambda attr: (
+        "CASE code "
+        + " ".join(  # noqa: E731
+            f"WHEN '{c}' THEN {_lit(attr(x))}" for c, x in meta.items()
+        )
+        + " END"
+    )
     return f"""
 {INTO_RULE_HITS}
 SELECT {d}, 'person', person_key, code, {cases(lambda x: x.name)},
-       CASE code WHEN 'R03' THEN {_lit(level_of('R03', policy))} ELSE {_lit(level_of('R08', policy))} END,
+       CASE code WHEN 'R03' THEN {_lit(level_of("R03", policy))} ELSE {_lit(level_of("R08", policy))} END,
        json_object('figure', figure, 'records', n), CASE code WHEN 'R03' THEN '{line}' ELSE '近90天困难类信访' END,
        {cases(lambda x: x.policy_items)}, reason,
        CASE code WHEN 'R03' THEN {_list(r03.departments)} ELSE {_list(r08.departments)} END,
        CASE code WHEN 'R03' THEN {_lit(render(r03.measure, policy))} ELSE {_lit(render(r08.measure, policy))} END,
        figure::DOUBLE, false
-FROM ({' UNION ALL '.join(parts)})
+FROM ({" UNION ALL ".join(parts)})
 """
 
 
@@ -202,10 +210,10 @@ def _suppress(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
                 LEFT JOIN monitoring.rule_hits prev ON prev.as_of_date = w.as_of_date
                      AND prev.subject_id = w.subject_id AND prev.rule_code = code
                 WHERE fb.check_result = '情况不属实' AND fb.check_date <= $d
-                  AND fb.check_date > $d - INTERVAL {int(ep['not_true_suppression_days'])} DAY
+                  AND fb.check_date > $d - INTERVAL {int(ep["not_true_suppression_days"])} DAY
             ) s
             WHERE h.as_of_date = $d AND h.subject_id = s.subject_id AND h.rule_code = s.code
-              AND (s.severity_then IS NULL OR h.severity <= s.severity_then * (1 + {float(ep['worse_by'])}))""",
+              AND (s.severity_then IS NULL OR h.severity <= s.severity_then * (1 + {float(ep["worse_by"])}))""",
         {"d": as_of},
     )
 
@@ -221,8 +229,10 @@ def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
             if feed == "mz_verification":
                 join = "JOIN {rel} s ON s.household_id = h.subject_id"
             else:
-                join = ("JOIN core.household_members m ON m.household_id = h.subject_id "
-                        "JOIN restricted.person_ids p USING (person_key) JOIN {rel} s ON s.id_number = p.id_number")
+                join = (
+                    "JOIN core.household_members m ON m.household_id = h.subject_id "
+                    "JOIN restricted.person_ids p USING (person_key) JOIN {rel} s ON s.id_number = p.id_number"
+                )
             con.execute(
                 f"""{INTO_RULE_SOURCES}
                     SELECT DISTINCT h.as_of_date, h.subject_id, h.rule_code, '{feed}', s.source_file, s.source_row
@@ -258,7 +268,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
             WITH hits AS (SELECT * FROM monitoring.rule_hits WHERE as_of_date = {d} AND NOT suppressed),
             subjects AS (
                 SELECT subject_id, any_value(subject_type) AS subject_type,
-                       arg_min(level, {rank.format('level')}) AS level,
+                       arg_min(level, {rank.format("level")}) AS level,
                        list(rule_code ORDER BY rule_code) AS rule_codes,
                        list_sort(list_distinct(flatten(list(departments)))) AS departments,
                        string_agg(rule_code || ' ' || rule_name || '：' || reason, '；' ORDER BY rule_code) AS reasons,
@@ -276,7 +286,9 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
             LEFT JOIN restricted.person_ids p ON s.subject_type = 'person' AND p.person_key = s.subject_id""",
         {"d": as_of},
     )
-    prev_date = con.execute("SELECT max(as_of_date) FROM monitoring.warnings WHERE as_of_date < ?", [as_of]).fetchall()[0][0]
+    prev_date = con.execute("SELECT max(as_of_date) FROM monitoring.warnings WHERE as_of_date < ?", [as_of]).fetchall()[
+        0
+    ][0]
     scores = f"(SELECT household_id, risk_score FROM monitoring.household_scores WHERE as_of_date = {d})"
     prev = "(SELECT * FROM monitoring.warnings WHERE as_of_date = $prev)"
     nights = {"d": as_of, "prev": prev_date}
@@ -299,7 +311,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
             ),
             numbered AS (
                 SELECT *, row_number() OVER (PARTITION BY prev_id IS NULL ORDER BY township_code, subject_id) AS n,
-                       CASE WHEN prev_id IS NULL OR {rank.format('level')} < {rank.format('prev_level')} THEN {d}
+                       CASE WHEN prev_id IS NULL OR {rank.format("level")} < {rank.format("prev_level")} THEN {d}
                             ELSE prev_level_since END AS level_since
                 FROM joined
             )
@@ -307,7 +319,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
                    numbered.household_id, person_masked_id, township_code, towns.name, village, level, rule_codes, sc.risk_score,
                    departments, reasons,
                    CASE WHEN prev_id IS NULL THEN 'new'
-                        WHEN {rank.format('level')} < {rank.format('prev_level')} THEN 'escalated'
+                        WHEN {rank.format("level")} < {rank.format("prev_level")} THEN 'escalated'
                         WHEN fb.last_feedback IS NULL AND {d} - prev_first > CASE level {response} END THEN 'escalated'
                         ELSE 'continuing' END,
                    coalesce(prev_first, {d}), subject_id, measures, fb.last_feedback,

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import duckdb
 
 from jiuzhu.config import Feed
+from transform.staging.spec_sql import LINEAGE, original_values_json, output_columns, standardise_sql
 from warehouse.macros import install_macros
 from warehouse.resource import quote_ident as q
 from warehouse.resource import transaction
-from transform.staging.spec_sql import LINEAGE, original_values_json, output_columns, standardise_sql
 
 
 @dataclass
@@ -62,7 +62,9 @@ def _currency_sql(feed: Feed) -> str:
     return current
 
 
-def build_staging(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, run_id: str | None = None) -> StagingReport:
+def build_staging(
+    con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, run_id: str | None = None
+) -> StagingReport:
     install_macros(con)
     in_force = snapshot_in_force(con, feed.name, as_of) if feed.kind == "snapshot" else None
     current = _currency_sql(feed)

@@ -76,8 +76,11 @@ def _column(c: Column, raw: str) -> _ColumnSql:
     if c.type == "id":
         clean, shape = q("_c_" + c.field), q("_s_" + c.field)
         return _ColumnSql(
-            ([("_c_" + c.field, f"jz_id_clean({raw})")], [("_s_" + c.field, f"jz_id_shape({clean})")],
-             [(c.field, f"jz_id18_of({clean}, {shape})")]),
+            (
+                [("_c_" + c.field, f"jz_id_clean({raw})")],
+                [("_s_" + c.field, f"jz_id_shape({clean})")],
+                [(c.field, f"jz_id18_of({clean}, {shape})")],
+            ),
             [c.field],
             f"CASE WHEN {clean} IS NULL THEN {missing_code} ELSE jz_id_problem_of({shape}, {f}, extract_date) END",
         )
@@ -100,11 +103,15 @@ def _column(c: Column, raw: str) -> _ColumnSql:
     if c.type in simple:
         expr, code = simple[c.type]
         return _ColumnSql(
-            (text_layer, [], [(c.field, expr.format(t))]), [c.field], f"CASE {missing} WHEN {f} IS NULL THEN '{code}' END"
+            (text_layer, [], [(c.field, expr.format(t))]),
+            [c.field],
+            f"CASE {missing} WHEN {f} IS NULL THEN '{code}' END",
         )
     if c.type == "enum":
         return _ColumnSql(
-            (text_layer, [], [(c.field, _enum_case(c, t))]), [c.field], f"CASE {missing} WHEN {f} IS NULL THEN 'ENUM_INVALID' END"
+            (text_layer, [], [(c.field, _enum_case(c, t))]),
+            [c.field],
+            f"CASE {missing} WHEN {f} IS NULL THEN 'ENUM_INVALID' END",
         )
     if c.type == "township":
         prefix = "" if c.field == "township" else c.field + "_"
@@ -118,16 +125,23 @@ def _column(c: Column, raw: str) -> _ColumnSql:
                 [
                     (name_name, f"CASE {code} {names} END"),
                     # why a row went to the fallback: kept, never silent
-                    (note_name, f"CASE WHEN {t} IS NULL THEN '镇街为空，转县社会救助综合服务中心' "
-                                f"WHEN {code} = '{FALLBACK_TOWNSHIP}' AND {t} <> '{FALLBACK_TOWNSHIP}' "
-                                f"THEN '无法识别的镇街名称“' || {t} || '”，转县社会救助综合服务中心' END"),
+                    (
+                        note_name,
+                        f"CASE WHEN {t} IS NULL THEN '镇街为空，转县社会救助综合服务中心' "
+                        f"WHEN {code} = '{FALLBACK_TOWNSHIP}' AND {t} <> '{FALLBACK_TOWNSHIP}' "
+                        f"THEN '无法识别的镇街名称“' || {t} || '”，转县社会救助综合服务中心' END",
+                    ),
                 ],
             ),
             [code_name, name_name, note_name],
             f"CASE {missing} END" if c.required else None,
         )
     if c.type == "text":
-        return _ColumnSql(([(c.field, f"jz_text({raw})")], [], []), [c.field], f"CASE WHEN {f} IS NULL THEN {missing_code} END" if c.required else None)
+        return _ColumnSql(
+            ([(c.field, f"jz_text({raw})")], [], []),
+            [c.field],
+            f"CASE WHEN {f} IS NULL THEN {missing_code} END" if c.required else None,
+        )
     raise ValueError(f"unknown column type {c.type} of {c.name}")
 
 
@@ -170,7 +184,9 @@ def standardise_sql(feed: Feed) -> str:
         checks.append(("_p_parts", parts["total"], None))
 
     reason_code = f"coalesce({', '.join(a for a, _, _ in checks)})" if checks else "NULL::VARCHAR"
-    reason = "concat_ws('；', " + ", ".join(_problem_label(a, label) for a, label, _ in checks) + ")" if checks else "''"
+    reason = (
+        "concat_ws('；', " + ", ".join(_problem_label(a, label) for a, label, _ in checks) + ")" if checks else "''"
+    )
     outputs = [q(c) for c in output_columns(feed)]
     keep = ", ".join([*LINEAGE, *outputs])
     key = ", ".join(q(fields[k]) for k in feed.natural_key)
@@ -183,13 +199,13 @@ def standardise_sql(feed: Feed) -> str:
         "CASE WHEN _same THEN '相同' ELSE '不同' END || '）'"
     )
     return f"""
-WITH l1 AS (SELECT {', '.join(layers[0])} FROM raw.{feed.name} r
+WITH l1 AS (SELECT {", ".join(layers[0])} FROM raw.{feed.name} r
             WHERE r.file_id NOT IN (SELECT file_id FROM audit.files WHERE status = 'superseded')),
-l2 AS (SELECT {', '.join(layers[1])} FROM l1),
-l3 AS (SELECT {', '.join(layers[2])} FROM l2),
-l4 AS (SELECT {', '.join(layer4)} FROM l3),
-l5 AS (SELECT {', '.join(layer5)} FROM l4),
-l6 AS (SELECT *, {reason_code} AS _reason_code, hash({', '.join(outputs)}) AS _values FROM l5),
+l2 AS (SELECT {", ".join(layers[1])} FROM l1),
+l3 AS (SELECT {", ".join(layers[2])} FROM l2),
+l4 AS (SELECT {", ".join(layer4)} FROM l3),
+l5 AS (SELECT {", ".join(layer5)} FROM l4),
+l6 AS (SELECT *, {reason_code} AS _reason_code, hash({", ".join(outputs)}) AS _values FROM l5),
 l7 AS (SELECT *, row_number() OVER w AS _key_rank, first_value(file_id) OVER w AS _kept_file,
               first_value(source_row) OVER w AS _kept_row, _values = first_value(_values) OVER w AS _same
        FROM l6 WINDOW w AS (PARTITION BY {key}, extract_date, _reason_code IS NULL ORDER BY file_id DESC, source_row DESC))
