@@ -11,7 +11,7 @@ import zipfile
 import xlsxwriter
 from conftest import BEIJING
 from python_calamine import CalamineWorkbook
-from test_warnings import base, load
+from test_warnings import P, base, load
 
 from exports.township import listed_warnings
 
@@ -150,3 +150,26 @@ def test_the_workbook_prints_and_carries_the_lists_of_answers(landing):
     assert "红河镇" in title and D1.isoformat() in title
     rules = CalamineWorkbook.from_path(str(book)).get_sheet_by_name("规则说明").to_python()
     assert "第1条（完善最低生活保障制度）" in rules[1][4]  # clauses with the item's title
+
+
+def test_each_department_gets_only_its_own_rules_and_the_columns_of_its_field_map(landing):
+    from test_warnings import PETITION
+
+    from jiuzhu.config import load_department_lists
+
+    base(landing)
+    # 张四 (H4) is R03 for his medical spending, and petitions too: R08 for the petition office
+    landing.write("xf_petitions", "x2_20261101.csv", PETITION + f"X2,{P['d']},张四,2026-10-25,营丘,生活困难,看不起病\n")
+    load(landing, D1)
+    folder = landing.warehouse.parent / "exports" / D1.isoformat() / "departments"
+    default, named = load_department_lists()
+    for book in sorted(folder.glob("*.xlsx")):
+        rows = CalamineWorkbook.from_path(str(book)).get_sheet_by_name("预警清单").to_python()
+        top = next(i for i, row in enumerate(rows) if row and row[0] == "预警编号")
+        assert tuple(rows[top]) == named.get(book.stem, default), book.stem  # exactly the columns of its map
+    petitions = CalamineWorkbook.from_path(str(folder / "县信访局.xlsx")).get_sheet_by_name("预警清单").to_python()
+    text = str(petitions)
+    assert "张四" in text and "R08" in text  # the petitioner is on the petition office's list ...
+    assert "R03" not in text and "医疗" not in text and "自付" not in text  # ... without his medical spending
+    medical = str(CalamineWorkbook.from_path(str(folder / "县医保局.xlsx")).get_sheet_by_name("预警清单").to_python())
+    assert "自付" in medical and "R08" not in medical and "信访" not in medical
