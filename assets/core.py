@@ -3,6 +3,7 @@ persons outside the roster, household features, and linkage suggestions."""
 # no `from __future__ import annotations`: Dagster reads these type hints at definition time
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -95,7 +96,7 @@ def core_as_of(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         counts = {name: con.execute(f"SELECT count(*) FROM core.{name}").fetchall()[0][0] for name in CORE_TABLES}
         preview = con.execute(FEATURES_PREVIEW_SQL).fetchall()
         summary = con.execute(FEATURES_SUMMARY_SQL).fetchall() if counts["household_features"] else []
-    extra = {
+    extra: dict[str, dict[str, Any]] = {
         "persons": {"outside_roster": report.outside_roster},
         "household_members": {"persons_in_two_households": report.multi_household_persons},
         "linkage_suggestions": {"quarantined_rows_with_a_suggestion": report.rows_with_linkage_suggestions},

@@ -5,6 +5,8 @@ every raw row is in exactly one of staging.<feed> or the quarantine.
 """
 # no `from __future__ import annotations`: Dagster reads these type hints at definition time
 
+from typing import Any
+
 import dagster as dg
 
 from assets.common import NIGHTS, NightSettings, Warehouse, feed_asset_args, night_of
@@ -37,7 +39,7 @@ def build_staging_asset(feed: Feed) -> dg.AssetsDefinition:
             ["| 原因 reason | 行数 rows |", "|---|---|"]
             + [f"| {code} {REASONS.get(code, '')} | {n} |" for code, n in report.reasons]
         )
-        metadata = {
+        metadata: dict[str, Any] = {
             "dagster/row_count": dg.MetadataValue.int(report.rows),
             "current_rows": report.current_rows,
             "quarantined_rows": report.quarantined,

@@ -183,6 +183,7 @@ def phase_score(home: Path, model_home: Path) -> dict:
         started = time.perf_counter()
         scores = score_households(con, dt.date.fromisoformat(AS_OF), f"bench-{model.kind}", model)
         seconds = time.perf_counter() - started
+    assert model.income is not None  # train() always fits the income estimate
     return {
         "seconds": round(seconds, 3),
         "households": len(scores),

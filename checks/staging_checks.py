@@ -9,6 +9,8 @@ the other feeds support.
 """
 # no `from __future__ import annotations`: Dagster reads these type hints at definition time
 
+from typing import Any
+
 import dagster as dg
 
 from assets.common import NightSettings, Warehouse, night_of
@@ -43,7 +45,7 @@ DESCRIPTIONS = {
 def _result(feed: Feed, name: str, fq: FeedQuality) -> dg.AssetCheckResult:
     limits = load_quality()
     key = dg.AssetKey(["staging", feed.name])
-    meta = {"extract_date": str(fq.extract_date), "rows_tonight": fq.rows_tonight}
+    meta: dict[str, Any] = {"extract_date": str(fq.extract_date), "rows_tonight": fq.rows_tonight}
     severity = dg.AssetCheckSeverity.ERROR
     if name == "quarantine_share_within_limit":
         passed = not fq.quarantine_over_limit

@@ -12,8 +12,10 @@ import contextlib
 import functools
 import io
 import math
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -21,6 +23,9 @@ matplotlib.use("Agg")  # no display on a server
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 FONT_FILE = "NotoSansCJKsc-Regular.otf"
 COLOURS = {"primary": "#2e86c1", "alarm": "#c0392b", "reference": "#7f8c8d"}
@@ -37,7 +42,11 @@ def cjk_font() -> str:
 @contextlib.contextmanager
 def _figure(figsize: tuple[float, float]):
     # DejaVu Sans draws what the CJK font lacks; the minus sign as a hyphen, which every font has
-    style = {"font.family": "sans-serif", "font.sans-serif": [cjk_font(), "DejaVu Sans"], "axes.unicode_minus": False}
+    style: dict[RcKeyType, Any] = {
+        "font.family": "sans-serif",
+        "font.sans-serif": [cjk_font(), "DejaVu Sans"],
+        "axes.unicode_minus": False,
+    }
     with plt.rc_context(style):
         fig, ax = plt.subplots(figsize=figsize, dpi=100)
         try:
@@ -73,7 +82,11 @@ def bar_chart_markdown(
 
 
 def stacked_bar_chart_markdown(
-    labels: list[str], series: dict[str, list[float]], title: str, xlabel: str, colours: dict[str, str] | None = None
+    labels: list[str],
+    series: Mapping[str, Sequence[float]],
+    title: str,
+    xlabel: str,
+    colours: dict[str, str] | None = None,
 ) -> str:
     """Horizontal bars, one per label, each split into the series (in the order given), with a
     legend and the total at the end of each bar."""
@@ -98,7 +111,7 @@ def histogram_markdown(
     values,
     title: str,
     xlabel: str,
-    lines: list[tuple[float, str, str]] = (),
+    lines: Sequence[tuple[float, str, str]] = (),
     bins: int = 100,
     value_range: tuple[float, float] = (0.0, 1.0),
     log: bool = True,
@@ -138,7 +151,7 @@ def calibration_chart_markdown(points: list[dict], title: str) -> str:
         return _markdown(fig, title)
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
+def markdown_table(header: list[str], rows: Sequence[Sequence[Any]]) -> str:
     """A Markdown table; None shows as —, and a | inside a cell cannot break the table."""
 
     def cell(v) -> str:

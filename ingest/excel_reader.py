@@ -13,6 +13,7 @@ replaced when it dies.
 from __future__ import annotations
 
 import atexit
+import io
 import json
 import os
 import pickle
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import cast
 
 import duckdb
 
@@ -86,6 +88,10 @@ class _Reader:
             cwd=CODE_ROOT,
             env=env,
         )
+        # pipes, buffered (bufsize -1): never None, and reads can take what is there (read1)
+        self.requests = cast(io.BufferedWriter, self.proc.stdin)
+        self.replies = cast(io.BufferedReader, self.proc.stdout)
+        self.errors = cast(io.BufferedReader, self.proc.stderr)
         self.stderr = (
             bytearray()
         )  # the tail of what it printed: looked at for signs of running out of memory, never shown
@@ -93,7 +99,7 @@ class _Reader:
         self.drain.start()
 
     def _drain(self) -> None:
-        while chunk := self.proc.stderr.read1(1 << 16):
+        while chunk := self.errors.read1(1 << 16):
             self.stderr += chunk
             del self.stderr[:-STDERR_TAIL]
 
@@ -109,18 +115,18 @@ class _Reader:
         self.stderr.clear()
         request = pickle.dumps((str(path.absolute()), str(out), feed))
         try:
-            self.proc.stdin.write(len(request).to_bytes(8, "big") + request)
-            self.proc.stdin.flush()
-            ready, _, _ = select.select([self.proc.stdout], [], [], limits.reader_timeout_seconds)
+            self.requests.write(len(request).to_bytes(8, "big") + request)
+            self.requests.flush()
+            ready, _, _ = select.select([self.replies], [], [], limits.reader_timeout_seconds)
         except BrokenPipeError:  # it died before it could take the request
-            ready = [self.proc.stdout]
+            ready = [self.replies]
         if not ready:
             self.stop()
             raise FileProblem(
                 "TOO_LARGE",
                 f"读取工作簿超过 {limits.reader_timeout_seconds:g} 秒仍未完成，已中止（数据范围或内容过大）{UNREAD}",
             )
-        if not self.proc.stdout.readline():  # it died on this file
+        if not self.replies.readline():  # it died on this file
             self.proc.wait()
             self.drain.join(5)  # what it printed last
             raise _failure(self.proc.returncode, bytes(self.stderr), limits)

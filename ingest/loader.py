@@ -193,8 +193,8 @@ def _ingest_file(
         known.handled.add((landed.file_name, sha))
         return outcome
 
-    if landed.refused:
-        return record("rejected", *landed.refusal)
+    if (refusal := landed.refusal) is not None:  # set exactly when the file is refused
+        return record("rejected", *refusal)
     copy = workdir / f"{time.perf_counter_ns()}{landed.path.suffix.lower()[:8]}"  # the readers go by content
     try:
         if st is None:
@@ -450,6 +450,8 @@ def _kept_values(names: list[str], limits: IngestLimits) -> str:
 
 
 def _os_reason(exc: OSError) -> str:
+    if exc.errno is None:  # an OSError raised without a code (the text it always gave)
+        return "操作系统错误 None"
     return {
         errno.EACCES: "没有读取权限（请让报送方或管理员调整文件权限）",
         errno.EPERM: "没有读取权限（请让报送方或管理员调整文件权限）",
@@ -530,7 +532,9 @@ def record_unknown_entries(con, landing: Path, feeds, run_id: str | None = None)
     for e in entries:
         if (e.feed, e.file_name) in handled:
             continue
-        code, reason = e.refusal
+        refusal = e.refusal
+        assert refusal is not None  # unknown_entries refuses every entry it returns
+        code, reason = refusal
         if code == "UNKNOWN_FEED" and e.feed == ROOT_FEED:
             reason = "直接放在接收目录下，不在任何部门的目录中，未读取；请放入正确的部门目录"
         outcome = FileOutcome(e.file_name, "rejected", code, reason, display_name=display(e.file_name))

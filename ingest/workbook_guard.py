@@ -60,11 +60,12 @@ def _check_part_count(path: Path, limits: IngestLimits) -> None:
     parent gigabytes before any count could be checked. (_EndRecData is the
     standard library's own reader of that record, zip64 included.)
     """
+    # typeshed leaves out zipfile's private helpers
     with path.open("rb") as fh:
-        end = zipfile._EndRecData(fh)
+        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]
     if end is None:
         raise zipfile.BadZipFile("no end of central directory")
-    parts = end[zipfile._ECD_ENTRIES_TOTAL]
+    parts = end[zipfile._ECD_ENTRIES_TOTAL]  # type: ignore[attr-defined]
     if parts > limits.max_workbook_parts:
         raise FileProblem(
             "TOO_LARGE",

@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses  # dataclasses.field: Column's own `field` attribute shadows the bare name
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class Column:
     required: bool = False
     aliases: tuple[str, ...] = ()
     values: tuple[str, ...] = ()
-    value_aliases: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    value_aliases: dict[str, str] = dataclasses.field(default_factory=dict, hash=False, compare=False)
     future_ok: bool = False  # a date that may lie after the file's extract date
 
     @property
@@ -65,8 +66,8 @@ class Feed:
     natural_key: tuple[str, ...]
     columns: tuple[Column, ...]
     max_age_hours: int  # the spec's max_age: how old the newest loaded extract may be (freshness)
-    reversal: dict | None = field(default=None, hash=False, compare=False)
-    parts_sum: dict | None = field(default=None, hash=False, compare=False)
+    reversal: dict | None = dataclasses.field(default=None, hash=False, compare=False)
+    parts_sum: dict | None = dataclasses.field(default=None, hash=False, compare=False)
     name_priority: int | None = None  # its 姓名 names persons (core.persons); higher wins on the same extract date
     dated_by_saving: bool = False  # a file without a date in its name is dated by when it was last saved
     same_name_replaces: bool = True  # a later file of the same name supersedes the earlier ones

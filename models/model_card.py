@@ -4,6 +4,8 @@ serves every group alike. Pure computation: a frame in, a dict out."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
@@ -44,7 +46,7 @@ def card_figures(holdout: pd.DataFrame, k: int) -> dict:
     top = h[h["rank_in_town"] <= k]
     recall_by_town = (top.groupby("township_name")["label"].sum() / h.groupby("township_name")["label"].sum()).fillna(0)
     overall["recall_at_k"] = round(float(top["label"].sum() / max(1, y.sum())), 4)
-    slices = {}
+    slices: dict[str, dict[str, Any]] = {}
     for column, title in SLICES.items():
         rows = []
         for value, g in h.groupby(column):

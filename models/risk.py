@@ -109,7 +109,7 @@ def feature_frame(features: pd.DataFrame, income: ProxyMeans | None = None) -> p
 @dataclass
 class TrainedModel:
     kind: str
-    model: object
+    model: CalibratedClassifierCV  # the calibrated candidate train() kept
     medians: dict[str, float]
     metrics: dict[str, dict]
     train_dates: list[str]
@@ -154,7 +154,9 @@ class TrainedModel:
             if len(sel):
                 typical = filled.iloc[sel].copy()
                 typical[name] = self.medians[name]
-                rows.append(sel), cols.append(np.full(len(sel), j)), frames.append(typical)
+                rows.append(sel)
+                cols.append(np.full(len(sel), j))
+                frames.append(typical)
         drops = np.zeros((len(x), len(self.features)))
         if frames:
             r, c = np.concatenate(rows), np.concatenate(cols)

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -66,8 +67,12 @@ def _step_targets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str,
     """Per step of the run, the assets it materialises and the checks it evaluates (asset key,
     check name or None), from the run's execution plan; {} if the plan cannot be read."""
     targets: dict[str, list] = {}
+    snapshot_id = run.execution_plan_snapshot_id
+    if snapshot_id is None:  # a run created without a plan (launched runs always have one)
+        log.warning("alert: the run has no execution plan; steps are named by their keys")
+        return {}
     try:
-        plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+        plan = instance.get_execution_plan_snapshot(snapshot_id)
         for step in plan.steps:
             for output in step.outputs:
                 props = output.properties
@@ -117,17 +122,19 @@ def _failures(instance: dg.DagsterInstance, run_id: str) -> tuple[list[tuple[str
     steps = []
     for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records:
         event = record.event_log_entry.dagster_event
+        if event is None or event.step_key is None:  # typed optional; a step failure carries both
+            continue
         steps.append((event.step_key, error_text(event.step_failure_data.error)))
     run_message, reason = None, None
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
-    if records:
-        event = records[-1].event_log_entry.dagster_event
-        data = event.job_failure_data  # None when the run was marked failed from outside (recovery, a signal)
+    run_event = records[-1].event_log_entry.dagster_event if records else None
+    if run_event is not None:
+        data = run_event.job_failure_data  # None when the run was marked failed from outside (recovery, a signal)
         reason = data.failure_reason.value if data is not None and data.failure_reason else None
         run_message = (
             error_text(data.error)
             if data is not None and data.error is not None and not steps
-            else scrub(event.message or "")
+            else scrub(run_event.message or "")
         )
     return steps, run_message, reason
 
@@ -171,7 +178,8 @@ def _feed_files(home: Path, landing: Path | None, feed: str, run_id: str) -> lis
 
 def _night_config(run: dg.DagsterRun) -> dict:
     """The run's config of the `night` resource (the landing sensor's runs set landing and as_of)."""
-    return (((run.run_config or {}).get("resources") or {}).get("night") or {}).get("config") or {}
+    config: Any = run.run_config or {}  # nested as the launch gave it
+    return ((config.get("resources") or {}).get("night") or {}).get("config") or {}
 
 
 def _landing_of(run: dg.DagsterRun, landing: Path | None) -> Path | None:

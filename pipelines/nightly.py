@@ -195,7 +195,7 @@ def _dead_run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, home: Path
 class _StopOnSignal:
     """Ctrl-C and SIGTERM noted in the main thread (the run's thread cannot receive them)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.signum: int | None = None
         # only the main thread may take signals (a caller on another thread keeps the defaults)
         main = threading.current_thread() is threading.main_thread()

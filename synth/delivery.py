@@ -40,7 +40,7 @@ from .history import (
 from .population import ABILITY, DISABILITY, RELATIONS, RESIDENCE, Population, school_stage
 from .rates import DeliveryRates
 from .spec import feeds, values
-from .timeline import Timeline, age_years
+from .timeline import Timeline, age_years, or_none
 
 
 @dataclass
@@ -100,7 +100,7 @@ def incremental_tables(
             "medical_assistance_paid",
             "out_of_pocket",
             pl.Series("facility", hist.facilities[s["facility"].to_numpy()].astype(str)),
-            pl.Series("reverses", np.where(rev >= 0, sid[np.maximum(rev, 0)], None).tolist(), dtype=pl.String),
+            pl.Series("reverses", or_none(rev >= 0, sid[np.maximum(rev, 0)]), dtype=pl.String),
         ).with_columns(_date=pl.col("settlement_date"), _key=pl.col("settlement_id"))
 
     ins = t["insurance"]
@@ -138,7 +138,7 @@ def incremental_tables(
                 "registration_type": np.array(REGISTRATIONS)[r["registration_type"].to_numpy()],
                 "registration_date": rd,
                 "employer": pl.Series(
-                    np.where(emp >= 0, np.array(vocab.EMPLOYERS, dtype=object)[np.maximum(emp, 0)], None).tolist(),
+                    or_none(emp >= 0, np.array(vocab.EMPLOYERS, dtype=object)[np.maximum(emp, 0)]),
                     dtype=pl.String,
                 ),
             }
@@ -334,7 +334,7 @@ def plan(
                 FilePlan(
                     feed,
                     int(extracts[k]),
-                    (lambda p=part: p),
+                    _ready(part),
                     n_protected=int(part["_prot"].sum()),
                     n_rows=part.height,
                     monthly=not (feed != "rs_insurance" and k >= n_files - 7),
@@ -364,6 +364,11 @@ def _split(builder, cut, first):
         return df.head(n) if first else df.slice(n)
 
     return build
+
+
+def _ready(frame: pl.DataFrame) -> Callable[[], pl.DataFrame]:
+    """A FilePlan's build for a frame made already (bound now, not to a loop's last frame)."""
+    return lambda: frame
 
 
 def _snapshot_builder(feed, pop, hist, tl, d, seed):
@@ -423,16 +428,16 @@ def assistance_snapshot(hist: History, d: int, seed: int) -> pl.DataFrame:
             "_p": a["_p"],
             "category": np.array(CATEGORIES)[cat],
             "start_date": a["start_date"],
-            "end_date": pl.Series(np.where(ended, end, None).tolist(), dtype=pl.Int64),
+            "end_date": pl.Series(or_none(ended, end), dtype=pl.Int64),
             "monthly_amount": money("monthly_amount"),
             "basic_living": money("basic_living"),
             "care_allowance": money("care_allowance"),
             "care_level": pl.Series(
-                np.where(lvl >= 0, np.array(CARE_LEVELS, dtype=object)[np.maximum(lvl, 0)], None).tolist(),
+                or_none(lvl >= 0, np.array(CARE_LEVELS, dtype=object)[np.maximum(lvl, 0)]),
                 dtype=pl.String,
             ),
             "support_mode": pl.Series(
-                np.where(mode >= 0, np.array(SUPPORT_MODES, dtype=object)[np.maximum(mode, 0)], None).tolist(),
+                or_none(mode >= 0, np.array(SUPPORT_MODES, dtype=object)[np.maximum(mode, 0)]),
                 dtype=pl.String,
             ),
             "status": status,
@@ -473,7 +478,7 @@ def _feedback_plans(pop: Population, tl: Timeline, rng) -> list[FilePlan]:
             }
         )
         df = df.with_columns(_key=pl.concat_str(["warning_id", pl.col("check_date").cast(pl.String)]))
-        plans.append(FilePlan("zj_feedback", int(ex), (lambda df=df: df), n_protected=0, n_rows=n))
+        plans.append(FilePlan("zj_feedback", int(ex), _ready(df), n_protected=0, n_rows=n))
     return plans
 
 

@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xlsxwriter
@@ -48,7 +49,7 @@ def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: i
     # the township workbooks: <9-digit township code>_<name>.xlsx
     books = sorted(p for p in exports.glob("*_*.xlsx") if re.fullmatch(r"\d{9}", p.name.split("_")[0]))
     all_ids = []
-    sheets_of = {}
+    sheets_of: dict[Path, dict[str, list[list[Any]]]] = {}  # cells of the workbooks the night wrote
     for path in books:
         wb = CalamineWorkbook.from_path(str(path))
         sheets_of[path] = {name: wb.get_sheet_by_name(name).to_python() for name in wb.sheet_names}
@@ -60,7 +61,7 @@ def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: i
     folder.mkdir(parents=True, exist_ok=True)
     for path in books:
         sheets = sheets_of[path]
-        cells = sheets.get(SHEET)
+        cells = sheets.get(SHEET, [])
         if not cells:
             continue
         top = _header_row(cells)

@@ -58,7 +58,7 @@ ORPHAN_MONTHLY = 1500.0
 class Recorder:
     """Append numpy columns per table; one polars frame per table at the end."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.parts: dict[str, list[dict]] = {}
         self.sizes: dict[str, int] = {}
 
@@ -385,10 +385,10 @@ def simulate(
             events(hh[dead[r & is_earner]], dead[r & is_earner], "earner_death", d_dead[r & is_earner])
             events(hh[dead[r & ~is_earner]], dead[r & ~is_earner], "death", d_dead[r & ~is_earner])
             # registrations close, assistance ends after the bureau hears of it
-            for regs in (unemp_reg, emp_reg):
-                k = regs[dead] >= 0
-                dereg.append((regs[dead][k], d_dead[k] + rng.integers(5, 60, k.sum())))
-                regs[dead] = -1
+            for register in (unemp_reg, emp_reg):
+                k = register[dead] >= 0
+                dereg.append((register[dead][k], d_dead[k] + rng.integers(5, 60, k.sum())))
+                register[dead] = -1
             k = p_on[dead] >= 0
             assist_end.append((p_on[dead][k], d_dead[k] + rng.integers(20, 110, k.sum())))
             p_on[dead] = -1

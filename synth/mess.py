@@ -144,7 +144,8 @@ def apply(feed: str, df: pl.DataFrame, rates: MessRates, rng: np.random.Generato
                 sel, r = pick(kind, present)
                 for i, ri in zip(sel, r):
                     if kind == "DATE_SERIAL":
-                        serial = int((np.datetime64(vals[i]) - EXCEL_EPOCH).astype(int))
+                        iso: str = vals[i]  # delivered dates are text (YYYY-MM-DD)
+                        serial = int((np.datetime64(iso) - EXCEL_EPOCH).astype(int))
                         if xlsx:
                             numeric.setdefault(c.name, {})[int(i)] = float(serial)
                         vals[i] = str(serial)

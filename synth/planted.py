@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -790,8 +791,10 @@ def inject(
     edge = float(rules["dibao_edge_multiple"])
     oop_line = float(rules["medical_out_of_pocket_threshold"])
     D = tl.as_of_day
-    T = {name: [] for name in hist.tables}
-    rows, near, events = [], [], []
+    T: dict[str, list[dict[str, Any]]] = {name: [] for name in hist.tables}  # records added, per table
+    rows: list[dict[str, Any]] = []  # the planted cases
+    near: list[dict[str, Any]] = []  # the near misses
+    events = []
     members = {h: np.flatnonzero(pop.p_hh == h) for h in {c.h for c in cases if c.h >= 0}}
     std_of = lambda h: std_u if pop.h_res[h] == 0 else std_r  # noqa: E731
     drop_after: dict[int, int] = {}  # person -> day after which routine rows must not exist (death, job loss)

@@ -7,6 +7,7 @@ people born elsewhere are the neighbouring counties'.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,7 +178,7 @@ def build(
     n_households: int,
     timeline: Timeline,
     rng: np.random.Generator,
-    designed: list[HouseholdSpec] = (),
+    designed: Sequence[HouseholdSpec] = (),
     outsiders_share: float = 0.025,
 ) -> Population:
     towns = county_townships()

@@ -115,7 +115,7 @@ class Timeline:
         return out
 
 
-def ymd(days: np.ndarray) -> np.ndarray:
+def ymd(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Day numbers -> (year, month, day) int arrays."""
     d = np.asarray(days, dtype="datetime64[D]")
     y = d.astype("datetime64[Y]").astype(int) + 1970
@@ -129,3 +129,9 @@ def age_years(birth: np.ndarray, at: int | np.ndarray) -> np.ndarray:
     by, bm, bd = ymd(birth)
     ay, am, ad = ymd(np.broadcast_to(np.asarray(at), np.shape(birth)))
     return ay - by - ((am < bm) | ((am == bm) & (ad < bd))).astype(int)
+
+
+def or_none(keep: np.ndarray, values: np.ndarray) -> list:
+    """``values`` where ``keep``, None elsewhere, as a list: a nullable column (an open end date, an absent code)."""
+    # an object array; numpy's stubs do not accept None as where()'s fill value
+    return np.where(keep, values, None).tolist()  # type: ignore[call-overload]

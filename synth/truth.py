@@ -10,7 +10,7 @@ import polars as pl
 
 from .history import NEVER, History
 from .population import ABILITY, DISABILITY, ECON_NAMES, RELATIONS, RESIDENCE, Population
-from .timeline import Timeline
+from .timeline import Timeline, or_none
 
 README = """# Ground truth of a synthetic 昌乐县
 
@@ -90,7 +90,7 @@ who appear in settlements, insurance and petitions only.
 
 def _date(days: np.ndarray) -> pl.Series:
     d = np.asarray(days, dtype=np.int64)
-    return pl.Series(np.where(d >= NEVER, None, d).tolist(), dtype=pl.Int64).cast(pl.Date).dt.strftime("%Y-%m-%d")
+    return pl.Series(or_none(d < NEVER, d), dtype=pl.Int64).cast(pl.Date).dt.strftime("%Y-%m-%d")
 
 
 def _csv(df: pl.DataFrame, path: Path) -> None:

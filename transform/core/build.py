@@ -169,7 +169,8 @@ def _placeholders(schema: str, restricted: str) -> dict[str, str]:
         f"JOIN {restricted}.person_ids k USING (id_number))"
         for name in with_ids
     }
-    named = sorted((f for f in with_ids if feeds[f].name_priority), key=lambda f: -feeds[f].name_priority)
+    priority = {f: p for f in with_ids if (p := feeds[f].name_priority)}  # the feeds whose 姓名 names persons
+    named = sorted(priority, key=lambda f: -priority[f])
     return (
         rel
         | keyed
@@ -180,7 +181,7 @@ def _placeholders(schema: str, restricted: str) -> dict[str, str]:
                 f"SELECT id_number FROM {rel[f]} WHERE id_number IS NOT NULL" for f in with_ids
             ),
             "named_records": " UNION ALL ".join(
-                f"SELECT person_key, name, extract_date, {int(feeds[f].name_priority)} AS src, file_id, source_row FROM {keyed[f]}"
+                f"SELECT person_key, name, extract_date, {int(priority[f])} AS src, file_id, source_row FROM {keyed[f]}"
                 for f in named
             ),
             "seen_records": " UNION ALL ".join(

@@ -21,7 +21,8 @@ SCHEMA, RESTRICTED = "train_core", "train_restricted"
 
 
 def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
-    out, d = [], dt.date(first.year, first.month, 1)
+    out: list[dt.date] = []
+    d = dt.date(first.year, first.month, 1)
     while True:
         nxt = dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
         end = nxt - dt.timedelta(days=1)

@@ -102,7 +102,7 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict
     _sources(con, as_of)
     _outsider_sources(con, as_of)
     _episodes(con, as_of, policy)
-    counts = con.execute(
+    hits, warnings, new, escalated, resolved = con.execute(
         """SELECT (SELECT count(*) FROM monitoring.rule_hits WHERE as_of_date = $d AND NOT suppressed),
                   (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d),
                   (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d AND status = 'new'),
@@ -110,7 +110,7 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict
                   (SELECT count(*) FROM monitoring.resolved_warnings WHERE as_of_date = $d)""",
         {"d": as_of},
     ).fetchall()[0]
-    return NightList(*counts, not_evaluated)
+    return NightList(hits, warnings, new, escalated, resolved, not_evaluated)
 
 
 def _household_hits_sql(rule: Rule, policy: dict) -> str:

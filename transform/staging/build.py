@@ -82,7 +82,7 @@ def build_staging(
                 night,
             )
             if feed.reversal:
-                _link_reversals(con, feed)
+                _link_reversals(con, feed, feed.reversal)
             con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
             con.execute(
                 f"""INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage,
@@ -104,10 +104,11 @@ def build_staging(
     return StagingReport(feed.name, rows, current_rows, sum(n for _, n in reasons), reasons, in_force)
 
 
-def _link_reversals(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
-    """A reversal row cancels the row it names: the cancelled row learns which one (reversed_by)."""
+def _link_reversals(con: duckdb.DuckDBPyConnection, feed: Feed, reversal: dict) -> None:
+    """A reversal row cancels the row it names: the cancelled row learns which one (reversed_by).
+    ``reversal``: the feed's spec of its reversal rows."""
     fields = {c.name: c.field for c in feed.columns}
-    pointer, target = q(fields[feed.reversal["column"]]), q(fields[feed.reversal["cancels"]])
+    pointer, target = q(fields[reversal["column"]]), q(fields[reversal["cancels"]])
     table = f"staging.{feed.name}"
     con.execute(f"ALTER TABLE {table} ADD COLUMN reversed_by VARCHAR")
     con.execute(

@@ -163,7 +163,10 @@ def standardise_sql(feed: Feed) -> str:
     for sql in columns.values():
         for i in range(3):
             layers[i] += [f"{expr} AS {q(name)}" for name, expr in sql.layers[i]]
-    checks = [(q("_p_" + fields[name]), name, sql.problem) for name, sql in columns.items() if sql.problem]
+    # (alias, column label, its layer-4 expression; None for the checks layer 5 adds)
+    checks: list[tuple[str, str, str | None]] = [
+        (q("_p_" + fields[name]), name, sql.problem) for name, sql in columns.items() if sql.problem
+    ]
     layer4 = ["*"] + [f"{problem} AS {alias}" for alias, _, problem in checks]
 
     layer5 = ["*"]
