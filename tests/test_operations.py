@@ -37,6 +37,8 @@ from assets.common import WAREHOUSE_POOL
 from test_hostile_workbooks import deflate_bomb, far_cell_workbook  # the hostile workbooks of that suite
 from warehouse.resource import connect
 
+pytestmark = pytest.mark.slow  # a county, and whole nights in their own processes
+
 AS_OF = "2026-11-28"
 KEYS = {"JIUZHU_PERSON_KEY": "5a" * 32, "JIUZHU_WAREHOUSE_KEY": "c3" * 32}
 TIMEOUT = 240  # seconds: a run that waits for a slot forever fails the test instead of hanging it
