@@ -14,6 +14,8 @@ from pipelines.instance import open_instance
 from pipelines.nightly import QUIET_DAGSTER
 from warehouse.resource import connect
 
+pytestmark = pytest.mark.slow  # a county and three whole nights
+
 EARLIER, LATER = "2026-11-14", "2026-11-28"
 
 

@@ -114,6 +114,7 @@ def test_a_person_outside_the_roster_is_kept_and_routed_by_the_petition(family):
     assert rows == [(pkey(family, OUTSIDER), "370725107", ["xf_petitions", "yb_settlements"])]
 
 
+@pytest.mark.slow  # four nights
 def test_files_and_records_after_the_date_change_nothing_and_backdating_reproduces_the_night(family):
     early = dt.date(2026, 11, 5)  # before the settlements file (extracted 2026-11-10)
     night(family, early)

@@ -19,6 +19,8 @@ from jiuzhu.config import load_feeds
 from pipelines.cli import main
 from warehouse.resource import connect
 
+pytestmark = pytest.mark.slow  # a county generated and run through the CLI, twice
+
 AS_OF = "2026-11-28"
 HOUSEHOLDS = 300
 

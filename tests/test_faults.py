@@ -105,6 +105,7 @@ def test_a_missing_warehouse_is_not_silently_replaced(tmp_path, home, capsys):
     assert not (home / "warehouse.duckdb").exists()
 
 
+@pytest.mark.slow  # two whole nights through the CLI
 def test_a_failed_run_never_prints_an_earlier_nights_figures_as_its_own(tmp_path, home, capsys, monkeypatch):
     from jiuzhu.idnumber import make_id
 

@@ -37,6 +37,8 @@ from pipelines.instance import instance_at
 from pipelines.recovery import IN_PROGRESS
 from warehouse.resource import connect
 
+pytestmark = pytest.mark.slow  # a county, and whole nights in their own processes
+
 AS_OF = "2026-11-28"
 KEYS = {"JIUZHU_PERSON_KEY": "5a" * 32, "JIUZHU_WAREHOUSE_KEY": "c3" * 32}
 TIMEOUT = 240  # seconds: a run that waits for a slot forever fails the test instead of hanging it

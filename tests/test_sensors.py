@@ -273,6 +273,7 @@ def test_a_failed_ingest_run_writes_an_alert_with_the_feed_its_files_and_the_nex
     assert write_alert(instance, failed.dagster_run, home) == alert and len(list((home / "alerts").iterdir())) == 1
 
 
+@pytest.mark.slow  # a whole night through the CLI
 def test_jiuzhu_run_writes_the_same_alert_when_its_run_fails(landing, tmp_path, monkeypatch, capsys):
     from pipelines.nightly import run_night
 

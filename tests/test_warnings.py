@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from python_calamine import CalamineWorkbook
 
 from jiuzhu.config import load_policy
@@ -121,6 +122,7 @@ def test_rules_fire_on_their_cases_and_not_on_the_near_misses(landing):
     assert all(v[3] == "new" for v in w.values())
 
 
+@pytest.mark.slow  # four nights
 def test_episodes_continue_escalate_and_resolve(landing):
     base(landing)
     d1, d2, d3 = dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 12)
@@ -146,6 +148,7 @@ def test_episodes_continue_escalate_and_resolve(landing):
     assert resolved == [(dt.date(2027, 1, 25), first["H7"][0])]
 
 
+@pytest.mark.slow  # three nights
 def test_feedback_not_true_suppresses_until_worse_and_already_covered_is_checked(landing):
     base(landing)
     d1, d2 = dt.date(2026, 11, 1), dt.date(2026, 11, 3)
@@ -256,6 +259,7 @@ def test_m01_fires_only_where_no_rule_does_and_orders_by_score(landing):
     assert "估算人均月收入约 420 元（估算，未经核对，不作为低保认定依据）" in reason[0]
 
 
+@pytest.mark.slow  # trains both candidate models
 def test_the_risk_model_learns_from_history_and_explains_itself():
     import numpy as np
     import pandas as pd
