@@ -8,12 +8,15 @@ import os
 import re
 import zipfile
 
+import pytest
 import xlsxwriter
 from conftest import BEIJING
 from python_calamine import CalamineWorkbook
 from test_warnings import P, base, load
 
 from exports.township import listed_warnings
+
+pytestmark = pytest.mark.slow  # whole nights through the nightly job
 
 D1 = dt.date(2026, 11, 1)
 D2 = dt.date(2026, 11, 9)  # 8 days on: a red warning's 3 days and an orange one's 7 are past
