@@ -53,6 +53,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BUSY = 0, 1, 75  # 75: EX_TEMPFAIL, try again later
 WARNINGS = dg.AssetKey(["monitoring", "warnings"])
 GATE = dg.AssetKey(["audit", "feed_gate"])
 SCORECARDS = dg.AssetKey(["audit", "scorecards"])
+SUPERVISION = dg.AssetKey(["monitoring", "township_supervision"])
 
 
 def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = None) -> int:
@@ -241,6 +242,8 @@ def _report(instance: dg.DagsterInstance, result, home: Path, landing: Path, as_
                 print_freshness(con, as_of)
             if WARNINGS in built:
                 print_warnings(con, as_of)
+            if SUPERVISION in built:
+                print_feedback(con, as_of)
     except Exception as exc:  # noqa: BLE001 — the warehouse cannot be read now (damaged, full disk): said in one
         # line; the run's own outcome and alert below must still be reported
         text = safe_message(exc)
@@ -290,6 +293,28 @@ def print_warnings(con, as_of: dt.date) -> None:
     print(f"预警 warnings: {total}（新增 new {new}，升级 escalated {escalated}，解除 resolved {resolved}）")
     for code, reason in blocked:
         print(f"未能评估 NOT EVALUATED {code}: {reason}")
+
+
+def print_feedback(con, as_of: dt.date) -> None:
+    """The township loop in one line: deadlines kept, and answers that could not be taken (to date)."""
+    supervision = con.execute(
+        """SELECT overdue, open_warnings, answered_on_time_share FROM monitoring.township_supervision
+           WHERE as_of_date = ? AND township_code = '合计'""",
+        [as_of],
+    ).fetchall()
+    rejected = con.execute(
+        """SELECT string_agg(reason_code || ' ×' || n, ', ' ORDER BY n DESC, reason_code) FROM (
+               SELECT q.reason_code, count(*) AS n FROM audit.quarantine q JOIN audit.files f USING (file_id)
+               WHERE q.feed = 'zj_feedback' AND f.extract_date <= ? GROUP BY ALL)""",
+        [as_of],
+    ).fetchall()[0][0]
+    if supervision:
+        overdue, open_warnings, on_time = supervision[0]
+        shown = f"{on_time:.0%}" if on_time is not None else "—"
+        print(
+            f"镇街反馈 feedback: 逾期未反馈 overdue {overdue} / {open_warnings}，按期反馈率 answered on time {shown}"
+            f"；未采用的反馈行（累计） rows not taken to date: {rejected or 0}"
+        )
 
 
 def print_gate(con, as_of: dt.date) -> None:
