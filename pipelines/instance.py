@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.nux import set_nux_seen  # private, but the one place Dagster keeps it
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOME_SETTINGS = "jiuzhu.json"  # remembers the landing zone of the last run, for `jiuzhu ui`
@@ -51,6 +52,9 @@ def prepare_home(home: Path, landing: Path | None = None) -> None:
         shutil.copyfile(template, target)
     os.environ["DAGSTER_HOME"] = str(dhome)
     os.environ["JIUZHU_HOME"] = str(home)
+    # the UI's "Join the Dagster community" dialog (newsletter, e-mail address) is not for the county's
+    # analysts: marked seen for this instance, as the dialog's own "Skip" would (Dagster's own helper)
+    set_nux_seen()
     settings = home / HOME_SETTINGS
     if landing is not None:
         os.environ["JIUZHU_LANDING"] = str(landing)
