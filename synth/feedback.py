@@ -23,6 +23,7 @@ import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from jiuzhu.calendar import COUNTY_TZ
+from jiuzhu.config import load_policy
 from synth import vocab
 
 SHEET = "反馈"
@@ -34,7 +35,6 @@ MEASURES = {
     "已在保": ("持续监测",),
     "无法联系": ("持续监测",),
 }
-RESPONSE_DAYS = {"红": 3, "橙": 7, "黄": 30, "复核": 15}  # the demo's townships aim for the policy's days
 ANSWERED_SHARE = 0.8
 MISTAKES = {"typo": 0.04, "other_township": 0.03, "date_future": 0.02, "date_before": 0.02, "result": 0.02}
 
@@ -46,6 +46,7 @@ def _header_row(cells: list[list]) -> int:
 def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: int = 7) -> list[dict]:
     """Answer the township workbooks of one night's exports; returns what was planted, per row."""
     rng = np.random.default_rng(seed)
+    response_days = load_policy(answered_by)["episodes"]["response_days"]  # the townships aim for the policy's days
     # the township workbooks: <9-digit township code>_<name>.xlsx
     books = sorted(p for p in exports.glob("*_*.xlsx") if re.fullmatch(r"\d{9}", p.name.split("_")[0]))
     all_ids = []
@@ -72,7 +73,7 @@ def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: i
             if not row or not row[0] or rng.random() > ANSWERED_SHARE:
                 continue
             due = dt.date.fromisoformat(str(row[col["应反馈日期"]])[:10])
-            days = int(RESPONSE_DAYS.get(row[col["等级"]], 15))
+            days = int(response_days.get(row[col["等级"]], 15))
             # most answer within the response days, some late (up to twice as long)
             checked = due - dt.timedelta(days=days) + dt.timedelta(days=int(rng.integers(1, 2 * days + 1)))
             checked = visited = min(checked, answered_by)
