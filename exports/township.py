@@ -216,15 +216,11 @@ def _with_clauses(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def _department_rows(con, as_of: dt.date, warnings: list[dict], dept: str) -> list[dict]:
+def _department_rows(hits: list[tuple], warnings: list[dict], dept: str) -> list[dict]:
     """The warnings a department must act on, each with only its own rules' reasons and measures
-    (minimum necessary: config/department_lists.yaml)."""
+    (minimum necessary: config/department_lists.yaml); ``hits``: the night's rule hits that stand
+    (subject, code, name, reason, measure)."""
     own = {r.code for r in RULES if dept in r.departments}
-    hits = con.execute(
-        """SELECT subject_id, rule_code, rule_name, reason, measure FROM monitoring.rule_hits
-           WHERE as_of_date = ? AND NOT suppressed ORDER BY subject_id, rule_code""",
-        [as_of],
-    ).fetchall()
     by_subject: dict[str, list[tuple]] = {}
     for subject, code, name, reason, measure in hits:
         if code in own:
@@ -300,8 +296,13 @@ def write_exports(
         )
     departments = sorted({d for w in warnings for d in w["departments"]})
     (out_dir / "departments").mkdir(exist_ok=True)
+    hits = con.execute(
+        """SELECT subject_id, rule_code, rule_name, reason, measure FROM monitoring.rule_hits
+           WHERE as_of_date = ? AND NOT suppressed ORDER BY subject_id, rule_code""",
+        [as_of],
+    ).fetchall()
     for dept in departments:
-        mine = _department_rows(con, as_of, warnings, dept)
+        mine = _department_rows(hits, warnings, dept)
         path = out_dir / "departments" / f"{dept}.xlsx"
         _workbook(path, [("预警清单", department_columns(dept), mine)], policy, not_evaluated, dept, as_of)
         entries.append(

@@ -292,18 +292,22 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
     scores = f"(SELECT household_id, risk_score FROM monitoring.household_scores WHERE as_of_date = {d})"
     prev = "(SELECT * FROM monitoring.warnings WHERE as_of_date = $prev)"
     nights = {"d": as_of, "prev": prev_date}
+    # each warning's answers that stand: the latest (shown), and the first (kept its deadline?)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jz_feedback AS
+            SELECT warning_id, arg_max(check_result || coalesce('，' || measure, '') || '（' || strftime(check_date, '%Y-%m-%d') || '）',
+                                       (check_date, file_id, source_row)) AS last_feedback,
+                   min(check_date) AS first_feedback_on
+            FROM {valid_feedback(as_of)} WHERE check_date <= {d} GROUP BY warning_id""",
+        {"d": as_of},
+    )
     # due_on: the response days of the warning's level from the night it was issued, or from the
     # night its level last rose; an unanswered warning past it escalates (as before) every night
     con.execute(
         f"""INSERT INTO monitoring.warnings (as_of_date, warning_id, household_id, person_masked_id, township_code,
                 township_name, village, level, rule_codes, risk_score, departments, reasons, status, first_flagged_on,
                 subject_id, measures, last_feedback, level_since, due_on, first_feedback_on)
-            WITH fb AS (
-                SELECT warning_id, arg_max(check_result || coalesce('，' || measure, '') || '（' || strftime(check_date, '%Y-%m-%d') || '）',
-                                           (check_date, file_id, source_row)) AS last_feedback,
-                       min(check_date) AS first_feedback_on
-                FROM {valid_feedback(as_of)} WHERE check_date <= {d} GROUP BY warning_id
-            ), towns AS ({towns}),
+            WITH fb AS (SELECT * FROM _jz_feedback), towns AS ({towns}),
             joined AS (
                 SELECT t.*, p.warning_id AS prev_id, p.first_flagged_on AS prev_first, p.level AS prev_level,
                        coalesce(p.level_since, p.first_flagged_on) AS prev_level_since
@@ -334,11 +338,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
         f"""INSERT INTO monitoring.resolved_warnings (as_of_date, warning_id, household_id, person_masked_id,
                 township_code, township_name, village, last_level, rule_codes, first_flagged_on, last_flagged_on, outcome,
                 ended_because)
-            WITH fb AS (  -- the latest answer that stands, also one that came back the night it ended
-                SELECT warning_id, arg_max(check_result || coalesce('，' || measure, '') || '（' || strftime(check_date, '%Y-%m-%d') || '）',
-                                           (check_date, file_id, source_row)) AS last_feedback
-                FROM {valid_feedback(as_of)} WHERE check_date <= {d} GROUP BY warning_id
-            )
+            WITH fb AS (SELECT * FROM _jz_feedback)  -- also an answer that came back the night it ended
             SELECT {d}, p.warning_id, p.household_id, p.person_masked_id, p.township_code, p.township_name, p.village,
                    p.level, p.rule_codes, p.first_flagged_on, p.as_of_date, coalesce(fb.last_feedback, p.last_feedback),
                    CASE WHEN EXISTS (SELECT 1 FROM monitoring.rule_hits h
@@ -368,4 +368,4 @@ def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
               AND f.on_dibao + f.on_tekun + f.on_dibao_edge = 0""",
         {"d": as_of},
     )
-    con.execute("DROP TABLE _jz_tonight")
+    con.execute("DROP TABLE _jz_tonight; DROP TABLE _jz_feedback")
