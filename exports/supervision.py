@@ -39,7 +39,8 @@ ORDER BY due_on, township_code, warning_id
 """
 
 
-def _percent(share: float | None) -> str | None:
+def percent(share: float | None) -> str | None:
+    """A share as the county reads it (78%); None where there is none yet."""
     return None if share is None else f"{share:.0%}"
 
 
@@ -53,7 +54,7 @@ def write_supervision_workbook(
     header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True})
     title = wb.add_format({"bold": True, "font_size": 12})
     shown = [
-        r | {"on_time": _percent(r["answered_on_time_share"]), "true_share": _percent(r["found_true_share"])}
+        r | {"on_time": percent(r["answered_on_time_share"]), "true_share": percent(r["found_true_share"])}
         for r in rows
     ]
     write_sheet(

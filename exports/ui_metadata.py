@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from exports.charts import bar_chart_markdown, histogram_markdown, markdown_table, stacked_bar_chart_markdown
+from exports.supervision import percent
 from jiuzhu.config import load_feeds
 from jiuzhu.idnumber import mask
 from models.rules import LEVEL_ORDER
@@ -199,10 +200,6 @@ def score_histogram(values: np.ndarray, threshold: float, high: float, as_of: dt
 
 def supervision_table(rows: list[dict]) -> str:
     """monitoring.township_supervision as the UI shows it (counts and dates only)."""
-
-    def pct(v):
-        return None if v is None else f"{v:.0%}"
-
     return markdown_table(
         [
             "镇街",
@@ -220,10 +217,10 @@ def supervision_table(rows: list[dict]) -> str:
                 r["township_name"],
                 r["open_warnings"],
                 r["overdue"],
-                pct(r["answered_on_time_share"]),
+                percent(r["answered_on_time_share"]),
                 r["median_days_to_feedback"],
                 r["found_true"],
-                pct(r["found_true_share"]),
+                percent(r["found_true_share"]),
                 r["oldest_unanswered"],
                 r["oldest_unanswered_days"],
             ]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from exports.supervision import percent
 from ingest.problems import safe_message
 from jiuzhu.config import load_policy
 from jiuzhu.policy_schema import PolicyError
@@ -310,7 +311,7 @@ def print_feedback(con, as_of: dt.date) -> None:
     ).fetchall()[0][0]
     if supervision:
         overdue, open_warnings, on_time = supervision[0]
-        shown = f"{on_time:.0%}" if on_time is not None else "—"
+        shown = percent(on_time) or "—"
         print(
             f"镇街反馈 feedback: 逾期未反馈 overdue {overdue} / {open_warnings}，按期反馈率 answered on time {shown}"
             f"；未采用的反馈行（累计） rows not taken to date: {rejected or 0}"

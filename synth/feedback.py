@@ -118,15 +118,20 @@ def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: i
             returned = max(returned or visited, visited)  # sent back after the last visit, whatever was typed
         if returned is None:
             continue  # nothing answered yet: nothing sent back
-        out = folder / path.name
-        wb = xlsxwriter.Workbook(str(out), {"strings_to_numbers": False, "strings_to_formulas": False})
-        for name, rows in sheets.items():
-            ws = wb.add_worksheet(name)
-            for i, r in enumerate(rows):
-                for j, v in enumerate(r):
-                    if v not in (None, ""):
-                        ws.write(i, j, v if isinstance(v, (int, float)) else str(v))
-        wb.close()
         sent = dt.datetime.combine(min(returned + dt.timedelta(days=1), answered_by), dt.time(17), tzinfo=COUNTY_TZ)
-        os.utime(out, (sent.timestamp(), sent.timestamp()))
+        save_returned(sheets, folder / path.name, sent)
     return planted
+
+
+def save_returned(sheets: dict[str, list[list[Any]]], out: Path, sent: dt.datetime) -> None:
+    """A workbook as a township returns it: every sheet's values, last saved at ``sent``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wb = xlsxwriter.Workbook(str(out), {"strings_to_numbers": False, "strings_to_formulas": False})
+    for name, rows in sheets.items():
+        ws = wb.add_worksheet(name)
+        for i, r in enumerate(rows):
+            for j, v in enumerate(r):
+                if v not in (None, ""):
+                    ws.write(i, j, v if isinstance(v, (int, float)) else str(v))
+    wb.close()
+    os.utime(out, (sent.timestamp(), sent.timestamp()))

@@ -4,17 +4,16 @@ checked, the deadlines are kept (issue 13)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import zipfile
 
 import pytest
-import xlsxwriter
 from conftest import BEIJING
 from python_calamine import CalamineWorkbook
 from test_warnings import P, base, load
 
 from exports.township import listed_warnings
+from synth.feedback import save_returned
 
 pytestmark = pytest.mark.slow  # whole nights through the nightly job
 
@@ -39,17 +38,8 @@ def answer(book, out, answers: dict[str, tuple], extra: list[list] = ()) -> None
         row = [""] * len(cells[top])
         row[0], row[col["核查日期"]], row[col["核查结果"]] = wid, checked, result
         cells.append(row)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    saved = xlsxwriter.Workbook(str(out), {"strings_to_numbers": False})
-    for name, rows in sheets.items():
-        ws = saved.add_worksheet(name)
-        for i, r in enumerate(rows):
-            for j, v in enumerate(r):
-                if v not in (None, ""):
-                    ws.write(i, j, v if isinstance(v, (int, float)) else str(v))
-    saved.close()
-    sent = dt.datetime.combine(D2 - dt.timedelta(days=1), dt.time(17), BEIJING).timestamp()
-    os.utime(out, (sent, sent))  # returned under its own name: dated by when it was saved
+    # returned under its own name: dated by when it was saved
+    save_returned(sheets, out, dt.datetime.combine(D2 - dt.timedelta(days=1), dt.time(17), BEIJING))
 
 
 def open_warnings(landing, as_of) -> dict[str, tuple]:
