@@ -14,6 +14,7 @@ import duckdb
 
 from jiuzhu.calendar import parse_as_of
 from jiuzhu.config import Feed, load_county
+from jiuzhu.policy import Policy
 from warehouse.resource import SCRATCH_DIR, connect
 
 WAREHOUSE_POOL = "warehouse"  # see dagster.yaml: one writer at a time
@@ -37,7 +38,7 @@ class NightSettings(dg.ConfigurableResource):
     def as_of_date(self) -> dt.date:
         return parse_as_of(self.as_of)
 
-    def policy_in_force(self, as_of: dt.date | None = None) -> dict:
+    def policy_in_force(self, as_of: dt.date | None = None) -> Policy:
         """The policy in force on ``as_of`` (default: this resource's date), or the file given."""
         from jiuzhu.config import load_policy
 

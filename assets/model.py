@@ -31,7 +31,7 @@ from warehouse import risk_store
 )
 def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
     as_of, home = night_of(context, night), Path(warehouse.home)
-    every = night.policy_in_force(as_of)["risk_model"]["retrain_every_days"]
+    every = night.policy_in_force(as_of).risk_model.retrain_every_days
     existing = risk_store.current(home)
     if existing and dt.date.fromisoformat(existing[2]["trained_on"]) > as_of:
         # a past night (a backfill): it is scored by the model that was in force then, never retrained
@@ -52,7 +52,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     if frame is None or positives < MIN_POSITIVES or len(dates) < MIN_MONTHS:
         context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")
         return dg.MaterializeResult(metadata={"trained": False, "positives": positives, "months": len(dates)})
-    k = night.policy_in_force(as_of)["risk_model"]["visit_capacity_per_township"]
+    k = night.policy_in_force(as_of).risk_model.visit_capacity_per_township
     model, card = train_candidate(frame, as_of, positives, k)
     version = risk_store.save(home, model, as_of, card)
     markdown = card_text(version, model, card)
@@ -116,8 +116,8 @@ def household_scores(
         card_file = write_model_card(
             con, home / "exports" / as_of.isoformat(), as_of, card_text(version, model, card), context.run.run_id
         )
-    m01 = night.policy_in_force(as_of)["model"]
-    threshold, high = float(m01["m01_threshold"]), float(m01["m01_high_band"])
+    m01 = night.policy_in_force(as_of).model
+    threshold, high = float(m01.m01_threshold), float(m01.m01_high_band)
     values = scores["risk_score"].to_numpy(dtype=float)
     return dg.MaterializeResult(
         metadata={

@@ -2,6 +2,7 @@
 episodes, and the night's exports for townships and departments."""
 # no `from __future__ import annotations`: Dagster reads these type hints at definition time
 
+from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
@@ -37,10 +38,10 @@ def policy_in_force(context: dg.AssetExecutionContext, night: NightSettings) -> 
     policy = night.policy_in_force(night_of(context, night))
     return dg.MaterializeResult(
         metadata={
-            "effective_date": str(policy["effective_date"]),
-            "source": policy.get("source", ""),
-            "standards": dg.MetadataValue.json(policy["standards"]),
-            "rules": dg.MetadataValue.json({k: v for k, v in policy["rules"].items()}),
+            "effective_date": str(policy.effective_date),
+            "source": policy.source,
+            "standards": dg.MetadataValue.json(asdict(policy.standards)),
+            "rules": dg.MetadataValue.json(asdict(policy.rules)),
         }
     )
 

@@ -19,6 +19,7 @@ from exports.excel import open_workbook, write_cell, write_sheet
 from exports.export_log import log_export
 from exports.feedback_form import write_feedback_sheet, write_template
 from jiuzhu.config import load_county, load_department_lists, load_policy_document
+from jiuzhu.policy import Policy
 from models.rules import RULES, describe, level_text, render
 from warehouse.macros import install_macros
 from warehouse.resource import transaction
@@ -150,7 +151,7 @@ def _sheet(wb, name: str, columns, rows: list[dict], formats: dict, recipient: s
     )
 
 
-def _rules_sheet(wb, policy: dict, formats: dict, not_evaluated: list[tuple[str, str]]) -> None:
+def _rules_sheet(wb, policy: Policy, formats: dict, not_evaluated: list[tuple[str, str]]) -> None:
     # M01's line also says when it fires: the policy's threshold is in none of its reasons
     doc = load_policy_document()
     rows = [
@@ -187,7 +188,7 @@ def _rules_sheet(wb, policy: dict, formats: dict, not_evaluated: list[tuple[str,
 def _workbook(
     path: Path,
     sheets: list[tuple[str, list, list[dict]]],
-    policy: dict,
+    policy: Policy,
     not_evaluated,
     recipient: str,
     as_of: dt.date,
@@ -250,7 +251,7 @@ def department_columns(dept: str) -> list[tuple[str, str, float]]:
 
 
 def write_exports(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: dict, run_id: str | None = None
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: Policy, run_id: str | None = None
 ) -> list[dict]:
     """Write the night's workbooks, the blank answer form and the manifest (each logged in
     audit.export_log); return the manifest entries."""

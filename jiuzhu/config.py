@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from jiuzhu.policy_schema import PolicyError, validate_policy
+from jiuzhu.policy import Policy, PolicyError, validate_policy
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 FALLBACK_TOWNSHIP = "370725000"
@@ -255,7 +255,7 @@ def policy_files() -> list[Path]:
     return sorted((CONFIG_DIR / "policy").glob("*.yaml"))
 
 
-def _read_policy(path: Path) -> dict:
+def _read_policy(path: Path) -> Policy:
     try:
         policy = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -263,16 +263,16 @@ def _read_policy(path: Path) -> dict:
     return validate_policy(policy, str(path))
 
 
-def load_policy(as_of: dt.date | None = None, path: Path | None = None) -> dict:
+def load_policy(as_of: dt.date | None = None, path: Path | None = None) -> Policy:
     """The policy in force on ``as_of``: the newest effective_date on or before it. Every file is
-    checked for missing keys and numbers out of range first (PolicyError, jiuzhu/policy_schema.py)."""
+    checked for missing keys and numbers out of range first (PolicyError, jiuzhu/policy.py)."""
     if path is not None:
         return _read_policy(path)
     policies = [_read_policy(p) for p in policy_files()]
-    policies.sort(key=lambda p: p["effective_date"])
-    in_force = [p for p in policies if as_of is None or p["effective_date"] <= as_of]
+    policies.sort(key=lambda p: p.effective_date)
+    in_force = [p for p in policies if as_of is None or p.effective_date <= as_of]
     if not in_force:
-        raise ValueError(f"no policy file is in force on {as_of}; the earliest starts {policies[0]['effective_date']}")
+        raise ValueError(f"no policy file is in force on {as_of}; the earliest starts {policies[0].effective_date}")
     return in_force[-1]
 
 

@@ -11,7 +11,9 @@ plain-Chinese condition (docs/rules.md, the workbooks' rule sheet).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+
+from jiuzhu.policy import LEVELS, Policy
 
 
 @dataclass(frozen=True)
@@ -244,57 +246,49 @@ RULES: tuple[Rule, ...] = (
 FEATURE_RULES = tuple(r for r in RULES if not r.model)
 (MODEL_RULE,) = (r for r in RULES if r.model)
 
-LEVEL_ORDER = ("红", "橙", "黄", "复核")  # most urgent first
+LEVEL_ORDER = LEVELS  # most urgent first
 
 
-def policy_values(policy: dict) -> dict[str, str]:
+def policy_values(policy: Policy) -> dict[str, str]:
     """The placeholders rule SQL may use, as SQL literals, from the policy in force."""
-    rules, std, measures, model = policy["rules"], policy["standards"], policy["measures"], policy["model"]
-    lo, hi = measures["temporary_assistance_serious_illness"]
+    rules, std, model = policy.rules, policy.standards, policy.model
+    lo, hi = policy.measures.temporary_assistance_serious_illness
     return {
-        "m01_threshold": str(float(model["m01_threshold"])),
-        "m01_high_band": str(float(model["m01_high_band"])),
-        "dibao_edge_multiple": str(rules["dibao_edge_multiple"]),
-        "medical_out_of_pocket_threshold": str(rules["medical_out_of_pocket_threshold"]),
-        "tekun_basic_multiple": str(policy["compliance"]["tekun_basic_multiple"]),
+        "m01_threshold": str(float(model.m01_threshold)),
+        "m01_high_band": str(float(model.m01_high_band)),
+        "dibao_edge_multiple": str(rules.dibao_edge_multiple),
+        "medical_out_of_pocket_threshold": str(rules.medical_out_of_pocket_threshold),
+        "tekun_basic_multiple": str(policy.compliance.tekun_basic_multiple),
         "temporary_assistance_serious_illness": f"{lo}–{hi}",
-        "ta_low": f"{lo * std['dibao_standard_urban']:,}",
-        "ta_high": f"{hi * std['dibao_standard_urban']:,}",
+        "ta_low": f"{lo * std.dibao_standard_urban:,}",
+        "ta_high": f"{hi * std.dibao_standard_urban:,}",
     }
 
 
-def describe(rule: Rule, policy: dict) -> str:
+def describe(rule: Rule, policy: Policy) -> str:
     """When the rule fires, in plain Chinese, with the numbers of ``policy``."""
-    rules, std, model = policy["rules"], policy["standards"], policy["model"]
-    low, high = rules["working_age"]
+    rules, std, model = policy.rules, policy.standards, policy.model
+    low, high = rules.working_age
     values = {
-        "m01_threshold": f"{model['m01_threshold']:.0%}",
-        "m01_high_band": f"{model['m01_high_band']:.0%}",
-        "dibao_standard_urban": std["dibao_standard_urban"],
-        "dibao_standard_rural": std["dibao_standard_rural"],
-        "minimum_wage": std["minimum_wage"],
-        "tekun_basic_multiple": policy["compliance"]["tekun_basic_multiple"],
+        "m01_threshold": f"{model.m01_threshold:.0%}",
+        "m01_high_band": f"{model.m01_high_band:.0%}",
+        "dibao_standard_urban": std.dibao_standard_urban,
+        "dibao_standard_rural": std.dibao_standard_rural,
+        "minimum_wage": std.minimum_wage,
+        "tekun_basic_multiple": policy.compliance.tekun_basic_multiple,
         "working_age_low": low,
         "working_age_high": high,
-        "petition_categories": "、".join(rules["petition_categories"]),
-        "tekun_extension_max_school": "、".join(rules["tekun_extension_max_school"]),
-        "medical_out_of_pocket_threshold": f"{rules['medical_out_of_pocket_threshold']:,}",
+        "petition_categories": "、".join(rules.petition_categories),
+        "tekun_extension_max_school": "、".join(rules.tekun_extension_max_school),
+        "medical_out_of_pocket_threshold": f"{rules.medical_out_of_pocket_threshold:,}",
     }
-    return rule.when.format(**(rules | values))
+    return rule.when.format(**(asdict(rules) | values))
 
 
-def level_text(rule: Rule, policy: dict) -> str:
+def level_text(rule: Rule, policy: Policy) -> str:
     """The level as the documents and the workbooks' rule sheet name it."""
-    return "黄/橙" if rule.model else level_of(rule.code, policy)
+    return "黄/橙" if rule.model else policy.level_of(rule.code)
 
 
-def level_of(code: str, policy: dict) -> str:
-    """The level of a rule code from the policy file (M01's depends on its score: Rule.level)."""
-    for level, codes in policy["levels"].items():
-        if code in codes:
-            return level
-    raise KeyError(f"rule {code} has no level in the policy file")
-
-
-def render(template: str, policy: dict) -> str:
+def render(template: str, policy: Policy) -> str:
     return template.format(**policy_values(policy))

@@ -29,7 +29,7 @@ import dagster as dg
 from exports.supervision import percent
 from ingest.problems import safe_message
 from jiuzhu.config import load_policy
-from jiuzhu.policy_schema import PolicyError
+from jiuzhu.policy import PolicyError
 from pipelines.alerts import error_text, write_alert
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.faults import (

@@ -99,7 +99,7 @@ def rules_markdown() -> str:
         "",
         "# 预警规则说明 Warning rules",
         "",
-        f"数字取自生效日期为 {policy['effective_date']} 的政策文件（`{newest}`，{policy.get('source', '')}）；"
+        f"数字取自生效日期为 {policy.effective_date} 的政策文件（`{newest}`，{policy.source}）；"
         "每晚使用当晚生效的政策文件。The numbers are those of the newest policy file; each night uses the "
         "file in force on its date.",
         "",
@@ -111,7 +111,7 @@ def rules_markdown() -> str:
             f"| {rule.code} | {rule.name} | {level_text(rule, policy)} | {_cell(describe(rule, policy))} "
             f"| {'、'.join(rule.departments)} | {rule.policy_items} | {_cell(render(rule.measure, policy))} |"
         )
-    response = policy["episodes"]["response_days"]
+    response = policy.episodes.response_days
     lines += [
         "",
         "## 等级 Levels",
@@ -130,8 +130,8 @@ def rules_markdown() -> str:
     lines += [f"| {lv} | {meaning[lv]} | {response[lv]} |" for lv in LEVEL_ORDER]
     lines += [
         "",
-        f"逾期没有核查反馈的预警升级；核查为“情况不属实”的，{policy['episodes']['not_true_suppression_days']} 天内不再就同样的规则预警，"
-        f"除非相关数字恶化 {policy['episodes']['worse_by']:.0%} 以上。",
+        f"逾期没有核查反馈的预警升级；核查为“情况不属实”的，{policy.episodes.not_true_suppression_days} 天内不再就同样的规则预警，"
+        f"除非相关数字恶化 {policy.episodes.worse_by:.0%} 以上。",
         "",
     ]
     return "\n".join(lines)

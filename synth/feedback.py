@@ -46,7 +46,7 @@ def _header_row(cells: list[list]) -> int:
 def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: int = 7) -> list[dict]:
     """Answer the township workbooks of one night's exports; returns what was planted, per row."""
     rng = np.random.default_rng(seed)
-    response_days = load_policy(answered_by)["episodes"]["response_days"]  # the townships aim for the policy's days
+    response_days = load_policy(answered_by).episodes.response_days  # the townships aim for the policy's days
     # the township workbooks: <9-digit township code>_<name>.xlsx
     books = sorted(p for p in exports.glob("*_*.xlsx") if re.fullmatch(r"\d{9}", p.name.split("_")[0]))
     all_ids = []

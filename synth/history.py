@@ -21,6 +21,8 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from jiuzhu.policy import Policy
+
 from . import vocab
 from .population import (
     EMPLOYEE,
@@ -104,18 +106,18 @@ def simulate(
     pop: Population,
     tl: Timeline,
     rates: HistoryRates,
-    policy: dict,
+    policy: Policy,
     rng: np.random.Generator,
     protected_persons: np.ndarray,
     progress: bool = True,
 ) -> History:
-    st = policy["standards"]
-    std_urban, std_rural = float(st["dibao_standard_urban"]), float(st["dibao_standard_rural"])
-    min_wage = float(st["minimum_wage"])
-    tekun_mult = float(policy["compliance"]["tekun_basic_multiple"])
-    care_share = policy["compliance"]["care_share_of_minimum_wage"]
-    edge_mult = float(policy["rules"]["dibao_edge_multiple"])
-    temp_lo, temp_hi = policy["measures"]["temporary_assistance_serious_illness"]
+    st = policy.standards
+    std_urban, std_rural = float(st.dibao_standard_urban), float(st.dibao_standard_rural)
+    min_wage = float(st.minimum_wage)
+    tekun_mult = float(policy.compliance.tekun_basic_multiple)
+    care_share = policy.compliance.care_share_of_minimum_wage
+    edge_mult = float(policy.rules.dibao_edge_multiple)
+    temp_lo, temp_hi = policy.measures.temporary_assistance_serious_illness
 
     P, H = pop.n_persons, pop.n_households
     rec = Recorder()
@@ -477,7 +479,7 @@ def simulate(
             have = heads >= 0
             sick, heads = sick[have], heads[have]
             d_t = np.minimum(d_ver[np.searchsorted(due, sick)] + rng.integers(2, 12, len(sick)), mo.last)
-            amt = std_urban * rng.integers(temp_lo, temp_hi + 1, len(sick))
+            amt = std_urban * rng.integers(int(temp_lo), int(temp_hi) + 1, len(sick))
             rec.add(
                 "assistance",
                 _h=sick,
@@ -585,7 +587,7 @@ def simulate(
             shocked_h | (m - h_shock_month < 6),
             pc < h_std,
             rates,
-            policy["rules"]["petition_categories"],
+            policy.rules.petition_categories,
         )
 
     # ---- close the books ----------------------------------------------------------------

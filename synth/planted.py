@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from jiuzhu.policy import Policy
+
 from . import vocab
 from .history import EDGE, N_SERIOUS, NEVER, ORPHAN, RURAL_DIBAO, TEKUN, URBAN_DIBAO, History
 from .population import (
@@ -780,16 +782,16 @@ def bind(cases: list[Case], pop: Population, n_random_households: int) -> np.nda
 
 
 def inject(
-    cases: list[Case], pop: Population, tl: Timeline, hist: History, policy: dict, rng: np.random.Generator
+    cases: list[Case], pop: Population, tl: Timeline, hist: History, policy: Policy, rng: np.random.Generator
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Add every planted case's (and near miss's) decisive records to the history; returns (rule_cases, near_misses, events)."""
-    st, rules = policy["standards"], policy["rules"]
-    std_u, std_r = float(st["dibao_standard_urban"]), float(st["dibao_standard_rural"])
-    min_wage = float(st["minimum_wage"])
-    tekun_mult = float(policy["compliance"]["tekun_basic_multiple"])
-    care_share = policy["compliance"]["care_share_of_minimum_wage"]
-    edge = float(rules["dibao_edge_multiple"])
-    oop_line = float(rules["medical_out_of_pocket_threshold"])
+    st, rules = policy.standards, policy.rules
+    std_u, std_r = float(st.dibao_standard_urban), float(st.dibao_standard_rural)
+    min_wage = float(st.minimum_wage)
+    tekun_mult = float(policy.compliance.tekun_basic_multiple)
+    care_share = policy.compliance.care_share_of_minimum_wage
+    edge = float(rules.dibao_edge_multiple)
+    oop_line = float(rules.medical_out_of_pocket_threshold)
     D = tl.as_of_day
     T: dict[str, list[dict[str, Any]]] = {name: [] for name in hist.tables}  # records added, per table
     rows: list[dict[str, Any]] = []  # the planted cases

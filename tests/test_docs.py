@@ -4,7 +4,7 @@ spec, the rules or the policy that is not followed by `jiuzhu docs` (`make docs`
 from __future__ import annotations
 
 from jiuzhu.config import load_feeds, load_policy
-from jiuzhu.policy_schema import RULE_CODES
+from jiuzhu.policy import RULE_CODES
 from models.rules import RULES, describe, level_text
 from pipelines.cli import main
 from pipelines.reference_docs import DOCS_DIR, stale_docs, write_docs
@@ -27,7 +27,7 @@ def test_the_documents_name_every_feed_column_and_rule_with_the_policys_numbers(
     policy = load_policy()
     for rule in RULES:
         assert describe(rule, policy) in rules
-    assert f"城市 {policy['standards']['dibao_standard_urban']} 元" in rules
+    assert f"城市 {policy.standards.dibao_standard_urban} 元" in rules
 
 
 def test_every_warning_code_is_one_rule_and_the_policy_levels_the_rules():

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from jiuzhu.config import CONFIG_DIR
-from jiuzhu.policy_schema import policy_problems
+from jiuzhu.policy import policy_problems
 from pipelines import faults, nightly
 from pipelines.cli import main
 from warehouse.resource import connect

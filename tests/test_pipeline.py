@@ -68,19 +68,19 @@ def test_the_policy_in_force_or_the_one_given(tmp_path):
     import pytest
     import yaml
 
-    from jiuzhu.config import load_policy
+    from jiuzhu.config import load_policy, policy_files
 
-    assert NightSettings(landing="x", as_of="2026-11-28").policy_in_force()["standards"]["dibao_standard_urban"] == 850
+    assert NightSettings(landing="x", as_of="2026-11-28").policy_in_force().standards.dibao_standard_urban == 850
     with pytest.raises(ValueError, match="no policy file is in force"):
         load_policy(dt.date(2020, 1, 1))
-    custom = load_policy(dt.date(2026, 11, 28)) | {"effective_date": dt.date(2026, 1, 1)}
-    custom["standards"] = custom["standards"] | {"dibao_standard_urban": 900}
+    custom = yaml.safe_load(policy_files()[-1].read_text(encoding="utf-8")) | {"effective_date": dt.date(2026, 1, 1)}
+    custom["standards"]["dibao_standard_urban"] = 900
     path = tmp_path / "2026.yaml"
     path.write_text(yaml.safe_dump(custom, allow_unicode=True), encoding="utf-8")
     assert (
-        NightSettings(landing="x", as_of="2026-11-28", policy=str(path)).policy_in_force()["standards"][
-            "dibao_standard_urban"
-        ]
+        NightSettings(landing="x", as_of="2026-11-28", policy=str(path))
+        .policy_in_force()
+        .standards.dibao_standard_urban
         == 900
     )
 
@@ -127,17 +127,16 @@ def test_a_production_profile_replaces_the_local_instance_config(tmp_path, monke
 
 def test_a_policy_that_breaks_items_1_and_2_stops_core(tmp_path):
     """core reads the policy in force, so that the policy's blocking check stops core (and all after it)."""
-    import datetime as dt
 
     import yaml
 
     from assets.core import core_as_of
     from assets.monitoring import policy_in_force
     from checks.monitoring_checks import policy_complies
-    from jiuzhu.config import load_policy
+    from jiuzhu.config import policy_files
 
-    bad = load_policy(dt.date(2026, 11, 28))
-    bad["standards"] = bad["standards"] | {"dibao_standard_urban": 1200}  # above 35 % of consumption (item 1)
+    bad = yaml.safe_load(policy_files()[-1].read_text(encoding="utf-8"))
+    bad["standards"]["dibao_standard_urban"] = 1200  # above 35 % of consumption (item 1)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
     result = dg.materialize(

@@ -4,6 +4,7 @@ township feedback, and the exports read back."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from python_calamine import CalamineWorkbook
@@ -212,7 +213,7 @@ def test_a_policy_file_that_breaks_items_1_and_2_is_refused():
 
     policy = load_policy(dt.date(2026, 11, 28))
     assert compliance_problems(policy) == []
-    bad = policy | {"standards": policy["standards"] | {"dibao_standard_urban": 1200}}
+    bad = replace(policy, standards=replace(policy.standards, dibao_standard_urban=1200))
     problems = compliance_problems(bad)
     assert any("城市低保标准 1200" in p and "第1条" in p for p in problems)  # 48 % of consumption
     assert any("城乡低保标准之比" in p for p in problems)  # 1200 : 680 > 1.3

@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_feeds, load_linkage, load_townships
+from jiuzhu.policy import Policy
 from transform.as_of import relations
 from warehouse.macros import install_macros
 
@@ -58,7 +59,7 @@ class CoreReport:
 
 
 def build_core(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict, schema: str = "core", restricted: str = "restricted"
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, schema: str = "core", restricted: str = "restricted"
 ) -> CoreReport:
     """(Re)build <schema>.* for ``as_of``. Needs jz_person_key() installed (warehouse.person_key).
 
@@ -197,24 +198,25 @@ def _number(value):
     return Decimal(repr(value)) if isinstance(value, float) else value
 
 
-def _parameters(as_of: dt.date, policy: dict) -> dict:
+def _parameters(as_of: dt.date, policy: Policy) -> dict:
     """Every value the .sql files may bind, by name."""
-    rules, compliance = policy["rules"], policy["compliance"]
-    care = compliance["care_share_of_minimum_wage"]
+    rules, compliance = policy.rules, policy.compliance
+    care = compliance.care_share_of_minimum_wage
     towns = [
         (t.code, name)
         for t in load_townships()
         if t.code != FALLBACK_TOWNSHIP
         for name in (t.official_name, *t.aliases)
     ]
-    sections = (policy["standards"], rules, policy["features"], asdict(load_linkage()))
-    values = {name: v for section in sections for name, v in section.items()}
+    sections = [asdict(s) for s in (policy.standards, rules, policy.features, load_linkage())]
+    # pairs and word lists bind as DuckDB lists
+    values = {name: list(v) if isinstance(v, tuple) else v for section in sections for name, v in section.items()}
     if len(values) < sum(map(len, sections)):  # $name must say which number it is
         raise ValueError("the policy and config/linkage.yaml use a key twice")
     values |= {
-        "tekun_basic_multiple": compliance["tekun_basic_multiple"],
-        "working_age_low": rules["working_age"][0],
-        "working_age_high": rules["working_age"][1],
+        "tekun_basic_multiple": compliance.tekun_basic_multiple,
+        "working_age_low": rules.working_age[0],
+        "working_age_high": rules.working_age[1],
     }
     return {name: _number(v) for name, v in values.items()} | {
         "as_of": as_of,

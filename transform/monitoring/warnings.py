@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import duckdb
 
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
-from models.rules import FEATURE_RULES, LEVEL_ORDER, MODEL_RULE, RULES, Rule, level_of, render
+from jiuzhu.policy import Policy
+from models.rules import FEATURE_RULES, LEVEL_ORDER, MODEL_RULE, RULES, Rule, render
 from transform.as_of import relations
 from transform.monitoring.feedback import valid_feedback
 from warehouse.macros import install_macros
@@ -58,7 +59,7 @@ def _list(values) -> str:
     return "[" + ", ".join(_lit(v) for v in values) + "]::VARCHAR[]"
 
 
-def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> NightList:
+def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> NightList:
     """The night's list in one transaction: a failure leaves the night's tables as they were.
     Its tables are created with the warehouse (warehouse/ddl/monitoring.sql). The townships'
     feedback was checked before (transform/monitoring/feedback.py, the asset audit/township_feedback):
@@ -68,7 +69,7 @@ def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict)
         return _build_warnings(con, as_of, policy)
 
 
-def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> NightList:
+def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> NightList:
     for table in NIGHT_TABLES:
         con.execute(f"DELETE FROM monitoring.{table} WHERE as_of_date = ?", [as_of])
     gate = {
@@ -113,13 +114,13 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict
     return NightList(hits, warnings, new, escalated, resolved, not_evaluated)
 
 
-def _household_hits_sql(rule: Rule, policy: dict) -> str:
+def _household_hits_sql(rule: Rule, policy: Policy) -> str:
     """The rule's hits among roster households; the night's date is the parameter $d."""
     figures = ", ".join(f"{_lit(k)}, {render(v, policy)}" for k, v in rule.figures.items())
     return f"""
 {INTO_RULE_HITS}
 SELECT $d, 'household', f.household_id, {_lit(rule.code)}, {_lit(rule.name)},
-       {_lit(level_of(rule.code, policy))}, json_object({figures}), ({render(rule.threshold, policy)})::VARCHAR,
+       {_lit(policy.level_of(rule.code))}, json_object({figures}), ({render(rule.threshold, policy)})::VARCHAR,
        {_lit(rule.policy_items)}, {render(rule.reason, policy)}, {_list(rule.departments)},
        {_lit(render(rule.measure, policy))}, ({render(rule.severity, policy)})::DOUBLE, false
 FROM core.household_features f
@@ -127,12 +128,12 @@ WHERE coalesce(({render(rule.predicate, policy)}), false)
 """
 
 
-def _outsider_hits_sql(as_of: dt.date, policy: dict, gate: dict) -> str | None:
+def _outsider_hits_sql(as_of: dt.date, policy: Policy, gate: dict) -> str | None:
     """Persons outside the roster: medical spending (R03) and hardship petitions (R08); the night's
     date is the parameter $d. None when the gate closed both feeds."""
     r, d = relations(as_of), "$d"
-    rules = policy["rules"]
-    line = rules["medical_out_of_pocket_threshold"]
+    rules = policy.rules
+    line = rules.medical_out_of_pocket_threshold
     r03, r08 = next(x for x in RULES if x.code == "R03"), next(x for x in RULES if x.code == "R08")
     parts = []
     if "yb_settlements" not in gate:
@@ -142,18 +143,18 @@ SELECT o.person_key, 'R03' AS code, sum(s.out_of_pocket) AS figure, count(*) FIL
        count(*) FILTER (WHERE s.reverses IS NULL) || ' 笔，冲销已扣除），超过预警线 {line:,} 元' AS reason
 FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)
 JOIN {r["yb_settlements"]} s ON s.id_number = p.id_number
-WHERE s.settlement_date <= {d} AND s.settlement_date > {d} - INTERVAL {int(rules["medical_window_months"])} MONTH
+WHERE s.settlement_date <= {d} AND s.settlement_date > {d} - INTERVAL {int(rules.medical_window_months)} MONTH
 GROUP BY o.person_key HAVING sum(s.out_of_pocket) >= {line}""")
     if "xf_petitions" not in gate:
-        categories = ", ".join(_lit(c) for c in rules["petition_categories"])
+        categories = ", ".join(_lit(c) for c in rules.petition_categories)
         # the same words as for households: hardship "whatever its category" (R08)
-        hardship = " OR ".join(f"contains(coalesce(x.petition_text, ''), {_lit(w)})" for w in rules["hardship_words"])
+        hardship = " OR ".join(f"contains(coalesce(x.petition_text, ''), {_lit(w)})" for w in rules.hardship_words)
         parts.append(f"""
 SELECT o.person_key, 'R08' AS code, count(*) AS figure, count(*) AS n,
        '近90天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' AS reason
 FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)
 JOIN {r["xf_petitions"]} x ON x.id_number = p.id_number
-WHERE x.registration_date <= {d} AND x.registration_date > {d} - INTERVAL {int(rules["petition_window_days"])} DAY
+WHERE x.registration_date <= {d} AND x.registration_date > {d} - INTERVAL {int(rules.petition_window_days)} DAY
   AND (x.petition_category IN ({categories}) OR {hardship})
 GROUP BY o.person_key""")
     if not parts:
@@ -169,7 +170,7 @@ GROUP BY o.person_key""")
     return f"""
 {INTO_RULE_HITS}
 SELECT {d}, 'person', person_key, code, {cases(lambda x: x.name)},
-       CASE code WHEN 'R03' THEN {_lit(level_of("R03", policy))} ELSE {_lit(level_of("R08", policy))} END,
+       CASE code WHEN 'R03' THEN {_lit(policy.level_of("R03"))} ELSE {_lit(policy.level_of("R08"))} END,
        json_object('figure', figure, 'records', n), CASE code WHEN 'R03' THEN '{line}' ELSE '近90天困难类信访' END,
        {cases(lambda x: x.policy_items)}, reason,
        CASE code WHEN 'R03' THEN {_list(r03.departments)} ELSE {_list(r08.departments)} END,
@@ -179,7 +180,7 @@ FROM ({" UNION ALL ".join(parts)})
 """
 
 
-def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
+def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> None:
     """M01 (models.rules): no rule fires, but the model's probability is at or above the policy's threshold."""
     rule = MODEL_RULE
     figures = ", ".join(f"{_lit(k)}, {render(v, policy)}" for k, v in rule.figures.items())
@@ -196,9 +197,9 @@ def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) ->
     )
 
 
-def _suppress(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
+def _suppress(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> None:
     """情况不属实 holds back the same codes for a while, unless the figures got worse."""
-    ep = policy["episodes"]
+    ep = policy.episodes
     con.execute(
         f"""UPDATE monitoring.rule_hits h SET suppressed = true FROM (
                 SELECT DISTINCT w.subject_id, code, prev.severity AS severity_then
@@ -210,10 +211,10 @@ def _suppress(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> N
                 LEFT JOIN monitoring.rule_hits prev ON prev.as_of_date = w.as_of_date
                      AND prev.subject_id = w.subject_id AND prev.rule_code = code
                 WHERE fb.check_result = '情况不属实' AND fb.check_date <= $d
-                  AND fb.check_date > $d - INTERVAL {int(ep["not_true_suppression_days"])} DAY
+                  AND fb.check_date > $d - INTERVAL {int(ep.not_true_suppression_days)} DAY
             ) s
             WHERE h.as_of_date = $d AND h.subject_id = s.subject_id AND h.rule_code = s.code
-              AND (s.severity_then IS NULL OR h.severity <= s.severity_then * (1 + {float(ep["worse_by"])}))""",
+              AND (s.severity_then IS NULL OR h.severity <= s.severity_then * (1 + {float(ep.worse_by)}))""",
         {"d": as_of},
     )
 
@@ -258,11 +259,11 @@ def _outsider_sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
         )
 
 
-def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: dict) -> None:
+def _episodes(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> None:
     d = "$d"  # the night's date, bound; $prev: the previous night's, NULL on the first night
     rank = "CASE {} " + " ".join(f"WHEN '{lv}' THEN {i}" for i, lv in enumerate(LEVEL_ORDER)) + " END"
     towns = " UNION ALL ".join(f"SELECT '{t.code}' AS code, '{t.official_name}' AS name" for t in load_townships())
-    response = " ".join(f"WHEN '{lv}' THEN {int(n)}" for lv, n in policy["episodes"]["response_days"].items())
+    response = " ".join(f"WHEN '{lv}' THEN {int(n)}" for lv, n in policy.episodes.response_days.items())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jz_tonight AS
             WITH hits AS (SELECT * FROM monitoring.rule_hits WHERE as_of_date = {d} AND NOT suppressed),
