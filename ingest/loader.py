@@ -297,26 +297,14 @@ def _load(
     width = len(table.header.canonical)
     names = [table.header.canonical[i] or table.header.delivered[i] or f"第{i + 1}列" for i in range(width)]
     data, bad = _is_data_row(width), "false" if table.values_checked else _bad_values(width, limits)
+    notes = list(table.notes)
     unanswered = _unanswered(feed, table)
     if unanswered:  # a returned form: the warnings not answered yet are not rows of the feed
         skipped = con.execute(f"SELECT count(*) FROM {CELLS} WHERE {data} AND {unanswered}").fetchall()[0][0]
         data = f"{data} AND NOT {unanswered}"
-    targets, sources = ["file_id", "source_file", "source_row", "sha256", "extract_date"], ["?", "?", "_row", "?", "?"]
-    for col in feed.column_names:
-        pos = table.header.position(col)
-        if pos is not None:
-            targets.append(quote_ident(col))
-            sources.append(f"c{pos}")
-    extras = table.header.extras
-    if extras:
-        targets.append("extra_columns")
-        pairs = ", ".join(f"{_lit(name)}, c{i}" for i, name in extras)
-        sources.append(f"json_object({pairs})")
-    rows_loaded = con.execute(
-        f"""INSERT INTO {raw_table(feed)} ({", ".join(targets)})
-            SELECT {", ".join(sources)} FROM {CELLS} WHERE {data} AND NOT ({bad})""",
-        [file_id, landed.file_name, sha, landed.extract_date],
-    ).fetchall()[0][0]
+        if skipped:
+            notes.append(f"{skipped} 行尚未填写（{'、'.join(feed.answer_columns)}均为空），不是反馈，未计入")
+    rows_loaded = _insert_rows(con, feed, landed, sha, table, file_id, f"{data} AND NOT ({bad})")
     # values no row may carry into the warehouse: NUL bytes, and values over the length limit
     rows_bad = con.execute(
         f"""{INTO_QUARANTINE}
@@ -325,10 +313,8 @@ def _load(
             FROM {CELLS} WHERE {data} AND ({bad})""",
         [feed.name, landed.file_name, file_id, run_id],
     ).fetchall()[0][0]
-    quarantine = table.quarantine
-    rows_quarantined = rows_bad + (0 if quarantine is None else quarantine.height)
+    rows_quarantined = rows_bad + _quarantine_reader_rows(con, feed, landed, table, file_id, run_id)
     rows_read = rows_loaded + rows_quarantined
-    notes = list(table.notes)
     reason_code = None
     if rows_read == 0:
         if feed.kind == "snapshot":
@@ -338,28 +324,11 @@ def _load(
             )
         reason_code = "HEADER_ONLY"  # an increment with nothing new that day: fine, but say so
         notes.insert(0, "只有表头，没有数据行（当日无新记录）")
-    if quarantine is not None and quarantine.height:
-        con.register("_jz_quarantine", quarantine)
-        con.execute(
-            f"""{INTO_QUARANTINE}
-               SELECT ?, ?, _row, reason_code, reason, raw::JSON, ?, 'ingest', ?, now()::TIMESTAMP FROM _jz_quarantine""",
-            [feed.name, landed.file_name, file_id, run_id],
-        )
-        con.unregister("_jz_quarantine")
-    if unanswered and skipped:
-        notes.append(f"{skipped} 行尚未填写（{'、'.join(feed.answer_columns)}均为空），不是反馈，未计入")
     if landed.note:
         reason_code = reason_code or landed.note[0]
         notes.append(landed.note[1])
-    if earlier:  # the same name delivered again with other bytes: this version replaces the earlier ones
-        con.execute(
-            f"UPDATE audit.files SET status = 'superseded', superseded_by = ? "
-            f"WHERE file_id IN ({', '.join('?' * len(earlier))}) AND status IN ('loaded', 'rejected')",
-            [file_id, *earlier],
-        )
-        notes.append(
-            f"同名文件的新版本，替换了早先接收的版本（文件编号 {'、'.join(map(str, earlier))}），早先版本的数据行不再使用"
-        )
+    if earlier:
+        notes.append(_supersede(con, file_id, earlier))
     outcome = FileOutcome(
         landed.file_name,
         "loaded",
@@ -372,6 +341,56 @@ def _load(
     )
     _insert_file_row(con, file_id, feed.name, landed, sha, outcome, meta, run_id)
     return outcome
+
+
+def _insert_rows(con, feed: Feed, landed: LandedFile, sha: str, table: CellTable, file_id: int, where: str) -> int:
+    """The file's rows that pass ``where`` into raw.<feed>, each spec column from the cell the header
+    found for it and the columns the spec does not know kept together in extra_columns."""
+    targets, sources = ["file_id", "source_file", "source_row", "sha256", "extract_date"], ["?", "?", "_row", "?", "?"]
+    for col in feed.column_names:
+        pos = table.header.position(col)
+        if pos is not None:
+            targets.append(quote_ident(col))
+            sources.append(f"c{pos}")
+    extras = table.header.extras
+    if extras:
+        targets.append("extra_columns")
+        pairs = ", ".join(f"{_lit(name)}, c{i}" for i, name in extras)
+        sources.append(f"json_object({pairs})")
+    return con.execute(
+        f"""INSERT INTO {raw_table(feed)} ({", ".join(targets)})
+            SELECT {", ".join(sources)} FROM {CELLS} WHERE {where}""",
+        [file_id, landed.file_name, sha, landed.extract_date],
+    ).fetchall()[0][0]
+
+
+def _quarantine_reader_rows(
+    con, feed: Feed, landed: LandedFile, table: CellTable, file_id: int, run_id: str | None
+) -> int:
+    """The rows the reader itself set aside (table.quarantine) into audit.quarantine; how many."""
+    quarantine = table.quarantine
+    if quarantine is None or not quarantine.height:
+        return 0
+    con.register("_jz_quarantine", quarantine)
+    con.execute(
+        f"""{INTO_QUARANTINE}
+           SELECT ?, ?, _row, reason_code, reason, raw::JSON, ?, 'ingest', ?, now()::TIMESTAMP FROM _jz_quarantine""",
+        [feed.name, landed.file_name, file_id, run_id],
+    )
+    con.unregister("_jz_quarantine")
+    return quarantine.height
+
+
+def _supersede(con, file_id: int, earlier: list[int]) -> str:
+    """The same name delivered again with other bytes: this version replaces the earlier ones. The note."""
+    con.execute(
+        f"UPDATE audit.files SET status = 'superseded', superseded_by = ? "
+        f"WHERE file_id IN ({', '.join('?' * len(earlier))}) AND status IN ('loaded', 'rejected')",
+        [file_id, *earlier],
+    )
+    return (
+        f"同名文件的新版本，替换了早先接收的版本（文件编号 {'、'.join(map(str, earlier))}），早先版本的数据行不再使用"
+    )
 
 
 def _unanswered(feed: Feed, table: CellTable) -> str | None:
