@@ -30,11 +30,13 @@ CORE_TABLES = {
     "persons_outside_roster": "不在民政名册、但出现在其他部门数据中的人员（持居住证等），按信访问题属地或兜底分派。\n\n"
     "Persons outside the roster seen in other departments' data, routed to a township by "
     "their petition's 问题属地, else to the county centre.",
-    "household_features": "每户特征（只用当晚已知的记录）：收入核对、救助状态、医疗自付、大病、死亡、就业、缴费、信访与趋势。"
+    "household_features": "每户特征（只用当晚已知的记录）：收入核对、救助状态、医疗自付、大病、死亡、就业、缴费、信访与趋势；"
+    "*_detail 列写明预警原因点名的成员（姓名、脱敏身份证号、日期、金额），只进镇街和部门工作簿。"
     "界面中显示脱敏预览（户编号和不涉及健康的数值特征）和各特征的分布。\n\n"
     "One row of features per household, from what was known on the date: verified income, "
     "assistance, out-of-pocket medical costs, serious illness, deaths, employment, contributions, "
-    "petitions. The UI shows a masked preview and each feature's distribution.",
+    "petitions; the *_detail columns name the members a warning's reason is about (name, masked ID, "
+    "date, amount), for the workbooks only. The UI shows a masked preview and each numeric feature's distribution.",
     "linkage_suggestions": "身份证号被隔离的记录可能对应的人员（姓名、出生日期、地区码），供人工确认。\n\n"
     "Likely persons behind rows quarantined for their ID number, for an analyst to confirm.",
 }

@@ -132,8 +132,9 @@ RULES: tuple[Rule, ...] = (
             "line": f"{{dibao_edge_multiple}} * {STANDARD}",
         },
         f"{{dibao_edge_multiple}} * {STANDARD}",
-        f"'有一级/二级残疾或近24个月大病、未享受低保特困的成员 ' || f.severe_not_covered || ' 人，核对人均月收入 ' || "
-        f"{_money(INCOME)} || ' 元，低于低保标准的 {{dibao_edge_multiple}} 倍（' || {_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元）'",
+        f"'核对人均月收入 ' || {_money(INCOME)} || ' 元（' || strftime(f.verification_date, '%Y-%m-%d') || ' 核对），"
+        f"低于低保标准的 {{dibao_edge_multiple}} 倍（' || {_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元），"
+        "有一级/二级残疾或近24个月大病、未享受低保特困的成员：' || f.severe_not_covered_detail",
         "按单人户纳入低保",
         "f.severe_not_covered",
         when="有一级/二级残疾、或近 {serious_illness_window_months} 个月确诊大病的成员未享受低保或特困，且家庭核对人均月收入低于低保标准的 {dibao_edge_multiple} 倍",
@@ -181,9 +182,10 @@ RULES: tuple[Rule, ...] = (
         },
         "'近90天'",
         "concat_ws('；', "
-        "CASE WHEN f.earner_deaths_90d > 0 THEN '近90天有劳动年龄、死亡前6个月仍缴纳职工养老保险的成员死亡' END, "
-        "CASE WHEN f.first_serious_illness_90d > 0 THEN '近90天有成员首次确诊大病' END, "
-        "CASE WHEN f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1 THEN '近6个月唯一缴费的成员近90天失业登记' END)",
+        "CASE WHEN f.earner_deaths_90d > 0 THEN '近90天有劳动年龄、死亡前6个月仍缴纳职工养老保险的成员死亡：' || f.earner_deaths_detail END, "
+        "CASE WHEN f.first_serious_illness_90d > 0 THEN '近90天有成员首次确诊大病：' || f.first_serious_illness_detail END, "
+        "CASE WHEN f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1 "
+        "THEN '近6个月唯一缴费的成员近90天失业登记：' || f.newly_unemployed_detail END)",
         "临时救助（急难型，先行救助）{temporary_assistance_serious_illness} 倍城市低保标准，即 {ta_low}–{ta_high} 元",
         "f.earner_deaths_90d + f.first_serious_illness_90d + f.contributors_newly_unemployed_90d",
         when="近 {emergency_window_days} 天内：{working_age_low}–{working_age_high} 岁、死亡前 {contribution_window_months} 个月仍缴纳职工养老保险的成员死亡；或有成员首次确诊大病；或近 {contribution_window_months} 个月唯一缴费的成员失业登记",
@@ -202,9 +204,11 @@ RULES: tuple[Rule, ...] = (
         },
         "'在保对象信息与其他部门数据不一致'",
         "concat_ws('；', "
-        "CASE WHEN f.deceased_on_assistance > 0 THEN '在保对象 ' || f.deceased_on_assistance || ' 人已有死亡登记' END, "
-        f"CASE WHEN f.on_dibao > 0 AND {INCOME} >= {{dibao_edge_multiple}} * {STANDARD} THEN '低保家庭核对人均月收入 ' || {_money(INCOME)} || ' 元，已达低保标准的 {{dibao_edge_multiple}} 倍' END, "
-        "CASE WHEN f.double_assistance > 0 THEN '有成员在两户同时在保，或同时享受低保和特困' END)",
+        "CASE WHEN f.deceased_on_assistance > 0 THEN '在保对象已有死亡登记：' || f.deceased_on_assistance_detail END, "
+        f"CASE WHEN f.on_dibao > 0 AND {INCOME} >= {{dibao_edge_multiple}} * {STANDARD} THEN '低保家庭核对人均月收入 ' || {_money(INCOME)} || "
+        f"' 元（' || strftime(f.verification_date, '%Y-%m-%d') || ' 核对），已达低保标准的 {{dibao_edge_multiple}} 倍（' || "
+        f"{_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元）' END, "
+        "CASE WHEN f.double_assistance > 0 THEN '有成员在两户同时在保，或同时享受低保和特困：' || f.double_assistance_detail END)",
         "复核在保资格，停发或调整待遇",
         "f.deceased_on_assistance + f.double_assistance",
         when="在保（低保、特困）的人已有死亡登记；或低保家庭核对人均月收入达到低保标准的 {dibao_edge_multiple} 倍；或一人在两户同时在保，或同时享受低保和特困",
@@ -218,8 +222,7 @@ RULES: tuple[Rule, ...] = (
         "f.tekun_below_standard > 0",
         {"records": "f.tekun_below_standard"},
         "'基本生活费 ≥ {tekun_basic_multiple} × 低保标准；照料护理费 ≥ 最低工资的 1/10、1/6、1/3'",
-        "'特困供养记录 ' || f.tekun_below_standard || ' 条低于标准（基本生活费应不低于低保标准的 {tekun_basic_multiple} 倍即 ' || "
-        f"{_money('{tekun_basic_multiple} * ' + STANDARD)} || ' 元，照料护理费应不低于最低工资标准的 1/10、1/6、1/3）'",
+        "'特困供养金低于标准：' || f.tekun_below_standard_detail",
         "按标准补发特困供养金",
         "f.tekun_below_standard",
         when="在保特困记录的基本生活费低于低保标准的 {tekun_basic_multiple} 倍，或照料护理费低于最低工资（{minimum_wage} 元）的 1/10、1/6、1/3（全自理、半护理、全护理）",

@@ -41,7 +41,7 @@ from .population import (
     Population,
 )
 from .population import MemberSpec as M
-from .timeline import Timeline
+from .timeline import Timeline, date_of
 
 RULES = ("R01", "R02", "R03", "R04", "R05", "R06", "R08", "R09", "R10", "R11")
 
@@ -57,6 +57,9 @@ class Case:
     h: int = -1  # household index once built
     p: int = -1  # outsider's person index
     extra: dict = field(default_factory=dict)
+    # what the warning's reason must name besides the person (rule_cases.csv named_dates, named_amounts)
+    named_dates: list[int] = field(default_factory=list)  # days
+    named_amounts: list[float] = field(default_factory=list)  # 元
     near_miss: bool = False  # built to come just short of the rule: it must NOT fire
 
 
@@ -896,6 +899,8 @@ def inject(
                 variant=c.variant,
                 as_of=tl.as_of.isoformat(),
                 note=note or c.note,
+                named_dates="|".join(date_of(d).isoformat() for d in c.named_dates),
+                named_amounts="|".join(f"{a:.2f}" for a in c.named_amounts),
             )
         )
 
@@ -1211,12 +1216,14 @@ def inject(
             T["diagnoses"].append(
                 dict(_p=int(mem[0]), diagnosis_date=D - 240, illness=int(rng.integers(0, N_SERIOUS)), facility=0)
             )
+            c.named_dates = [D - 240]
             verification(h, D - int(rng.integers(20, 60)), 1.2 * std, 1)
             events.append((h, int(mem[0]), "illness", D - 240))
         elif v == "illness_23m":
             T["diagnoses"].append(
                 dict(_p=int(mem[0]), diagnosis_date=D - 700, illness=int(rng.integers(0, N_SERIOUS)), facility=0)
             )
+            c.named_dates = [D - 700]
             verification(h, D - int(rng.integers(20, 90)), 1.3 * std, 0)
             for p in mem:
                 assistance(h, int(p), EDGE, D - 500)
@@ -1227,6 +1234,7 @@ def inject(
             basic = math.ceil(tekun_mult * std) + 10
             care = math.floor(care_share["半护理"] * min_wage) - 2
             assistance(h, subj, TEKUN, D - 500, amount=basic + care, basic=basic, care=care, level=1, mode=1)
+            c.named_dates, c.named_amounts = [D - 500], [float(care)]  # since when, and the allowance paid
         elif v == "orphan_minor":
             assistance(h, subj, ORPHAN, D - 2000, D - 60, amount=1500.0)
         elif v == "tekun_student":
@@ -1270,10 +1278,12 @@ def inject(
             contributions(subj, d, 6, pop.p_base[subj])  # the decisive contributions, also if routine rows are dropped
             drop_contributions.add(subj)
             events.append((h, subj, "earner_death", d))
+            c.named_dates = [d]  # paid until the month of the death
         elif v == "first_serious_illness":
             d = D - int(rng.integers(20, 70))
             T["diagnoses"].append(dict(_p=subj, diagnosis_date=d, illness=int(rng.integers(0, N_SERIOUS)), facility=0))
             events.append((h, subj, "illness", d))
+            c.named_dates = [d]
         elif v == "only_contributor_unemployed":
             d = D - int(rng.integers(40, 70))
             drop_after[subj] = d
@@ -1283,6 +1293,7 @@ def inject(
                 dict(_p=subj, registration_type=0, registration_date=d + 5, deregistration_date=NEVER, employer=-1)
             )
             events.append((h, subj, "job_loss", d))
+            c.named_dates, c.named_amounts = [d + 5], [float(pop.p_base[subj])]  # registered; the last base paid
         elif v == "dead_recipient":
             for p in mem:
                 assistance(h, int(p), RURAL_DIBAO, D - 400, amount=float(round(std - 300)))
@@ -1291,6 +1302,7 @@ def inject(
             hist.p_death[subj] = d
             drop_after[subj] = d
             events.append((h, subj, "death", d))
+            c.named_dates, c.named_amounts = [d], [float(round(std - 300))]  # died; still paid
         elif v == "income_recovered":
             for p in mem:
                 assistance(h, int(p), dibao, D - 500, amount=float(round(0.3 * std)))
@@ -1303,19 +1315,23 @@ def inject(
                 assistance(other.h, int(p), RURAL_DIBAO, D - 420, amount=float(round(std - 240)))
             assistance(other.h, subj, RURAL_DIBAO, D - 200, amount=float(round(std - 240)))
             c.note = f"{c.note}; 另一户编号 {pop.h_id[other.h]}"
+            c.named_amounts = [float(round(std - 250)), float(round(std - 240))]  # paid here, and there
         elif v == "dibao_and_tekun":
             basic = math.ceil(tekun_mult * std)
             care = math.ceil(care_share["全自理"] * min_wage)
             assistance(h, subj, TEKUN, D - 700, amount=basic + care, basic=basic, care=care, level=0, mode=1)
             assistance(h, subj, dibao, D - 150, amount=float(round(std - 180)))
+            c.named_amounts = [float(basic + care), float(round(std - 180))]
         elif v == "basic_below":
             basic = math.floor((tekun_mult - 0.1) * std)
             care = math.ceil(care_share["半护理"] * min_wage)
             assistance(h, subj, TEKUN, D - 600, amount=basic + care, basic=basic, care=care, level=1, mode=1)
+            c.named_dates, c.named_amounts = [D - 600], [float(basic)]
         elif v == "care_below":
             basic = math.ceil(tekun_mult * std) + 20
             care = math.floor(care_share["全护理"] * min_wage) - 120
             assistance(h, subj, TEKUN, D - 600, amount=basic + care, basic=basic, care=care, level=2, mode=0)
+            c.named_dates, c.named_amounts = [D - 600], [float(care)]
         if c.subject != "none":
             row(c, subj if c.subject == "person" else (int(mem[0]) if h >= 0 else subj))
 
@@ -1375,6 +1391,8 @@ def inject(
             "variant",
             "as_of",
             "note",
+            "named_dates",
+            "named_amounts",
         )
     }
     return pl.DataFrame(rows, schema=schema), pl.DataFrame(near, schema=schema), hist.events

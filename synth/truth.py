@@ -51,8 +51,12 @@ Written by `synth.generate` beside `landing/`, never inside it. UTF-8 CSV files.
 ## rule_cases.csv — planted cases (a subset of all hits: other households may fire rules naturally)
 `subject_type` (household / person), `household_id` (blank for a person outside the roster),
 `id_number` (person-level cases), `subject_id_number` (the person the case is about: the head for a
-household case), `rule_code`, `variant`, `as_of`, `note`. Every row of a planted household or person is
-clean in every file: no cell mess, never late, never corrected, never only in a bad file.
+household case), `rule_code`, `variant`, `as_of`, `note`, and what the warning's reason must name besides
+that person (`|`-separated, blank when nothing): `named_dates` (YYYY-MM-DD: the 大病 diagnosis, the death, the
+失业登记, the start of a 特困 record below standard) and `named_amounts` (元 per month: the assistance still paid,
+each record of a person on two, the 特困 allowance below standard, the last 职工养老 base before a job loss).
+Every row of a planted household or person is clean in every file: no cell mess, never late, never corrected,
+never only in a bad file.
 
 ## near_misses.csv — planted near misses: the rule named must NOT fire
 Same columns as rule_cases.csv; `rule_code` is the rule each case is built to come just short of, so a

@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 
 from jiuzhu.config import load_feeds
+from jiuzhu.idnumber import mask
 from pipelines.cli import main
 from warehouse.resource import connect
 
@@ -233,6 +234,35 @@ def test_every_planted_case_is_flagged_with_its_code_and_routed_to_its_township(
         if case["rule_code"] not in codes or town not in expected:
             missed.append((case["rule_code"], case["variant"], town, expected, codes))
     assert missed == [], missed
+
+
+def test_reasons_name_the_member_the_date_and_the_amount_the_case_was_built_with(night):
+    """Township staff act on a reason (issue 13): R05, R09, R10 and R11 name the member by the roster's
+    name and masked ID, and the dates and amounts the planted case was built with."""
+    county, home, _ = night
+    persons = {p["id_number"]: p for p in _truth(county, "persons.csv")}
+    reasons = {
+        (subject, code): reason
+        for subject, code, reason in _q(
+            home, f"SELECT subject_id, rule_code, reason FROM monitoring.rule_hits WHERE as_of_date = DATE '{AS_OF}'"
+        )
+    }
+    cases = [c for c in _truth(county, "rule_cases.csv") if c["rule_code"] in ("R05", "R09", "R10", "R11")]
+    assert {c["variant"] for c in cases} >= {"disabled_edge", "earner_death", "two_households", "care_below_half"}
+    for case in cases:
+        reason = reasons[(case["household_id"], case["rule_code"])]
+        person = persons[case["subject_id_number"]]
+        if case["variant"] != "income_recovered":  # a household's income: no member to name
+            assert f"{person['name']}（{mask(person['id_number'])}）" in reason, (case["variant"], reason)
+        assert person["id_number"] not in reason
+        for day in filter(None, (case["named_dates"] or "").split("|")):
+            assert day in reason, (case["variant"], day, reason)
+        for amount in filter(None, (case["named_amounts"] or "").split("|")):
+            assert f"{float(amount):,.2f}".removesuffix(".00") + " 元" in reason, (case["variant"], amount, reason)
+        if case["variant"] == "disabled_edge":
+            assert f"{person['disability_grade_as_of']}残疾" in reason
+        if case["variant"] == "earner_death":  # the earner paid until the month of the death
+            assert f"职工养老缴费至 {case['named_dates'][:7]}" in reason
 
 
 def test_every_hit_names_the_records_behind_it(night):

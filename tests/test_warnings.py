@@ -123,6 +123,44 @@ def test_rules_fire_on_their_cases_and_not_on_the_near_misses(landing):
     assert all(v[3] == "new" for v in w.values())
 
 
+def test_a_reason_names_its_members_in_a_fixed_order_and_counts_the_rest(landing):
+    """Five severely disabled members, none on assistance, low income (R05): the reason names three by name
+    and masked ID, in the order of their person keys whatever the roster's order, and says how many in all.
+    A person on 低保 whom two households' rosters list (R10): both households' reasons say who, what is paid,
+    and which 户编号."""
+    from jiuzhu.idnumber import mask
+    from warehouse.person_key import load_key, person_key
+
+    base(landing)
+    family = [(f"孙{n}", make_id("370725", f"19{60 + i}0101", 30 + i)) for i, n in enumerate("一二三四五")]
+    landing.write(
+        "mz_members",
+        "m_20261101_补录.csv",
+        "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力,残疾等级\n"
+        + "".join(
+            f"H8,{pid},{name},{'户主' if i == 0 else '子女'},农业,红河,甲村,无,{'一级' if i % 2 else '二级'}\n"
+            for i, (name, pid) in enumerate(family)
+        )
+        + f"H9,{P['h']},张八,户主,农业,红河,甲村,完全,\nH10,{P['h']},张八,户主,农业,红河,甲村,完全,\n",
+    )
+    landing.write("mz_assistance", "a_20261101_补录.csv", ASSIST + f"H9,{P['h']},张八,农村低保,2026-01-01,,300,在保\n")
+    landing.write("mz_verification", "v_20261101_补录.csv", VERIFY + "K8,H8,2026-10-01,5,24000,符合\n")  # 400/month
+    landing.write("wj_diagnoses", "dx_20261101.csv", "登记编号,身份证号,诊断日期,病种类别\n")  # R05 reads it: delivered
+    d = dt.date(2026, 11, 1)
+    load(landing, d)
+    key = load_key(landing.warehouse.parent)
+    grade = {pid: "一级" if i % 2 else "二级" for i, (_, pid) in enumerate(family)}
+    named = [
+        f"{name}（{mask(pid)}）{grade[pid]}残疾" for name, pid in sorted(family, key=lambda m: person_key(key, m[1]))
+    ]
+    [(reason,)] = landing.query("SELECT reason FROM monitoring.rule_hits WHERE subject_id = 'H8' AND rule_code = 'R05'")
+    assert reason.endswith("未享受低保特困的成员：" + "；".join(named[:3]) + "；等 5 人")
+    assert "核对人均月收入 400 元（2026-10-01 核对）" in reason
+    double = dict(landing.query("SELECT subject_id, reason FROM monitoring.rule_hits WHERE rule_code = 'R10'"))
+    said = f"张八（{mask(P['h'])}）农村低保 300 元/月，名册中同在户编号 H10、H9"
+    assert set(double) == {"H9", "H10"} and all(r.endswith(said) for r in double.values())
+
+
 @pytest.mark.slow  # four nights
 def test_episodes_continue_escalate_and_resolve(landing):
     base(landing)

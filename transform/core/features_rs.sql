@@ -17,6 +17,8 @@ WITH insurance AS (
                AND contribution_month > $as_of - INTERVAL (2 * $trend_months) MONTH
                AND contribution_month <= $as_of - INTERVAL ($trend_months) MONTH) AS contribution_months_prev_3m,
            max(contribution_month) FILTER (WHERE work_contribution AND insurance_type = '职工养老') AS last_work_month,
+           arg_max(contribution_base, contribution_month) FILTER (WHERE work_contribution AND insurance_type = '职工养老')
+               AS last_work_base,  -- that month's base (R09 names it: the wage that stopped)
            -- a benefit under two insurance types in one month: the later type (month and type are the natural key)
            arg_max(benefit_amount, (contribution_month, insurance_type)) FILTER (WHERE benefit_type = '养老金') AS pension,
            -- the latest 职工养老 base: the wage the employer declares (proxy means)
@@ -46,6 +48,7 @@ WITH insurance AS (
     FROM {rs_employment} WHERE registration_date <= $as_of GROUP BY person_key
 )
 SELECT person_key, c.contribution_months_6m, c.contribution_months_3m, c.contribution_months_prev_3m,
+       c.last_work_month, c.last_work_base,
        c.pension, c.unemployment_benefit, c.wage_base, c.resident_tier,
        -- 职工养老 paid until recently but missing from the newest month (an employer falling behind)
        c.last_work_month < newest.month

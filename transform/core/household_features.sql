@@ -5,13 +5,30 @@
 -- features file creates, file by file. A new feed's facts, and their sums per household, are
 -- written in its own features file, not here (transform/core/build.py says how).
 CREATE OR REPLACE TABLE {core}.household_features AS
-WITH f AS (  -- each member, with every department's facts
-    SELECT *,
+WITH members AS (  -- each member, with every department's facts, and who they are as a reason names them
+    SELECT * EXCLUDE (id_number), jz_person(name, id_number) AS who,
            date_part('year', age(death_date::TIMESTAMP, birth_date::TIMESTAMP)) AS age_at_death,
            age BETWEEN $working_age_low AND $working_age_high AS working_age,
-           age BETWEEN $working_age_low AND $working_age_high AND work_ability IN ('完全', '部分') AS able_to_work
+           age BETWEEN $working_age_low AND $working_age_high AND work_ability IN ('完全', '部分') AS able_to_work,
+           -- every 户编号 whose roster lists the person (R10: one person in two households)
+           string_agg(household_id, '、' ORDER BY household_id) OVER (PARTITION BY person_key) AS roster_households
     FROM {core}.household_members
     {person_joins}
+    JOIN {restricted}.person_ids USING (person_key)
+), f AS (  -- what makes a member count for R05, R09, R10: counted per household, and named in the reasons
+    SELECT *,
+           serious_illness_24m AND NOT on_dibao AND NOT on_tekun AND death_date IS NULL AS uncovered_serious_illness,
+           disability_grade IN ('一级', '二级') AND NOT on_dibao AND NOT on_tekun AND death_date IS NULL
+               AS uncovered_severe_disability,
+           first_serious_illness > $as_of - INTERVAL ($emergency_window_days) DAY AS first_serious_illness_recent,
+           death_date > $as_of - INTERVAL ($emergency_window_days) DAY
+               AND age_at_death BETWEEN $working_age_low AND $working_age_high AND paid_before_death AS earner_died_recently,
+           contribution_months_6m > 0 AND active_unemployment
+               AND unemployed_since > $as_of - INTERVAL ($emergency_window_days) DAY AS contributor_newly_unemployed,
+           (on_dibao OR on_tekun) AND death_date IS NOT NULL AS deceased_recipient,
+           (on_dibao OR on_tekun) AND (households_count > 1 OR active_main_categories > 1 OR active_households > 1)
+               AS double_recipient
+    FROM members
 ), summed AS (  -- every household: the columns listed here
 SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h.village, h.residence_type,
        v.dibao_standard,
@@ -35,22 +52,18 @@ SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h
        count(*) FILTER (WHERE f.tekun_or_orphan_ended AND NOT f.on_tekun
                         AND (f.age < $tekun_child_age_limit
                              OR list_contains($tekun_extension_max_school, f.school_stage))) AS tekun_extension_candidates,
-       count(*) FILTER (WHERE (f.on_dibao OR f.on_tekun) AND f.death_date IS NOT NULL) AS deceased_on_assistance,
-       count(*) FILTER (WHERE (f.on_dibao OR f.on_tekun)
-                        AND (f.households_count > 1 OR f.active_main_categories > 1 OR f.active_households > 1)) AS double_assistance,
+       count(*) FILTER (WHERE f.deceased_recipient) AS deceased_on_assistance,
+       count(*) FILTER (WHERE f.double_recipient) AS double_assistance,
        coalesce(sum(f.oop_3m), 0) AS oop_3m, coalesce(sum(f.oop_6m), 0) AS oop_6m, coalesce(sum(f.oop_12m), 0) AS oop_12m,
        coalesce(sum(f.oop_prev_3m), 0) AS oop_prev_3m,
        coalesce(sum(f.settlements_12m), 0) AS settlements_12m, coalesce(sum(f.inpatient_12m), 0) AS inpatient_12m,
        count(*) FILTER (WHERE f.serious_illness_24m AND f.death_date IS NULL) AS serious_illness_24m,
-       count(*) FILTER (WHERE f.first_serious_illness > $as_of - INTERVAL ($emergency_window_days) DAY) AS first_serious_illness_90d,
-       count(*) FILTER (WHERE f.serious_illness_24m AND NOT f.on_dibao AND NOT f.on_tekun AND f.death_date IS NULL)
-           + count(*) FILTER (WHERE f.disability_grade IN ('一级', '二级') AND NOT f.on_dibao AND NOT f.on_tekun AND f.death_date IS NULL)
+       count(*) FILTER (WHERE f.first_serious_illness_recent) AS first_serious_illness_90d,
+       count(*) FILTER (WHERE f.uncovered_serious_illness) + count(*) FILTER (WHERE f.uncovered_severe_disability)
            AS severe_not_covered,
        sum(f.chronic_conditions) AS chronic_conditions,
        count(*) FILTER (WHERE f.death_date > $as_of - INTERVAL ($emergency_window_days) DAY) AS deaths_90d,
-       count(*) FILTER (WHERE f.death_date > $as_of - INTERVAL ($emergency_window_days) DAY
-                        AND f.age_at_death BETWEEN $working_age_low AND $working_age_high
-                        AND f.paid_before_death) AS earner_deaths_90d,
+       count(*) FILTER (WHERE f.earner_died_recently) AS earner_deaths_90d,
        count(*) FILTER (WHERE f.contribution_months_6m > 0 AND f.death_date IS NULL) AS contributors_6m,
        coalesce(sum(f.contribution_months_6m), 0) AS contribution_months_6m,
        count(*) FILTER (WHERE coalesce(f.contribution_months_prev_3m, 0) > 0 AND coalesce(f.contribution_months_3m, 0) = 0) AS contributions_stopped,
@@ -59,8 +72,7 @@ SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h
        -- visits above the household's own pace of the months before
        greatest(coalesce(sum(f.outpatient_2m), 0)
                 - coalesce(sum(f.outpatient_prev_6m), 0) * $outpatient_recent_months / $outpatient_baseline_months, 0) AS outpatient_rising,
-       count(*) FILTER (WHERE f.contribution_months_6m > 0 AND f.active_unemployment
-                        AND f.unemployed_since > $as_of - INTERVAL ($emergency_window_days) DAY) AS contributors_newly_unemployed_90d,
+       count(*) FILTER (WHERE f.contributor_newly_unemployed) AS contributors_newly_unemployed_90d,
        count(*) FILTER (WHERE f.able_to_work AND f.death_date IS NULL AND f.active_unemployment AND NOT f.active_employment) AS able_unemployed,
        count(*) FILTER (WHERE f.active_employment) AS employed_registered,
        count(*) FILTER (WHERE f.hard_to_employ) AS hard_to_employ,
@@ -76,6 +88,28 @@ SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h
        -- lists in a fixed order (R08's reason names them): members by person_key
        flatten(list(f.petition_categories ORDER BY f.person_key) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,
        v.tekun_below_standard,
+       -- who the counts above are, by name and masked ID, with the date and amount a township acts on:
+       -- the reasons of R05, R09, R10 (R11's: features_mz.sql); members in a fixed order, the first three
+       jz_first_few(list(f.who || concat_ws('，',
+                   CASE WHEN f.uncovered_severe_disability THEN f.disability_grade || '残疾' END,
+                   CASE WHEN f.uncovered_serious_illness
+                        THEN '近' || $serious_illness_window_months || '个月确诊大病（' || strftime(f.last_serious_illness, '%Y-%m-%d') || '）' END)
+               ORDER BY f.person_key) FILTER (WHERE f.uncovered_severe_disability OR f.uncovered_serious_illness), '人')
+           AS severe_not_covered_detail,
+       jz_first_few(list(f.who || strftime(f.death_date, '%Y-%m-%d') || ' 死亡'
+                         || coalesce('，职工养老缴费至 ' || strftime(f.last_work_month, '%Y-%m'), '')
+               ORDER BY f.person_key) FILTER (WHERE f.earner_died_recently), '人') AS earner_deaths_detail,
+       jz_first_few(list(f.who || strftime(f.first_serious_illness, '%Y-%m-%d') || ' 首次确诊大病'
+               ORDER BY f.person_key) FILTER (WHERE f.first_serious_illness_recent), '人') AS first_serious_illness_detail,
+       jz_first_few(list(f.who || strftime(f.unemployed_since, '%Y-%m-%d') || ' 失业登记'
+                         || coalesce('，此前职工养老缴费基数 ' || jz_yuan(f.last_work_base) || ' 元', '')
+               ORDER BY f.person_key) FILTER (WHERE f.contributor_newly_unemployed), '人') AS newly_unemployed_detail,
+       jz_first_few(list(f.who || strftime(f.death_date, '%Y-%m-%d') || ' 死亡，仍在保：' || f.assistance_paid
+               ORDER BY f.person_key) FILTER (WHERE f.deceased_recipient), '人') AS deceased_on_assistance_detail,
+       jz_first_few(list(f.who || f.assistance_paid
+                         || CASE WHEN f.households_count > 1 THEN '，名册中同在户编号 ' || f.roster_households ELSE '' END
+               ORDER BY f.person_key) FILTER (WHERE f.double_recipient), '人') AS double_assistance_detail,
+       v.tekun_below_standard_detail,
        -- the head, for checking that the model serves every group alike (model card); none when no member is 户主
        head.sex AS head_sex, head.age AS head_age
 FROM f JOIN {core}.households h USING (household_id) JOIN _jz_features_mz_households v USING (household_id)

@@ -2,7 +2,8 @@
 
 DECIMAL columns (money) arrive in pandas as Python Decimal objects: several times the
 memory of floats and slow to convert. The model wants floats, and never reads the
-text columns below, so they stay in the warehouse."""
+text columns below, so they stay in the warehouse; nor the ``*_detail`` columns, which name
+members for the warnings' reasons (core/household_features.sql) and are no features."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import duckdb
 import pandas as pd
 
 UNUSED = {"petition_categories", "village", "verification_result", "township_code"}
+DETAIL = "_detail"  # the suffix of the columns that name members (never a feature)
 
 
 def model_frame(con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None) -> pd.DataFrame:
@@ -17,6 +19,6 @@ def model_frame(con: duckdb.DuckDBPyConnection, table: str, order_by: str | None
     select = [
         f'"{name}"::DOUBLE AS "{name}"' if kind.startswith("DECIMAL") else f'"{name}"'
         for name, kind in columns
-        if name not in UNUSED
+        if name not in UNUSED and not name.endswith(DETAIL)
     ]
     return con.sql(f"SELECT {', '.join(select)} FROM {table}" + (f" ORDER BY {order_by}" if order_by else "")).df()

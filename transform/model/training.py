@@ -15,6 +15,7 @@ import duckdb
 
 from jiuzhu.config import load_policy
 from transform.core.build import build_core
+from transform.model.frames import DETAIL
 
 HORIZON_MONTHS = 6
 SCHEMA, RESTRICTED = "train_core", "train_restricted"
@@ -72,7 +73,9 @@ def build_training_rows(con: duckdb.DuckDBPyConnection, as_of: dt.date, dates: l
                 WHERE fb.is_current AND fb.check_result = '情况属实'
                   AND fb.check_date > $d AND fb.check_date <= $end
             )
-            SELECT f.*, (f.household_id IN (SELECT household_id FROM entered)
+            -- every feature; not the columns naming members for the reasons: kept month after month, they would
+            -- pile up names and health dates the model never reads
+            SELECT COLUMNS(c -> NOT ends_with(c, '{DETAIL}')), (f.household_id IN (SELECT household_id FROM entered)
                          OR f.household_id IN (SELECT household_id FROM verified)) AS label
             FROM {SCHEMA}.household_features f"""
         nights = {"as_of": as_of, "d": d, "end": end}

@@ -56,6 +56,17 @@ CREATE OR REPLACE TEMP MACRO jz_id_problem_of(shape, id18, on_or_before) AS CASE
 CREATE OR REPLACE TEMP MACRO jz_mask(id) AS
     CASE WHEN length(id) <= 10 THEN repeat('*', length(id)) ELSE id[1:6] || repeat('*', length(id) - 10) || id[-4:] END;
 
+-- A person as a warning's reason names them for the township: 王小明（370725********1234）.
+CREATE OR REPLACE TEMP MACRO jz_person(name, id) AS coalesce(name, '姓名不详') || '（' || jz_mask(id) || '）';
+
+-- An amount as a reason writes it: 1,105 or 316.67 (cents only where there are some).
+CREATE OR REPLACE TEMP MACRO jz_yuan(x) AS regexp_replace(format('{:,.2f}', (x)::DOUBLE), '\.00$', '');
+
+-- A reason's list of persons or records, already in its order: the first three, then how many in all
+-- (a township reads the rest in its own records). NULL when there is none.
+CREATE OR REPLACE TEMP MACRO jz_first_few(items, unit) AS nullif(
+    array_to_string(items[1:3], '；') || CASE WHEN len(items) > 3 THEN '；等 ' || len(items) || ' ' || unit ELSE '' END, '');
+
 -- Convenience forms for ad-hoc queries and tests; staging uses the *_of forms above.
 -- (Written as subqueries: nesting the macros directly makes DuckDB expand them for seconds.)
 CREATE OR REPLACE TEMP MACRO jz_id18(s) AS
