@@ -8,7 +8,8 @@ subjects AS (
            list(rule_code ORDER BY rule_code) AS rule_codes,
            list_sort(list_distinct(flatten(list(departments)))) AS departments,
            string_agg(rule_code || ' ' || rule_name || '：' || reason, '；' ORDER BY rule_code) AS reasons,
-           string_agg(DISTINCT measure, '；' ORDER BY measure) AS measures  -- in a fixed order
+           string_agg(DISTINCT measure, '；' ORDER BY measure) AS measures,  -- in a fixed order
+           string_agg(found_by, '；' ORDER BY rule_code) AS found_by  -- persons outside the roster
     FROM hits GROUP BY subject_id
 )
 SELECT s.*,

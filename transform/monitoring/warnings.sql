@@ -4,7 +4,7 @@
 -- last rose; an unanswered warning past it escalates (as before) every night.
 INSERT INTO monitoring.warnings (as_of_date, warning_id, household_id, person_masked_id, township_code,
     township_name, village, level, rule_codes, risk_score, departments, reasons, status, first_flagged_on,
-    subject_id, measures, last_feedback, level_since, due_on, first_feedback_on)
+    subject_id, measures, last_feedback, level_since, due_on, first_feedback_on, found_by)
 WITH towns AS (
     SELECT unnest($township_codes) AS code, unnest($township_names) AS name
 ), joined AS (
@@ -26,7 +26,7 @@ SELECT $as_of, coalesce(prev_id, 'YJ-' || strftime($as_of, '%Y%m%d') || '-' || l
             WHEN fb.last_feedback IS NULL AND $as_of - prev_first > $response_days[level] THEN 'escalated'
             ELSE 'continuing' END,
        coalesce(prev_first, $as_of), subject_id, measures, fb.last_feedback,
-       level_since, level_since + $response_days[level], fb.first_feedback_on
+       level_since, level_since + $response_days[level], fb.first_feedback_on, found_by
 FROM numbered JOIN towns ON towns.code = township_code
 LEFT JOIN _jz_feedback fb ON fb.warning_id = prev_id
 LEFT JOIN (SELECT household_id, risk_score FROM monitoring.household_scores WHERE as_of_date = $as_of) sc
