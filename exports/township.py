@@ -2,7 +2,9 @@
 responsible department, and a manifest (file, rows, SHA-256).
 
 Township staff visit the household, so names, addresses and phones are shown; ID
-numbers are masked (first 6 and last 4). Text that a spreadsheet would run as a
+numbers are masked (first 6 and last 4). A person outside the roster has no address on
+record: the address column says so and names the records that found them (a petition, a
+settlement: monitoring.warnings.found_by). Text that a spreadsheet would run as a
 formula is neutralised.
 """
 
@@ -73,7 +75,8 @@ HEADS = """heads AS (
 
 EXPORT_VIEW = f"""
 WITH {HEADS}
-SELECT w.*, coalesce(h.name, pe.name) AS name, h.address, h.phone, coalesce(h.masked_id, w.person_masked_id) AS masked_id,
+SELECT w.*, coalesce(h.name, pe.name) AS name, h.phone, coalesce(h.masked_id, w.person_masked_id) AS masked_id,
+       coalesce(h.address, '不在民政名册；' || w.found_by) AS address,
        array_to_string(w.rule_codes, '、') AS rules, array_to_string(w.departments, '、') AS departments_zh,
        CASE w.status WHEN 'new' THEN '新增' WHEN 'continuing' THEN '持续' ELSE '升级' END AS status_zh,
        CASE w.level WHEN '红' THEN 0 WHEN '橙' THEN 1 WHEN '黄' THEN 2 ELSE 3 END AS level_rank,

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from python_calamine import CalamineWorkbook
 
+from exports.township import township_workbooks
 from jiuzhu.config import load_feeds
 from jiuzhu.idnumber import mask
 from pipelines.cli import main
@@ -263,6 +265,39 @@ def test_reasons_name_the_member_the_date_and_the_amount_the_case_was_built_with
             assert f"{person['disability_grade_as_of']}残疾" in reason
         if case["variant"] == "earner_death":  # the earner paid until the month of the death
             assert f"职工养老缴费至 {case['named_dates'][:7]}" in reason
+
+
+def test_a_person_outside_the_roster_is_listed_with_the_record_that_found_them(night):
+    """No address or phone on the roster: the township's workbook names the petition or the
+    settlement instead, and still shows only the masked ID number."""
+    county, home, _ = night
+    outsiders = [c for c in _truth(county, "rule_cases.csv") if not c["household_id"]]
+    assert {c["rule_code"] for c in outsiders} == {"R03", "R08"}
+    records = {  # the records of each outsider, as delivered
+        (code, id_number): {r for (r,) in _q(home, sql, [id_number])}
+        for c in outsiders
+        for code, id_number, sql in [
+            ("R03", c["id_number"], "SELECT settlement_id FROM staging.yb_settlements WHERE id_number = ?"),
+            ("R08", c["id_number"], "SELECT petition_id FROM staging.xf_petitions WHERE id_number = ?"),
+        ]
+    }
+    listed = {}  # masked ID -> (家庭住址, 联系电话) of a list row
+    ids = {p["id_number"] for p in _truth(county, "persons.csv")}
+    for path in township_workbooks(home / "exports" / AS_OF):
+        book = CalamineWorkbook.from_path(str(path))
+        sheets = [book.get_sheet_by_name(s).to_python() for s in book.sheet_names]
+        text = str(sheets)
+        assert not [i for i in ids if i in text], path.name  # no ID number in full, outsiders' or anyone's
+        for cells in sheets[:2]:  # 新增预警, 持续预警
+            head = next(i for i, row in enumerate(cells) if row and row[0] == "预警编号")
+            for row in cells[head + 1 :]:
+                r = dict(zip(cells[head], row))
+                listed[r["身份证号"]] = (r["家庭住址"], r["联系电话"])
+    for c in outsiders:
+        address, phone = listed[mask(c["id_number"])]
+        word = {"R03": "医保结算 ", "R08": "信访件 "}[c["rule_code"]]
+        found = [r for r in records[(c["rule_code"], c["id_number"])] if f"{word}{r}（" in address]
+        assert address.startswith("不在民政名册；") and found and phone == "", (c["variant"], address)
 
 
 def test_every_hit_names_the_records_behind_it(night):

@@ -14,10 +14,16 @@ PROJECT = ("ingest", "transform", "exports", "warehouse", "assets", "checks", "p
 
 # The tables as an earlier version built them: audit.files before 'superseded' (and before
 # superseded_by and display_name), the scorecards before freshness, the scores before the estimate,
-# the warnings before their deadlines and the ended ones before their reason.
+# the warnings before their deadlines, the ended ones before their reason, the hits and the
+# warnings before what found a person outside the roster.
 OLD_TABLES = """
 DROP TABLE audit.files; DROP TABLE audit.scorecards; DROP TABLE monitoring.household_scores;
-DROP TABLE monitoring.warnings; DROP TABLE monitoring.resolved_warnings;
+DROP TABLE monitoring.warnings; DROP TABLE monitoring.resolved_warnings; DROP TABLE monitoring.rule_hits;
+CREATE TABLE monitoring.rule_hits (
+    as_of_date DATE NOT NULL, subject_type VARCHAR NOT NULL, subject_id VARCHAR NOT NULL, rule_code VARCHAR NOT NULL,
+    rule_name VARCHAR NOT NULL, level VARCHAR NOT NULL, figures JSON NOT NULL, threshold VARCHAR,
+    policy_items VARCHAR NOT NULL, reason VARCHAR NOT NULL, departments VARCHAR[] NOT NULL, measure VARCHAR NOT NULL,
+    severity DOUBLE, suppressed BOOLEAN NOT NULL DEFAULT false, PRIMARY KEY (as_of_date, subject_id, rule_code));
 CREATE TABLE monitoring.warnings (
     as_of_date DATE NOT NULL, warning_id VARCHAR NOT NULL, household_id VARCHAR, person_masked_id VARCHAR,
     township_code VARCHAR NOT NULL, township_name VARCHAR NOT NULL, village VARCHAR, level VARCHAR NOT NULL,

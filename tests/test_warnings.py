@@ -379,7 +379,7 @@ def test_a_failure_while_building_the_list_leaves_the_nights_tables_as_they_were
     before = night_rows(landing, d)
     assert before["warnings"] and before["rule_hits"] and before["rule_sources"] and before["rule_status"]
 
-    def disk_gone(con, as_of, policy):  # the hits are written again, the warnings deleted but not yet rebuilt
+    def disk_gone(con, params):  # the hits are written again, the warnings deleted but not yet rebuilt
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(w, "_episodes", disk_gone)

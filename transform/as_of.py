@@ -11,8 +11,6 @@ parameter ``$as_of``, which the statement binds (``con.execute(sql, {"as_of": D}
 
 from __future__ import annotations
 
-import datetime as dt
-
 from jiuzhu.config import Feed, load_feeds
 from warehouse.resource import quote_ident as q
 
@@ -36,8 +34,6 @@ def as_of_relation(feed: Feed, as_of: str = "$as_of") -> str:
     )
 
 
-def relations(as_of: dt.date | None = None) -> dict[str, str]:
-    """Every feed's relation over ``$as_of``; given a date, with that date written in instead,
-    for statements that are run without parameters."""
-    date = "$as_of" if as_of is None else f"DATE '{as_of.isoformat()}'"
-    return {name: as_of_relation(feed, date) for name, feed in load_feeds().items()}
+def relations() -> dict[str, str]:
+    """Every feed's relation over ``$as_of``."""
+    return {name: as_of_relation(feed) for name, feed in load_feeds().items()}

@@ -95,4 +95,7 @@ MIGRATIONS: list[Migration] = [
     # deadlines and answers of the township loop (transform/monitoring/warnings.py)
     add_columns("monitoring", "warnings", [("level_since", "DATE"), ("due_on", "DATE"), ("first_feedback_on", "DATE")]),
     add_columns("monitoring", "resolved_warnings", [("ended_because", "VARCHAR")]),
+    # where a township finds a person outside the roster (transform/monitoring/outsider_hits.sql)
+    add_columns("monitoring", "rule_hits", [("found_by", "VARCHAR")]),
+    add_columns("monitoring", "warnings", [("found_by", "VARCHAR")]),
 ]

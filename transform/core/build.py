@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import asdict, dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -40,6 +39,7 @@ import duckdb
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_feeds, load_linkage, load_townships
 from jiuzhu.policy import Policy
 from transform.as_of import relations
+from transform.sql import policy_number, run_file
 from warehouse.macros import install_macros
 
 SQL_DIR = Path(__file__).resolve().parent
@@ -48,7 +48,6 @@ ROSTER = "mz_members"  # the civil-affairs roster: who is a household's member
 BEFORE = ("person_ids", "household_members", "persons", "households", "persons_outside_roster", "assistance")
 AFTER = ("household_features", "linkage_suggestions")  # departments' facts added up per household, then linkage
 TEMP_TABLE = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(\w+)", re.IGNORECASE)
-PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 @dataclass
@@ -77,12 +76,12 @@ def build_core(
     }
     params = _parameters(as_of, policy)
     for step in BEFORE:
-        _run(con, SQL_DIR / f"{step}.sql", names, params)
+        run_file(con, SQL_DIR / f"{step}.sql", names, params)
     for path, _ in features:
-        _run(con, path, names, params)
+        run_file(con, path, names, params)
     _check_features(con, schema, person, household)
     for step in AFTER:
-        _run(con, SQL_DIR / f"{step}.sql", names, params)
+        run_file(con, SQL_DIR / f"{step}.sql", names, params)
     added = [c for table in household for c in _columns(con, table) if c != "household_id"]
     if added and _columns(con, f"{schema}.household_features")[-len(added) :] != added:  # DuckDB would rename: x_1
         raise ValueError(f"a column of {', '.join(household)} has a name {schema}.household_features already uses")
@@ -98,16 +97,6 @@ def build_core(
                    (SELECT count(DISTINCT (feed, file_name, row_number)) FROM {schema}.linkage_suggestions)"""
     ).fetchall()[0]
     return CoreReport(*counts)
-
-
-def _run(con: duckdb.DuckDBPyConnection, path: Path, names: dict[str, str], params: dict) -> None:
-    """Run the statements of the .sql file ``path``, each with the parameters it names."""
-    sql = PLACEHOLDER.sub(lambda m: names[m.group(1)], path.read_text(encoding="utf-8"))
-    for statement in duckdb.extract_statements(sql):
-        unknown = statement.named_parameters - params.keys()
-        if unknown:
-            raise KeyError(f"{path.name} uses ${', $'.join(sorted(unknown))}: not a key of the policy or of build_core")
-        con.execute(statement, {name: params[name] for name in statement.named_parameters})
 
 
 def _person_table(path: Path) -> str:
@@ -192,12 +181,6 @@ def _placeholders(schema: str, restricted: str) -> dict[str, str]:
     )
 
 
-def _number(value):
-    """A policy number as the type its SQL literal would have: 1.3 is DECIMAL(2,1), not a DOUBLE,
-    so that 1.3 × 850 is exactly 1105 when a 特困 amount is compared with it."""
-    return Decimal(repr(value)) if isinstance(value, float) else value
-
-
 def _parameters(as_of: dt.date, policy: Policy) -> dict:
     """Every value the .sql files may bind, by name."""
     rules, compliance = policy.rules, policy.compliance
@@ -218,10 +201,10 @@ def _parameters(as_of: dt.date, policy: Policy) -> dict:
         "working_age_low": rules.working_age[0],
         "working_age_high": rules.working_age[1],
     }
-    return {name: _number(v) for name, v in values.items()} | {
+    return {name: policy_number(v) for name, v in values.items()} | {
         "as_of": as_of,
         # a DuckDB MAP: care level -> share of the minimum wage
-        "care_share_of_minimum_wage": {"key": list(care), "value": [_number(v) for v in care.values()]},
+        "care_share_of_minimum_wage": {"key": list(care), "value": [policy_number(v) for v in care.values()]},
         "fallback_township": FALLBACK_TOWNSHIP,
         "town_codes": [code for code, _ in towns],
         "town_names": [name for _, name in towns],

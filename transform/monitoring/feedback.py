@@ -45,7 +45,7 @@ def _file_township_sql(column: str) -> str:
 
 def check_feedback(con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str | None = None) -> int:
     """Quarantine tonight's newly seen feedback rows that cannot be taken; returns how many."""
-    r = relations(as_of)
+    r = relations()
     reasons = " ".join(f"WHEN '{code}' THEN '{text}'" for code, text in REASONS.items())
     return con.execute(
         f"""INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage,
@@ -53,7 +53,7 @@ def check_feedback(con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str |
             WITH fb AS (SELECT * FROM {r["zj_feedback"]}),
             issued AS (  -- every warning an earlier night issued, with its township and first night
                 SELECT warning_id, any_value(township_code) AS township_code, min(first_flagged_on) AS first_flagged_on
-                FROM monitoring.warnings WHERE as_of_date < $d GROUP BY warning_id
+                FROM monitoring.warnings WHERE as_of_date < $as_of GROUP BY warning_id
             ),
             judged AS (
                 SELECT fb.*, CASE
@@ -69,13 +69,13 @@ def check_feedback(con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str |
                                '核查结果', check_result, '帮扶措施', measure),
                    file_id, 'feedback', $run_id, now()::TIMESTAMP
             FROM judged WHERE reason_code IS NOT NULL ORDER BY file_id, source_row""",
-        {"d": as_of, "run_id": run_id},
+        {"as_of": as_of, "run_id": run_id},
     ).fetchall()[0][0]
 
 
-def valid_feedback(as_of: dt.date) -> str:
-    """A SQL subquery: the feedback rows that stand on the night (see the module's docstring)."""
+def valid_feedback() -> str:
+    """A SQL subquery: the feedback rows that stand on the night ``$as_of`` (see the module's docstring)."""
     return (
-        f"(SELECT * FROM {relations(as_of)['zj_feedback']} fb WHERE NOT EXISTS ("
+        f"(SELECT * FROM {relations()['zj_feedback']} fb WHERE NOT EXISTS ("
         "SELECT 1 FROM audit.quarantine q WHERE q.file_id = fb.file_id AND q.row_number = fb.source_row))"
     )

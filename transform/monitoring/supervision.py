@@ -20,18 +20,18 @@ TOTAL = "合计"
 
 SUPERVISION_SQL = """
 WITH latest AS (  -- each warning issued so far, on its latest night
-    SELECT * FROM monitoring.warnings WHERE as_of_date <= $d
+    SELECT * FROM monitoring.warnings WHERE as_of_date <= $as_of
     QUALIFY row_number() OVER (PARTITION BY warning_id ORDER BY as_of_date DESC) = 1
 ), answers AS (
     SELECT warning_id, min(check_date) AS first_answer, arg_max(check_result, (check_date, file_id, source_row)) AS result
-    FROM {feedback} WHERE check_date <= $d GROUP BY warning_id
+    FROM {feedback} WHERE check_date <= $as_of GROUP BY warning_id
 ), w AS (
-    SELECT l.*, a.first_answer, a.result, l.as_of_date = $d AS open,
-           l.as_of_date = $d AND a.first_answer IS NULL AND l.due_on < $d AS is_overdue,
-           a.first_answer IS NOT NULL OR l.due_on < $d AS is_due
+    SELECT l.*, a.first_answer, a.result, l.as_of_date = $as_of AS open,
+           l.as_of_date = $as_of AND a.first_answer IS NULL AND l.due_on < $as_of AS is_overdue,
+           a.first_answer IS NOT NULL OR l.due_on < $as_of AS is_due
     FROM latest l LEFT JOIN answers a USING (warning_id)
 )
-SELECT $d AS as_of_date, coalesce(township_code, '{total}') AS township_code,
+SELECT $as_of AS as_of_date, coalesce(township_code, '{total}') AS township_code,
        CASE WHEN township_code IS NULL THEN '{total}' ELSE any_value(township_name) END AS township_name,
        count(*) FILTER (WHERE open) AS open_warnings,
        count(*) FILTER (WHERE is_overdue) AS overdue,
@@ -47,7 +47,7 @@ SELECT $d AS as_of_date, coalesce(township_code, '{total}') AS township_code,
        count(*) FILTER (WHERE result = '无法联系') AS unreachable,
        round(count(*) FILTER (WHERE result = '情况属实') / nullif(count(first_answer), 0), 4) AS found_true_share,
        arg_min(warning_id, (first_flagged_on, warning_id)) FILTER (WHERE open AND first_answer IS NULL) AS oldest_unanswered,
-       ($d - min(first_flagged_on) FILTER (WHERE open AND first_answer IS NULL))::INTEGER AS oldest_unanswered_days
+       ($as_of - min(first_flagged_on) FILTER (WHERE open AND first_answer IS NULL))::INTEGER AS oldest_unanswered_days
 FROM w GROUP BY GROUPING SETS ((township_code), ())
 """
 
@@ -59,8 +59,8 @@ def build_supervision(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[di
         con.execute("DELETE FROM monitoring.township_supervision WHERE as_of_date = ?", [as_of])
         con.execute(
             "INSERT INTO monitoring.township_supervision BY NAME "
-            + SUPERVISION_SQL.format(feedback=valid_feedback(as_of), total=TOTAL),
-            {"d": as_of},
+            + SUPERVISION_SQL.format(feedback=valid_feedback(), total=TOTAL),
+            {"as_of": as_of},
         )
     cur = con.execute(
         "SELECT * FROM monitoring.township_supervision WHERE as_of_date = ? ORDER BY township_code = ?, township_code",

@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS monitoring.rule_hits (
     measure       VARCHAR NOT NULL,
     severity      DOUBLE,               -- higher = worse (feedback suppression)
     suppressed    BOOLEAN NOT NULL DEFAULT false,  -- held back by township feedback 情况不属实
+    found_by      VARCHAR,              -- a person outside the roster: the record that found them (no ID number)
     PRIMARY KEY (as_of_date, subject_id, rule_code)
 );
 
@@ -60,6 +61,7 @@ CREATE TABLE IF NOT EXISTS monitoring.warnings (
     level_since       DATE,                 -- the night it was issued, or its level last rose
     due_on            DATE,                 -- level_since + the response days of its level (policy file)
     first_feedback_on DATE,                 -- the first 核查日期 of feedback that stands
+    found_by          VARCHAR,              -- a person outside the roster: the records that found them
     PRIMARY KEY (as_of_date, warning_id)
 );
 

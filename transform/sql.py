@@ -1,0 +1,30 @@
+"""Running a layer's .sql files: SQL text is written in only from ``{placeholders}``, and only
+identifiers and subqueries (a schema, a feed as it stood on the night: transform.as_of); every
+value (dates, the policy's numbers and lists) is a parameter bound by name (``$as_of``).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def run_file(con: duckdb.DuckDBPyConnection, path: Path, names: dict[str, str], params: dict) -> None:
+    """Run the statements of the .sql file ``path``, each with the parameters it names."""
+    sql = PLACEHOLDER.sub(lambda m: names[m.group(1)], path.read_text(encoding="utf-8"))
+    for statement in duckdb.extract_statements(sql):
+        unknown = statement.named_parameters - params.keys()
+        if unknown:
+            raise KeyError(f"{path.name} uses ${', $'.join(sorted(unknown))}: not a value its builder binds")
+        con.execute(statement, {name: params[name] for name in statement.named_parameters})
+
+
+def policy_number(value):
+    """A policy number as the type its SQL literal would have: 1.3 is DECIMAL(2,1), not a DOUBLE,
+    so that 1.3 × 850 is exactly 1105 when a 特困 amount is compared with it."""
+    return Decimal(repr(value)) if isinstance(value, float) else value
