@@ -98,7 +98,7 @@ RULES: tuple[Rule, ...] = (
             "income_after_medical_per_capita": "round((f.annual_income - f.oop_12m) / 12 / f.members, 2)",
         },
         "{medical_out_of_pocket_threshold}",
-        f"'近12个月医疗自付 ' || {_money('f.oop_12m')} || ' 元（医保结算 ' || f.settlements_12m || ' 笔，冲销已扣除）' || "
+        f"'近{{medical_window_months}}个月医疗自付 ' || {_money('f.oop_12m')} || ' 元（医保结算 ' || f.settlements_12m || ' 笔，冲销已扣除）' || "
         f"CASE WHEN f.oop_12m >= {{medical_out_of_pocket_threshold}} THEN '，超过预警线 ' || {_money('{medical_out_of_pocket_threshold}')} || ' 元' "
         f"ELSE '；扣除医疗支出后人均月收入 ' || {_money('(f.annual_income - f.oop_12m) / 12 / f.members')} || ' 元，低于低保标准 ' || {_money(STANDARD)} || ' 元' END",
         "临时救助（重大疾病）{temporary_assistance_serious_illness} 倍城市低保标准，即 {ta_low}–{ta_high} 元；医疗救助",
@@ -134,7 +134,7 @@ RULES: tuple[Rule, ...] = (
         f"{{dibao_edge_multiple}} * {STANDARD}",
         f"'核对人均月收入 ' || {_money(INCOME)} || ' 元（' || strftime(f.verification_date, '%Y-%m-%d') || ' 核对），"
         f"低于低保标准的 {{dibao_edge_multiple}} 倍（' || {_money('{dibao_edge_multiple} * ' + STANDARD)} || ' 元），"
-        "有一级/二级残疾或近24个月大病、未享受低保特困的成员：' || f.severe_not_covered_detail",
+        "有一级/二级残疾或近{serious_illness_window_months}个月大病、未享受低保特困的成员：' || f.severe_not_covered_detail",
         "按单人户纳入低保",
         "f.severe_not_covered",
         when="有一级/二级残疾、或近 {serious_illness_window_months} 个月确诊大病的成员未享受低保或特困，且家庭核对人均月收入低于低保标准的 {dibao_edge_multiple} 倍",
@@ -161,8 +161,8 @@ RULES: tuple[Rule, ...] = (
         ("xf_petitions",),
         "f.hardship_petitions_90d > 0",
         {"petitions_90d": "f.hardship_petitions_90d", "categories": "f.petition_categories"},
-        "'近90天困难类信访'",
-        "'近90天有 ' || f.hardship_petitions_90d || ' 件反映生活困难的信访' || "
+        "'近{petition_window_days}天困难类信访'",
+        "'近{petition_window_days}天有 ' || f.hardship_petitions_90d || ' 件反映生活困难的信访' || "
         "coalesce('（' || nullif(array_to_string(f.petition_categories, '、'), '') || '）', '')",
         "入户核实诉求，按情况给予临时救助或纳入低保",
         "f.hardship_petitions_90d",
@@ -180,12 +180,12 @@ RULES: tuple[Rule, ...] = (
             "first_serious_illness_90d": "f.first_serious_illness_90d",
             "only_contributor_unemployed": "(f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1)",
         },
-        "'近90天'",
+        "'近{emergency_window_days}天'",
         "concat_ws('；', "
-        "CASE WHEN f.earner_deaths_90d > 0 THEN '近90天有劳动年龄、死亡前6个月仍缴纳职工养老保险的成员死亡：' || f.earner_deaths_detail END, "
-        "CASE WHEN f.first_serious_illness_90d > 0 THEN '近90天有成员首次确诊大病：' || f.first_serious_illness_detail END, "
+        "CASE WHEN f.earner_deaths_90d > 0 THEN '近{emergency_window_days}天有劳动年龄、死亡前{contribution_window_months}个月仍缴纳职工养老保险的成员死亡：' || f.earner_deaths_detail END, "
+        "CASE WHEN f.first_serious_illness_90d > 0 THEN '近{emergency_window_days}天有成员首次确诊大病：' || f.first_serious_illness_detail END, "
         "CASE WHEN f.contributors_newly_unemployed_90d > 0 AND f.contributors_6m = 1 "
-        "THEN '近6个月唯一缴费的成员近90天失业登记：' || f.newly_unemployed_detail END)",
+        "THEN '近{contribution_window_months}个月唯一缴费的成员近{emergency_window_days}天失业登记：' || f.newly_unemployed_detail END)",
         "临时救助（急难型，先行救助）{temporary_assistance_serious_illness} 倍城市低保标准，即 {ta_low}–{ta_high} 元",
         "f.earner_deaths_90d + f.first_serious_illness_90d + f.contributors_newly_unemployed_90d",
         when="近 {emergency_window_days} 天内：{working_age_low}–{working_age_high} 岁、死亡前 {contribution_window_months} 个月仍缴纳职工养老保险的成员死亡；或有成员首次确诊大病；或近 {contribution_window_months} 个月唯一缴费的成员失业登记",
@@ -265,6 +265,15 @@ def policy_values(policy: Policy) -> dict[str, str]:
         "temporary_assistance_serious_illness": f"{lo}–{hi}",
         "ta_low": f"{lo * std.dibao_standard_urban:,}",
         "ta_high": f"{hi * std.dibao_standard_urban:,}",
+    } | {  # the windows the reasons name ("近90天")
+        name: str(getattr(rules, name))
+        for name in (
+            "medical_window_months",
+            "serious_illness_window_months",
+            "petition_window_days",
+            "emergency_window_days",
+            "contribution_window_months",
+        )
     }
 
 

@@ -11,7 +11,7 @@ INSERT INTO monitoring.rule_hits (as_of_date, subject_type, subject_id, rule_cod
 WITH medical AS (
     SELECT o.person_key, 'R03' AS code, sum(s.out_of_pocket) AS figure,
            count(*) FILTER (WHERE s.reverses IS NULL) AS n,
-           '近12个月医疗自付 ' || format('{:,.0f}', sum(s.out_of_pocket)::DOUBLE) || ' 元（医保结算 ' ||
+           '近' || $medical_window_months || '个月医疗自付 ' || format('{:,.0f}', sum(s.out_of_pocket)::DOUBLE) || ' 元（医保结算 ' ||
            count(*) FILTER (WHERE s.reverses IS NULL) || ' 笔，冲销已扣除），超过预警线 ' ||
            format('{:,}', $medical_out_of_pocket_threshold) || ' 元' AS reason,
            arg_max('医保结算 ' || s.settlement_id || '（' || strftime(s.settlement_date, '%Y-%m-%d') ||
@@ -25,7 +25,7 @@ WITH medical AS (
 ), petitions AS (
     -- the same words as for households: hardship "whatever its category"
     SELECT o.person_key, 'R08' AS code, count(*) AS figure, count(*) AS n,
-           '近90天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' AS reason,
+           '近' || $petition_window_days || '天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' AS reason,
            arg_max('信访件 ' || x.petition_id || '（' || strftime(x.registration_date, '%Y-%m-%d') ||
                    coalesce(' ' || x.petition_form, '') ||
                    CASE WHEN x.township_code <> $fallback_township THEN '，问题属地 ' || x.township_name ELSE '' END ||
@@ -41,6 +41,6 @@ WITH medical AS (
     SELECT unnest($outsider_rules, recursive := true)
 )
 SELECT $as_of, 'person', h.person_key, h.code, r.name, r.level, json_object('figure', h.figure, 'records', h.n),
-       CASE h.code WHEN 'R03' THEN $medical_out_of_pocket_threshold::VARCHAR ELSE '近90天困难类信访' END,
+       CASE h.code WHEN 'R03' THEN $medical_out_of_pocket_threshold::VARCHAR ELSE '近' || $petition_window_days || '天困难类信访' END,
        r.policy_items, h.reason, r.departments, r.measure, h.figure::DOUBLE, false, h.found_by
 FROM (SELECT * FROM medical UNION ALL SELECT * FROM petitions) h JOIN rules r USING (code);
