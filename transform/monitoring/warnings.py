@@ -42,16 +42,26 @@ INTO_RULE_SOURCES = (
 )
 INTO_RULE_STATUS = "INSERT INTO monitoring.rule_status (as_of_date, rule_code, evaluated, reason, hits)"
 
-# Which rows of a feed stand behind a hit: the date column and how far back (days; None = all known).
+# Which rows of a feed stand behind a hit: the date column, and how far back as the policy's
+# window the features use (the key of policy.rules and its unit; None = all known).
 SOURCE_WINDOWS = {
-    "mz_verification": ("verification_date", 366),
+    "mz_verification": ("verification_date", ("verification_max_age_months", "MONTH")),
     "mz_assistance": ("start_date", None),
-    "yb_settlements": ("settlement_date", 366),
-    "wj_diagnoses": ("diagnosis_date", 731),
-    "wj_deaths": ("death_date", 90),
+    "yb_settlements": ("settlement_date", ("medical_window_months", "MONTH")),
+    "wj_diagnoses": ("diagnosis_date", ("serious_illness_window_months", "MONTH")),
+    "wj_deaths": ("death_date", ("emergency_window_days", "DAY")),
     "rs_employment": ("registration_date", None),
-    "xf_petitions": ("registration_date", 90),
+    "xf_petitions": ("registration_date", ("petition_window_days", "DAY")),
 }
+
+
+def _window(feed: str, policy: Policy) -> tuple[str, dict]:
+    """The feed's window as SQL over its rows s (after its date <= $as_of) and the value it binds."""
+    column, window = SOURCE_WINDOWS[feed]
+    if window is None:
+        return "", {}
+    key, unit = window
+    return f" AND s.{column} > $as_of - INTERVAL ($window) {unit}", {"window": getattr(policy.rules, key)}
 
 
 @dataclass
@@ -112,8 +122,8 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Poli
                    SELECT ?, ?, true, NULL, count(*) FROM monitoring.rule_hits WHERE as_of_date = ? AND rule_code = ?""",
                 [as_of, rule.code, as_of, rule.code],
             )
-    _sources(con, as_of)
-    _outsider_sources(con, as_of)
+    _sources(con, as_of, policy)
+    _outsider_sources(con, as_of, policy)
     _episodes(con, params)
     hits, warnings, new, escalated, resolved = con.execute(
         """SELECT (SELECT count(*) FROM monitoring.rule_hits WHERE as_of_date = $d AND NOT suppressed),
@@ -214,16 +224,16 @@ def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) 
     )
 
 
-def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
+def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> None:
     """The rows behind each household's hits: per rule and feed, the rows of its members (the
-    household's, for verifications) within the feed's window (SOURCE_WINDOWS; $days, bound)."""
+    household's, for verifications) within the feed's window (SOURCE_WINDOWS; $window, bound)."""
     r = relations()
     for rule in RULES:
         for feed in rule.feeds:
             if feed not in SOURCE_WINDOWS:
                 continue
-            column, days = SOURCE_WINDOWS[feed]
-            window = f" AND s.{column} > $as_of - INTERVAL ($days) DAY" if days else ""
+            column = SOURCE_WINDOWS[feed][0]
+            window, bound = _window(feed, policy)
             if feed == "mz_verification":
                 join = "JOIN {rel} s ON s.household_id = h.subject_id"
             else:
@@ -237,21 +247,22 @@ def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
                     FROM monitoring.rule_hits h {join.format(rel=r[feed])}
                     WHERE h.as_of_date = $as_of AND h.subject_type = 'household' AND h.rule_code = $code
                       AND s.{column} <= $as_of{window}""",
-                {"as_of": as_of, "feed": feed, "code": rule.code} | ({"days": days} if days else {}),
+                {"as_of": as_of, "feed": feed, "code": rule.code} | bound,
             )
 
 
-def _outsider_sources(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
+def _outsider_sources(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> None:
     """The rows behind the hits of persons outside the roster (outsider_hits.sql)."""
     r = relations()
     for code, feed in (("R03", "yb_settlements"), ("R08", "xf_petitions")):
-        column, days = SOURCE_WINDOWS[feed]
+        column = SOURCE_WINDOWS[feed][0]
+        window, bound = _window(feed, policy)
         con.execute(
             f"""{INTO_RULE_SOURCES}
                 SELECT DISTINCT h.as_of_date, h.subject_id, h.rule_code, $feed, s.source_file, s.source_row
                 FROM monitoring.rule_hits h JOIN restricted.person_ids p ON p.person_key = h.subject_id
                 JOIN {r[feed]} s ON s.id_number = p.id_number
                 WHERE h.as_of_date = $as_of AND h.subject_type = 'person' AND h.rule_code = $code
-                  AND s.{column} <= $as_of AND s.{column} > $as_of - INTERVAL ($days) DAY""",
-            {"as_of": as_of, "feed": feed, "code": code, "days": days},
+                  AND s.{column} <= $as_of{window}""",
+            {"as_of": as_of, "feed": feed, "code": code} | bound,
         )
