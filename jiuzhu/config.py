@@ -205,6 +205,18 @@ def load_townships() -> tuple[Township, ...]:
         )
 
 
+def township_workbook_name(code: str, name: str) -> str:
+    """The file name of a township's workbook, and of the workbook it returns: <code>_<name>.xlsx."""
+    return f"{code}_{name}.xlsx"
+
+
+def township_of_workbook(file_name: str) -> str | None:
+    """The township code a workbook's file name starts with (``township_workbook_name``), or None:
+    the county centre's workbooks and the blank template are named otherwise."""
+    m = re.fullmatch(r"(\d{9})_.+\.xlsx", file_name)
+    return m.group(1) if m else None
+
+
 @dataclass(frozen=True)
 class County:
     name: str
