@@ -66,7 +66,8 @@ def feeds_markdown() -> str:
             "",
             f"- 类型 kind: {feed.kind}；报送周期 cadence: 每 {feed.cadence_days} 天；"
             f"最晚 max age: {feed.max_age_text[0]}",
-            f"- 业务主键 natural key: {' + '.join(feed.natural_key)}",
+            f"- 业务主键 natural key: {' + '.join(feed.natural_key)}"
+            + (" + 报送的镇街（由文件名得出 from the file's name）" if feed.file_township else ""),
             "",
             "| 列名 column | 别名 aliases | 类型 type | 必填 required | 取值 values |",
             "|---|---|---|---|---|",

@@ -21,9 +21,11 @@ D1 = dt.date(2026, 11, 1)
 D2 = dt.date(2026, 11, 9)  # 8 days on: a red warning's 3 days and an orange one's 7 are past
 
 
-def answer(book, out, answers: dict[str, tuple], extra: list[list] = ()) -> None:
-    """The township's staff fill in the 反馈 sheet of ``book`` and save it as ``out``: ``answers``
-    maps 预警编号 to (核查日期, 核查结果, 帮扶措施); ``extra`` rows are typed in below."""
+def answer(
+    book, out, answers: dict[str, tuple], extra: list[list] = (), saved: dt.date = D2 - dt.timedelta(days=1)
+) -> None:
+    """The township's staff fill in the 反馈 sheet of ``book`` and save it as ``out`` on ``saved``:
+    ``answers`` maps 预警编号 to (核查日期, 核查结果, 帮扶措施); ``extra`` rows are typed in below."""
     wb = CalamineWorkbook.from_path(str(book))
     sheets = {name: wb.get_sheet_by_name(name).to_python() for name in wb.sheet_names}
     cells = sheets["反馈"]
@@ -39,7 +41,7 @@ def answer(book, out, answers: dict[str, tuple], extra: list[list] = ()) -> None
         row[0], row[col["核查日期"]], row[col["核查结果"]] = wid, checked, result
         cells.append(row)
     # returned under its own name: dated by when it was saved
-    save_returned(sheets, out, dt.datetime.combine(D2 - dt.timedelta(days=1), dt.time(17), BEIJING))
+    save_returned(sheets, out, dt.datetime.combine(saved, dt.time(17), BEIJING))
 
 
 def open_warnings(landing, as_of) -> dict[str, tuple]:

@@ -6,14 +6,16 @@ workbook of zj_feedback and on its scorecard):
 
 - FEEDBACK_UNKNOWN_WARNING: no earlier night issued that 预警编号 (a typo, most likely);
 - FEEDBACK_OTHER_TOWNSHIP: the warning belongs to another township than the workbook's
-  (the returned workbook is named <township code>_<name>.xlsx, or names the township);
+  (``returned_by``: the township the returned file's name says, jiuzhu.config.township_workbook_name;
+  it is part of the feed's key, so such a row never displaces the genuine answer of the same
+  预警编号 and 核查日期, config/feeds.yaml);
 - FEEDBACK_BEFORE_WARNING: the 核查日期 is before the warning was first issued.
 
 A 核查日期 after the file was saved and a 核查结果 outside the list were quarantined by staging
 already (DATE_IMPOSSIBLE, ENUM_INVALID). ``valid_feedback`` is what stands: the rows known on
-the night (point in time, the latest version of each 预警编号 + 核查日期: a re-sent answer does not
-count twice) less every row ever quarantined. Feedback on a warning that has ended is kept: it
-is recorded against that warning.
+the night (point in time, the latest version of each answer, 预警编号 + 核查日期 + the returning
+township: a re-sent answer does not count twice) less every row ever quarantined. Feedback on a
+warning that has ended is kept: it is recorded against that warning.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import datetime as dt
 
 import duckdb
 
-from jiuzhu.config import load_townships
 from transform.as_of import relations
 
 REASONS = {
@@ -30,17 +31,6 @@ REASONS = {
     "FEEDBACK_OTHER_TOWNSHIP": "预警编号属于其他镇街，不是本镇街工作簿中的预警",
     "FEEDBACK_BEFORE_WARNING": "核查日期早于该预警首次下发的日期",
 }
-
-
-def _file_township_sql(column: str) -> str:
-    """SQL: the township a returned workbook's name says (its code, or a name or other spelling)."""
-    whens = " ".join(
-        f"WHEN starts_with({column}, '{t.code}') OR "
-        + " OR ".join(f"contains({column}, '{name}')" for name in (t.official_name, *t.aliases) if name)
-        + f" THEN '{t.code}'"
-        for t in load_townships()
-    )
-    return f"CASE {whens} END"
 
 
 def check_feedback(con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str | None = None) -> int:
@@ -58,7 +48,7 @@ def check_feedback(con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str |
             judged AS (
                 SELECT fb.*, CASE
                     WHEN i.warning_id IS NULL THEN 'FEEDBACK_UNKNOWN_WARNING'
-                    WHEN {_file_township_sql("fb.source_file")} <> i.township_code THEN 'FEEDBACK_OTHER_TOWNSHIP'
+                    WHEN fb.returned_by <> i.township_code THEN 'FEEDBACK_OTHER_TOWNSHIP'
                     WHEN fb.check_date < i.first_flagged_on THEN 'FEEDBACK_BEFORE_WARNING' END AS reason_code
                 FROM fb LEFT JOIN issued i USING (warning_id)
                 WHERE NOT EXISTS (SELECT 1 FROM audit.quarantine q

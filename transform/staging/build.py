@@ -47,8 +47,7 @@ def snapshot_in_force(con: duckdb.DuckDBPyConnection, feed: str, as_of: dt.date)
 
 def _currency_sql(feed: Feed) -> str:
     """is_current, over the parameter $in_force (snapshot feeds) or $as_of (incremental feeds)."""
-    fields = {c.name: c.field for c in feed.columns}
-    key = ", ".join(q(fields[k]) for k in feed.natural_key)
+    key = ", ".join(q(f) for f in feed.key_fields)
     newest_first = "file_id DESC, source_row DESC"
     if feed.kind == "snapshot":
         # each key once per extract date (duplicates are quarantined): the snapshot's rows are current

@@ -47,6 +47,19 @@ def township_case(text_expr: str) -> tuple[str, str]:
     return code, " ".join(name_whens)
 
 
+def file_township_sql(file_name: str) -> str:
+    """SQL: the township code a returned file's name says (the code it starts with, as
+    jiuzhu.config.township_workbook_name names it, or a township's name in any spelling), else NULL."""
+    base = f"regexp_extract({file_name}, '[^/]*$')"  # a file in a subfolder: its own name
+    whens = " ".join(
+        f"WHEN starts_with({base}, '{t.code}') OR "
+        + " OR ".join(f"contains({base}, {_lit(name)})" for name in (t.official_name, *t.aliases) if name)
+        + f" THEN '{t.code}'"
+        for t in load_townships()
+    )
+    return f"CASE {whens} END"
+
+
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -160,6 +173,8 @@ def standardise_sql(feed: Feed) -> str:
     fields = {c.name: c.field for c in feed.columns}
     columns = {c.name: _column(c, "r." + q(c.name)) for c in feed.columns}
     layers = [[f"r.{x}" for x in LINEAGE], ["*"], ["*"]]
+    if feed.file_township:
+        layers[0].append(f"{file_township_sql('r.source_file')} AS {q(feed.file_township)}")
     for sql in columns.values():
         for i in range(3):
             layers[i] += [f"{expr} AS {q(name)}" for name, expr in sql.layers[i]]
@@ -192,7 +207,7 @@ def standardise_sql(feed: Feed) -> str:
     )
     outputs = [q(c) for c in output_columns(feed)]
     keep = ", ".join([*LINEAGE, *outputs])
-    key = ", ".join(q(fields[k]) for k in feed.natural_key)
+    key = ", ".join(q(f) for f in feed.key_fields)
     # Layer 7: a natural key twice in one extract date (one file, or a main file and its 补录): the
     # last row (latest file, then latest row) stands, as a later extract corrects an earlier one;
     # the others are quarantined as DUPLICATE_KEY, saying which row stands and whether they differ.
@@ -226,4 +241,5 @@ def original_values_json(feed: Feed, alias: str = "r") -> str:
 
 def output_columns(feed: Feed) -> list[str]:
     """The typed columns of staging.<feed>, in spec order."""
-    return [name for c in feed.columns for name in _column(c, "x").outputs]
+    own = [name for c in feed.columns for name in _column(c, "x").outputs]
+    return own + ([feed.file_township] if feed.file_township else [])
