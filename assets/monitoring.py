@@ -19,6 +19,7 @@ from exports.ui_metadata import (
     township_level_table,
     warnings_preview,
 )
+from transform.monitoring.feedback import not_taken
 from transform.monitoring.overview import hits_by_rule, most_urgent_warnings, warnings_by_township_and_level
 from transform.monitoring.supervision import build_supervision
 from transform.monitoring.warnings import build_warnings
@@ -126,7 +127,9 @@ def warning_workbooks(
     as_of = night_of(context, night)
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
     with warehouse.connect() as con:
-        entries = write_exports(con, as_of, out_dir, night.policy_in_force(as_of), context.run.run_id)
+        entries = write_exports(
+            con, as_of, out_dir, night.policy_in_force(as_of), context.run.run_id, not_taken(con, as_of)
+        )
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(out_dir)),

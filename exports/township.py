@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,7 @@ import duckdb
 from exports.excel import open_workbook, title_lines, write_cell, write_sheet
 from exports.export_log import log_export
 from exports.feedback_form import write_feedback_sheet, write_template
+from exports.quality import not_taken_cells, write_not_taken_sheet
 from jiuzhu.config import load_department_lists, load_policy_document, township_of_workbook, township_workbook_name
 from models.rules import RULES, describe, level_text, render
 from warehouse.macros import install_macros
@@ -182,6 +184,7 @@ def _workbook(
     recipient: str,
     as_of: dt.date,
     feedback: list[dict] | None = None,
+    not_taken: Sequence[list] = (),
 ) -> None:
     wb = open_workbook(path)
     formats = _formats(wb)
@@ -189,6 +192,8 @@ def _workbook(
         _sheet(wb, name, columns, rows, formats, recipient, as_of)
     if feedback is not None:  # a township's workbook is also its answer form
         write_feedback_sheet(wb, feedback, recipient, as_of, formats)
+    if not_taken:  # and it says which rows of the workbooks it returned were not taken, and why
+        write_not_taken_sheet(wb, not_taken, recipient, as_of, formats)
     _rules_sheet(wb, policy, formats, not_evaluated)
     wb.close()
 
@@ -240,10 +245,16 @@ def department_columns(dept: str) -> list[tuple[str, str, float]]:
 
 
 def write_exports(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: dict, run_id: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    out_dir: Path,
+    policy: dict,
+    run_id: str | None = None,
+    not_taken: Sequence[dict] = (),
 ) -> list[dict]:
     """Write the night's workbooks, the blank answer form and the manifest (each logged in
-    audit.export_log); return the manifest entries."""
+    audit.export_log); return the manifest entries. ``not_taken``: the rows of returned workbooks
+    that were not taken (transform.monitoring.feedback.not_taken), each in its township's workbook."""
     install_macros(con)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
@@ -256,6 +267,7 @@ def write_exports(
         [as_of],
     ).fetchall()
     entries = []
+    not_taken_of = not_taken_cells(con, list(not_taken))
     towns = sorted({(w["township_code"], w["township_name"]) for w in warnings})
     for code, name in towns:
         mine = [w for w in warnings if w["township_code"] == code]
@@ -275,6 +287,7 @@ def write_exports(
             name,
             as_of,
             feedback=mine,
+            not_taken=not_taken_of.get(code, []),
         )
         entries.append(
             {

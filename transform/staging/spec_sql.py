@@ -29,8 +29,11 @@ REASONS = {
     "INT_INVALID": "无法识别的整数",
     "ENUM_INVALID": "取值不在规定范围内",
     "AMOUNT_MISMATCH": "各项支付之和与医疗总费用不符（差额超过0.01元）",
-    "DUPLICATE_KEY": "业务主键在同一提取日期的数据中重复，只保留最后一行",
+    "DUPLICATE_KEY": "业务主键在同一提取日期的数据中重复且内容不同，只保留最后一行",
+    # the same row again (a file or a workbook sent twice): no data lost, nothing to correct
+    "DUPLICATE_ROW": "与同一提取日期的另一行完全相同（重复报送），只计一次",
 }
+RESENT = "DUPLICATE_ROW"  # counts against neither validity nor the gates (transform/audit/quality.py)
 
 LINEAGE = ("file_id", "source_file", "source_row", "sha256", "extract_date")
 
@@ -210,7 +213,8 @@ def standardise_sql(feed: Feed) -> str:
     key = ", ".join(q(f) for f in feed.key_fields)
     # Layer 7: a natural key twice in one extract date (one file, or a main file and its 补录): the
     # last row (latest file, then latest row) stands, as a later extract corrects an earlier one;
-    # the others are quarantined as DUPLICATE_KEY, saying which row stands and whether they differ.
+    # the others are quarantined, saying which row stands: as DUPLICATE_KEY where they differ from it,
+    # as DUPLICATE_ROW (re-sent) where they are the same.
     duplicate = (
         f"'业务主键（{'+'.join(feed.natural_key)}）在同一提取日期的数据中重复，以' || CASE WHEN _kept_file = file_id "
         "THEN '本文件' ELSE '同日另一文件（编号 ' || _kept_file || '）' END || '第 ' || _kept_row || ' 行为准（内容' || "
@@ -228,7 +232,8 @@ l7 AS (SELECT *, row_number() OVER w AS _key_rank, first_value(file_id) OVER w A
               first_value(source_row) OVER w AS _kept_row, _values = first_value(_values) OVER w AS _same
        FROM l6 WINDOW w AS (PARTITION BY {key}, extract_date, _reason_code IS NULL ORDER BY file_id DESC, source_row DESC))
 SELECT {keep},
-       CASE WHEN _reason_code IS NULL AND _key_rank > 1 THEN 'DUPLICATE_KEY' ELSE _reason_code END AS _reason_code,
+       CASE WHEN _reason_code IS NOT NULL OR _key_rank = 1 THEN _reason_code
+            WHEN _same THEN '{RESENT}' ELSE 'DUPLICATE_KEY' END AS _reason_code,
        CASE WHEN _reason_code IS NOT NULL THEN nullif({reason}, '') WHEN _key_rank > 1 THEN {duplicate} END AS _reason
 FROM l7
 """
