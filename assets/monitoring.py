@@ -161,7 +161,7 @@ def township_supervision(
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
     with warehouse.connect() as con:
         rows = build_supervision(con, as_of)
-        path = write_supervision_workbook(con, rows, as_of, out_dir, context.run.run_id)
+        path = write_supervision_workbook(con, rows, as_of, out_dir, context.run.run_id, not_taken(con, as_of))
     total = rows[-1]
     return dg.MaterializeResult(
         metadata={

@@ -148,6 +148,10 @@ def test_a_township_answers_in_its_workbook_and_the_next_night_applies_and_check
         str(landing.warehouse.parent / "exports" / D2.isoformat() / "社会救助综合服务中心_督办汇总.xlsx")
     )
     overdue = centre.get_sheet_by_name("逾期未反馈").to_python()
+    summary = centre.get_sheet_by_name("督办汇总").to_python()
+    top = next(i for i, row in enumerate(summary) if row and row[0] == "镇街")
+    not_taken = {row[0]: row[summary[top].index("未采用的反馈行（累计）")] for row in summary[top + 1 :]}
+    assert (not_taken["红河镇"], not_taken["营丘镇"], not_taken["合计"]) == (5, 0, 5)  # the centre sees who sends what
     assert h4[0] in listed_warnings(overdue) and h1[0] not in listed_warnings(overdue)
     # the second night's workbook says by when, and how late
     rows = (
