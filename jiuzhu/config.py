@@ -103,6 +103,12 @@ class Feed:
         return f"{self.max_age_days}天", f"{self.max_age_days} days"
 
     @property
+    def returned_form(self) -> bool:
+        """Answers in a form the nights send out (a township's workbook): none are due before one
+        went out, and none yet is no fault of the data."""
+        return bool(self.answer_columns)
+
+    @property
     def key_fields(self) -> list[str]:
         """The fields that identify a record: the natural key's, and the file's township where the
         feed has one (another township's row on the same key is its own row, not a version)."""

@@ -11,8 +11,9 @@ from test_township_loop import D1, D2, answer, open_warnings
 from test_warnings import base, load
 
 from jiuzhu.config import load_feeds
-from pipelines.nightly import print_feedback
+from pipelines.nightly import print_feedback, print_freshness
 from synth.feedback import save_returned
+from transform.audit.freshness import freshness
 from transform.audit.quality import measure
 from warehouse.resource import connect
 
@@ -111,3 +112,19 @@ def test_a_workbook_sent_again_counts_once_and_only_a_changed_answer_is_a_proble
         assert listed == ["预警编号不存在（此前没有下发过这个编号，可能填错）"]
         assert quality.duplicate_keys == 0 and quality.top_reasons == [("FEEDBACK_UNKNOWN_WARNING", 1)]
         assert quality.quarantined_tonight == 1 and quality.usable  # 1 of 4 rows: the typo, not the copies
+
+
+def test_no_answers_before_a_workbook_went_out_is_no_alarm_and_late_answers_are(landing, capsys):
+    base(landing)  # the departments deliver; no township has answered anything yet
+    load(landing, D1)  # the first night sends the townships their workbooks
+    gate = landing.query("SELECT usable, problems FROM audit.feed_gate WHERE feed = 'zj_feedback'")
+    assert gate == [(True, None)]  # no answers yet is no fault of the data
+    with connect(landing.warehouse, read_only=True) as con:
+        first, due, late = (
+            freshness(con, D1 + dt.timedelta(days=d), [load_feeds()["zj_feedback"]])[0] for d in (0, 8, 9)
+        )
+        print_freshness(con, D1 + dt.timedelta(days=9))
+    assert (first.state, first.fresh, first.message_zh) == ("not_due", True, "尚未向镇街下发工作簿，无需反馈")
+    assert (due.state, due.label_zh, due.message_zh) == ("not_due", "未到期", f"镇街工作簿 {D1} 起下发，应在8天内反馈")
+    assert (late.state, late.fresh) == ("never_delivered", False)  # 8 days after the workbooks, nothing back
+    assert "逾期 STALE zj_feedback — never delivered" in capsys.readouterr().out

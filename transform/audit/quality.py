@@ -72,7 +72,8 @@ def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQ
         (as_of - last_file).days if last_file else None,
     )
     if extract is None:
-        fq.problems.append("没有可用的数据文件")
+        if not feed.returned_form:  # no answers yet is no fault of the data (freshness says when they are due)
+            fq.problems.append("没有可用的数据文件")
         return fq
 
     files, rows = con.execute(
