@@ -52,7 +52,6 @@ def test_another_townships_row_on_the_same_warning_and_date_never_displaces_the_
         saved=saved + dt.timedelta(days=days_later),
     )
     load(landing, D2)
-
     assert open_warnings(landing, D2)["H1"][5] == "情况属实，纳入低保（2026-11-03）"  # 红河镇's answer stands
     assert feedback_quarantine(landing) == [("370725116_营丘镇.xlsx", "FEEDBACK_OTHER_TOWNSHIP", h1, "情况不属实")]
     # and 营丘镇 is told so in the workbook it receives
