@@ -20,6 +20,7 @@ from exports.ui_metadata import (
     township_level_table,
     warnings_preview,
 )
+from transform.monitoring.feedback import not_taken
 from transform.monitoring.overview import hits_by_rule, most_urgent_warnings, warnings_by_township_and_level
 from transform.monitoring.supervision import build_supervision
 from transform.monitoring.warnings import build_warnings
@@ -127,7 +128,9 @@ def warning_workbooks(
     as_of = night_of(context, night)
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
     with warehouse.connect() as con:
-        entries = write_exports(con, as_of, out_dir, night.policy_in_force(as_of), context.run.run_id)
+        entries = write_exports(
+            con, as_of, out_dir, night.policy_in_force(as_of), context.run.run_id, not_taken(con, as_of)
+        )
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(out_dir)),
@@ -159,7 +162,7 @@ def township_supervision(
     out_dir = Path(warehouse.home) / "exports" / as_of.isoformat()
     with warehouse.connect() as con:
         rows = build_supervision(con, as_of)
-        path = write_supervision_workbook(con, rows, as_of, out_dir, context.run.run_id)
+        path = write_supervision_workbook(con, rows, as_of, out_dir, context.run.run_id, not_taken(con, as_of))
     total = rows[-1]
     return dg.MaterializeResult(
         metadata={

@@ -43,7 +43,6 @@ def build_suite(feed: Feed):
     import great_expectations.expectations as gxe
 
     suite = gx.ExpectationSuite(name=f"staging_{feed.name}")
-    fields = {c.name: c.field for c in feed.columns}
     for c in feed.columns:
         if c.required and c.type != "township":
             suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=c.field))
@@ -63,7 +62,7 @@ def build_suite(feed: Feed):
             )
     if feed.parts_sum:
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="_parts_gap", min_value=-0.01, max_value=0.01))
-    key = [fields[k] for k in feed.natural_key]
+    key = feed.key_fields
     if len(key) == 1:
         suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column=key[0]))
     else:

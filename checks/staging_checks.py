@@ -78,7 +78,9 @@ def _result(feed: Feed, name: str, fq: FeedQuality) -> dg.AssetCheckResult:
         passed = fq.roster_coverage is None or fq.roster_coverage >= limits["min_roster_coverage"]
         severity = dg.AssetCheckSeverity.WARN
         meta |= {"roster_coverage": fq.roster_coverage if fq.roster_coverage is not None else 1.0}
-    if fq.extract_date is None:
+    if fq.extract_date is None and feed.returned_form:
+        meta["note"] = "尚无反馈 (no answers returned yet)"  # nothing to measure, nothing wrong
+    elif fq.extract_date is None:
         passed, meta["note"] = False, "没有可用的数据文件 (no usable file)"
     return dg.AssetCheckResult(asset_key=key, check_name=name, passed=passed, severity=severity, metadata=meta)
 

@@ -18,6 +18,8 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
+from jiuzhu.config import load_county, load_policy_document
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # xlsxwriter options for every workbook jiuzhu writes: text stays text
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False}
@@ -35,6 +37,17 @@ def open_workbook(path: Path, constant_memory: bool = False) -> xlsxwriter.Workb
     of rows, written in order)."""
     options = {"constant_memory": True, **WORKBOOK_OPTIONS} if constant_memory else WORKBOOK_OPTIONS
     return xlsxwriter.Workbook(str(path), options)
+
+
+def title_lines(recipient: str, as_of: dt.date, what: str, how: str) -> list[str]:
+    """What a sheet that goes out to a township or a department says above its header: whose,
+    what and of which night, under which policy item; then ``how`` to act on it, and whom to call."""
+    county, doc = load_county(), load_policy_document()
+    return [
+        f"{county.name}低收入人口监测预警 — {recipient} — {what}，截至 {as_of}"
+        f"（依据：{doc.number}《{doc.title}》第13条“早发现、早上报、早救助”）",
+        f"{how}县联系人：{county.centre}，{county.contact}",
+    ]
 
 
 def write_cell(ws: Worksheet, row: int, col: int, value, fmt: Format | None = None) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from xlsxwriter.workbook import Workbook
 
-from exports.excel import open_workbook, write_sheet
-from jiuzhu.config import load_county, load_feeds, load_policy_document
+from exports.excel import open_workbook, title_lines, write_sheet
+from jiuzhu.config import load_feeds
 
 SHEET = "反馈"
 # pre-filled from the warning: (header, key of the export row, width)
@@ -28,20 +28,15 @@ GIVEN = [
     ("应反馈日期", "due_on", 12),
 ]
 WIDTHS = {"核查日期": 12, "核查结果": 12, "帮扶措施": 12, "措施说明": 30, "核查人": 10, "联系电话": 14, "备注": 30}
+HOW = (
+    "填写方法：入户核查后填写右侧各列（核查结果、帮扶措施从下拉列表中选择），保存后将本工作簿放入接收目录的 "
+    "zj_feedback 文件夹；未填写的行不计入。"
+)
 BLANK_ROWS = 300  # rows of a blank template that carry the drop-down lists
 
 
 def answer_columns() -> list[str]:
     return list(load_feeds()["zj_feedback"].answer_columns)
-
-
-def title_lines(township: str, as_of: dt.date) -> list[str]:
-    county, doc = load_county(), load_policy_document()
-    return [
-        f"{county.name}低收入人口监测预警 核查反馈表 — {township} — 截至 {as_of}（{doc.number} 第13条：早发现、早上报、早救助）",
-        "填写方法：入户核查后填写右侧各列（核查结果、帮扶措施从下拉列表中选择），保存后将本工作簿放入接收目录的 "
-        f"zj_feedback 文件夹；未填写的行不计入。县联系人：{county.centre}，{county.contact}",
-    ]
 
 
 def write_feedback_sheet(
@@ -53,7 +48,7 @@ def write_feedback_sheet(
     header = [h for h, _, _ in GIVEN] + answers
     widths = [w for _, _, w in GIVEN] + [WIDTHS.get(a, 14) for a in answers]
     cells = [[row.get(key) for _, key, _ in GIVEN] + [None] * len(answers) for row in rows]
-    title = title_lines(township, as_of)
+    title = title_lines(township, as_of, "核查反馈表", HOW)
     ws, written = write_sheet(
         wb,
         SHEET,

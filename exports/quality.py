@@ -1,5 +1,7 @@
 """Each department's quality workbook: the rows of its feed that were quarantined and the files
-that were rejected, up to the night, to fix at the source (exports/<date>/quality/<feed>.xlsx)."""
+that were rejected, up to the night, to fix at the source (exports/<date>/quality/<feed>.xlsx);
+and each township's own: the sheet of its workbook listing the rows of the workbooks it returned
+that were not taken (transform/monitoring/feedback.py), with what to do about each."""
 
 from __future__ import annotations
 
@@ -10,12 +12,31 @@ from pathlib import Path
 
 import duckdb
 
-from exports.excel import open_workbook, write_sheet
+from exports.excel import open_workbook, title_lines, write_sheet
 from exports.export_log import log_export
 from jiuzhu.config import Feed
 from jiuzhu.idnumber import mask as id_mask
 from jiuzhu.pii import mask_name
 from warehouse.pii_lookup import masker
+
+NOT_TAKEN_SHEET = "未采用的反馈"
+NOT_TAKEN_HOW = "下列反馈未被采用（累计，最近报送的在前）：请按“处理办法”在“反馈”工作表中更正后再报送。"
+# (header, key of a row not taken or of the row as returned, width); the numbers that find the row are
+# shown as returned (as the records' own numbers in the quality workbooks), what was typed is masked
+NOT_TAKEN_COLUMNS = [
+    ("报送文件", "file_name", 26),
+    ("报送日期", "extract_date", 11),
+    ("行号", "row_number", 6),
+    ("预警编号", "预警编号", 22),
+    ("户编号", "户编号", 18),
+    ("核查日期", "核查日期", 12),
+    ("核查结果", "核查结果", 12),
+    ("帮扶措施", "帮扶措施", 12),
+    ("原因", "reason", 40),
+    ("处理办法", "to_do", 50),
+    ("报送次数", "times_sent", 8),
+]
+NOT_MASKED = {"预警编号", "户编号", "row_number", "extract_date", "times_sent", "to_do"}
 
 
 def write_quality_workbooks(
@@ -90,3 +111,37 @@ def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt
     )
     wb.close()
     return len(rows)
+
+
+def not_taken_cells(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> dict[str, list[list]]:
+    """The cells of the rows not taken (transform.monitoring.feedback.not_taken), per returning
+    township, masked as the quality workbooks are: ID-like numbers and roster names in what was typed."""
+    mask = masker(con, [str(v) for r in rows for v in r["values"].values() if v] + [r["reason"] or "" for r in rows])
+    out: dict[str, list[list]] = {}
+    for r in rows:
+        if r["township_code"] is None:
+            continue  # a file whose name names no township: the county's quality workbook lists it
+        values = r | r["values"]
+        if "原始行" in r["values"]:  # a row that could not be split into columns
+            values["预警编号"] = mask(str(r["values"]["原始行"]))
+        cells = [
+            values.get(key) if key in NOT_MASKED else (mask(str(values[key])) if values.get(key) else None)
+            for _, key, _ in NOT_TAKEN_COLUMNS
+        ]
+        out.setdefault(r["township_code"], []).append(cells)
+    return out
+
+
+def write_not_taken_sheet(wb, cells: Iterable[list], township: str, as_of: dt.date, formats: dict) -> None:
+    """The township's sheet of rows not taken, under the title every sheet that goes out has."""
+    write_sheet(
+        wb,
+        NOT_TAKEN_SHEET,
+        [h for h, _, _ in NOT_TAKEN_COLUMNS],
+        cells,
+        widths=[w for _, _, w in NOT_TAKEN_COLUMNS],
+        header_format=formats["header"],
+        title=title_lines(township, as_of, NOT_TAKEN_SHEET, NOT_TAKEN_HOW),
+        title_format=formats["title"],
+        printed=f"{township} {NOT_TAKEN_SHEET} 截至 {as_of}",
+    )

@@ -6,6 +6,8 @@ household up in the township's list)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -31,6 +33,7 @@ COLUMNS = [  # (header, key of monitoring.township_supervision, width)
     ("属实率", "true_share", 8),
     ("最久未反馈的预警", "oldest_unanswered", 22),
     ("已等待（天）", "oldest_unanswered_days", 11),
+    ("未采用的反馈行（累计）", "not_taken", 12),
 ]
 OVERDUE_SQL = """
 SELECT warning_id, township_name, level, first_flagged_on, due_on, ($d - due_on)::INTEGER AS days_overdue
@@ -45,17 +48,32 @@ def percent(share: float | None) -> str | None:
 
 
 def write_supervision_workbook(
-    con: duckdb.DuckDBPyConnection, rows: list[dict], as_of: dt.date, out_dir: Path, run_id: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    rows: list[dict],
+    as_of: dt.date,
+    out_dir: Path,
+    run_id: str | None = None,
+    not_taken: Sequence[dict] = (),
 ) -> Path:
+    """The workbook, logged in audit.export_log; ``not_taken``: the rows of returned workbooks that
+    were not taken (transform.monitoring.feedback.not_taken), counted per township and in total."""
     county = load_county()
+    counted = Counter(r["township_code"] for r in not_taken if r["row_number"] is not None)
+    # the townships' rows, then the county's (build_supervision's order)
+    not_taken_shown = [counted[r["township_code"]] for r in rows[:-1]] + [sum(counted.values())]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / FILE
     wb = open_workbook(path)
     header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True})
     title = wb.add_format({"bold": True, "font_size": 12})
     shown = [
-        r | {"on_time": percent(r["answered_on_time_share"]), "true_share": percent(r["found_true_share"])}
-        for r in rows
+        r
+        | {
+            "on_time": percent(r["answered_on_time_share"]),
+            "true_share": percent(r["found_true_share"]),
+            "not_taken": n,
+        }
+        for r, n in zip(rows, not_taken_shown)
     ]
     write_sheet(
         wb,
@@ -67,7 +85,8 @@ def write_supervision_workbook(
         title_format=title,
         title=[
             f"{county.name}低收入人口监测预警 镇街核查反馈督办汇总 — 截至 {as_of}",
-            f"{county.centre}：按期反馈＝首次核查日期不晚于应反馈日期；属实率＝反馈为情况属实的预警占已反馈预警的比例。",
+            f"{county.centre}：按期反馈＝首次核查日期不晚于应反馈日期；属实率＝反馈为情况属实的预警占已反馈预警的比例；"
+            "未采用的反馈行＝镇街报送的反馈中未被采用的行（原因列在该镇街工作簿的“未采用的反馈”表中）。",
         ],
         printed=f"督办汇总 截至 {as_of}",
     )

@@ -13,14 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 
-from exports.excel import open_workbook, write_cell, write_sheet
+from exports.excel import open_workbook, title_lines, write_cell, write_sheet
 from exports.export_log import log_export
 from exports.feedback_form import write_feedback_sheet, write_template
-from jiuzhu.config import load_county, load_department_lists, load_policy_document
+from exports.quality import not_taken_cells, write_not_taken_sheet
+from jiuzhu.config import load_department_lists, load_policy_document, township_of_workbook, township_workbook_name
 from jiuzhu.policy import Policy
 from models.rules import RULES, describe, level_text, render
 from warehouse.macros import install_macros
@@ -50,6 +52,7 @@ OPEN_COLUMNS = [  # (header, SQL over the export view, width)
     ("模型评估（全县风险排名，仅供参考）", "model_band", 20),
 ]
 ALL_COLUMNS = OPEN_COLUMNS + [("镇街", "township_name", 10)]  # what a department's list may choose from
+LISTS_HOW = "请在应反馈日期前入户核查，在“反馈”工作表填写结果。"  # under the title of every list sheet
 TEMPLATE = "反馈表模板.xlsx"  # the blank answer form that goes out with every night's exports
 RESOLVED_COLUMNS = [
     ("预警编号", "warning_id", 22),
@@ -125,17 +128,6 @@ def _formats(wb) -> dict:
     }
 
 
-def title_lines(recipient: str, as_of: dt.date, what: str) -> list[str]:
-    """What every list sheet says above its header: whose list, of which night, under which
-    policy, and whom to call."""
-    county, doc = load_county(), load_policy_document()
-    return [
-        f"{county.name}低收入人口监测预警 — {recipient} — {what}，截至 {as_of}",
-        f"依据：{doc.number}《{doc.title}》第13条“早发现、早上报、早救助”。请在应反馈日期前入户核查，"
-        f"在“反馈”工作表填写结果。县联系人：{county.centre}，{county.contact}",
-    ]
-
-
 def _sheet(wb, name: str, columns, rows: list[dict], formats: dict, recipient: str, as_of: dt.date) -> None:
     """One list of warnings under its title, each row in its level's colour, printable."""
     header, keys, widths = zip(*columns)
@@ -148,7 +140,7 @@ def _sheet(wb, name: str, columns, rows: list[dict], formats: dict, recipient: s
         header_format=formats["header"],
         autofilter=True,
         row_formats=[formats.get(row.get("level") or row.get("last_level")) for row in rows],
-        title=title_lines(recipient, as_of, name),
+        title=title_lines(recipient, as_of, name, LISTS_HOW),
         title_format=formats["title"],
         printed=f"{recipient} {name} 截至 {as_of}",
     )
@@ -196,6 +188,7 @@ def _workbook(
     recipient: str,
     as_of: dt.date,
     feedback: list[dict] | None = None,
+    not_taken: Sequence[list] = (),
 ) -> None:
     wb = open_workbook(path)
     formats = _formats(wb)
@@ -203,6 +196,8 @@ def _workbook(
         _sheet(wb, name, columns, rows, formats, recipient, as_of)
     if feedback is not None:  # a township's workbook is also its answer form
         write_feedback_sheet(wb, feedback, recipient, as_of, formats)
+    if not_taken:  # and it says which rows of the workbooks it returned were not taken, and why
+        write_not_taken_sheet(wb, not_taken, recipient, as_of, formats)
     _rules_sheet(wb, policy, formats, not_evaluated)
     wb.close()
 
@@ -254,10 +249,16 @@ def department_columns(dept: str) -> list[tuple[str, str, float]]:
 
 
 def write_exports(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, out_dir: Path, policy: Policy, run_id: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    out_dir: Path,
+    policy: Policy,
+    run_id: str | None = None,
+    not_taken: Sequence[dict] = (),
 ) -> list[dict]:
     """Write the night's workbooks, the blank answer form and the manifest (each logged in
-    audit.export_log); return the manifest entries."""
+    audit.export_log); return the manifest entries. ``not_taken``: the rows of returned workbooks
+    that were not taken (transform.monitoring.feedback.not_taken), each in its township's workbook."""
     install_macros(con)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
@@ -270,13 +271,14 @@ def write_exports(
         [as_of],
     ).fetchall()
     entries = []
+    not_taken_of = not_taken_cells(con, list(not_taken))
     towns = sorted({(w["township_code"], w["township_name"]) for w in warnings})
     for code, name in towns:
         mine = [w for w in warnings if w["township_code"] == code]
         new = [w for w in mine if w["status"] == "new"]
         ongoing = [w for w in mine if w["status"] != "new"]
         ended = [r for r in resolved if r["township_code"] == code]
-        path = out_dir / f"{code}_{name}.xlsx"
+        path = out_dir / township_workbook_name(code, name)
         _workbook(
             path,
             [
@@ -289,6 +291,7 @@ def write_exports(
             name,
             as_of,
             feedback=mine,
+            not_taken=not_taken_of.get(code, []),
         )
         entries.append(
             {
@@ -350,5 +353,5 @@ def listed_warnings(cells: list[list]) -> list[str]:
 
 
 def township_workbooks(out_dir: Path) -> list[Path]:
-    """A night's township workbooks (<township code>_<name>.xlsx), not the county centre's or the template."""
-    return sorted(p for p in out_dir.glob("*_*.xlsx") if re.fullmatch(r"\d{9}", p.name.split("_")[0]))
+    """A night's township workbooks (jiuzhu.config.township_workbook_name), not the county centre's or the template."""
+    return sorted(p for p in out_dir.glob("*.xlsx") if township_of_workbook(p.name))

@@ -72,6 +72,8 @@ class Feed:
     dated_by_saving: bool = False  # a file without a date in its name is dated by when it was last saved
     same_name_replaces: bool = True  # a later file of the same name supersedes the earlier ones
     answer_columns: tuple[str, ...] = ()  # a returned form: rows with none of these filled in are not data
+    # a returned form: the field holding the township whose file it is (from the file's name); part of the key
+    file_township: str | None = None
 
     @property
     def identifies_persons(self) -> bool:
@@ -99,6 +101,19 @@ class Feed:
         if self.max_age_hours % 24:
             return f"{self.max_age_hours}小时", f"{self.max_age_hours} hours"
         return f"{self.max_age_days}天", f"{self.max_age_days} days"
+
+    @property
+    def returned_form(self) -> bool:
+        """Answers in a form the nights send out (a township's workbook): none are due before one
+        went out, and none yet is no fault of the data."""
+        return bool(self.answer_columns)
+
+    @property
+    def key_fields(self) -> list[str]:
+        """The fields that identify a record: the natural key's, and the file's township where the
+        feed has one (another township's row on the same key is its own row, not a version)."""
+        fields = {c.name: c.field for c in self.columns}
+        return [fields[k] for k in self.natural_key] + ([self.file_township] if self.file_township else [])
 
     @property
     def column_names(self) -> list[str]:
@@ -162,6 +177,7 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
             dated_by_saving=f.get("undated_files") == "dated_by_saving",
             same_name_replaces=bool(f.get("same_name_replaces", True)),
             answer_columns=tuple(f.get("answer_columns", ())),
+            file_township=f.get("file_township"),
         )
         if f.get("undated_files") not in (None, "dated_by_saving") or set(feed.answer_columns) - set(feed.column_names):
             raise ValueError(
@@ -203,6 +219,18 @@ def load_townships() -> tuple[Township, ...]:
             )
             for r in csv.DictReader(fh)
         )
+
+
+def township_workbook_name(code: str, name: str) -> str:
+    """The file name of a township's workbook, and of the workbook it returns: <code>_<name>.xlsx."""
+    return f"{code}_{name}.xlsx"
+
+
+def township_of_workbook(file_name: str) -> str | None:
+    """The township code a workbook's file name starts with (``township_workbook_name``), or None:
+    the county centre's workbooks and the blank template are named otherwise."""
+    m = re.fullmatch(r"(\d{9})_.+\.xlsx", file_name)
+    return m.group(1) if m else None
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from pipelines.instance import open_instance
 from pipelines.progress import StepPrinter
 from pipelines.recovery import HomeBusy, HomeLock, clear_scratch, close_run, recover
 from transform.audit.ingest_summary import ingest_summary
+from transform.monitoring.feedback import not_taken_summary
 from warehouse.encryption import WarehouseKeyError, WarehouseMissing
 from warehouse.person_key import PersonKeyError, install, load_key
 from warehouse.resource import connect
@@ -303,18 +304,15 @@ def print_feedback(con, as_of: dt.date) -> None:
            WHERE as_of_date = ? AND township_code = '合计'""",
         [as_of],
     ).fetchall()
-    rejected = con.execute(
-        """SELECT string_agg(reason_code || ' ×' || n, ', ' ORDER BY n DESC, reason_code) FROM (
-               SELECT q.reason_code, count(*) AS n FROM audit.quarantine q JOIN audit.files f USING (file_id)
-               WHERE q.feed = 'zj_feedback' AND f.extract_date <= ? GROUP BY ALL)""",
-        [as_of],
-    ).fetchall()[0][0]
+    by_reason, again = not_taken_summary(con, as_of)
     if supervision:
         overdue, open_warnings, on_time = supervision[0]
         shown = percent(on_time) or "—"
+        rejected = ", ".join(f"{code} ×{n}" for code, n in by_reason) or 0
+        resent = f"；重复报送（只计一次） re-sent, counted once: {again}" if again else ""
         print(
             f"镇街反馈 feedback: 逾期未反馈 overdue {overdue} / {open_warnings}，按期反馈率 answered on time {shown}"
-            f"；未采用的反馈行（累计） rows not taken to date: {rejected or 0}"
+            f"；未采用的反馈行（累计） rows not taken to date: {rejected}{resent}"
         )
 
 

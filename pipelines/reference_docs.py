@@ -51,7 +51,8 @@ def feeds_markdown() -> str:
         "",
         "- **snapshot 快照**：部门的完整当前名单，提取日期最新的一份为准（同日的主文件与补录文件合为一份）。",
         "- **incremental 增量**：新增或更正的记录；同一业务主键以较晚提取的记录为准。同一提取日期内业务主键重复时，"
-        "以最后一行为准，其余行隔离（DUPLICATE_KEY）。",
+        "以最后一行为准，其余行隔离（内容不同的为 DUPLICATE_KEY；与之完全相同的为 DUPLICATE_ROW，即重复报送，"
+        "不计为数据问题）。",
         "",
         "读取限制 Limits (config/ingest.yaml): "
         f"文件不超过 {limits.max_file_bytes >> 20} MB；一行不超过 {limits.max_line_bytes >> 20} MB；"
@@ -66,7 +67,8 @@ def feeds_markdown() -> str:
             "",
             f"- 类型 kind: {feed.kind}；报送周期 cadence: 每 {feed.cadence_days} 天；"
             f"最晚 max age: {feed.max_age_text[0]}",
-            f"- 业务主键 natural key: {' + '.join(feed.natural_key)}",
+            f"- 业务主键 natural key: {' + '.join(feed.natural_key)}"
+            + (" + 报送的镇街（由文件名得出 from the file's name）" if feed.file_township else ""),
             "",
             "| 列名 column | 别名 aliases | 类型 type | 必填 required | 取值 values |",
             "|---|---|---|---|---|",

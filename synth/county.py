@@ -49,6 +49,8 @@ def generate(
             shutil.rmtree(d)
     landing.mkdir(parents=True)
     truth_dir.mkdir(parents=True)
+    for feed in feeds():  # every feed's folder, the ones nothing is delivered to yet (zj_feedback) too
+        (landing / feed).mkdir()
 
     rng = [np.random.default_rng([seed, k]) for k in range(8)]
     policy = load_policy(as_of)

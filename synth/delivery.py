@@ -5,7 +5,8 @@ into which file, and what each record looks like before any mess.
   file late), then one file a day for the last week; now and then a record is
   delivered wrong and corrected in a later file (the later extract wins).
   rs_insurance: one file per 费款所属期, extracted around the 10th of the next
-  month. zj_feedback: a few township feedback files.
+  month. zj_feedback: none (the townships answer the workbooks the nights send
+  out: ``jiuzhu synth-feedback``, synth/feedback.py).
 - Snapshot feeds: the full list at every month end and on as_of, sometimes as a
   main file plus a 补录 supplement of the same extract date.
 
@@ -39,7 +40,7 @@ from .history import (
 )
 from .population import ABILITY, DISABILITY, RELATIONS, RESIDENCE, Population, school_stage
 from .rates import DeliveryRates
-from .spec import feeds, values
+from .spec import feeds
 from .timeline import Timeline, age_years, or_none
 
 
@@ -285,8 +286,7 @@ def plan(
                     plans.append(FilePlan(feed, d, builder))
             continue
         if feed == "zj_feedback":
-            plans.extend(_feedback_plans(pop, tl, rng))
-            continue
+            continue  # townships answer the workbooks the nights send out (synth/feedback.py), none before
         df = tables.get(feed)
         if df is None:
             df = _empty_typed(feed)
@@ -443,43 +443,6 @@ def assistance_snapshot(hist: History, d: int, seed: int) -> pl.DataFrame:
             "status": status,
         }
     ).sort("_h", "_p", "start_date")
-
-
-def _feedback_plans(pop: Population, tl: Timeline, rng) -> list[FilePlan]:
-    """Townships report back on warnings: 预警编号 do not match real warnings yet."""
-    results = values("zj_feedback", "check_result")
-    measures = values("zj_feedback", "measure")
-    plans = []
-    n_files = int(rng.integers(4, 7))
-    days = np.sort(rng.choice(np.arange(tl.as_of_day - 60, tl.as_of_day + 1), size=n_files, replace=False))
-    for ex in days:
-        town = int(rng.integers(0, len(pop.townships)))
-        hs = np.flatnonzero((pop.h_town == town) & ~pop.h_planted)
-        n = int(min(len(hs), rng.integers(3, 16)))
-        if n == 0:
-            continue
-        sel = rng.choice(hs, size=n, replace=False)
-        check = ex - rng.integers(0, 10, n)
-        warn_day = check - rng.integers(3, 20, n)
-        ymd = np.char.replace(np.datetime_as_string(warn_day.astype("datetime64[D]")).astype("U10"), "-", "")
-        wid = np.char.add(
-            np.char.add(np.char.add("YJ-", ymd), "-"), np.char.zfill(rng.integers(1, 999999, n).astype("U6"), 6)
-        )
-        df = pl.DataFrame(
-            {
-                "warning_id": wid,
-                "_h": sel,
-                "check_date": check,
-                "check_result": np.array(results)[rng.integers(0, len(results), n)],
-                "measure": np.array(measures)[rng.integers(0, len(measures), n)],
-                "checked_by": np.array(vocab.CHECKERS)[rng.integers(0, len(vocab.CHECKERS), n)],
-                "_date": check,
-                "_prot": np.zeros(n, bool),
-            }
-        )
-        df = df.with_columns(_key=pl.concat_str(["warning_id", pl.col("check_date").cast(pl.String)]))
-        plans.append(FilePlan("zj_feedback", int(ex), _ready(df), n_protected=0, n_rows=n))
-    return plans
 
 
 # ---------------------------------------------------------------------------------------------

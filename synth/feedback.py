@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from jiuzhu.calendar import COUNTY_TZ
-from jiuzhu.config import load_policy
+from jiuzhu.config import load_policy, township_of_workbook
 from synth import vocab
 
 SHEET = "反馈"
@@ -47,8 +46,9 @@ def answer_workbooks(exports: Path, landing: Path, answered_by: dt.date, seed: i
     """Answer the township workbooks of one night's exports; returns what was planted, per row."""
     rng = np.random.default_rng(seed)
     response_days = load_policy(answered_by).episodes.response_days  # the townships aim for the policy's days
-    # the township workbooks: <9-digit township code>_<name>.xlsx
-    books = sorted(p for p in exports.glob("*_*.xlsx") if re.fullmatch(r"\d{9}", p.name.split("_")[0]))
+    books = sorted(
+        p for p in exports.glob("*.xlsx") if township_of_workbook(p.name)
+    )  # not the centre's, nor the template
     all_ids = []
     sheets_of: dict[Path, dict[str, list[list[Any]]]] = {}  # cells of the workbooks the night wrote
     for path in books:

@@ -142,7 +142,8 @@ def test_a_duplicated_key_in_one_extract_keeps_the_last_row_and_quarantines_the_
         (4, dt.date(2026, 10, 2)),
         (5, dt.date(2026, 10, 3)),
     ]
-    assert quarantined(landing, "wj_deaths") == {2: "DUPLICATE_KEY", 3: "DUPLICATE_KEY"}
+    # a key again with other values is a conflict; the same row again (re-sent) is only a copy
+    assert quarantined(landing, "wj_deaths") == {2: "DUPLICATE_KEY", 3: "DUPLICATE_ROW"}
     reasons = dict(landing.query("SELECT row_number, reason FROM audit.quarantine WHERE feed = 'wj_deaths'"))
     assert "本文件第 4 行为准（内容不同）" in reasons[2] and "本文件第 5 行为准（内容相同）" in reasons[3]
     assert report.quarantined == 2

@@ -21,9 +21,11 @@ D1 = dt.date(2026, 11, 1)
 D2 = dt.date(2026, 11, 9)  # 8 days on: a red warning's 3 days and an orange one's 7 are past
 
 
-def answer(book, out, answers: dict[str, tuple], extra: list[list] = ()) -> None:
-    """The township's staff fill in the 反馈 sheet of ``book`` and save it as ``out``: ``answers``
-    maps 预警编号 to (核查日期, 核查结果, 帮扶措施); ``extra`` rows are typed in below."""
+def answer(
+    book, out, answers: dict[str, tuple], extra: list[list] = (), saved: dt.date = D2 - dt.timedelta(days=1)
+) -> None:
+    """The township's staff fill in the 反馈 sheet of ``book`` and save it as ``out`` on ``saved``:
+    ``answers`` maps 预警编号 to (核查日期, 核查结果, 帮扶措施); ``extra`` rows are typed in below."""
     wb = CalamineWorkbook.from_path(str(book))
     sheets = {name: wb.get_sheet_by_name(name).to_python() for name in wb.sheet_names}
     cells = sheets["反馈"]
@@ -39,7 +41,12 @@ def answer(book, out, answers: dict[str, tuple], extra: list[list] = ()) -> None
         row[0], row[col["核查日期"]], row[col["核查结果"]] = wid, checked, result
         cells.append(row)
     # returned under its own name: dated by when it was saved
-    save_returned(sheets, out, dt.datetime.combine(D2 - dt.timedelta(days=1), dt.time(17), BEIJING))
+    save_returned(sheets, out, dt.datetime.combine(saved, dt.time(17), BEIJING))
+
+
+def book_of(landing, night: dt.date, township: str):
+    """A night's workbook of a township (<code>_<name>)."""
+    return landing.warehouse.parent / "exports" / night.isoformat() / f"{township}.xlsx"
 
 
 def open_warnings(landing, as_of) -> dict[str, tuple]:
@@ -70,8 +77,14 @@ def test_a_township_answers_in_its_workbook_and_the_next_night_applies_and_check
         book,
         landing.root / "zj_feedback" / book.name,
         {h1[0]: ("2026-11-03", "情况属实", "纳入低保")},
-        extra=[[typo, "2026-11-03", "情况属实"], [other, "2026-11-04", "情况属实"], [h1[0], "2026-10-20", "无法联系"]],
-    )  # before the warning began
+        extra=[
+            [typo, "2026-11-03", "情况属实"],
+            [other, "2026-11-04", "情况属实"],
+            [h1[0], "2026-10-20", "无法联系"],  # before the warning began
+            [h1[0], "2026-11-20", "情况属实"],  # after the workbook was returned
+            [h1[0], "2026-11-05", "属实（张一）"],  # outside the list, and a name typed in
+        ],
+    )
 
     load(landing, D2)
     second = open_warnings(landing, D2)
@@ -88,8 +101,35 @@ def test_a_township_answers_in_its_workbook_and_the_next_night_applies_and_check
         "FEEDBACK_OTHER_TOWNSHIP": other,
         "FEEDBACK_BEFORE_WARNING": h1[0],
     }
-    # the unanswered rows of the form are not feedback; the answered one and the three mistakes are
-    assert landing.query("SELECT rows_read FROM audit.files WHERE feed = 'zj_feedback'") == [(4,)]
+    # the unanswered rows of the form are not feedback; the answered one and the five mistakes are
+    assert landing.query("SELECT rows_read FROM audit.files WHERE feed = 'zj_feedback'") == [(6,)]
+    # 红河镇 finds them in the workbook it receives next, each with what to do; 营丘镇 returned nothing
+    received = CalamineWorkbook.from_path(str(book_of(landing, D2, book.stem)))
+    sheet = received.get_sheet_by_name("未采用的反馈").to_python()
+    top = next(i for i, row in enumerate(sheet) if row and row[0] == "报送文件")
+    listed = {(row[3], row[5], row[6], row[9]) for row in sheet[top + 1 :]}
+    assert listed == {
+        (typo, "2026-11-03", "情况属实", "预警编号不存在：请核对后在下次反馈中更正"),
+        (
+            other,
+            "2026-11-04",
+            "情况属实",
+            "该预警属于其他镇街，本镇街无需反馈；如确属本镇街，请联系县社会救助综合服务中心",
+        ),
+        (h1[0], "2026-10-20", "无法联系", "核查日期早于预警下发日期：请填写入户核查的实际日期，在下次反馈中更正"),
+        (h1[0], "2026-11-20", "情况属实", "核查日期晚于报送日期（或早于1900年）：请核对后在下次反馈中更正"),
+        (h1[0], "2026-11-05", "属实（张*）", "核查结果或帮扶措施不在下拉列表中：请从列表中选择，在下次反馈中更正"),
+    }
+    assert all(row[0] == book.name and row[1] == (D2 - dt.timedelta(days=1)).isoformat() for row in sheet[top + 1 :])
+    assert "张一" not in str(sheet)  # what was typed is masked as the quality workbooks mask it
+    # every sheet that goes out opens the same way: the county, whose, what, the night, the policy item
+    for name in ("新增预警", "持续预警", "反馈", "未采用的反馈"):
+        title = received.get_sheet_by_name(name).to_python()[0][0]
+        assert title.startswith(
+            f"昌乐县低收入人口监测预警 — 红河镇 — {name if name != '反馈' else '核查反馈表'}，截至 {D2}"
+        )
+        assert "乐办字〔2021〕21号" in title
+    assert "未采用的反馈" not in CalamineWorkbook.from_path(str(book_of(landing, D2, "370725116_营丘镇"))).sheet_names
     # the county centre's supervision, counted by hand: 红河镇 answered its one warning on day 2 of 3
     # (情况属实); 营丘镇 never answered its 橙 warning, due on the 8th; 乔官镇's 橙 (R08) the same
     sup = {
@@ -108,6 +148,10 @@ def test_a_township_answers_in_its_workbook_and_the_next_night_applies_and_check
         str(landing.warehouse.parent / "exports" / D2.isoformat() / "社会救助综合服务中心_督办汇总.xlsx")
     )
     overdue = centre.get_sheet_by_name("逾期未反馈").to_python()
+    summary = centre.get_sheet_by_name("督办汇总").to_python()
+    top = next(i for i, row in enumerate(summary) if row and row[0] == "镇街")
+    not_taken = {row[0]: row[summary[top].index("未采用的反馈行（累计）")] for row in summary[top + 1 :]}
+    assert (not_taken["红河镇"], not_taken["营丘镇"], not_taken["合计"]) == (5, 0, 5)  # the centre sees who sends what
     assert h4[0] in listed_warnings(overdue) and h1[0] not in listed_warnings(overdue)
     # the second night's workbook says by when, and how late
     rows = (

@@ -17,8 +17,7 @@ from warehouse.resource import quote_ident as q
 
 def as_of_relation(feed: Feed, as_of: str = "$as_of") -> str:
     """A SQL subquery (in parentheses) over staging.<feed> as it stood on the date ``as_of`` (SQL)."""
-    fields = {c.name: c.field for c in feed.columns}
-    key = ", ".join(q(fields[k]) for k in feed.natural_key)
+    key = ", ".join(q(f) for f in feed.key_fields)
     if feed.kind == "snapshot":
         in_force = (
             f"(SELECT max(extract_date) FROM audit.files WHERE feed = '{feed.name}' AND status = 'loaded' "

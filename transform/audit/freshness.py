@@ -12,6 +12,8 @@ For the as-of date D, per feed:
   bytes as a file already loaded, so it brings nothing newer than that file.
 - ``age_days`` = D − last_loaded; fresh when it is within the spec's max_age
   (``Feed.max_age_days`` explains how hours become whole days).
+- a returned form (zj_feedback: the townships answer the workbooks the nights send) with no
+  file yet is ``not_due`` until max_age after the first township workbook went out.
 
 Point in time: only files dated on or before D count (a file dated later waits
 for a later night and never makes tonight fresh); a file without a date in its
@@ -32,7 +34,10 @@ FRESHNESS_SQL = """
 WITH spec AS (  -- the feed spec as a relation: one row per feed
     SELECT unnest($ordinal::INTEGER[]) AS ordinal, unnest($feed::VARCHAR[]) AS feed,
            unnest($department::VARCHAR[]) AS department, unnest($max_age_days::INTEGER[]) AS max_age_days,
-           unnest($allowed_zh::VARCHAR[]) AS allowed_zh, unnest($allowed_en::VARCHAR[]) AS allowed_en
+           unnest($allowed_zh::VARCHAR[]) AS allowed_zh, unnest($allowed_en::VARCHAR[]) AS allowed_en,
+           unnest($form::BOOLEAN[]) AS form
+), sent AS (  -- the first night that sent the townships their workbooks (the forms they answer in)
+    SELECT min(as_of_date) AS first_sent FROM audit.export_log WHERE kind = 'township' AND as_of_date < $as_of
 ), files AS (
     SELECT feed,
            max(extract_date) AS last_delivered,
@@ -41,20 +46,24 @@ WITH spec AS (  -- the feed spec as a relation: one row per feed
     WHERE extract_date <= $as_of  -- point in time; a file without a date in its name cannot be placed
     GROUP BY feed
 ), measured AS (
-    SELECT s.*, f.last_delivered, f.last_loaded,
+    SELECT s.*, f.last_delivered, f.last_loaded, sent.first_sent,
            date_diff('day', f.last_loaded, $as_of::DATE) AS age_days,
            date_diff('day', f.last_delivered, $as_of::DATE) AS days_since_delivery,
-           CASE WHEN f.last_delivered IS NULL THEN 'never_delivered'
+           CASE WHEN f.last_delivered IS NULL AND s.form
+                     AND coalesce(date_diff('day', sent.first_sent, $as_of::DATE) <= s.max_age_days, true) THEN 'not_due'
+                WHEN f.last_delivered IS NULL THEN 'never_delivered'
                 WHEN f.last_loaded IS NULL THEN 'never_loaded'
                 WHEN date_diff('day', f.last_loaded, $as_of::DATE) <= s.max_age_days THEN 'fresh'  -- Feed.max_age_days
                 ELSE 'stale' END AS state
-    FROM spec s LEFT JOIN files f USING (feed)
+    FROM spec s LEFT JOIN files f USING (feed) CROSS JOIN sent
 )
 SELECT feed, department, last_delivered, last_loaded, age_days, days_since_delivery, max_age_days,
-       state = 'fresh' AS fresh, state,
+       state IN ('fresh', 'not_due') AS fresh, state,
        CASE state WHEN 'fresh' THEN '按时' WHEN 'stale' THEN '逾期' WHEN 'never_loaded' THEN '无可用文件'
-                  ELSE '从未报送' END AS label_zh,
+                  WHEN 'not_due' THEN '未到期' ELSE '从未报送' END AS label_zh,
        CASE state
+           WHEN 'not_due' THEN coalesce(format('镇街工作簿 {} 起下发，应在{}内反馈', first_sent, allowed_zh),
+                                        '尚未向镇街下发工作簿，无需反馈')
            WHEN 'never_delivered' THEN format('截至 {} 从未报送任何文件（应在{}内报送）', $as_of::DATE, allowed_zh)
            WHEN 'never_loaded' THEN format('有报送（最近 {}），但文件均被拒收或为重复文件，没有可用数据（应在{}内）',
                                            last_delivered, allowed_zh)
@@ -63,6 +72,8 @@ SELECT feed, department, last_delivered, last_loaded, age_days, days_since_deliv
                         THEN format('；此后报送的文件（最近 {}）被拒收或为重复文件', last_delivered) ELSE '' END
        END AS message_zh,
        CASE state
+           WHEN 'not_due' THEN coalesce(format('not due: township workbooks sent since {}, answers expected within {}',
+                                               first_sent, allowed_en), 'not due: no township workbook sent yet')
            WHEN 'never_delivered' THEN format('never delivered: no file dated on or before {} (expected within {})',
                                               $as_of::DATE, allowed_en)
            WHEN 'never_loaded' THEN format('files delivered (last {}) but all rejected or duplicates, no usable data (expected within {})',
@@ -87,8 +98,8 @@ class FeedFreshness:
     days_since_delivery: int | None  # as-of − last_delivered
     max_age_days: int
     fresh: bool
-    state: str  # fresh | stale | never_loaded | never_delivered
-    label_zh: str  # 按时 | 逾期 | 无可用文件 | 从未报送
+    state: str  # fresh | stale | never_loaded | never_delivered | not_due
+    label_zh: str  # 按时 | 逾期 | 无可用文件 | 从未报送 | 未到期
     message_zh: str
     message_en: str
 
@@ -104,5 +115,6 @@ def freshness(con: duckdb.DuckDBPyConnection, as_of: dt.date, feeds: list[Feed] 
         "max_age_days": [f.max_age_days for f in feeds],
         "allowed_zh": [f.max_age_text[0] for f in feeds],
         "allowed_en": [f.max_age_text[1] for f in feeds],
+        "form": [f.returned_form for f in feeds],
     }
     return [FeedFreshness(*row) for row in con.execute(FRESHNESS_SQL, params).fetchall()]

@@ -11,6 +11,7 @@ import duckdb
 
 from jiuzhu.config import Feed, load_feeds, load_quality
 from transform.staging.build import snapshot_in_force
+from transform.staging.spec_sql import RESENT
 from warehouse.resource import quote_ident as q
 
 
@@ -31,7 +32,7 @@ class FeedQuality:
     rows_tonight: int = 0
     quarantined_tonight: int = 0
     quarantine_share: float = 0.0
-    duplicate_keys: int = 0  # tonight's rows quarantined as DUPLICATE_KEY
+    duplicate_keys: int = 0  # tonight's rows quarantined as DUPLICATE_KEY (a repeated key with other values)
     duplicate_share: float = 0.0
     quarantine_over_limit: bool = False  # the two gates on shares of tonight's rows (over_limit)
     duplicates_over_limit: bool = False
@@ -71,7 +72,8 @@ def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQ
         (as_of - last_file).days if last_file else None,
     )
     if extract is None:
-        fq.problems.append("没有可用的数据文件")
+        if not feed.returned_form:  # no answers yet is no fault of the data (freshness says when they are due)
+            fq.problems.append("没有可用的数据文件")
         return fq
 
     files, rows = con.execute(
@@ -85,6 +87,8 @@ def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQ
            WHERE f.feed = ? AND f.extract_date = ? GROUP BY 1 ORDER BY 2 DESC, 1""",
         [feed.name, extract],
     ).fetchall()
+    # a row sent twice (DUPLICATE_ROW) loses nothing, the other copy stands: listed, never counted against the feed
+    reasons = [(code, n) for code, n in reasons if code != RESENT]
     fq.top_reasons = reasons[:5]
     fq.quarantined_tonight = sum(n for _, n in reasons)
     fq.quarantine_share = round(fq.quarantined_tonight / fq.rows_tonight, 4) if fq.rows_tonight else 0.0

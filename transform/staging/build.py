@@ -8,8 +8,9 @@ rows are the truth on the run's as-of date:
   extracted on or before the date (a later extract corrects an earlier one);
 - snapshot feeds: the rows of the newest snapshot on or before the date (all its
   files of that extract date together: main file and 补录 supplements).
-A natural key twice in one extract is quarantined as DUPLICATE_KEY (the last row stands,
-transform/staging/spec_sql.py), so staging holds each key once per extract.
+A natural key twice in one extract is quarantined as DUPLICATE_KEY, or DUPLICATE_ROW where the
+row is the same as the one that stands (the last row stands, transform/staging/spec_sql.py), so
+staging holds each key once per extract.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ def snapshot_in_force(con: duckdb.DuckDBPyConnection, feed: str, as_of: dt.date)
 
 def _currency_sql(feed: Feed) -> str:
     """is_current, over the parameter $in_force (snapshot feeds) or $as_of (incremental feeds)."""
-    fields = {c.name: c.field for c in feed.columns}
-    key = ", ".join(q(fields[k]) for k in feed.natural_key)
+    key = ", ".join(q(f) for f in feed.key_fields)
     newest_first = "file_id DESC, source_row DESC"
     if feed.kind == "snapshot":
         # each key once per extract date (duplicates are quarantined): the snapshot's rows are current

@@ -29,8 +29,11 @@ REASONS = {
     "INT_INVALID": "无法识别的整数",
     "ENUM_INVALID": "取值不在规定范围内",
     "AMOUNT_MISMATCH": "各项支付之和与医疗总费用不符（差额超过0.01元）",
-    "DUPLICATE_KEY": "业务主键在同一提取日期的数据中重复，只保留最后一行",
+    "DUPLICATE_KEY": "业务主键在同一提取日期的数据中重复且内容不同，只保留最后一行",
+    # the same row again (a file or a workbook sent twice): no data lost, nothing to correct
+    "DUPLICATE_ROW": "与同一提取日期的另一行完全相同（重复报送），只计一次",
 }
+RESENT = "DUPLICATE_ROW"  # counts against neither validity nor the gates (transform/audit/quality.py)
 
 LINEAGE = ("file_id", "source_file", "source_row", "sha256", "extract_date")
 
@@ -45,6 +48,19 @@ def township_case(text_expr: str) -> tuple[str, str]:
         name_whens.append(f"WHEN '{t.code}' THEN '{t.official_name}'")
     code = f"CASE {' '.join(code_whens)} ELSE '{FALLBACK_TOWNSHIP}' END"
     return code, " ".join(name_whens)
+
+
+def file_township_sql(file_name: str) -> str:
+    """SQL: the township code a returned file's name says (the code it starts with, as
+    jiuzhu.config.township_workbook_name names it, or a township's name in any spelling), else NULL."""
+    base = f"regexp_extract({file_name}, '[^/]*$')"  # a file in a subfolder: its own name
+    whens = " ".join(
+        f"WHEN starts_with({base}, '{t.code}') OR "
+        + " OR ".join(f"contains({base}, {_lit(name)})" for name in (t.official_name, *t.aliases) if name)
+        + f" THEN '{t.code}'"
+        for t in load_townships()
+    )
+    return f"CASE {whens} END"
 
 
 def _lit(s: str) -> str:
@@ -160,6 +176,8 @@ def standardise_sql(feed: Feed) -> str:
     fields = {c.name: c.field for c in feed.columns}
     columns = {c.name: _column(c, "r." + q(c.name)) for c in feed.columns}
     layers = [[f"r.{x}" for x in LINEAGE], ["*"], ["*"]]
+    if feed.file_township:
+        layers[0].append(f"{file_township_sql('r.source_file')} AS {q(feed.file_township)}")
     for sql in columns.values():
         for i in range(3):
             layers[i] += [f"{expr} AS {q(name)}" for name, expr in sql.layers[i]]
@@ -192,10 +210,11 @@ def standardise_sql(feed: Feed) -> str:
     )
     outputs = [q(c) for c in output_columns(feed)]
     keep = ", ".join([*LINEAGE, *outputs])
-    key = ", ".join(q(fields[k]) for k in feed.natural_key)
+    key = ", ".join(q(f) for f in feed.key_fields)
     # Layer 7: a natural key twice in one extract date (one file, or a main file and its 补录): the
     # last row (latest file, then latest row) stands, as a later extract corrects an earlier one;
-    # the others are quarantined as DUPLICATE_KEY, saying which row stands and whether they differ.
+    # the others are quarantined, saying which row stands: as DUPLICATE_KEY where they differ from it,
+    # as DUPLICATE_ROW (re-sent) where they are the same.
     duplicate = (
         f"'业务主键（{'+'.join(feed.natural_key)}）在同一提取日期的数据中重复，以' || CASE WHEN _kept_file = file_id "
         "THEN '本文件' ELSE '同日另一文件（编号 ' || _kept_file || '）' END || '第 ' || _kept_row || ' 行为准（内容' || "
@@ -213,7 +232,8 @@ l7 AS (SELECT *, row_number() OVER w AS _key_rank, first_value(file_id) OVER w A
               first_value(source_row) OVER w AS _kept_row, _values = first_value(_values) OVER w AS _same
        FROM l6 WINDOW w AS (PARTITION BY {key}, extract_date, _reason_code IS NULL ORDER BY file_id DESC, source_row DESC))
 SELECT {keep},
-       CASE WHEN _reason_code IS NULL AND _key_rank > 1 THEN 'DUPLICATE_KEY' ELSE _reason_code END AS _reason_code,
+       CASE WHEN _reason_code IS NOT NULL OR _key_rank = 1 THEN _reason_code
+            WHEN _same THEN '{RESENT}' ELSE 'DUPLICATE_KEY' END AS _reason_code,
        CASE WHEN _reason_code IS NOT NULL THEN nullif({reason}, '') WHEN _key_rank > 1 THEN {duplicate} END AS _reason
 FROM l7
 """
@@ -226,4 +246,5 @@ def original_values_json(feed: Feed, alias: str = "r") -> str:
 
 def output_columns(feed: Feed) -> list[str]:
     """The typed columns of staging.<feed>, in spec order."""
-    return [name for c in feed.columns for name in _column(c, "x").outputs]
+    own = [name for c in feed.columns for name in _column(c, "x").outputs]
+    return own + ([feed.file_township] if feed.file_township else [])
