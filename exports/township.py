@@ -30,42 +30,44 @@ from warehouse.resource import transaction
 
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
 
+# Widths (characters; a Chinese one counts two) keep a list on A4 landscape at a readable scale:
+# long texts wrap within their column and rows grow to fit (exports.excel.write_sheet fit_rows).
 OPEN_COLUMNS = [  # (header, SQL over the export view, width)
-    ("预警编号", "warning_id", 22),
-    ("等级", "level", 6),
-    ("状态", "status_zh", 6),
+    ("预警编号", "warning_id", 19),
+    ("等级", "level", 5),
+    ("状态", "status_zh", 5),
     ("应反馈日期", "due_on", 11),
-    ("逾期天数", "overdue_days", 8),
-    ("户编号", "household_id", 18),
-    ("姓名", "name", 10),
-    ("身份证号", "masked_id", 20),
-    ("村居", "village", 12),
-    ("家庭住址", "address", 28),
-    ("联系电话", "phone", 14),
-    ("预警规则", "rules", 16),
-    ("预警原因", "reasons", 70),
-    ("建议措施", "measures", 40),
-    ("政策依据", "clauses", 30),
-    ("责任单位", "departments_zh", 18),
-    ("首次预警", "first_flagged_on", 12),
-    ("最近反馈", "last_feedback", 24),
-    ("模型评估（全县风险排名，仅供参考）", "model_band", 20),
+    ("逾期天数", "overdue_days", 5),
+    ("户编号", "household_id", 17),
+    ("姓名", "name", 8),
+    ("身份证号", "masked_id", 19),
+    ("村居", "village", 9),
+    ("家庭住址", "address", 18),
+    ("联系电话", "phone", 12),
+    ("预警规则", "rules", 8),
+    ("预警原因", "reasons", 42),
+    ("建议措施", "measures", 22),
+    ("政策依据", "clauses", 18),
+    ("责任单位", "departments_zh", 9),
+    ("首次预警", "first_flagged_on", 11),
+    ("最近反馈", "last_feedback", 14),
+    ("模型评估（全县风险排名，仅供参考）", "model_band", 12),
 ]
 ALL_COLUMNS = OPEN_COLUMNS + [("镇街", "township_name", 10)]  # what a department's list may choose from
 LISTS_HOW = "请在应反馈日期前入户核查，在“反馈”工作表填写结果。"  # under the title of every list sheet
 TEMPLATE = "反馈表模板.xlsx"  # the blank answer form that goes out with every night's exports
 RESOLVED_COLUMNS = [
-    ("预警编号", "warning_id", 22),
+    ("预警编号", "warning_id", 19),
     ("原等级", "last_level", 6),
-    ("户编号", "household_id", 18),
-    ("姓名", "name", 10),
-    ("身份证号", "masked_id", 20),
-    ("村居", "village", 12),
-    ("预警规则", "rules", 16),
-    ("首次预警", "first_flagged_on", 12),
-    ("最后预警", "last_flagged_on", 12),
-    ("解除原因", "ended_because", 40),
-    ("最近反馈", "outcome", 30),
+    ("户编号", "household_id", 17),
+    ("姓名", "name", 8),
+    ("身份证号", "masked_id", 19),
+    ("村居", "village", 10),
+    ("预警规则", "rules", 8),
+    ("首次预警", "first_flagged_on", 11),
+    ("最后预警", "last_flagged_on", 11),
+    ("解除原因", "ended_because", 36),
+    ("最近反馈", "outcome", 26),
 ]
 
 # The head core.households chose (two heads, or none: the lower person_key), as townships find them.
@@ -143,6 +145,7 @@ def _sheet(wb, name: str, columns, rows: list[dict], formats: dict, recipient: s
         title=title_lines(recipient, as_of, name, LISTS_HOW),
         title_format=formats["title"],
         printed=f"{recipient} {name} 截至 {as_of}",
+        fit_rows=True,
     )
 
 
@@ -167,8 +170,9 @@ def _rules_sheet(wb, policy: Policy, formats: dict, not_evaluated: list[tuple[st
         rows,
         widths=[6, 16, 6, 18, 36, 60],
         header_format=formats["header"],
-        row_formats=[formats.get(values[2]) for values in rows],
+        row_formats=[formats.get(values[2], formats["黄"]) for values in rows],  # M01: 黄/橙
         printed="规则说明",
+        fit_rows=True,
     )
     write_cell(
         ws,
