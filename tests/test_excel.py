@@ -51,6 +51,6 @@ def test_a_long_reason_makes_its_row_tall_enough_to_be_read_on_paper(tmp_path, c
     wb.close()
     with zipfile.ZipFile(path) as z:
         sheet = z.read("xl/worksheets/sheet1.xml").decode()
-    heights = {int(r): float(h) for r, h in re.findall(r'<row r="(\d+)"[^>]*ht="([\d.]+)"', sheet)}
+    heights = {int(r): float(h) for r, h in re.findall(r'<row r="(\d+)"[^>]*\sht="([\d.]+)"', sheet)}
     assert heights.get(2, 15) == 15  # one line (the default height is not written)
     assert heights[3] >= 15 * 6  # every line of the reason, as LibreOffice's wider CJK font sets it
