@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -22,7 +23,13 @@ from exports.excel import open_workbook, title_lines, write_cell, write_sheet
 from exports.export_log import log_export
 from exports.feedback_form import write_feedback_sheet, write_template
 from exports.quality import not_taken_cells, write_not_taken_sheet
-from jiuzhu.config import load_department_lists, load_policy_document, township_of_workbook, township_workbook_name
+from jiuzhu.config import (
+    load_department_lists,
+    load_policy_document,
+    load_townships,
+    township_of_workbook,
+    township_workbook_name,
+)
 from jiuzhu.policy import Policy
 from models.rules import RULES, describe, level_text, render
 from warehouse.macros import install_macros
@@ -274,9 +281,16 @@ def write_exports(
         "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1",
         [as_of],
     ).fetchall()
-    entries = []
+    entries: list[dict[str, Any]] = []
     not_taken_of = not_taken_cells(con, list(not_taken))
-    towns = sorted({(w["township_code"], w["township_name"]) for w in warnings})
+    # a township hears of its warnings, of those that ended tonight, and of its answers not taken,
+    # even on a night it has no open warning
+    official = {t.code: t.official_name for t in load_townships()}
+    towns = sorted(
+        {(w["township_code"], w["township_name"]) for w in warnings}
+        | {(r["township_code"], r["township_name"]) for r in resolved}
+        | {(code, official[code]) for code in not_taken_of if code in official}
+    )
     for code, name in towns:
         mine = [w for w in warnings if w["township_code"] == code]
         new = [w for w in mine if w["status"] == "new"]
