@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -275,71 +276,19 @@ def write_exports(
     for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
         old.unlink()  # a re-run of the night replaces its workbooks
     order = "ORDER BY level_rank, due_on, risk_score DESC NULLS LAST, first_flagged_on, warning_id"  # most urgent first
-    warnings = _with_clauses(_rows(con, EXPORT_VIEW, as_of, OPEN_COLUMNS, order=order))
-    resolved = _rows(con, RESOLVED_VIEW, as_of, RESOLVED_COLUMNS, order="ORDER BY warning_id")
-    not_evaluated = con.execute(
-        "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1",
-        [as_of],
-    ).fetchall()
-    entries: list[dict[str, Any]] = []
-    not_taken_of = not_taken_cells(con, list(not_taken))
-    # a township hears of its warnings, of those that ended tonight, and of its answers not taken,
-    # even on a night it has no open warning
-    official = {t.code: t.official_name for t in load_townships()}
-    towns = sorted(
-        {(w["township_code"], w["township_name"]) for w in warnings}
-        | {(r["township_code"], r["township_name"]) for r in resolved}
-        | {(code, official[code]) for code in not_taken_of if code in official}
+    night = _Night(
+        as_of,
+        policy,
+        _with_clauses(_rows(con, EXPORT_VIEW, as_of, OPEN_COLUMNS, order=order)),
+        _rows(con, RESOLVED_VIEW, as_of, RESOLVED_COLUMNS, order="ORDER BY warning_id"),
+        con.execute(
+            "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1",
+            [as_of],
+        ).fetchall(),
     )
-    for code, name in towns:
-        mine = [w for w in warnings if w["township_code"] == code]
-        new = [w for w in mine if w["status"] == "new"]
-        ongoing = [w for w in mine if w["status"] != "new"]
-        ended = [r for r in resolved if r["township_code"] == code]
-        path = out_dir / township_workbook_name(code, name)
-        _workbook(
-            path,
-            [
-                ("新增预警", OPEN_COLUMNS, new),
-                ("持续预警", OPEN_COLUMNS, ongoing),
-                ("本期解除", RESOLVED_COLUMNS, ended),
-            ],
-            policy,
-            not_evaluated,
-            name,
-            as_of,
-            feedback=mine,
-            not_taken=not_taken_of.get(code, []),
-        )
-        entries.append(
-            {
-                "file": path.name,
-                "kind": "township",
-                "township_code": code,
-                "rows": {"新增预警": len(new), "持续预警": len(ongoing), "本期解除": len(ended)},
-            }
-        )
-    departments = sorted({d for w in warnings for d in w["departments"]})
-    (out_dir / "departments").mkdir(exist_ok=True)
-    hits = con.execute(
-        """SELECT subject_id, rule_code, rule_name, reason, measure FROM monitoring.rule_hits
-           WHERE as_of_date = ? AND NOT suppressed ORDER BY subject_id, rule_code""",
-        [as_of],
-    ).fetchall()
-    for dept in departments:
-        mine = _department_rows(hits, warnings, dept)
-        path = out_dir / "departments" / f"{dept}.xlsx"
-        _workbook(path, [("预警清单", department_columns(dept), mine)], policy, not_evaluated, dept, as_of)
-        entries.append(
-            {
-                "file": f"departments/{path.name}",
-                "kind": "department",
-                "department": dept,
-                "rows": {"预警清单": len(mine)},
-            }
-        )
-    template = out_dir / TEMPLATE
-    write_template(template, as_of, _formats)
+    entries = _township_books(night, out_dir, not_taken_cells(con, list(not_taken)))
+    entries += _department_books(con, night, out_dir)
+    write_template(out_dir / TEMPLATE, as_of, _formats)
     entries.append({"file": TEMPLATE, "kind": "feedback_template", "rows": {"反馈": 0}})
     with transaction(con):  # the night's export log whole: every workbook and the manifest, or none
         for e in entries:
@@ -354,13 +303,91 @@ def write_exports(
             )
         manifest = {
             "as_of_date": as_of.isoformat(),
-            "warnings": len(warnings),
-            "resolved": len(resolved),
-            "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in not_evaluated],
+            "warnings": len(night.warnings),
+            "resolved": len(night.resolved),
+            "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in night.not_evaluated],
             "files": entries,
         }
         (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         log_export(con, as_of, out_dir / "manifest.json", "manifest", None, len(entries), run_id)
+    return entries
+
+
+@dataclass(frozen=True)
+class _Night:
+    """What every workbook of a night is written from."""
+
+    as_of: dt.date
+    policy: Policy
+    warnings: list[dict]  # open, most urgent first
+    resolved: list[dict]  # ended tonight
+    not_evaluated: list[tuple[str, str]]  # rules the gate left unevaluated, and why
+
+
+def _township_books(night: _Night, out_dir: Path, not_taken_of: dict[str, list[list]]) -> list[dict[str, Any]]:
+    """One workbook per township that has open warnings, warnings ended tonight or answers not taken
+    (a township hears of these even on a night it has no open warning); their manifest entries."""
+    official = {t.code: t.official_name for t in load_townships()}
+    towns = sorted(
+        {(w["township_code"], w["township_name"]) for w in night.warnings}
+        | {(r["township_code"], r["township_name"]) for r in night.resolved}
+        | {(code, official[code]) for code in not_taken_of if code in official}
+    )
+    entries = []
+    for code, name in towns:
+        mine = [w for w in night.warnings if w["township_code"] == code]
+        new = [w for w in mine if w["status"] == "new"]
+        ongoing = [w for w in mine if w["status"] != "new"]
+        ended = [r for r in night.resolved if r["township_code"] == code]
+        path = out_dir / township_workbook_name(code, name)
+        _workbook(
+            path,
+            [
+                ("新增预警", OPEN_COLUMNS, new),
+                ("持续预警", OPEN_COLUMNS, ongoing),
+                ("本期解除", RESOLVED_COLUMNS, ended),
+            ],
+            night.policy,
+            night.not_evaluated,
+            name,
+            night.as_of,
+            feedback=mine,
+            not_taken=not_taken_of.get(code, []),
+        )
+        entries.append(
+            {
+                "file": path.name,
+                "kind": "township",
+                "township_code": code,
+                "rows": {"新增预警": len(new), "持续预警": len(ongoing), "本期解除": len(ended)},
+            }
+        )
+    return entries
+
+
+def _department_books(con: duckdb.DuckDBPyConnection, night: _Night, out_dir: Path) -> list[dict[str, Any]]:
+    """One list per responsible department, of its own rules' warnings; their manifest entries."""
+    (out_dir / "departments").mkdir(exist_ok=True)
+    hits = con.execute(
+        """SELECT subject_id, rule_code, rule_name, reason, measure FROM monitoring.rule_hits
+           WHERE as_of_date = ? AND NOT suppressed ORDER BY subject_id, rule_code""",
+        [night.as_of],
+    ).fetchall()
+    entries = []
+    for dept in sorted({d for w in night.warnings for d in w["departments"]}):
+        mine = _department_rows(hits, night.warnings, dept)
+        path = out_dir / "departments" / f"{dept}.xlsx"
+        _workbook(
+            path, [("预警清单", department_columns(dept), mine)], night.policy, night.not_evaluated, dept, night.as_of
+        )
+        entries.append(
+            {
+                "file": f"departments/{path.name}",
+                "kind": "department",
+                "department": dept,
+                "rows": {"预警清单": len(mine)},
+            }
+        )
     return entries
 
 
