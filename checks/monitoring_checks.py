@@ -47,8 +47,8 @@ def workbooks_hold_exactly_the_warnings(
                 """SELECT township_code, CASE status WHEN 'new' THEN '新增预警' ELSE '持续预警' END, warning_id
                    FROM monitoring.warnings WHERE as_of_date = ?
                    UNION ALL SELECT township_code, '本期解除', warning_id FROM monitoring.resolved_warnings
-                   WHERE as_of_date = ? AND township_code IN (SELECT township_code FROM monitoring.warnings WHERE as_of_date = ?)""",
-                [as_of, as_of, as_of],
+                   WHERE as_of_date = ?""",
+                [as_of, as_of],
             ).fetchall()
         }
     found = set()

@@ -77,17 +77,24 @@ def write_sheet(
     title: Sequence[str] = (),
     title_format: Format | None = None,
     printed: str | None = None,
+    fit_rows: bool = False,
 ) -> tuple[Worksheet, int]:
     """A sheet with ``title`` lines, then a header row (frozen with the lines above it unless
     ``freeze`` is off), column widths, and one row of cells per item of ``rows`` (each row in its
     ``row_formats`` entry); an autofilter over the rows when asked and there are any. With
     ``printed`` (the page header's text) it prints on A4 landscape, fit to the page width, the
-    title and header rows repeated on every page, gridlines and page numbers. Returns the sheet
-    and the number of rows written."""
+    title and header rows repeated on every page, gridlines and page numbers. With ``fit_rows``
+    (and ``widths``; the formats wrap text) each row is as tall as its longest text wrapped at
+    the column widths, set in the file: neither LibreOffice nor every Excel fits rows on opening,
+    and a reason cut at its cell's edge is lost on paper. Returns the sheet and the number of
+    rows written."""
     ws = wb.add_worksheet(name)
     top = len(title)
     for i, line in enumerate(title):
         write_cell(ws, i, 0, line, title_format)
+    fit = fit_rows and widths is not None
+    if fit:
+        ws.set_row(top, row_height(header, widths))
     for j, text in enumerate(header):
         ws.write_string(top, j, text, header_format)
         if widths is not None:
@@ -97,6 +104,9 @@ def write_sheet(
     written = 0
     for i, cells in enumerate(rows, start=1):
         fmt = row_formats[i - 1] if row_formats is not None else None
+        if fit:
+            cells = list(cells)
+            ws.set_row(top + i, row_height(cells, widths))
         for j, value in enumerate(cells):
             write_cell(ws, top + i, j, value, fmt)
         written = i
@@ -105,6 +115,27 @@ def write_sheet(
     if printed is not None:
         print_setup(ws, printed, repeat_to=top)
     return ws, written
+
+
+LINE_HEIGHT = 15  # points: one line of the default 11-point font
+MAX_LINES = 27  # Excel's tallest row is 409 points
+
+
+def text_lines(value, width: float) -> int:
+    """How many lines ``value`` takes wrapped in a column ``width`` characters wide (a Chinese
+    character is two of them, as Excel counts)."""
+    if value is None:
+        return 1
+    per_line = max(int(width * 0.85), 1)  # fonts that render wider than Excel's (LibreOffice's CJK) still fit
+    return sum(
+        max(1, -(-sum(2 if ord(ch) >= 0x2E80 else 1 for ch in part) // per_line)) for part in str(value).split("\n")
+    )
+
+
+def row_height(cells: Sequence, widths: Sequence[float] | None) -> float:
+    """The height (points) of a row whose cells wrap at ``widths``."""
+    lines = max((text_lines(v, w) for v, w in zip(cells, widths or ())), default=1)
+    return LINE_HEIGHT * min(lines, MAX_LINES)
 
 
 def print_setup(ws: Worksheet, page_header: str, repeat_to: int = 0) -> None:

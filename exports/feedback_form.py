@@ -64,7 +64,9 @@ def write_feedback_sheet(
     spec = load_feeds()["zj_feedback"]
     for j, column in enumerate(answers, start=len(GIVEN)):
         values, is_date = spec.column(column).values, spec.column(column).type == "date"
-        ws.set_column(j, j, WIDTHS.get(column, 14), formats.get("answer_date" if is_date else "answer"))
+        answer = formats.get("answer_date" if is_date else "answer")
+        for row in range(first, max(last, first) + 1):  # the cells to fill in, not the title above them
+            ws.write_blank(row, j, None, answer)
         if values:
             ws.data_validation(
                 first,

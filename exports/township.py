@@ -14,7 +14,9 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -22,7 +24,13 @@ from exports.excel import open_workbook, title_lines, write_cell, write_sheet
 from exports.export_log import log_export
 from exports.feedback_form import write_feedback_sheet, write_template
 from exports.quality import not_taken_cells, write_not_taken_sheet
-from jiuzhu.config import load_department_lists, load_policy_document, township_of_workbook, township_workbook_name
+from jiuzhu.config import (
+    load_department_lists,
+    load_policy_document,
+    load_townships,
+    township_of_workbook,
+    township_workbook_name,
+)
 from jiuzhu.policy import Policy
 from models.rules import RULES, describe, level_text, render
 from warehouse.macros import install_macros
@@ -30,42 +38,44 @@ from warehouse.resource import transaction
 
 LEVEL_COLOURS = {"红": "#F8CBAD", "橙": "#FCE4D6", "黄": "#FFF2CC", "复核": "#DDEBF7"}
 
+# Widths (characters; a Chinese one counts two) keep a list on A4 landscape at a readable scale:
+# long texts wrap within their column and rows grow to fit (exports.excel.write_sheet fit_rows).
 OPEN_COLUMNS = [  # (header, SQL over the export view, width)
-    ("预警编号", "warning_id", 22),
-    ("等级", "level", 6),
-    ("状态", "status_zh", 6),
+    ("预警编号", "warning_id", 19),
+    ("等级", "level", 5),
+    ("状态", "status_zh", 5),
     ("应反馈日期", "due_on", 11),
-    ("逾期天数", "overdue_days", 8),
-    ("户编号", "household_id", 18),
-    ("姓名", "name", 10),
-    ("身份证号", "masked_id", 20),
-    ("村居", "village", 12),
-    ("家庭住址", "address", 28),
-    ("联系电话", "phone", 14),
-    ("预警规则", "rules", 16),
-    ("预警原因", "reasons", 70),
-    ("建议措施", "measures", 40),
-    ("政策依据", "clauses", 30),
-    ("责任单位", "departments_zh", 18),
-    ("首次预警", "first_flagged_on", 12),
-    ("最近反馈", "last_feedback", 24),
-    ("模型评估（全县风险排名，仅供参考）", "model_band", 20),
+    ("逾期天数", "overdue_days", 5),
+    ("户编号", "household_id", 17),
+    ("姓名", "name", 8),
+    ("身份证号", "masked_id", 19),
+    ("村居", "village", 9),
+    ("家庭住址", "address", 18),
+    ("联系电话", "phone", 12),
+    ("预警规则", "rules", 8),
+    ("预警原因", "reasons", 42),
+    ("建议措施", "measures", 22),
+    ("政策依据", "clauses", 18),
+    ("责任单位", "departments_zh", 9),
+    ("首次预警", "first_flagged_on", 11),
+    ("最近反馈", "last_feedback", 14),
+    ("模型评估（全县风险排名，仅供参考）", "model_band", 12),
 ]
 ALL_COLUMNS = OPEN_COLUMNS + [("镇街", "township_name", 10)]  # what a department's list may choose from
 LISTS_HOW = "请在应反馈日期前入户核查，在“反馈”工作表填写结果。"  # under the title of every list sheet
 TEMPLATE = "反馈表模板.xlsx"  # the blank answer form that goes out with every night's exports
 RESOLVED_COLUMNS = [
-    ("预警编号", "warning_id", 22),
+    ("预警编号", "warning_id", 19),
     ("原等级", "last_level", 6),
-    ("户编号", "household_id", 18),
-    ("姓名", "name", 10),
-    ("身份证号", "masked_id", 20),
-    ("村居", "village", 12),
-    ("预警规则", "rules", 16),
-    ("首次预警", "first_flagged_on", 12),
-    ("最后预警", "last_flagged_on", 12),
-    ("解除原因", "ended_because", 40),
-    ("最近反馈", "outcome", 30),
+    ("户编号", "household_id", 17),
+    ("姓名", "name", 8),
+    ("身份证号", "masked_id", 19),
+    ("村居", "village", 10),
+    ("预警规则", "rules", 8),
+    ("首次预警", "first_flagged_on", 11),
+    ("最后预警", "last_flagged_on", 11),
+    ("解除原因", "ended_because", 36),
+    ("最近反馈", "outcome", 26),
 ]
 
 # The head core.households chose (two heads, or none: the lower person_key), as townships find them.
@@ -143,6 +153,7 @@ def _sheet(wb, name: str, columns, rows: list[dict], formats: dict, recipient: s
         title=title_lines(recipient, as_of, name, LISTS_HOW),
         title_format=formats["title"],
         printed=f"{recipient} {name} 截至 {as_of}",
+        fit_rows=True,
     )
 
 
@@ -167,8 +178,9 @@ def _rules_sheet(wb, policy: Policy, formats: dict, not_evaluated: list[tuple[st
         rows,
         widths=[6, 16, 6, 18, 36, 60],
         header_format=formats["header"],
-        row_formats=[formats.get(values[2]) for values in rows],
+        row_formats=[formats.get(values[2], formats["黄"]) for values in rows],  # M01: 黄/橙
         printed="规则说明",
+        fit_rows=True,
     )
     write_cell(
         ws,
@@ -264,64 +276,19 @@ def write_exports(
     for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
         old.unlink()  # a re-run of the night replaces its workbooks
     order = "ORDER BY level_rank, due_on, risk_score DESC NULLS LAST, first_flagged_on, warning_id"  # most urgent first
-    warnings = _with_clauses(_rows(con, EXPORT_VIEW, as_of, OPEN_COLUMNS, order=order))
-    resolved = _rows(con, RESOLVED_VIEW, as_of, RESOLVED_COLUMNS, order="ORDER BY warning_id")
-    not_evaluated = con.execute(
-        "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1",
-        [as_of],
-    ).fetchall()
-    entries = []
-    not_taken_of = not_taken_cells(con, list(not_taken))
-    towns = sorted({(w["township_code"], w["township_name"]) for w in warnings})
-    for code, name in towns:
-        mine = [w for w in warnings if w["township_code"] == code]
-        new = [w for w in mine if w["status"] == "new"]
-        ongoing = [w for w in mine if w["status"] != "new"]
-        ended = [r for r in resolved if r["township_code"] == code]
-        path = out_dir / township_workbook_name(code, name)
-        _workbook(
-            path,
-            [
-                ("新增预警", OPEN_COLUMNS, new),
-                ("持续预警", OPEN_COLUMNS, ongoing),
-                ("本期解除", RESOLVED_COLUMNS, ended),
-            ],
-            policy,
-            not_evaluated,
-            name,
-            as_of,
-            feedback=mine,
-            not_taken=not_taken_of.get(code, []),
-        )
-        entries.append(
-            {
-                "file": path.name,
-                "kind": "township",
-                "township_code": code,
-                "rows": {"新增预警": len(new), "持续预警": len(ongoing), "本期解除": len(ended)},
-            }
-        )
-    departments = sorted({d for w in warnings for d in w["departments"]})
-    (out_dir / "departments").mkdir(exist_ok=True)
-    hits = con.execute(
-        """SELECT subject_id, rule_code, rule_name, reason, measure FROM monitoring.rule_hits
-           WHERE as_of_date = ? AND NOT suppressed ORDER BY subject_id, rule_code""",
-        [as_of],
-    ).fetchall()
-    for dept in departments:
-        mine = _department_rows(hits, warnings, dept)
-        path = out_dir / "departments" / f"{dept}.xlsx"
-        _workbook(path, [("预警清单", department_columns(dept), mine)], policy, not_evaluated, dept, as_of)
-        entries.append(
-            {
-                "file": f"departments/{path.name}",
-                "kind": "department",
-                "department": dept,
-                "rows": {"预警清单": len(mine)},
-            }
-        )
-    template = out_dir / TEMPLATE
-    write_template(template, as_of, _formats)
+    night = _Night(
+        as_of,
+        policy,
+        _with_clauses(_rows(con, EXPORT_VIEW, as_of, OPEN_COLUMNS, order=order)),
+        _rows(con, RESOLVED_VIEW, as_of, RESOLVED_COLUMNS, order="ORDER BY warning_id"),
+        con.execute(
+            "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1",
+            [as_of],
+        ).fetchall(),
+    )
+    entries = _township_books(night, out_dir, not_taken_cells(con, list(not_taken)))
+    entries += _department_books(con, night, out_dir)
+    write_template(out_dir / TEMPLATE, as_of, _formats)
     entries.append({"file": TEMPLATE, "kind": "feedback_template", "rows": {"反馈": 0}})
     with transaction(con):  # the night's export log whole: every workbook and the manifest, or none
         for e in entries:
@@ -336,13 +303,91 @@ def write_exports(
             )
         manifest = {
             "as_of_date": as_of.isoformat(),
-            "warnings": len(warnings),
-            "resolved": len(resolved),
-            "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in not_evaluated],
+            "warnings": len(night.warnings),
+            "resolved": len(night.resolved),
+            "rules_not_evaluated": [{"rule": c, "reason": r} for c, r in night.not_evaluated],
             "files": entries,
         }
         (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         log_export(con, as_of, out_dir / "manifest.json", "manifest", None, len(entries), run_id)
+    return entries
+
+
+@dataclass(frozen=True)
+class _Night:
+    """What every workbook of a night is written from."""
+
+    as_of: dt.date
+    policy: Policy
+    warnings: list[dict]  # open, most urgent first
+    resolved: list[dict]  # ended tonight
+    not_evaluated: list[tuple[str, str]]  # rules the gate left unevaluated, and why
+
+
+def _township_books(night: _Night, out_dir: Path, not_taken_of: dict[str, list[list]]) -> list[dict[str, Any]]:
+    """One workbook per township that has open warnings, warnings ended tonight or answers not taken
+    (a township hears of these even on a night it has no open warning); their manifest entries."""
+    official = {t.code: t.official_name for t in load_townships()}
+    towns = sorted(
+        {(w["township_code"], w["township_name"]) for w in night.warnings}
+        | {(r["township_code"], r["township_name"]) for r in night.resolved}
+        | {(code, official[code]) for code in not_taken_of if code in official}
+    )
+    entries = []
+    for code, name in towns:
+        mine = [w for w in night.warnings if w["township_code"] == code]
+        new = [w for w in mine if w["status"] == "new"]
+        ongoing = [w for w in mine if w["status"] != "new"]
+        ended = [r for r in night.resolved if r["township_code"] == code]
+        path = out_dir / township_workbook_name(code, name)
+        _workbook(
+            path,
+            [
+                ("新增预警", OPEN_COLUMNS, new),
+                ("持续预警", OPEN_COLUMNS, ongoing),
+                ("本期解除", RESOLVED_COLUMNS, ended),
+            ],
+            night.policy,
+            night.not_evaluated,
+            name,
+            night.as_of,
+            feedback=mine,
+            not_taken=not_taken_of.get(code, []),
+        )
+        entries.append(
+            {
+                "file": path.name,
+                "kind": "township",
+                "township_code": code,
+                "rows": {"新增预警": len(new), "持续预警": len(ongoing), "本期解除": len(ended)},
+            }
+        )
+    return entries
+
+
+def _department_books(con: duckdb.DuckDBPyConnection, night: _Night, out_dir: Path) -> list[dict[str, Any]]:
+    """One list per responsible department, of its own rules' warnings; their manifest entries."""
+    (out_dir / "departments").mkdir(exist_ok=True)
+    hits = con.execute(
+        """SELECT subject_id, rule_code, rule_name, reason, measure FROM monitoring.rule_hits
+           WHERE as_of_date = ? AND NOT suppressed ORDER BY subject_id, rule_code""",
+        [night.as_of],
+    ).fetchall()
+    entries = []
+    for dept in sorted({d for w in night.warnings for d in w["departments"]}):
+        mine = _department_rows(hits, night.warnings, dept)
+        path = out_dir / "departments" / f"{dept}.xlsx"
+        _workbook(
+            path, [("预警清单", department_columns(dept), mine)], night.policy, night.not_evaluated, dept, night.as_of
+        )
+        entries.append(
+            {
+                "file": f"departments/{path.name}",
+                "kind": "department",
+                "department": dept,
+                "rows": {"预警清单": len(mine)},
+            }
+        )
     return entries
 
 

@@ -37,3 +37,20 @@ def test_no_autofilter_without_rows_and_no_frozen_header_when_asked(tmp_path):
     with zipfile.ZipFile(path) as z:
         sheet = z.read("xl/worksheets/sheet1.xml").decode()
     assert "autoFilter" not in sheet and "ySplit" not in sheet
+
+
+@pytest.mark.parametrize("constant_memory", [False, True])
+def test_a_long_reason_makes_its_row_tall_enough_to_be_read_on_paper(tmp_path, constant_memory):
+    """No spreadsheet fits rows when it opens a file: a row is as tall as its longest wrapped text."""
+    import re
+
+    path = tmp_path / "book.xlsx"
+    wb = open_workbook(path, constant_memory=constant_memory)
+    reason = "核对人均月收入 816 元，低于低保标准的 1.5 倍（1,020 元），" * 4  # about 4 lines at width 40
+    write_sheet(wb, "表", ["预警编号", "预警原因"], [["YJ-1", "短"], ["YJ-2", reason]], widths=[19, 40], fit_rows=True)
+    wb.close()
+    with zipfile.ZipFile(path) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    heights = {int(r): float(h) for r, h in re.findall(r'<row r="(\d+)"[^>]*\sht="([\d.]+)"', sheet)}
+    assert heights.get(2, 15) == 15  # one line (the default height is not written)
+    assert heights[3] >= 15 * 6  # every line of the reason, as LibreOffice's wider CJK font sets it

@@ -185,6 +185,12 @@ def test_episodes_continue_escalate_and_resolve(landing):
     assert "H7" not in warnings(landing, dt.date(2027, 1, 25))
     resolved = landing.query("SELECT as_of_date, warning_id FROM monitoring.resolved_warnings")
     assert resolved == [(dt.date(2027, 1, 25), first["H7"][0])]
+    # 乔官镇 has no open warning left, and still gets the workbook that tells it why H7's ended
+    from exports.township import listed_warnings
+
+    [book] = (landing.warehouse.parent / "exports" / "2027-01-25").glob("*_乔官镇.xlsx")
+    ended = CalamineWorkbook.from_path(str(book)).get_sheet_by_name("本期解除").to_python()
+    assert listed_warnings(ended) == [first["H7"][0]]
 
 
 @pytest.mark.slow  # three nights
