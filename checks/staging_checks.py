@@ -78,6 +78,8 @@ def _result(feed: Feed, name: str, fq: FeedQuality) -> dg.AssetCheckResult:
         passed = fq.roster_coverage is None or fq.roster_coverage >= limits["min_roster_coverage"]
         severity = dg.AssetCheckSeverity.WARN
         meta |= {"roster_coverage": fq.roster_coverage if fq.roster_coverage is not None else 1.0}
+    if feed.returned_form and name in GATES:  # its shares close no gate (transform.audit.quality.measure)
+        severity = dg.AssetCheckSeverity.WARN
     if fq.extract_date is None and feed.returned_form:
         meta["note"] = "尚无反馈 (no answers returned yet)"  # nothing to measure, nothing wrong
     elif fq.extract_date is None:

@@ -127,3 +127,36 @@ def test_no_answers_before_a_workbook_went_out_is_no_alarm_and_late_answers_are(
     assert (due.state, due.label_zh, due.message_zh) == ("not_due", "未到期", f"镇街工作簿 {D1} 起下发，应在8天内反馈")
     assert (late.state, late.fresh) == ("never_delivered", False)  # 8 days after the workbooks, nothing back
     assert "逾期 STALE zj_feedback — never delivered" in capsys.readouterr().out
+
+
+def test_one_townships_many_wrong_rows_never_keep_the_others_answers_out(landing):
+    """Each row of a returned form is one township's answer: twelve mistyped rows from 营丘镇 are
+    quarantined and go back to it, and 红河镇's answer is taken the same night (no closed gate)."""
+    from checks.staging_checks import _result
+
+    base(landing)
+    load(landing, D1)
+    warnings = open_warnings(landing, D1)
+    h1, h4 = warnings["H1"][0], warnings["H4"][0]
+    answer(
+        exports(landing, D1) / "370725110_红河镇.xlsx",
+        landing.root / "zj_feedback" / "370725110_红河镇.xlsx",
+        {h1: ("2026-11-03", "情况属实", "纳入低保")},
+    )
+    typos = [[f"YJ-20261101-{900000 + i}", "2026-11-03", "情况属实"] for i in range(12)]
+    answer(
+        exports(landing, D1) / "370725116_营丘镇.xlsx",
+        landing.root / "zj_feedback" / "370725116_营丘镇.xlsx",
+        {h4: ("2026-11-04", "情况属实", "医疗救助")},
+        extra=typos,
+    )
+    load(landing, D2)
+    answered = open_warnings(landing, D2)
+    assert answered["H1"][5] == "情况属实，纳入低保（2026-11-03）" and answered["H4"][5].startswith("情况属实")
+    with connect(landing.warehouse, read_only=True) as con:
+        quality = measure(con, load_feeds()["zj_feedback"], D2)
+    assert quality.quarantined_tonight == 12 and quality.quarantine_over_limit  # 12 of 14 rows
+    gate = landing.query("SELECT usable FROM audit.feed_gate WHERE feed = 'zj_feedback' AND as_of_date = ?", [D2])
+    assert quality.usable and gate == [(True,)]
+    check = _result(load_feeds()["zj_feedback"], "quarantine_share_within_limit", quality)
+    assert not check.passed and check.severity.value == "WARN"  # said, for 营丘镇 to correct

@@ -93,7 +93,11 @@ def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQ
     fq.quarantined_tonight = sum(n for _, n in reasons)
     fq.quarantine_share = round(fq.quarantined_tonight / fq.rows_tonight, 4) if fq.rows_tonight else 0.0
     fq.quarantine_over_limit = over_limit(fq.quarantine_share, fq.quarantined_tonight, limits["max_quarantine_share"])
-    if fq.quarantine_over_limit:
+    # A returned form's rows are each one township's answer, checked one by one, and the rows not
+    # taken go back to that township: many of them are its to correct (the check warns), never a
+    # reason to leave the other townships' answers out. So its shares close no gate.
+    gated = not feed.returned_form
+    if fq.quarantine_over_limit and gated:
         fq.problems.append(
             f"今晚 {fq.quarantine_share:.1%} 的数据行（{fq.quarantined_tonight} 行）被隔离，超过 {limits['max_quarantine_share']:.0%} 的上限"
         )
@@ -102,7 +106,7 @@ def measure(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> FeedQ
     fq.duplicate_keys = sum(n for code, n in reasons if code == "DUPLICATE_KEY")
     fq.duplicate_share = round(fq.duplicate_keys / fq.rows_tonight, 4) if fq.rows_tonight else 0.0
     fq.duplicates_over_limit = over_limit(fq.duplicate_share, fq.duplicate_keys, limits["max_duplicate_key_share"])
-    if fq.duplicates_over_limit:
+    if fq.duplicates_over_limit and gated:
         fq.problems.append(
             f"今晚 {fq.duplicate_share:.1%} 的数据行业务主键（{'+'.join(feed.natural_key)}）重复，"
             f"超过 {limits['max_duplicate_key_share']:.0%} 的上限"
