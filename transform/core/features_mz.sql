@@ -67,7 +67,7 @@ WITH verification AS (
                         THEN t.care_level || '照料护理费 ' || jz_yuan(t.care_allowance) || ' 元（应不低于 '
                              || jz_yuan(t.care_due) || ' 元）' END,
                    strftime(t.start_date, '%Y-%m-%d') || ' 起')
-               ORDER BY t.person_key, t.start_date, t.basic_living, t.care_allowance, t.care_level), '条') AS tekun_below_standard_detail
+               ORDER BY k.id_number, t.start_date, t.basic_living, t.care_allowance, t.care_level), '条') AS tekun_below_standard_detail
     FROM tekun_due t JOIN {restricted}.person_ids k USING (person_key)
     -- the name the household's roster gives; a record under a 户编号 the person is not listed in: the feeds' name
     LEFT JOIN {core}.household_members m USING (household_id, person_key) LEFT JOIN {core}.persons p USING (person_key)

@@ -6,7 +6,9 @@
 -- written in its own features file, not here (transform/core/build.py says how).
 CREATE OR REPLACE TABLE {core}.household_features AS
 WITH members AS (  -- each member, with every department's facts, and who they are as a reason names them
-    SELECT * EXCLUDE (id_number), jz_person(name, id_number) AS who,
+    -- members are listed by ID number (member_order), never by the keyed person_key: a county with
+    -- another person key would otherwise see the same members in another order
+    SELECT * EXCLUDE (id_number), jz_person(name, id_number) AS who, id_number AS member_order,
            date_part('year', age(death_date::TIMESTAMP, birth_date::TIMESTAMP)) AS age_at_death,
            age BETWEEN $working_age_low AND $working_age_high AS working_age,
            age BETWEEN $working_age_low AND $working_age_high AND work_ability IN ('完全', '部分') AS able_to_work,
@@ -85,8 +87,8 @@ SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h
                         AND NOT f.active_unemployment) AS able_without_contributions,
        coalesce(sum(f.unemployment_benefit), 0) AS unemployment_benefit_monthly,
        sum(f.petitions_90d) AS petitions_90d, sum(f.hardship_petitions_90d) AS hardship_petitions_90d,
-       -- lists in a fixed order (R08's reason names them): members by person_key
-       flatten(list(f.petition_categories ORDER BY f.person_key) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,
+       -- lists in a fixed order (R08's reason names them): members by ID number
+       flatten(list(f.petition_categories ORDER BY f.member_order) FILTER (WHERE f.petition_categories IS NOT NULL)) AS petition_categories,
        v.tekun_below_standard,
        -- who the counts above are, by name and masked ID, with the date and amount a township acts on:
        -- the reasons of R05, R09, R10 (R11's: features_mz.sql); members in a fixed order, the first three
@@ -94,21 +96,21 @@ SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h
                    CASE WHEN f.uncovered_severe_disability THEN f.disability_grade || '残疾' END,
                    CASE WHEN f.uncovered_serious_illness
                         THEN '近' || $serious_illness_window_months || '个月确诊大病（' || strftime(f.last_serious_illness, '%Y-%m-%d') || '）' END)
-               ORDER BY f.person_key) FILTER (WHERE f.uncovered_severe_disability OR f.uncovered_serious_illness), '人')
+               ORDER BY f.member_order) FILTER (WHERE f.uncovered_severe_disability OR f.uncovered_serious_illness), '人')
            AS severe_not_covered_detail,
        jz_first_few(list(f.who || strftime(f.death_date, '%Y-%m-%d') || ' 死亡'
                          || coalesce('，职工养老缴费至 ' || strftime(f.last_work_month, '%Y-%m'), '')
-               ORDER BY f.person_key) FILTER (WHERE f.earner_died_recently), '人') AS earner_deaths_detail,
+               ORDER BY f.member_order) FILTER (WHERE f.earner_died_recently), '人') AS earner_deaths_detail,
        jz_first_few(list(f.who || strftime(f.first_serious_illness, '%Y-%m-%d') || ' 首次确诊大病'
-               ORDER BY f.person_key) FILTER (WHERE f.first_serious_illness_recent), '人') AS first_serious_illness_detail,
+               ORDER BY f.member_order) FILTER (WHERE f.first_serious_illness_recent), '人') AS first_serious_illness_detail,
        jz_first_few(list(f.who || strftime(f.unemployed_since, '%Y-%m-%d') || ' 失业登记'
                          || coalesce('，此前职工养老缴费基数 ' || jz_yuan(f.last_work_base) || ' 元', '')
-               ORDER BY f.person_key) FILTER (WHERE f.contributor_newly_unemployed), '人') AS newly_unemployed_detail,
+               ORDER BY f.member_order) FILTER (WHERE f.contributor_newly_unemployed), '人') AS newly_unemployed_detail,
        jz_first_few(list(f.who || strftime(f.death_date, '%Y-%m-%d') || ' 死亡，仍在保：' || f.assistance_paid
-               ORDER BY f.person_key) FILTER (WHERE f.deceased_recipient), '人') AS deceased_on_assistance_detail,
+               ORDER BY f.member_order) FILTER (WHERE f.deceased_recipient), '人') AS deceased_on_assistance_detail,
        jz_first_few(list(f.who || f.assistance_paid
                          || CASE WHEN f.households_count > 1 THEN '，名册中同在户编号 ' || f.roster_households ELSE '' END
-               ORDER BY f.person_key) FILTER (WHERE f.double_recipient), '人') AS double_assistance_detail,
+               ORDER BY f.member_order) FILTER (WHERE f.double_recipient), '人') AS double_assistance_detail,
        v.tekun_below_standard_detail,
        -- the head, for checking that the model serves every group alike (model card); none when no member is 户主
        head.sex AS head_sex, head.age AS head_age

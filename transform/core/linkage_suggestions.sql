@@ -38,6 +38,7 @@ SELECT feed, file_name, row_number, reason_code, person_key AS suggested_person_
        -- a person in two households: the first household_id, not any
        (SELECT min(household_id) FROM {core}.household_members m WHERE m.person_key = scored.person_key) AS suggested_household_id,
        round(score, 2) AS score, evidence,
-       row_number() OVER (PARTITION BY feed, file_name, row_number ORDER BY score DESC, person_key) AS rank
-FROM scored WHERE score >= $min_score
+       -- equal scores by the candidate's ID number, never the keyed person_key (another key, another order)
+       row_number() OVER (PARTITION BY feed, file_name, row_number ORDER BY score DESC, k.id_number) AS rank
+FROM scored JOIN {restricted}.person_ids k USING (person_key) WHERE score >= $min_score
 QUALIFY rank <= $max_suggestions

@@ -1,5 +1,5 @@
 -- The night's warnings: a subject warned the night before ($prev, NULL on the first night) keeps its
--- 预警编号; a new one is numbered by township and subject. due_on: the response days of the
+-- 预警编号; a new one is numbered by township and subject (户编号, then ID number). due_on: the response days of the
 -- warning's level ($response_days) from the night it was issued, or from the night its level
 -- last rose; an unanswered warning past it escalates (as before) every night.
 INSERT INTO monitoring.warnings (as_of_date, warning_id, household_id, person_masked_id, township_code,
@@ -14,9 +14,12 @@ WITH towns AS (
     FROM _jz_tonight t LEFT JOIN (SELECT * FROM monitoring.warnings WHERE as_of_date = $prev) p
          ON p.subject_id = t.subject_id
 ), numbered AS (
-    SELECT *, row_number() OVER (PARTITION BY prev_id IS NULL ORDER BY township_code, subject_id) AS n,
+    -- new warnings numbered by township, households by 户编号 and then persons by ID number: never by
+    -- the keyed person_key, which would number them otherwise under another person key
+    SELECT joined.*, row_number() OVER (PARTITION BY prev_id IS NULL
+                                        ORDER BY township_code, household_id NULLS LAST, k.id_number) AS n,
            CASE WHEN prev_id IS NULL OR rose THEN $as_of ELSE prev_level_since END AS level_since
-    FROM joined
+    FROM joined LEFT JOIN restricted.person_ids k ON joined.household_id IS NULL AND k.person_key = joined.subject_id
 )
 SELECT $as_of, coalesce(prev_id, 'YJ-' || strftime($as_of, '%Y%m%d') || '-' || lpad(n::VARCHAR, 6, '0')),
        numbered.household_id, person_masked_id, township_code, towns.name, village, level, rule_codes, sc.risk_score,
