@@ -125,14 +125,16 @@ def test_rules_fire_on_their_cases_and_not_on_the_near_misses(landing):
 
 def test_a_reason_names_its_members_in_a_fixed_order_and_counts_the_rest(landing):
     """Five severely disabled members, none on assistance, low income (R05): the reason names three by name
-    and masked ID, in the order of their person keys whatever the roster's order, and says how many in all.
+    and masked ID, in the order of their ID numbers whatever the roster's order (never of their keyed
+    person_keys: another county key would list them otherwise), and says how many in all.
     A person on 低保 whom two households' rosters list (R10): both households' reasons say who, what is paid,
     and which 户编号."""
     from jiuzhu.idnumber import mask
-    from warehouse.person_key import load_key, person_key
 
     base(landing)
-    family = [(f"孙{n}", make_id("370725", f"19{60 + i}0101", 30 + i)) for i, n in enumerate("一二三四五")]
+    family = [
+        (f"孙{n}", make_id("370725", f"19{70 - i}0101", 30 + i)) for i, n in enumerate("一二三四五")
+    ]  # listed by ID: last first
     landing.write(
         "mz_members",
         "m_20261101_补录.csv",
@@ -148,11 +150,8 @@ def test_a_reason_names_its_members_in_a_fixed_order_and_counts_the_rest(landing
     landing.write("wj_diagnoses", "dx_20261101.csv", "登记编号,身份证号,诊断日期,病种类别\n")  # R05 reads it: delivered
     d = dt.date(2026, 11, 1)
     load(landing, d)
-    key = load_key(landing.warehouse.parent)
     grade = {pid: "一级" if i % 2 else "二级" for i, (_, pid) in enumerate(family)}
-    named = [
-        f"{name}（{mask(pid)}）{grade[pid]}残疾" for name, pid in sorted(family, key=lambda m: person_key(key, m[1]))
-    ]
+    named = [f"{name}（{mask(pid)}）{grade[pid]}残疾" for name, pid in sorted(family, key=lambda m: m[1])]
     [(reason,)] = landing.query("SELECT reason FROM monitoring.rule_hits WHERE subject_id = 'H8' AND rule_code = 'R05'")
     assert reason.endswith("未享受低保特困的成员：" + "；".join(named[:3]) + "；等 5 人")
     assert "核对人均月收入 400 元（2026-10-01 核对）" in reason
