@@ -11,18 +11,25 @@ rows are the truth on the run's as-of date:
 A natural key twice in one extract is quarantined as DUPLICATE_KEY, or DUPLICATE_ROW where the
 row is the same as the one that stands (the last row stands, transform/staging/spec_sql.py), so
 staging holds each key once per extract.
+
+A night standardises only what changed since the last one (staging.standardised_files): the
+extract dates with a new file or a superseded one, each date whole, as duplicates are judged per
+date. is_current is then recomputed only for the keys whose versions or whose known-by-the-night
+status changed. A feed whose rules changed (staging.feed_versions) is rebuilt from all of raw, so
+old and new rules are never mixed. Both ways give the same rows and quarantine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 import duckdb
 
 from jiuzhu.config import Feed
 from transform.staging.spec_sql import LINEAGE, original_values_json, output_columns, standardise_sql
-from warehouse.macros import install_macros
+from warehouse.macros import install_macros, macro_sql
 from warehouse.resource import quote_ident as q
 from warehouse.resource import transaction
 
@@ -62,39 +69,35 @@ def _currency_sql(feed: Feed) -> str:
     return current
 
 
+# Bump when this module changes what staging holds: every feed is then rebuilt once.
+STAGING_FORMAT = "1"
+
+
+def rules_version(feed: Feed) -> str:
+    """The version of the rules that standardise ``feed``: its spec, its SQL, the macros."""
+    text = "\n".join([STAGING_FORMAT, repr(feed), standardise_sql(feed), macro_sql()])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def build_staging(
-    con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, run_id: str | None = None
+    con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, run_id: str | None = None, rebuild: bool = False
 ) -> StagingReport:
+    """staging.<feed> and its quarantine for the night ``as_of``: brought up to date from the files
+    that changed, or rebuilt from all of raw (``rebuild``, or when the rules or the table changed)."""
     install_macros(con)
     in_force = snapshot_in_force(con, feed.name, as_of) if feed.kind == "snapshot" else None
-    current = _currency_sql(feed)
-    night = {"in_force": in_force} if feed.kind == "snapshot" else {"as_of": as_of}
-    columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
-    table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
-    # Standardise once into a table on disk (not a temp table: the roster's history is
-    # millions of rows and DuckDB spills a disk table under its memory limit).
-    con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed)}")
-    try:
-        with transaction(con):
-            con.execute(
-                f"""CREATE OR REPLACE TABLE {table} AS
-                    SELECT {columns}, {current} FROM {scratch} WHERE _reason_code IS NULL""",
-                night,
-            )
-            if feed.reversal:
-                _link_reversals(con, feed, feed.reversal)
-            con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
-            con.execute(
-                f"""INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage,
-                                                 run_id, quarantined_at)
-                   SELECT ?, s.source_file, s.source_row, s._reason_code, s._reason, {original_values_json(feed)},
-                          s.file_id, 'staging', ?, now()::TIMESTAMP
-                   FROM {scratch} s JOIN raw.{feed.name} r USING (file_id, source_row)
-                   WHERE s._reason_code IS NOT NULL""",
-                [feed.name, run_id],
-            )
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {scratch}")
+    version = rules_version(feed)
+    state = con.execute("SELECT version, as_of FROM staging.feed_versions WHERE feed = ?", [feed.name]).fetchall()
+    table = f"staging.{feed.name}"
+    exists = con.execute(
+        """SELECT count(*) FROM duckdb_tables()
+           WHERE database_name = current_database() AND schema_name = 'staging' AND table_name = ?""",
+        [feed.name],
+    ).fetchall()[0][0]
+    if rebuild or not exists or not state or state[0][0] != version:
+        _rebuild(con, feed, as_of, in_force, run_id, version)
+    else:
+        _catch_up(con, feed, as_of, in_force, run_id, state[0][1])
     rows, current_rows = con.execute(f"SELECT count(*), count(*) FILTER (WHERE is_current) FROM {table}").fetchall()[0]
     reasons = con.execute(
         """SELECT reason_code, count(*) FROM audit.quarantine WHERE stage = 'staging' AND feed = ?
@@ -104,13 +107,161 @@ def build_staging(
     return StagingReport(feed.name, rows, current_rows, sum(n for _, n in reasons), reasons, in_force)
 
 
+def _night(feed: Feed, as_of: dt.date, in_force: dt.date | None) -> dict:
+    """The parameters of _currency_sql."""
+    return {"in_force": in_force} if feed.kind == "snapshot" else {"as_of": as_of}
+
+
+def _standardise(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, only: str = "true") -> None:
+    # Into a table on disk (not a temp table: the roster's history is millions of rows and
+    # DuckDB spills a disk table under its memory limit).
+    con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed, only)}")
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, run_id: str | None) -> None:
+    """The rows of ``scratch`` that could not be standardised into audit.quarantine."""
+    con.execute(
+        f"""INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage,
+                                         run_id, quarantined_at)
+           SELECT ?, s.source_file, s.source_row, s._reason_code, s._reason, {original_values_json(feed)},
+                  s.file_id, 'staging', ?, now()::TIMESTAMP
+           FROM {scratch} s JOIN raw.{feed.name} r USING (file_id, source_row)
+           WHERE s._reason_code IS NOT NULL""",
+        [feed.name, run_id],
+    )
+
+
+def _record(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, version: str) -> None:
+    """What staging.<feed> now holds: the loaded files, standardised by ``version``, current for ``as_of``."""
+    con.execute("DELETE FROM staging.feed_versions WHERE feed = ?", [feed.name])
+    con.execute("INSERT INTO staging.feed_versions VALUES (?, ?, ?)", [feed.name, version, as_of])
+    con.execute("DELETE FROM staging.standardised_files WHERE feed = ?", [feed.name])
+    con.execute(
+        """INSERT INTO staging.standardised_files
+           SELECT feed, file_id, extract_date FROM audit.files WHERE feed = ? AND status = 'loaded'""",
+        [feed.name],
+    )
+
+
+def _rebuild(
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    as_of: dt.date,
+    in_force: dt.date | None,
+    run_id: str | None,
+    version: str,
+) -> None:
+    """staging.<feed> and its quarantine from all of raw.<feed>."""
+    columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
+    table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
+    _standardise(con, feed, scratch)
+    try:
+        with transaction(con):
+            con.execute(
+                f"""CREATE OR REPLACE TABLE {table} AS
+                    SELECT {columns}, {_currency_sql(feed)} FROM {scratch} WHERE _reason_code IS NULL""",
+                _night(feed, as_of, in_force),
+            )
+            if feed.reversal:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN reversed_by VARCHAR")
+                _link_reversals(con, feed, feed.reversal)
+            con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
+            _quarantine(con, feed, scratch, run_id)
+            _record(con, feed, as_of, version)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {scratch}")
+
+
+def _catch_up(
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    as_of: dt.date,
+    in_force: dt.date | None,
+    run_id: str | None,
+    last_as_of: dt.date,
+) -> None:
+    """staging.<feed> brought from the night ``last_as_of`` to ``as_of``: the extract dates whose
+    files changed standardised again, then currency and reversal links where they can change."""
+    table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
+    # the extract dates with a loaded file not yet standardised, or a standardised one no longer loaded
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _jz_changed_dates AS
+           WITH loaded AS (SELECT file_id, extract_date FROM audit.files WHERE feed = $feed AND status = 'loaded'),
+                done AS (SELECT file_id, extract_date FROM staging.standardised_files WHERE feed = $feed)
+           SELECT DISTINCT extract_date FROM ((FROM loaded EXCEPT FROM done) UNION ALL (FROM done EXCEPT FROM loaded))""",
+        {"feed": feed.name},
+    )
+    changed = "extract_date IN (SELECT extract_date FROM _jz_changed_dates)"
+    any_changed = con.execute("SELECT count(*) FROM _jz_changed_dates").fetchall()[0][0] > 0
+    if feed.kind == "incremental":
+        # keys whose versions are about to be removed: their earlier versions may stand again
+        key = ", ".join(q(f) for f in feed.key_fields)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _jz_keys AS SELECT DISTINCT {key} FROM {table} WHERE {changed}")
+    columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
+    if any_changed:
+        _standardise(con, feed, scratch, f"r.{changed}")
+    try:
+        with transaction(con):
+            if any_changed:
+                con.execute(f"DELETE FROM {table} WHERE {changed}")
+                con.execute(
+                    f"""DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = $feed AND file_id IN
+                        (SELECT file_id FROM audit.files WHERE feed = $feed AND {changed})""",
+                    {"feed": feed.name},
+                )
+                con.execute(
+                    f"""INSERT INTO {table} ({columns}, is_current)
+                        SELECT {columns}, false FROM {scratch} WHERE _reason_code IS NULL"""
+                )
+                _quarantine(con, feed, scratch, run_id)
+            if feed.kind == "snapshot":
+                current = "coalesce(extract_date = $in_force::DATE, false)"
+                con.execute(
+                    f"UPDATE {table} SET is_current = {current} WHERE is_current IS DISTINCT FROM {current}",
+                    {"in_force": in_force},
+                )
+            else:
+                _recompute_currency(con, feed, changed, as_of, last_as_of)
+            if feed.reversal:
+                con.execute(f"UPDATE {table} SET reversed_by = NULL WHERE reversed_by IS NOT NULL")
+                _link_reversals(con, feed, feed.reversal)
+            _record(con, feed, as_of, rules_version(feed))
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {scratch}")
+
+
+def _recompute_currency(
+    con: duckdb.DuckDBPyConnection, feed: Feed, changed: str, as_of: dt.date, last_as_of: dt.date
+) -> None:
+    """is_current of an incremental feed, over the keys where it can have changed since ``last_as_of``:
+    those with a version removed (_jz_keys) or added on a changed date, and those with a version
+    extracted between the two nights (known on one, not the other). Each key's own versions decide."""
+    table = f"staging.{feed.name}"
+    key = ", ".join(q(f) for f in feed.key_fields)
+    low, high = min(as_of, last_as_of), max(as_of, last_as_of)
+    con.execute(
+        f"""INSERT INTO _jz_keys SELECT DISTINCT {key} FROM {table}
+            WHERE {changed} OR extract_date > $low::DATE AND extract_date <= $high::DATE""",
+        {"low": low, "high": high},
+    )
+    # a key field may be empty (a returned form's township): NULLs match
+    same_key = " AND ".join(f"s.{q(f)} IS NOT DISTINCT FROM k.{q(f)}" for f in feed.key_fields)
+    con.execute(
+        f"""UPDATE {table} t SET is_current = c.is_current FROM (
+                SELECT file_id, source_row, {_currency_sql(feed)} FROM (
+                    SELECT s.* FROM {table} s SEMI JOIN (SELECT DISTINCT * FROM _jz_keys) k ON {same_key})
+            ) c
+            WHERE t.file_id = c.file_id AND t.source_row = c.source_row AND t.is_current IS DISTINCT FROM c.is_current""",
+        {"as_of": as_of},
+    )
+
+
 def _link_reversals(con: duckdb.DuckDBPyConnection, feed: Feed, reversal: dict) -> None:
     """A reversal row cancels the row it names: the cancelled row learns which one (reversed_by).
     ``reversal``: the feed's spec of its reversal rows."""
     fields = {c.name: c.field for c in feed.columns}
     pointer, target = q(fields[reversal["column"]]), q(fields[reversal["cancels"]])
     table = f"staging.{feed.name}"
-    con.execute(f"ALTER TABLE {table} ADD COLUMN reversed_by VARCHAR")
     con.execute(
         f"""UPDATE {table} s SET reversed_by = r.by FROM (
                 SELECT {pointer} AS cancels, max({target}) AS by FROM {table}

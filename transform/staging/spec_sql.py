@@ -166,8 +166,9 @@ def _problem_label(code_expr: str, column: str) -> str:
     return f"CASE {code_expr} {whens} END"
 
 
-def standardise_sql(feed: Feed) -> str:
-    """SELECT over raw.<feed> giving lineage, typed fields, _reason_code and _reason.
+def standardise_sql(feed: Feed, only: str = "true") -> str:
+    """SELECT over raw.<feed> giving lineage, typed fields, _reason_code and _reason; ``only``: a
+    predicate on the raw rows ``r`` choosing whole extract dates (duplicates are judged per date).
 
     Layers 1-3 type every column (each expression once); layer 4 finds each
     column's problem; layer 5 adds the rules over several typed columns
@@ -222,7 +223,7 @@ def standardise_sql(feed: Feed) -> str:
     )
     return f"""
 WITH l1 AS (SELECT {", ".join(layers[0])} FROM raw.{feed.name} r
-            WHERE r.file_id NOT IN (SELECT file_id FROM audit.files WHERE status = 'superseded')),
+            WHERE r.file_id NOT IN (SELECT file_id FROM audit.files WHERE status = 'superseded') AND ({only})),
 l2 AS (SELECT {", ".join(layers[1])} FROM l1),
 l3 AS (SELECT {", ".join(layers[2])} FROM l2),
 l4 AS (SELECT {", ".join(layer4)} FROM l3),
