@@ -134,10 +134,12 @@ def _quarantine(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, run_id
 def _record(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, version: str) -> None:
     """What staging.<feed> now holds: the loaded files, standardised by ``version``, current for ``as_of``."""
     con.execute("DELETE FROM staging.feed_versions WHERE feed = ?", [feed.name])
-    con.execute("INSERT INTO staging.feed_versions VALUES (?, ?, ?)", [feed.name, version, as_of])
+    con.execute(
+        "INSERT INTO staging.feed_versions (feed, version, as_of) VALUES (?, ?, ?)", [feed.name, version, as_of]
+    )
     con.execute("DELETE FROM staging.standardised_files WHERE feed = ?", [feed.name])
     con.execute(
-        """INSERT INTO staging.standardised_files
+        """INSERT INTO staging.standardised_files (feed, file_id, extract_date)
            SELECT feed, file_id, extract_date FROM audit.files WHERE feed = ? AND status = 'loaded'""",
         [feed.name],
     )
@@ -240,7 +242,7 @@ def _recompute_currency(
     key = ", ".join(q(f) for f in feed.key_fields)
     low, high = min(as_of, last_as_of), max(as_of, last_as_of)
     con.execute(
-        f"""INSERT INTO _jz_keys SELECT DISTINCT {key} FROM {table}
+        f"""INSERT INTO _jz_keys BY NAME SELECT DISTINCT {key} FROM {table}
             WHERE {changed} OR extract_date > $low::DATE AND extract_date <= $high::DATE""",
         {"low": low, "high": high},
     )
