@@ -21,10 +21,12 @@ def build_staging_asset(feed: Feed) -> dg.AssetsDefinition:
             feed,
             "staging",
             f"{feed.department}「{feed.title}」标准化数据：身份证号统一为18位，日期、金额、枚举值、镇街代码统一，"
-            f"无法标准化的行进入隔离表并注明原因。is_current 标出当晚有效的记录。\n\n"
+            f"无法标准化的行进入隔离表并注明原因。is_current 标出当晚有效的记录。每晚只标准化新到或被替换文件所在的提取日期，"
+            "规则变更时全部重新标准化。\n\n"
             f"Typed, normalised `{feed.name}` ({feed.kind}): 18-digit ID numbers, dates, money, canonical "
             "enumerations and township codes; rows that cannot be standardised are quarantined with a stable "
-            "reason code. `is_current` marks the rows in force on the as-of date.",
+            "reason code. `is_current` marks the rows in force on the as-of date. A night standardises only the "
+            "extract dates with a new or superseded file; a change of the rules restandardises the whole feed.",
             deps=[dg.AssetKey(["raw", feed.name])],
         ),
         partitions_def=NIGHTS,  # staging holds the rows in force on the night's date
