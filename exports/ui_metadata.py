@@ -202,15 +202,16 @@ def supervision_table(rows: list[dict]) -> str:
     """monitoring.township_supervision as the UI shows it (counts and dates only)."""
     return markdown_table(
         [
+            # short headers and no 预警编号 (an unbreakable 18 characters, in the centre's workbook):
+            # a wide table squeezes the townships' names into one character a line in the UI
             "镇街",
             "在办",
-            "逾期未反馈",
+            "逾期",
             "按期反馈率",
-            "反馈用时中位数(天)",
-            "情况属实",
+            "反馈中位(天)",
+            "属实",
             "属实率",
-            "最久未反馈",
-            "已等待(天)",
+            "最久未反馈(天)",
         ],
         [
             [
@@ -221,7 +222,6 @@ def supervision_table(rows: list[dict]) -> str:
                 r["median_days_to_feedback"],
                 r["found_true"],
                 percent(r["found_true_share"]),
-                r["oldest_unanswered"],
                 r["oldest_unanswered_days"],
             ]
             for r in rows
