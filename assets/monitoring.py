@@ -14,6 +14,7 @@ from exports.supervision import write_supervision_workbook
 from exports.township import write_exports
 from exports.ui_metadata import (
     hits_by_rule_table,
+    oldest_unanswered_table,
     supervision_chart,
     supervision_table,
     township_level_chart,
@@ -170,6 +171,7 @@ def township_supervision(
             "overdue": total["overdue"],
             "answered_on_time_share": total["answered_on_time_share"],
             "supervision": dg.MetadataValue.md(supervision_table(rows)),
+            "oldest_unanswered": dg.MetadataValue.md(oldest_unanswered_table(rows)),
             "chart": dg.MetadataValue.md(supervision_chart(rows, as_of)),
             "workbook": dg.MetadataValue.path(str(path)),
         }

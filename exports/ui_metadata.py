@@ -202,8 +202,8 @@ def supervision_table(rows: list[dict]) -> str:
     """monitoring.township_supervision as the UI shows it (counts and dates only)."""
     return markdown_table(
         [
-            # short headers and no 预警编号 (an unbreakable 18 characters, in the centre's workbook):
-            # a wide table squeezes the townships' names into one character a line in the UI
+            # short headers, and the oldest unanswered warning's 预警编号 in a table of its own
+            # (oldest_unanswered_table): a wide table squeezes the townships' names to a character a line
             "镇街",
             "在办",
             "逾期",
@@ -226,6 +226,18 @@ def supervision_table(rows: list[dict]) -> str:
             ]
             for r in rows
         ],
+    )
+
+
+def oldest_unanswered_table(rows: list[dict]) -> str:
+    """Per township, its oldest warning with no answer and how long it has waited (beside the
+    supervision table, which has no room for an 18-character 预警编号)."""
+    waiting = [r for r in rows if r["township_code"] != "合计" and r["oldest_unanswered"]]
+    if not waiting:
+        return "没有未反馈的预警 (every open warning has an answer)"
+    return markdown_table(
+        ["镇街", "最久未反馈的预警", "已等待(天)"],
+        [[r["township_name"], r["oldest_unanswered"], r["oldest_unanswered_days"]] for r in waiting],
     )
 
 

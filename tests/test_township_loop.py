@@ -86,7 +86,7 @@ def test_a_township_answers_in_its_workbook_and_the_next_night_applies_and_check
         ],
     )
 
-    load(landing, D2)
+    night = load(landing, D2)
     second = open_warnings(landing, D2)
     assert second["H1"][5] == "情况属实，纳入低保（2026-11-03）" and second["H1"][4] == dt.date(2026, 11, 3)
     assert second["H1"][2] == "continuing"  # answered within its 3 days: no escalation
@@ -144,6 +144,11 @@ def test_a_township_answers_in_its_workbook_and_the_next_night_applies_and_check
     assert sup["红河镇"] == (1, 0, 1, 1, 1.0, 2.0, 1, 1.0, None, None)
     assert sup["营丘镇"] == (1, 1, 1, 0, 0.0, None, 0, None, h4[0], 8)
     assert sup["合计"][:5] == (len(second), sum(v[1] for k, v in sup.items() if k != "合计"), 3, 1, round(1 / 3, 4))
+    # the UI shows the same: the oldest unanswered warnings in a table of their own
+    [shown] = [m for m in night.asset_materializations_for_node("monitoring__township_supervision")]
+    oldest = shown.metadata["oldest_unanswered"].value
+    assert f"| 营丘镇 | {h4[0]} | 8 |" in oldest and "红河镇" not in oldest
+    assert "| 营丘镇 | 1 | 1 |" in shown.metadata["supervision"].value
     centre = CalamineWorkbook.from_path(
         str(landing.warehouse.parent / "exports" / D2.isoformat() / "社会救助综合服务中心_督办汇总.xlsx")
     )
