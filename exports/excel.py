@@ -126,7 +126,7 @@ def text_lines(value, width: float) -> int:
     character is two of them, as Excel counts)."""
     if value is None:
         return 1
-    per_line = max(int(width * 0.85), 1)  # fonts that render wider than Excel's (LibreOffice's CJK) still fit
+    per_line = max(int(width * 0.8), 1)  # fonts that render wider than Excel's (LibreOffice's CJK) still fit
     return sum(
         max(1, -(-sum(2 if ord(ch) >= 0x2E80 else 1 for ch in part) // per_line)) for part in str(value).split("\n")
     )

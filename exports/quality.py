@@ -32,8 +32,8 @@ NOT_TAKEN_COLUMNS = [
     ("核查日期", "核查日期", 12),
     ("核查结果", "核查结果", 12),
     ("帮扶措施", "帮扶措施", 12),
-    ("原因", "reason", 40),
-    ("处理办法", "to_do", 50),
+    ("原因", "reason", 30),
+    ("处理办法", "to_do", 36),
     ("报送次数", "times_sent", 8),
 ]
 NOT_MASKED = {"预警编号", "户编号", "row_number", "extract_date", "times_sent", "to_do"}
@@ -133,7 +133,9 @@ def not_taken_cells(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> dict[st
 
 
 def write_not_taken_sheet(wb, cells: Iterable[list], township: str, as_of: dt.date, formats: dict) -> None:
-    """The township's sheet of rows not taken, under the title every sheet that goes out has."""
+    """The township's sheet of rows not taken, under the title every sheet that goes out has; the
+    reasons and what to do wrap, each row as tall as its text (printed, nothing is cut)."""
+    cells = list(cells)
     write_sheet(
         wb,
         NOT_TAKEN_SHEET,
@@ -141,6 +143,8 @@ def write_not_taken_sheet(wb, cells: Iterable[list], township: str, as_of: dt.da
         cells,
         widths=[w for _, _, w in NOT_TAKEN_COLUMNS],
         header_format=formats["header"],
+        row_formats=[formats["wrap"]] * len(cells),
+        fit_rows=True,
         title=title_lines(township, as_of, NOT_TAKEN_SHEET, NOT_TAKEN_HOW),
         title_format=formats["title"],
         printed=f"{township} {NOT_TAKEN_SHEET} 截至 {as_of}",

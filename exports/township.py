@@ -132,6 +132,7 @@ def _formats(wb) -> dict:
         "title": wb.add_format({"bold": True, "font_size": 12}),
         "answer": wb.add_format({"bg_color": "#FFFFE0", "border": 1}),
         "answer_date": wb.add_format({"bg_color": "#FFFFE0", "border": 1, "num_format": "yyyy-mm-dd"}),
+        "wrap": wb.add_format({"text_wrap": True, "valign": "top"}),
     }
     return formats | {
         lv: wb.add_format({"bg_color": c, "text_wrap": True, "valign": "top"}) for lv, c in LEVEL_COLOURS.items()
