@@ -25,6 +25,9 @@ def run_file(con: duckdb.DuckDBPyConnection, path: Path, names: dict[str, str], 
 
 
 def policy_number(value):
-    """A policy number as the type its SQL literal would have: 1.3 is DECIMAL(2,1), not a DOUBLE,
-    so that 1.3 × 850 is exactly 1105 when a 特困 amount is compared with it."""
+    """A policy value as a bound parameter: a number as the type its SQL literal would have (1.3 is
+    DECIMAL(2,1), not a DOUBLE, so that 1.3 × 850 is exactly 1105 when a 特困 amount is compared with
+    it); a pair or a word list (a tuple of jiuzhu.policy.Policy) as a DuckDB list."""
+    if isinstance(value, tuple):
+        return list(value)
     return Decimal(repr(value)) if isinstance(value, float) else value

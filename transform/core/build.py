@@ -192,8 +192,7 @@ def _parameters(as_of: dt.date, policy: Policy) -> dict:
         for name in (t.official_name, *t.aliases)
     ]
     sections = [asdict(s) for s in (policy.standards, rules, policy.features, load_linkage())]
-    # pairs and word lists bind as DuckDB lists
-    values = {name: list(v) if isinstance(v, tuple) else v for section in sections for name, v in section.items()}
+    values = {name: v for section in sections for name, v in section.items()}
     if len(values) < sum(map(len, sections)):  # $name must say which number it is
         raise ValueError("the policy and config/linkage.yaml use a key twice")
     values |= {

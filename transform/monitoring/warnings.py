@@ -180,7 +180,7 @@ def _parameters(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, 
         "township_names": [t.official_name for t in towns],
         "outsider_rules": _outsider_rules(policy),
     } | {
-        name: list(rules[name]) if isinstance(rules[name], tuple) else policy_number(rules[name])
+        name: policy_number(rules[name])
         for name in (
             "medical_out_of_pocket_threshold",
             "medical_window_months",
