@@ -123,7 +123,6 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Poli
                 [as_of, rule.code, as_of, rule.code],
             )
     _sources(con, as_of, policy)
-    _outsider_sources(con, as_of, policy)
     _episodes(con, params)
     hits, warnings, new, escalated, resolved = con.execute(
         """SELECT (SELECT count(*) FROM monitoring.rule_hits WHERE as_of_date = $d AND NOT suppressed),
@@ -224,45 +223,32 @@ def _model_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) 
     )
 
 
+# Where a hit's rows of a feed are found: the household's own (verifications), its members', or the
+# person's own (outsider_hits.sql's persons outside the roster)
+SOURCE_JOINS = {
+    "verification": "JOIN {rel} s ON s.household_id = h.subject_id",
+    "household": "JOIN core.household_members m ON m.household_id = h.subject_id "
+    "JOIN restricted.person_ids p USING (person_key) JOIN {rel} s ON s.id_number = p.id_number",
+    "person": "JOIN restricted.person_ids p ON p.person_key = h.subject_id JOIN {rel} s ON s.id_number = p.id_number",
+}
+
+
 def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> None:
-    """The rows behind each household's hits: per rule and feed, the rows of its members (the
-    household's, for verifications) within the feed's window (SOURCE_WINDOWS; $window, bound)."""
-    r = relations()
-    for rule in RULES:
-        for feed in rule.feeds:
-            if feed not in SOURCE_WINDOWS:
-                continue
-            column = SOURCE_WINDOWS[feed][0]
-            window, bound = _window(feed, policy)
-            if feed == "mz_verification":
-                join = "JOIN {rel} s ON s.household_id = h.subject_id"
-            else:
-                join = (
-                    "JOIN core.household_members m ON m.household_id = h.subject_id "
-                    "JOIN restricted.person_ids p USING (person_key) JOIN {rel} s ON s.id_number = p.id_number"
-                )
-            con.execute(
-                f"""{INTO_RULE_SOURCES}
-                    SELECT DISTINCT h.as_of_date, h.subject_id, h.rule_code, $feed, s.source_file, s.source_row
-                    FROM monitoring.rule_hits h {join.format(rel=r[feed])}
-                    WHERE h.as_of_date = $as_of AND h.subject_type = 'household' AND h.rule_code = $code
-                      AND s.{column} <= $as_of{window}""",
-                {"as_of": as_of, "feed": feed, "code": rule.code} | bound,
-            )
-
-
-def _outsider_sources(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> None:
-    """The rows behind the hits of persons outside the roster (outsider_hits.sql)."""
-    r = relations()
-    for code, feed in (("R03", "yb_settlements"), ("R08", "xf_petitions")):
+    """The rows behind each hit: per subject type, rule and feed, the rows of the household's members
+    (the household's own, for verifications) or of the person outside the roster, within the feed's
+    window (SOURCE_WINDOWS; $window, bound)."""
+    r, by_code = relations(), {rule.code: rule for rule in RULES}
+    searches = [("household", rule.code, feed) for rule in RULES for feed in rule.feeds if feed in SOURCE_WINDOWS]
+    searches += [("person", code, feed) for code in OUTSIDER_RULES for feed in by_code[code].feeds]
+    for subject, code, feed in searches:
+        join = SOURCE_JOINS["verification" if feed == "mz_verification" else subject]
         column = SOURCE_WINDOWS[feed][0]
         window, bound = _window(feed, policy)
         con.execute(
             f"""{INTO_RULE_SOURCES}
                 SELECT DISTINCT h.as_of_date, h.subject_id, h.rule_code, $feed, s.source_file, s.source_row
-                FROM monitoring.rule_hits h JOIN restricted.person_ids p ON p.person_key = h.subject_id
-                JOIN {r[feed]} s ON s.id_number = p.id_number
-                WHERE h.as_of_date = $as_of AND h.subject_type = 'person' AND h.rule_code = $code
+                FROM monitoring.rule_hits h {join.format(rel=r[feed])}
+                WHERE h.as_of_date = $as_of AND h.subject_type = $subject AND h.rule_code = $code
                   AND s.{column} <= $as_of{window}""",
-            {"as_of": as_of, "feed": feed, "code": code} | bound,
+            {"as_of": as_of, "feed": feed, "code": code, "subject": subject} | bound,
         )
