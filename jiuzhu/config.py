@@ -329,13 +329,19 @@ class IngestLimits:
     settle_seconds: float
 
 
-@cache
-def load_ingest_limits(path: Path | None = None) -> IngestLimits:
-    values = yaml.safe_load((path or CONFIG_DIR / "ingest.yaml").read_text(encoding="utf-8"))
-    names = {f for f in IngestLimits.__dataclass_fields__}
+def _fields_of(cls: type, path: Path, shown: str) -> dict:
+    """The values of a YAML file that must hold exactly the fields of the dataclass ``cls``."""
+    values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    names = {f.name for f in dataclasses.fields(cls)}
     unknown, missing = set(values) - names, names - set(values)
     if unknown or missing:
-        raise ValueError(f"config/ingest.yaml: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+        raise ValueError(f"{shown}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    return values
+
+
+@cache
+def load_ingest_limits(path: Path | None = None) -> IngestLimits:
+    values = _fields_of(IngestLimits, path or CONFIG_DIR / "ingest.yaml", "config/ingest.yaml")
     bad = [
         k
         for k, v in values.items()
@@ -361,11 +367,7 @@ class LinkageWeights:
 
 @cache
 def load_linkage(path: Path | None = None) -> LinkageWeights:
-    values = yaml.safe_load((path or CONFIG_DIR / "linkage.yaml").read_text(encoding="utf-8"))
-    names = set(LinkageWeights.__dataclass_fields__)
-    unknown, missing = set(values) - names, names - set(values)
-    if unknown or missing:
-        raise ValueError(f"config/linkage.yaml: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    values = _fields_of(LinkageWeights, path or CONFIG_DIR / "linkage.yaml", "config/linkage.yaml")
     bad = [
         k
         for k, v in values.items()
