@@ -11,7 +11,12 @@ parameter ``$as_of``, which the statement binds (``con.execute(sql, {"as_of": D}
 
 from __future__ import annotations
 
+import datetime as dt
+
+import duckdb
+
 from jiuzhu.config import Feed, load_feeds
+from transform.staging.build import rules_version
 from warehouse.resource import quote_ident as q
 
 
@@ -33,6 +38,18 @@ def as_of_relation(feed: Feed, as_of: str = "$as_of") -> str:
     )
 
 
-def relations() -> dict[str, str]:
-    """Every feed's relation over ``$as_of``."""
-    return {name: as_of_relation(feed) for name, feed in load_feeds().items()}
+def relations(current: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Every feed's relation over ``$as_of``. The feeds named in ``current`` have their rows of the
+    night marked already (staging's ``is_current``, computed for the same date: current_feeds),
+    which reads no window over the feed's whole history."""
+    return {
+        name: f"(SELECT * FROM staging.{name} WHERE is_current)" if name in current else as_of_relation(feed)
+        for name, feed in load_feeds().items()
+    }
+
+
+def current_feeds(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> frozenset[str]:
+    """The feeds whose staging marks the rows in force on ``as_of`` (the night staging last ran for),
+    standardised by today's rules."""
+    versions = dict(con.execute("SELECT feed, version FROM staging.feed_versions WHERE as_of = ?", [as_of]).fetchall())
+    return frozenset(name for name, feed in load_feeds().items() if versions.get(name) == rules_version(feed))

@@ -38,7 +38,7 @@ import duckdb
 
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_feeds, load_linkage, load_townships
 from jiuzhu.policy import Policy
-from transform.as_of import relations
+from transform.as_of import current_feeds, relations
 from transform.sql import policy_number, run_file
 from warehouse.macros import install_macros
 
@@ -70,7 +70,7 @@ def build_core(
     features = _features()
     person = [_person_table(path) for path, _ in features]
     household = [table for _, tables in features for table in tables if table.startswith("_jz_household_")]
-    names = _placeholders(schema, restricted) | {
+    names = _placeholders(schema, restricted, current_feeds(con, as_of)) | {
         "person_joins": "\n    ".join(f"LEFT JOIN {table} USING (person_key)" for table in person),
         "household_joins": "\n".join(f"LEFT JOIN {table} USING (household_id)" for table in household),
     }
@@ -150,9 +150,10 @@ def _check_features(con: duckdb.DuckDBPyConnection, schema: str, person: list[st
             owner[column] = table
 
 
-def _placeholders(schema: str, restricted: str) -> dict[str, str]:
-    """What each {placeholder} of the .sql files stands for."""
-    feeds, rel = load_feeds(), relations()
+def _placeholders(schema: str, restricted: str, current: frozenset[str]) -> dict[str, str]:
+    """What each {placeholder} of the .sql files stands for (``current``: the feeds whose rows of the
+    night staging has marked, transform.as_of)."""
+    feeds, rel = load_feeds(), relations(current)
     with_ids = [name for name, feed in feeds.items() if feed.identifies_persons]
     keyed = {
         name: f"(SELECT k.person_key, x.* EXCLUDE (id_number) FROM {rel[name]} x "

@@ -115,8 +115,10 @@ SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h
        -- the head, for checking that the model serves every group alike (model card); none when no member is 户主
        head.sex AS head_sex, head.age AS head_age
 FROM f JOIN {core}.households h USING (household_id) JOIN _jz_features_mz_households v USING (household_id)
+-- (no head: a NULL key, which matches nobody; a condition beside the keys would make DuckDB compare
+-- every member with every household)
 LEFT JOIN {core}.household_members head
-       ON head.household_id = h.household_id AND head.person_key = h.head_person_key AND h.has_head
+       ON head.household_id = h.household_id AND head.person_key = CASE WHEN h.has_head THEN h.head_person_key END
 GROUP BY ALL
 )
 SELECT * FROM summed
