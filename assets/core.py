@@ -11,6 +11,7 @@ from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, Warehouse, nigh
 from assets.staging import staging_assets
 from exports.charts import markdown_table
 from transform.core.build import build_core
+from transform.model.history import is_month_end, keep
 from warehouse.person_key import install, load_key
 
 # The policy in force (assets/monitoring.py): core reads its windows and standards, and its blocking
@@ -95,6 +96,8 @@ def core_as_of(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     with warehouse.connect() as con:
         install(con, key)
         report = build_core(con, as_of, night.policy_in_force(as_of))
+        if is_month_end(as_of):  # kept for the risk model's training: retraining never builds this night again
+            keep(con, as_of)
         counts = {name: con.execute(f"SELECT count(*) FROM core.{name}").fetchall()[0][0] for name in CORE_TABLES}
         preview = con.execute(FEATURES_PREVIEW_SQL).fetchall()
         summary = con.execute(FEATURES_SUMMARY_SQL).fetchall() if counts["household_features"] else []

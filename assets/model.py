@@ -26,8 +26,10 @@ from warehouse import risk_store
     owners=["team:civil_affairs"],
     tags={"layer": "model"},
     deps=[["core", t] for t in CORE_TABLES],
-    description="风险模型（约每月重新训练）：按月的历史时点特征与其后6个月是否纳入救助，逻辑回归与梯度提升两个候选，"
-    "校准后在后几个月上比较；只有优于当前模型时才启用。Risk model, retrained monthly, promoted only when better.",
+    description="风险模型（约每月重新训练）：各月末当晚的家庭特征（model.feature_history，每个月末只计算一次）与其后6个月"
+    "是否纳入救助，逻辑回归与梯度提升两个候选，校准后在后几个月上比较；只有优于当前模型时才启用。\n\n"
+    "Risk model, retrained monthly from each month end's features as they stood that night (kept once, never "
+    "rebuilt), promoted only when better.",
 )
 def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings) -> dg.MaterializeResult:
     as_of, home = night_of(context, night), Path(warehouse.home)
@@ -47,11 +49,14 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
             metadata={"trained": False, **_in_force(home, as_of), "note": f"not due: retrained every {every} days"}
         )
     with warehouse.connect() as con:
-        frame, dates = training_frame(con, home, as_of)
+        frame, dates, built = training_frame(con, home, as_of)
+    history = {"history_months_built": len(built), "history_months_kept": len(dates) - len(built)}
     positives = int(frame["label"].sum()) if frame is not None else 0
     if frame is None or positives < MIN_POSITIVES or len(dates) < MIN_MONTHS:
         context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")
-        return dg.MaterializeResult(metadata={"trained": False, "positives": positives, "months": len(dates)})
+        return dg.MaterializeResult(
+            metadata={"trained": False, "positives": positives, "months": len(dates), **history}
+        )
     k = night.policy_in_force(as_of).risk_model.visit_capacity_per_township
     model, card = train_candidate(frame, as_of, positives, k)
     version = risk_store.save(home, model, as_of, card)
@@ -70,6 +75,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
             "metrics": dg.MetadataValue.json(model.metrics),
             "training_rows": len(frame),
             "positives": positives,
+            **history,
             "candidate_card": dg.MetadataValue.md(markdown),
             "calibration": dg.MetadataValue.md(chart),
             **_in_force(home, as_of),
@@ -111,7 +117,7 @@ def household_scores(
         return dg.MaterializeResult(metadata={"scored": 0, "note": "no model in force on this night: M01 is silent"})
     version, model, card = current
     with warehouse.connect() as con:
-        scores = score_households(con, as_of, version, model)
+        scores = score_households(con, as_of, version, model, carry_over=not night.rebuild)
         # the card of the model that scored the night goes out with the night's exports, every night
         card_file = write_model_card(
             con, home / "exports" / as_of.isoformat(), as_of, card_text(version, model, card), context.run.run_id

@@ -189,7 +189,7 @@ def test_training_features_at_a_date_use_nothing_after_it(family):
     def rows():
         with connect(family.warehouse) as con:
             install(con, load_key(family.warehouse.parent))
-            build_training_rows(con, later, [d])
+            build_training_rows(con, later, [d], progress=False, rebuild=True)  # built again, not the month end kept
             cur = con.execute("SELECT * EXCLUDE (label) FROM model.training_rows ORDER BY household_id")
             return cur.fetchall()
 
@@ -243,3 +243,36 @@ def test_a_features_file_alone_adds_a_household_column(family, tmp_path, monkeyp
     (folder / "features_yb_bills.sql").write_text(LARGEST_BILL.replace("{column}", "oop_12m"), encoding="utf-8")
     with pytest.raises(ValueError, match="already uses"):
         night(family, dt.date(2026, 11, 28))
+
+
+def test_the_training_history_is_kept_once_and_built_again_only_when_stale(family):
+    """Each month end's features are built once and read by every later retraining; a file dated on or
+    before a kept month end, loaded later, makes that month end (and only it) be built again, and what
+    is kept always equals building the month end from scratch."""
+    from transform.model.training import build_training_rows
+
+    first, second, later = dt.date(2026, 11, 10), dt.date(2026, 11, 15), dt.date(2026, 11, 28)
+    night(family, later)
+
+    def build(**how) -> tuple[list[dt.date], list[tuple]]:
+        with connect(family.warehouse) as con:
+            install(con, load_key(family.warehouse.parent))
+            _, built = build_training_rows(con, later, [first, second], progress=False, **how)
+            rows = con.execute("SELECT * FROM model.training_rows ORDER BY as_of_date, household_id").fetchall()
+        return built, rows
+
+    built, rows = build()
+    assert built == [first, second] and {r[1] for r in rows} == {first, second}
+    assert build() == ([], rows)  # kept: nothing built again
+    # a settlement of the wife's dated 11-12, delivered late: the night of 11-15 would have read it
+    family.write(
+        "yb_settlements", "yb_20261112.csv", SETTLEMENTS + f"JS8,{WIFE},李四,2026-11-12,住院,9000,1000,0,0,8000,\n"
+    )
+    night(family, later)
+    built, rows = build()
+    assert built == [second]  # 11-10 is untouched by a file dated after it
+    assert build(rebuild=True)[1] == rows  # the same as building both month ends from scratch
+    h1 = {r[1]: r for r in rows if r[0] == "H1"}
+    with connect(family.warehouse, read_only=True) as con:
+        oop = [d[0] for d in con.execute("SELECT * FROM model.training_rows LIMIT 0").description].index("oop_3m")
+    assert float(h1[second][oop]) == float(h1[first][oop]) + 8000

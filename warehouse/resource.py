@@ -71,7 +71,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 # warehouse/ddl/<name>.sql, in this order: the schemas, then each schema's fixed tables. Raw tables
 # follow the feed spec (ensure_raw_table); core.*, staging.<feed> and model.* are rebuilt by transform/.
-SCHEMA_DDL = ("schemas", "audit", "staging", "core", "monitoring")
+SCHEMA_DDL = ("schemas", "audit", "staging", "core", "monitoring", "model")
 
 
 def run_ddl(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -22,15 +22,16 @@ MIN_MONTHS = 4  # nor over fewer training dates
 
 def training_frame(
     con: duckdb.DuckDBPyConnection, home: Path, as_of: dt.date
-) -> tuple[pd.DataFrame | None, list[dt.date]]:
-    """The point-in-time training rows up to the night (None when there are none) and their dates."""
+) -> tuple[pd.DataFrame | None, list[dt.date], list[dt.date]]:
+    """The point-in-time training rows up to the night (None when there are none), their dates, and
+    the month ends whose features had to be built (not kept by their own night, or stale)."""
     install(con, load_key(home))
     dates = training_dates(con, as_of)
-    rows = build_training_rows(con, as_of, dates) if dates else 0
+    rows, built = build_training_rows(con, as_of, dates) if dates else (0, [])
     # in a fixed order: the rows arrive in whatever order DuckDB's threads inserted them, and the
-    # cross-validation folds (and so the model) follow the order
+    # sample of negatives (and so the model) follows the order
     frame = model_frame(con, "model.training_rows", order_by="as_of_date, household_id") if rows else None
-    return frame, dates
+    return frame, dates, built
 
 
 def train_candidate(

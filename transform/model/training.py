@@ -1,10 +1,11 @@
-"""Training rows for the risk model: household features at monthly dates over the history,
-each computed only from what was known that night, with labels from what happened next.
+"""Training rows for the risk model: household features at month ends over the history,
+each computed only from what was known that night (kept in model.feature_history,
+transform/model/history.py), with labels from what happened next.
 
 A household is positive at date D if, within the six months after D, one of its
 members (as of D) started 低保, 特困 or 临时救助, or a township verified a warning for
 it as 情况属实. Labels use everything known on the training night; features never
-do (they are built by build_core for D itself).
+do (they are core's features for D itself).
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ import datetime as dt
 
 import duckdb
 
-from jiuzhu.config import load_policy
-from transform.core.build import build_core
-from transform.model.frames import DETAIL
+from transform.model.history import FEATURES, MEMBERS, ensure_history
 
 HORIZON_MONTHS = 6
-SCHEMA, RESTRICTED = "train_core", "train_restricted"
 
 
 def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -51,50 +49,39 @@ def _add_months(d: dt.date, n: int) -> dt.date:
     return dt.date(year, month, min(d.day, days[month - 1]))
 
 
-def build_training_rows(con: duckdb.DuckDBPyConnection, as_of: dt.date, dates: list[dt.date]) -> int:
-    """(Re)build model.training_rows for ``dates``; labels as known on ``as_of``."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS model")
-    con.execute("DROP TABLE IF EXISTS model.training_rows")
-    for d in dates:
-        build_core(con, d, load_policy(d), schema=SCHEMA, restricted=RESTRICTED)
-        end = _add_months(d, HORIZON_MONTHS)
-        # the dates are bound: $as_of (labels as known tonight), $d (the training night), $end (D + 6 months)
-        label_sql = f"""
-            WITH entered AS (  -- a member started assistance in (D, D + 6 months], as known tonight
-                SELECT DISTINCT m.household_id
-                FROM {SCHEMA}.household_members m
-                JOIN {RESTRICTED}.person_ids k USING (person_key)
-                JOIN staging.mz_assistance a ON a.id_number = k.id_number
-                WHERE a.extract_date <= $as_of AND a.category IN ('城市低保', '农村低保', '特困供养', '临时救助')
-                  AND a.start_date > $d AND a.start_date <= $end
-            ), verified AS (  -- or a township found a warning true in that window
-                SELECT DISTINCT w.household_id FROM staging.zj_feedback fb
-                JOIN monitoring.warnings w ON w.warning_id = fb.warning_id
-                WHERE fb.is_current AND fb.check_result = '情况属实'
-                  AND fb.check_date > $d AND fb.check_date <= $end
-            )
-            -- every feature; not the columns naming members for the reasons: kept month after month, they would
-            -- pile up names and health dates the model never reads
-            SELECT COLUMNS(c -> NOT ends_with(c, '{DETAIL}')), (f.household_id IN (SELECT household_id FROM entered)
-                         OR f.household_id IN (SELECT household_id FROM verified)) AS label
-            FROM {SCHEMA}.household_features f"""
-        nights = {"as_of": as_of, "d": d, "end": end}
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'model' AND table_name = 'training_rows'"
-        ).fetchall()[0][0]
-        if exists:
-            con.execute(f"INSERT INTO model.training_rows BY NAME {label_sql}", nights)
-        else:
-            con.execute(f"CREATE TABLE model.training_rows AS {label_sql}", nights)
-    for table in (
-        "persons",
-        "household_members",
-        "households",
-        "persons_outside_roster",
-        "assistance",
-        "household_features",
-        "linkage_suggestions",
-    ):
-        con.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
-    con.execute(f"DROP TABLE IF EXISTS {RESTRICTED}.person_ids")
-    return con.execute("SELECT count(*) FROM model.training_rows").fetchall()[0][0]
+def build_training_rows(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, dates: list[dt.date], progress: bool = True, rebuild: bool = False
+) -> tuple[int, list[dt.date]]:
+    """(Re)build model.training_rows for ``dates`` from the kept month ends (built first where missing or
+    stale, transform/model/history.py; all of them: ``rebuild``); labels as known on ``as_of``.
+    Returns the rows and the month ends that had to be built."""
+    built = ensure_history(con, dates, progress, rebuild)
+    # the dates are bound: $as_of (labels as known tonight), $dates (the training nights)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE model.training_rows AS
+        WITH nights AS (
+            SELECT d AS as_of_date, d + INTERVAL ({HORIZON_MONTHS}) MONTH AS horizon FROM unnest($dates::DATE[]) t(d)
+        ), entered AS (  -- a member on D started assistance in (D, D + 6 months], as known tonight
+            SELECT DISTINCT m.as_of_date, m.household_id
+            FROM {MEMBERS} m
+            JOIN nights n USING (as_of_date)
+            JOIN (SELECT jz_person_key(id_number) AS person_key, start_date FROM staging.mz_assistance
+                  WHERE extract_date <= $as_of AND id_number IS NOT NULL
+                    AND category IN ('城市低保', '农村低保', '特困供养', '临时救助')) a USING (person_key)
+            WHERE a.start_date > n.as_of_date AND a.start_date <= n.horizon
+        ), verified AS (  -- or a township found a warning true in that window
+            SELECT DISTINCT n.as_of_date, w.household_id
+            FROM staging.zj_feedback fb
+            JOIN monitoring.warnings w ON w.warning_id = fb.warning_id
+            JOIN nights n ON fb.check_date > n.as_of_date AND fb.check_date <= n.horizon
+            WHERE fb.is_current AND fb.check_result = '情况属实'
+        )
+        SELECT f.*, (e.household_id IS NOT NULL OR v.household_id IS NOT NULL) AS label
+        FROM {FEATURES} f
+        JOIN nights USING (as_of_date)
+        LEFT JOIN entered e USING (as_of_date, household_id)
+        LEFT JOIN verified v USING (as_of_date, household_id)""",
+        {"as_of": as_of, "dates": dates},
+    )
+    return con.execute("SELECT count(*) FROM model.training_rows").fetchall()[0][0], built

@@ -1,8 +1,8 @@
 -- The warehouse's schemas, created before any table (warehouse/resource.py ensure_schema):
 -- raw.<feed> as delivered, audit.* (files, quarantine, quality, exports), staging.<feed>
--- standardised, core.* as of the night, monitoring.* the warning list and scores.
--- restricted (ID numbers for the exports) and model (training rows) are created by the
--- code that builds them, as are the train_* schemas of past nights.
+-- standardised, core.* as of the night, monitoring.* the warning list and scores, model.* the
+-- training history (model.sql). restricted (ID numbers for the exports) is created by the code
+-- that builds it, as are the train_* schemas of past nights.
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS audit;
 CREATE SCHEMA IF NOT EXISTS staging;

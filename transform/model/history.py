@@ -1,0 +1,141 @@
+"""The training history: each month end's household features as they stood that night
+(model.feature_history) and who each household's members were (model.member_history, for the
+labels), so that retraining reads what already ran and never rebuilds a past night.
+
+A month end is kept by its own nightly run (``keep``, from core) or, when that night never ran
+(a new county, a night missed), built once for training (``ensure_history``: core for that date
+into the train_* schemas). A kept month end is built again only when it is stale:
+- what computes the features changed (the version: the core SQL, the configs core reads, the
+  policy in force that night), or
+- a file dated on or before the month end was loaded after it was kept (a late file, a
+  correction): the month end as rebuilt tonight would read it too.
+So the history always equals what rebuilding each month end from scratch would give.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import sys
+
+import duckdb
+from tqdm import tqdm
+
+from jiuzhu.config import load_feeds, load_linkage, load_policy, load_townships
+from transform.core.build import SQL_DIR, build_core
+from transform.model.frames import DETAIL
+
+FEATURES, MEMBERS, NIGHTS = "model.feature_history", "model.member_history", "model.feature_history_nights"
+TRAIN_SCHEMA, TRAIN_RESTRICTED = "train_core", "train_restricted"
+HISTORY_FORMAT = "1"  # bump when this module changes what the history holds: every month end is built again
+
+
+def is_month_end(d: dt.date) -> bool:
+    return (d + dt.timedelta(days=1)).day == 1
+
+
+def history_version(d: dt.date) -> str:
+    """What the features of month end ``d`` are computed by: core's SQL and code, the configs it reads
+    and the policy in force on ``d``."""
+    digest = hashlib.sha256(HISTORY_FORMAT.encode())
+    for path in sorted(SQL_DIR.glob("*.sql")) + [SQL_DIR / "build.py"]:
+        digest.update(path.read_bytes())
+    for part in (load_feeds(), load_linkage(), load_townships(), load_policy(d)):
+        digest.update(repr(part).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _newest_file(con: duckdb.DuckDBPyConnection) -> int | None:
+    return con.execute("SELECT max(file_id) FROM audit.files WHERE status = 'loaded'").fetchall()[0][0]
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        con.execute(
+            """SELECT count(*) FROM duckdb_tables()
+               WHERE database_name = current_database() AND schema_name = ? AND table_name = ?""",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
+
+
+def keep(con: duckdb.DuckDBPyConnection, d: dt.date, schema: str = "core", kept_by: str = "night") -> int:
+    """Keep month end ``d``'s features and members from ``{schema}`` (built for ``d``), replacing what was kept."""
+    features = f"SELECT COLUMNS(c -> NOT ends_with(c, '{DETAIL}')) FROM {schema}.household_features"
+    members = f"SELECT $d::DATE AS as_of_date, household_id, person_key FROM {schema}.household_members"
+    if _exists(con, FEATURES) and _columns(con, FEATURES) != [
+        d[0] for d in con.execute(f"{features} LIMIT 0").description
+    ]:
+        _forget(con)  # core's columns changed (a new feature): month ends of old and new columns cannot be mixed
+    if not _exists(con, FEATURES):  # its columns are core's: created from the first month end kept
+        con.execute(f"CREATE TABLE {FEATURES} AS {features} LIMIT 0")
+        con.execute(f"CREATE TABLE {MEMBERS} AS {members} LIMIT 0", {"d": d})
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in (FEATURES, MEMBERS, NIGHTS):
+            con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [d])
+        con.execute(f"INSERT INTO {FEATURES} BY NAME {features}")
+        con.execute(f"INSERT INTO {MEMBERS} BY NAME {members}", {"d": d})
+        households = con.execute(f"SELECT count(*) FROM {schema}.household_features").fetchall()[0][0]
+        con.execute(
+            f"""INSERT INTO {NIGHTS} (as_of_date, version, last_file_id, households, kept_by, kept_at)
+                VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)""",
+            [d, history_version(d), _newest_file(con), households, kept_by],
+        )
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return households
+
+
+def stale(con: duckdb.DuckDBPyConnection, dates: list[dt.date]) -> list[dt.date]:
+    """The month ends of ``dates`` that are not kept, or whose kept features are no longer what they would be."""
+    kept = {
+        d: (version, late)
+        for d, version, late in con.execute(
+            f"""SELECT n.as_of_date, n.version,
+                       EXISTS (SELECT 1 FROM audit.files f WHERE f.status = 'loaded'
+                               AND f.file_id > coalesce(n.last_file_id, 0) AND f.extract_date <= n.as_of_date)
+                FROM {NIGHTS} n"""
+        ).fetchall()
+    }
+    if not _exists(con, FEATURES):
+        kept = {}
+    return [d for d in dates if d not in kept or kept[d][1] or kept[d][0] != history_version(d)]
+
+
+def ensure_history(
+    con: duckdb.DuckDBPyConnection, dates: list[dt.date], progress: bool = True, rebuild: bool = False
+) -> list[dt.date]:
+    """Build and keep the month ends of ``dates`` that are missing or stale (all of them: ``rebuild``),
+    core for each date into the train_* schemas, never over tonight's core; the month ends built."""
+    todo = list(dates) if rebuild else stale(con, dates)
+    # disable=None: a bar only on a terminal (a night's log is for operators)
+    bar = tqdm(todo, desc="训练历史 month ends", unit="month", file=sys.stderr, disable=None if progress else True)
+    for d in bar:
+        build_core(con, d, load_policy(d), schema=TRAIN_SCHEMA, restricted=TRAIN_RESTRICTED)
+        keep(con, d, TRAIN_SCHEMA, kept_by="training")
+    if todo:
+        for (table,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ?",
+            [TRAIN_SCHEMA],
+        ).fetchall():
+            con.execute(f"DROP TABLE {TRAIN_SCHEMA}.{table}")
+        con.execute(f"DROP TABLE IF EXISTS {TRAIN_RESTRICTED}.person_ids")  # ID numbers: not kept beside the history
+    return todo
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+
+
+def _forget(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (FEATURES, MEMBERS):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(f"DELETE FROM {NIGHTS}")
+
+
+def history_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+    return [r[0] for r in con.execute(f"SELECT as_of_date FROM {NIGHTS} ORDER BY 1").fetchall()]
