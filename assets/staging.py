@@ -36,7 +36,7 @@ def build_staging_asset(feed: Feed) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         as_of = night_of(context, night)
         with warehouse.connect() as con:
-            report = build_staging(con, feed, as_of, context.run.run_id)
+            report = build_staging(con, feed, as_of, context.run.run_id, rebuild=night.rebuild)
         reasons = "\n".join(
             ["| 原因 reason | 行数 rows |", "|---|---|"]
             + [f"| {code} {REASONS.get(code, '')} | {n} |" for code, n in report.reasons]

@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--home", required=True, type=Path)
     p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: yesterday, Beijing time)")
     p.add_argument("--policy", type=Path, default=None, help="policy file to use instead of config/policy")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="全部重新计算 (restandardise every feed from all of raw and score every household again, "
+        "instead of only what is new)",
+    )
 
     p = sub.add_parser("ui", help="打开 Dagster 界面 (the Dagster UI over the same instance)")
     p.add_argument("--home", required=True, type=Path)
@@ -133,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem := night_out_of_range(as_of, load_county().first_night):
         print(f"错误 error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    return run_night(landing, home, as_of, args.policy)
+    return run_night(landing, home, as_of, args.policy, args.rebuild)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

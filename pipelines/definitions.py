@@ -30,7 +30,9 @@ from pipelines.sensors import ingest_landing_job, landing_zone_sensor
 NIGHTLY_JOB = "nightly"
 
 
-def build_definitions(home: str | dg.EnvVar, landing: str | dg.EnvVar, policy: str = "") -> dg.Definitions:
+def build_definitions(
+    home: str | dg.EnvVar, landing: str | dg.EnvVar, policy: str = "", rebuild: bool = False
+) -> dg.Definitions:
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
@@ -79,7 +81,7 @@ def build_definitions(home: str | dg.EnvVar, landing: str | dg.EnvVar, policy: s
         sensors=[landing_zone_sensor, alert_on_run_failure, recover_dead_runs],
         resources={
             "warehouse": Warehouse(home=home),
-            "night": NightSettings(landing=landing, policy=policy),  # the night: the run's partition
+            "night": NightSettings(landing=landing, policy=policy, rebuild=rebuild),  # the night: the run's partition
         },
     )
 

@@ -58,11 +58,11 @@ SCORECARDS = dg.AssetKey(["audit", "scorecards"])
 SUPERVISION = dg.AssetKey(["monitoring", "township_supervision"])
 
 
-def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = None) -> int:
+def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = None, rebuild: bool = False) -> int:
     try:
         home.mkdir(parents=True, exist_ok=True)
         with HomeLock(home):
-            return _run(landing, home, as_of, policy)
+            return _run(landing, home, as_of, policy, rebuild)
     except HomeBusy as busy:
         print(
             f"错误 HOME_BUSY：另一个 jiuzhu run 正在处理 {home}（{busy.holder}）。请等它结束，或停止该进程后再运行。\n"
@@ -79,7 +79,7 @@ def run_night(landing: Path, home: Path, as_of: dt.date, policy: Path | None = N
         )
 
 
-def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
+def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None, rebuild: bool) -> int:
     instance = open_instance(home, landing)
     # first what dead runs left (a live one is reported, never waited for), then the night's own checks
     live = recover(
@@ -102,7 +102,9 @@ def _run(landing: Path, home: Path, as_of: dt.date, policy: Path | None) -> int:
     if fault is not None:
         return _fail(home, fault)
 
-    defs = build_definitions(home=str(home), landing=str(landing), policy=str(policy.resolve()) if policy else "")
+    defs = build_definitions(
+        home=str(home), landing=str(landing), policy=str(policy.resolve()) if policy else "", rebuild=rebuild
+    )
     job = defs.resolve_job_def(NIGHTLY_JOB)
     print(f"jiuzhu 夜间运行 nightly run — as of {as_of}, landing {landing}, home {home}", flush=True)
     run_id = str(uuid.uuid4())  # known before the run starts, so that a signal can close it

@@ -286,7 +286,9 @@ def test_m01_fires_only_where_no_rule_does_and_orders_by_score(landing):
     load(landing, d)
     with connect(landing.warehouse) as con:
         con.execute(
-            """INSERT INTO monitoring.household_scores VALUES
+            """INSERT INTO monitoring.household_scores
+                   (as_of_date, household_id, risk_score, model_version, top_factors, estimated_income_per_capita)
+               VALUES
                (?, 'H2', 0.6, 'test', '近6个月无社保缴费记录', 420),  -- no rule fires: M01, 橙 (≥ 0.5)
                (?, 'H3', 0.25, 'test', NULL, NULL),                   -- no rule fires: M01, 黄
                (?, 'H5', 0.1, 'test', NULL, 2000),                    -- below the threshold

@@ -98,4 +98,6 @@ MIGRATIONS: list[Migration] = [
     # where a township finds a person outside the roster (transform/monitoring/outsider_hits.sql)
     add_columns("monitoring", "rule_hits", [("found_by", "VARCHAR")]),
     add_columns("monitoring", "warnings", [("found_by", "VARCHAR")]),
+    # scores carried over where nothing they were computed from changed (transform/model/scoring.py)
+    add_columns("monitoring", "household_scores", [("inputs_hash", "UBIGINT")]),
 ]

@@ -101,6 +101,9 @@ CREATE TABLE IF NOT EXISTS monitoring.household_scores (
     top_factors   VARCHAR,
     -- proxy-means estimate of per-capita monthly income (元), an estimate for the township, never a verified figure
     estimated_income_per_capita DOUBLE,
+    -- a hash of what the score was computed from (the model's inputs and the standard): a later night
+    -- with the same model and the same hash has the same score, copied instead of predicted again
+    inputs_hash   UBIGINT,
     PRIMARY KEY (as_of_date, household_id)
 );
 
