@@ -127,3 +127,23 @@ def test_every_insert_names_its_columns():
                     line = text.count("\n", 0, m.start()) + 1
                     positional.append(f"{path.relative_to(ROOT)}:{line}: {' '.join(m.group(0).split())}")
     assert found >= 15 and positional == []
+
+
+def test_duckdb_memory_and_spill_folder_follow_the_environment(tmp_path, monkeypatch):
+    """An operator can give DuckDB more or less memory and a larger disk to spill to; a wrong size is
+    said in one line naming the setting, not a DuckDB parser error."""
+    import pytest
+
+    spill = tmp_path / "spill"
+    monkeypatch.setenv("JIUZHU_DUCKDB_MEMORY", "700MB")
+    monkeypatch.setenv("JIUZHU_DUCKDB_TEMP", str(spill))
+    with connect(tmp_path / "home" / "warehouse.duckdb") as con:
+        memory, temp = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchall()[0]
+    assert memory.startswith("667") and temp == str(spill)  # 700 MB is 667.5 MiB, as DuckDB shows it
+    assert spill.is_dir() and spill.stat().st_mode & 0o777 == 0o700
+    monkeypatch.setenv("JIUZHU_DUCKDB_MEMORY", "lots")
+    with pytest.raises(ValueError, match="JIUZHU_DUCKDB_MEMORY='lots'"):
+        with connect(tmp_path / "home" / "warehouse.duckdb"):
+            pass

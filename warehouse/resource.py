@@ -70,7 +70,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 # warehouse/ddl/<name>.sql, in this order: the schemas, then each schema's fixed tables. Raw tables
-# follow the feed spec (ensure_raw_table); core.*, staging.<feed> and model.* are rebuilt by transform/.
+# follow the feed spec (ensure_raw_table); core.*, staging.<feed> and model.feature_history are built by transform/.
 SCHEMA_DDL = ("schemas", "audit", "staging", "core", "monitoring", "model")
 
 
@@ -78,8 +78,25 @@ def run_ddl(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute((DDL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
 
 
+# The catalogue of the fixed schemas as this process last left it in current shape: a connection that
+# finds the same skips the DDL and the migrations' checks (a night opens the warehouse dozens of times).
+_SHAPE = """SELECT hash(string_agg(concat_ws('.', schema_name, table_name, column_name, data_type), ',' ORDER BY ALL))
+            FROM duckdb_columns() WHERE database_name = current_database()
+              AND schema_name IN ('raw', 'audit', 'staging', 'core', 'monitoring', 'model')"""
+_CURRENT_SHAPES: set[tuple[str, int]] = set()
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Every fixed table in its current shape: created when missing, migrated when built by an earlier version."""
+    database = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    seen = (str(database.fetchall()[0][0]), con.execute(_SHAPE).fetchall()[0][0])
+    if seen in _CURRENT_SHAPES:
+        return
+    _ensure(con)
+    _CURRENT_SHAPES.add((seen[0], con.execute(_SHAPE).fetchall()[0][0]))
+
+
+def _ensure(con: duckdb.DuckDBPyConnection) -> None:
     for name in SCHEMA_DDL:
         run_ddl(con, name)
     for step in MIGRATIONS:
@@ -90,9 +107,19 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         ensure_raw_table(con, feed)
 
 
-# DuckDB's own memory ceiling: above it, large sorts and tables spill to disk beside
-# the warehouse instead of growing the process (the night must fit beside others).
-MEMORY_LIMIT = os.environ.get("JIUZHU_DUCKDB_MEMORY", "3GB")
+# DuckDB's own memory ceiling: above it, large sorts, joins and tables spill to disk instead of
+# growing the process (the night must fit beside others, and a county twice the size still runs).
+# The spill folder is the home's scratch folder unless JIUZHU_DUCKDB_TEMP names another (a larger
+# disk); its files are encrypted like the warehouse.
+MEMORY_ENV, TEMP_ENV = "JIUZHU_DUCKDB_MEMORY", "JIUZHU_DUCKDB_TEMP"
+DEFAULT_MEMORY = "3GB"
+
+
+def duckdb_limits(home: Path) -> tuple[str, Path]:
+    """DuckDB's memory limit and spill folder for the warehouse in ``home``, as the environment sets them."""
+    memory = os.environ.get(MEMORY_ENV, "").strip() or DEFAULT_MEMORY
+    temp = os.environ.get(TEMP_ENV, "").strip()
+    return memory, Path(temp) if temp else home / SCRATCH_DIR / "duckdb"
 
 
 _VERIFIED_EXTENSIONS: set[tuple] = set()
@@ -103,30 +130,35 @@ def _identity(path: Path) -> tuple:
     return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def _config(memory: str, spill: Path, verified: bool) -> dict:
+    return {
+        "memory_limit": memory,
+        "temp_directory": str(spill),
+        "temp_file_encryption": True,
+        # nothing is fetched from the internet: the one extension needed ships in a pinned package
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        # DuckDB checks the extension's signature on the first load in this process (0.1 s); later
+        # connections load the very same file (same inode, size and time) without checking again
+        "allow_unsigned_extensions": verified,
+    }
+
+
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A connection whose default database is the encrypted warehouse at ``path`` (warehouse/encryption.py).
-    Spill files go to the home's scratch folder, encrypted too."""
+    Spill files go to the spill folder (duckdb_limits), encrypted too."""
     home = path.parent
     check_not_lost(home, path)
     creating = not path.exists()
     key = warehouse_key(home, creating)
-    spill = home / SCRATCH_DIR / "duckdb"
-    spill.mkdir(parents=True, exist_ok=True)
+    memory, spill = duckdb_limits(home)
+    spill.mkdir(parents=True, exist_ok=True, mode=0o700)
     extension = httpfs_extension()
     verified = _identity(extension) in _VERIFIED_EXTENSIONS
-    con = duckdb.connect(
-        config={
-            "memory_limit": MEMORY_LIMIT,
-            "temp_directory": str(spill),
-            "temp_file_encryption": True,
-            # nothing is fetched from the internet: the one extension needed ships in a pinned package
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            # DuckDB checks the extension's signature on the first load in this process (0.1 s); later
-            # connections load the very same file (same inode, size and time) without checking again
-            "allow_unsigned_extensions": verified,
-        }
-    )
+    try:
+        con = duckdb.connect(config=_config(memory, spill, verified))
+    except (duckdb.ParserException, duckdb.InvalidInputException) as exc:  # what the operator set, in one line
+        raise ValueError(f"{MEMORY_ENV}={memory!r} 不是有效的内存大小（例如 3GB、800MB）: {exc}") from None
     try:
         con.execute(f"LOAD '{extension}'")
         _VERIFIED_EXTENSIONS.add(_identity(extension))
