@@ -24,8 +24,6 @@ import pytest
 from pipelines.cli import main
 from warehouse.resource import connect
 
-pytestmark = pytest.mark.slow  # a county, six nights
-
 AS_OF = dt.date(2026, 11, 28)
 NIGHTS = [AS_OF - dt.timedelta(days=14), AS_OF - dt.timedelta(days=7), AS_OF]
 HOUSEHOLDS, MONTHS = 400, 18  # test_operations' county: its model trains, and M01 warns
@@ -119,6 +117,7 @@ def ages(home: Path) -> dict[str, int]:
         return dict(con.execute("SELECT person_key, age FROM core.household_members").fetchall())
 
 
+@pytest.mark.slow  # a county, six nights
 def test_incremental_nights_equal_rebuilding_every_night(county, tmp_path):
     incremental, rebuilt = tmp_path / "incremental", tmp_path / "rebuilt"
     landing = tmp_path / "landing"
@@ -151,3 +150,52 @@ def test_incremental_nights_equal_rebuilding_every_night(county, tmp_path):
         ).fetchall()[0]
         scored = con.execute("SELECT count(*) FROM monitoring.household_scores").fetchall()[0][0]
     assert late == (31, 1) and scored > 0
+
+
+class CountingModel:
+    """A model that scores a household by its one feature and counts the rows it was asked to predict."""
+
+    def __init__(self):
+        self.predicted = 0
+
+    def inputs(self, features):
+        import pandas as pd
+
+        return pd.DataFrame({"oop_3m": features["oop_3m"].astype(float)})
+
+    def predict(self, x, threads=1):
+        self.predicted += len(x)
+        return (x["oop_3m"] / 1000).to_numpy()
+
+    def explain(self, x, scores=None):
+        return [[] for _ in range(len(x))]
+
+
+def test_a_score_is_predicted_again_only_where_its_inputs_changed(tmp_path):
+    """Night 2 predicts only the household whose inputs changed; the others keep night 1's scores.
+    A rebuild, or another model, predicts every household again."""
+    from transform.model.scoring import score_households
+
+    model = CountingModel()
+    with connect(tmp_path / "warehouse.duckdb") as con:
+
+        def night(day: int, oop: list[int], **how) -> dict:
+            con.execute(
+                """CREATE OR REPLACE TABLE core.household_features AS
+                   SELECT 'H' || i AS household_id, 600 AS dibao_standard, oop AS oop_3m
+                   FROM unnest(?) WITH ORDINALITY t(oop, i)""",
+                [oop],
+            )
+            model.predicted = 0
+            scores = score_households(con, dt.date(2026, 11, day), how.pop("version", "v1"), model, **how)
+            return dict(zip(scores["household_id"], scores["risk_score"]))
+
+        assert night(27, [100, 200, 300]) == {"H1": 0.1, "H2": 0.2, "H3": 0.3} and model.predicted == 3
+        assert night(28, [100, 250, 300]) == {"H1": 0.1, "H2": 0.25, "H3": 0.3} and model.predicted == 1
+        assert night(28, [100, 250, 300], carry_over=False)["H2"] == 0.25 and model.predicted == 3
+        night(28, [100, 250, 300], version="v2")
+        assert model.predicted == 3
+        stored = con.execute(
+            "SELECT count(*), count(inputs_hash) FROM monitoring.household_scores WHERE as_of_date = '2026-11-28'"
+        ).fetchall()[0]
+    assert stored == (3, 3)
