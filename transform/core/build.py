@@ -171,12 +171,20 @@ def _placeholders(schema: str, restricted: str, current: frozenset[str]) -> dict
             "id_numbers": " UNION ".join(
                 f"SELECT id_number FROM {rel[f]} WHERE id_number IS NOT NULL" for f in with_ids
             ),
+            # each feed's latest name per ID number, then keyed: a feed's rows are many, its persons few
             "named_records": " UNION ALL ".join(
-                f"SELECT person_key, name, extract_date, {int(priority[f])} AS src, file_id, source_row FROM {keyed[f]}"
+                f"SELECT k.person_key, x.n.name, x.n.extract_date, {int(priority[f])} AS src, x.n.file_id, x.n.source_row "
+                f"FROM (SELECT id_number, arg_max({{'name': name, 'extract_date': extract_date, 'file_id': file_id, "
+                f"'source_row': source_row}}, (extract_date, file_id, source_row)) AS n FROM {rel[f]} "
+                f"WHERE name IS NOT NULL AND id_number IS NOT NULL GROUP BY id_number) x "
+                f"JOIN {restricted}.person_ids k USING (id_number)"
                 for f in named
             ),
             "seen_records": " UNION ALL ".join(
-                f"SELECT person_key, '{f}' AS feed FROM {keyed[f]}" for f in with_ids if f != ROSTER
+                f"SELECT k.person_key, '{f}' AS feed FROM (SELECT DISTINCT id_number FROM {rel[f]}) x "
+                f"JOIN {restricted}.person_ids k USING (id_number)"
+                for f in with_ids
+                if f != ROSTER
             ),
         }
     )
