@@ -14,7 +14,7 @@ import duckdb
 
 from exports.excel import open_workbook, title_lines, write_sheet
 from exports.export_log import log_export
-from jiuzhu.config import Feed
+from jiuzhu.config import Feed, load_quality
 from jiuzhu.idnumber import mask as id_mask
 from jiuzhu.pii import mask_name
 from warehouse.pii_lookup import masker
@@ -50,21 +50,25 @@ def write_quality_workbooks(
 
 
 def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, out_dir: Path) -> int:
-    """<out_dir>/<feed>.xlsx: rejected files and quarantined rows up to the as-of date, for the
-    department to fix at the source. What leaves the warehouse is masked: ID numbers (in their
+    """<out_dir>/<feed>.xlsx: rejected files and quarantined rows of the files dated in the last
+    ``workbook_days`` (config/quality.yaml) up to the as-of date, for the department to fix at the source. What leaves the warehouse is masked: ID numbers (in their
     columns, and ID-like numbers in any text, file names included), names (the name column keeps
     the surname; roster names in free text), and text that starts like a formula is neutralised.
     The records' own numbers (户编号, 结算编号 …) stay as delivered."""
+    since = as_of - dt.timedelta(days=load_quality()["workbook_days"])
     files = con.execute(
         """SELECT coalesce(display_name, file_name), extract_date, reason_code, reason FROM audit.files
-           WHERE feed = ? AND status = 'rejected' AND coalesce(extract_date, ?) <= ? ORDER BY extract_date, file_name""",
-        [feed.name, as_of, as_of],
+           WHERE feed = $feed AND status = 'rejected' AND coalesce(extract_date, $as_of) <= $as_of
+             AND coalesce(extract_date, ingested_at::DATE) > $since  -- a name without a date: when it came
+           ORDER BY extract_date, file_name""",
+        {"feed": feed.name, "as_of": as_of, "since": since},
     ).fetchall()
     rows = con.execute(
         """SELECT coalesce(f.display_name, q.file_name), q.row_number, q.reason_code, q.reason, q.raw FROM audit.quarantine q
            JOIN audit.files f USING (file_id)
-           WHERE q.feed = ? AND f.extract_date <= ? ORDER BY f.extract_date, q.file_name, q.row_number""",
-        [feed.name, as_of],
+           WHERE q.feed = $feed AND f.extract_date <= $as_of AND f.extract_date > $since
+           ORDER BY f.extract_date, q.file_name, q.row_number""",
+        {"feed": feed.name, "as_of": as_of, "since": since},
     ).fetchall()
     id_columns = {c.name for c in feed.columns if c.type == "id"}
     name_columns = {c.name for c in feed.columns if c.field == "name"}

@@ -114,6 +114,21 @@ def test_a_shrunken_roster_snapshot_is_caught(landing):
     assert not check.passed and check.metadata["shrink"].value == 0.3
 
 
+def test_the_quality_workbook_lists_the_last_month_not_the_whole_history(landing):
+    """Rows quarantined from a file of two months ago were listed on its nights; tonight's workbook
+    lists the last 31 days (config/quality.yaml workbook_days), so it does not grow with the years."""
+    ids = _ids(30)
+    landing.write("mz_members", "m_20261128.csv", _roster(ids))
+    old, new = f"{ids[1][:17]}X", f"{ids[2][:17]}X"  # checksums broken
+    landing.write("wj_deaths", "d_20260920.csv", DEATHS + f"{old},甲,2026-09-01\n")
+    landing.write("wj_deaths", "d_20261120.csv", DEATHS + f"{new},乙,2026-11-01\n")
+    assert _night(landing).success
+    book = CalamineWorkbook.from_path(str(landing.warehouse.parent / "exports" / AS_OF / "quality" / "wj_deaths.xlsx"))
+    listed = book.get_sheet_by_name("隔离的行").to_python()[1:]
+    assert [row[0] for row in listed] == ["d_20261120.csv"]
+    assert landing.query("SELECT count(*) FROM audit.quarantine WHERE feed = 'wj_deaths'") == [(2,)]  # both kept
+
+
 def test_scorecard_and_quality_workbook_with_masked_ids(landing):
     ids = _ids(30)
     bad = f"{ids[3][:17]}{'0' if ids[3][17] != '0' else '1'}"
