@@ -18,6 +18,8 @@ SELECT s.*,
        coalesce(h.township_code, o.township_code, $fallback_township) AS township_code,
        h.village
 FROM subjects s
-LEFT JOIN core.households h ON s.subject_type = 'household' AND h.household_id = s.subject_id
-LEFT JOIN core.persons_outside_roster o ON s.subject_type = 'person' AND o.person_key = s.subject_id
-LEFT JOIN restricted.person_ids p ON s.subject_type = 'person' AND p.person_key = s.subject_id;
+-- joined by their keys alone (the other kind: a NULL key, which matches nobody); a condition beside
+-- the keys would make DuckDB compare every subject with every household
+LEFT JOIN core.households h ON h.household_id = CASE WHEN s.subject_type = 'household' THEN s.subject_id END
+LEFT JOIN core.persons_outside_roster o ON o.person_key = CASE WHEN s.subject_type = 'person' THEN s.subject_id END
+LEFT JOIN restricted.person_ids p ON p.person_key = CASE WHEN s.subject_type = 'person' THEN s.subject_id END;

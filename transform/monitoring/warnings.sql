@@ -19,7 +19,8 @@ WITH towns AS (
     SELECT joined.*, row_number() OVER (PARTITION BY prev_id IS NULL
                                         ORDER BY township_code, household_id NULLS LAST, k.id_number) AS n,
            CASE WHEN prev_id IS NULL OR rose THEN $as_of ELSE prev_level_since END AS level_since
-    FROM joined LEFT JOIN restricted.person_ids k ON joined.household_id IS NULL AND k.person_key = joined.subject_id
+    FROM joined  -- by the key alone (households: NULL, which matches nobody), see tonight.sql
+    LEFT JOIN restricted.person_ids k ON k.person_key = CASE WHEN joined.household_id IS NULL THEN joined.subject_id END
 )
 SELECT $as_of, coalesce(prev_id, 'YJ-' || strftime($as_of, '%Y%m%d') || '-' || lpad(n::VARCHAR, 6, '0')),
        numbered.household_id, person_masked_id, township_code, towns.name, village, level, rule_codes, sc.risk_score,
