@@ -81,7 +81,9 @@ def ensure_county(households: int = HOUSEHOLDS) -> tuple[Path, float | None]:
     return out, time.perf_counter() - started
 
 
-def phase_floor(landing: Path) -> dict:
+def read_csv_floor(paths: list[Path]) -> tuple[float, int, int]:
+    """DuckDB alone reading ``paths``: each CSV file into a file-backed table, all VARCHAR (GB18030
+    files decoded in Python first). Returns the seconds, the files read and their rows."""
     import duckdb
 
     from ingest.sniff import as_utf8, detect_encoding, sniff_format
@@ -90,7 +92,7 @@ def phase_floor(landing: Path) -> dict:
         con = duckdb.connect(str(Path(tmp) / "floor.duckdb"))
         started = time.perf_counter()
         rows = files = 0
-        for path in sorted(landing.rglob("*.csv")):
+        for path in paths:
             try:
                 if sniff_format(path) != "csv":
                     continue
@@ -105,6 +107,11 @@ def phase_floor(landing: Path) -> dict:
             rows += con.execute(f"SELECT count(*) FROM t{files}").fetchall()[0][0]
         seconds = time.perf_counter() - started
         con.close()
+    return seconds, files, rows
+
+
+def phase_floor(landing: Path) -> dict:
+    seconds, files, rows = read_csv_floor(sorted(landing.rglob("*.csv")))
     return {"seconds": seconds, "files": files, "rows": rows, "peak_rss_mib": _peak_mib()}
 
 
