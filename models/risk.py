@@ -261,8 +261,11 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict |
     """Train on the earlier months, judge on the last ``test_months`` (fewer when the history is short:
     two months at least are kept for training); keep the better candidate.
     ``trees``: the gradient-boosting size (default: by the number of training rows)."""
-    # the same rows in any order give the same model: the sample follows row order
-    rows = rows.sort_values(["as_of_date", "household_id"], kind="stable", ignore_index=True)
+    # the same rows in any order give the same model: the sample follows row order (a copy only when
+    # they come in another order: at county scale the frame is gigabytes)
+    d, h = rows["as_of_date"].to_numpy(), rows["household_id"].to_numpy()
+    if not ((d[1:] > d[:-1]) | ((d[1:] == d[:-1]) & (h[1:] > h[:-1]))).all():
+        rows = rows.sort_values(["as_of_date", "household_id"], kind="stable", ignore_index=True)
     dates = sorted(rows["as_of_date"].unique())
     test_months = max(1, min(test_months, len(dates) - 2))
     train_dates, test_dates = dates[:-test_months], dates[-test_months:]

@@ -30,7 +30,7 @@ def training_frame(
     rows, built = build_training_rows(con, as_of, dates) if dates else (0, [])
     # in a fixed order: the rows arrive in whatever order DuckDB's threads inserted them, and the
     # sample of negatives (and so the model) follows the order
-    frame = model_frame(con, "model.training_rows", order_by="as_of_date, household_id") if rows else None
+    frame = model_frame(con, "model.training_rows", order_by="as_of_date, household_id", narrow=True) if rows else None
     return frame, dates, built
 
 
