@@ -65,7 +65,7 @@ def keep(con: duckdb.DuckDBPyConnection, d: dt.date, schema: str = "core", kept_
     features = f"SELECT COLUMNS(c -> NOT ends_with(c, '{DETAIL}')) FROM {schema}.household_features"
     members = f"SELECT $d::DATE AS as_of_date, household_id, person_key FROM {schema}.household_members"
     if _exists(con, FEATURES) and _columns(con, FEATURES) != [
-        d[0] for d in con.execute(f"{features} LIMIT 0").description
+        column[0] for column in con.execute(f"{features} LIMIT 0").description
     ]:
         _forget(con)  # core's columns changed (a new feature): month ends of old and new columns cannot be mixed
     if not _exists(con, FEATURES):  # its columns are core's: created from the first month end kept
@@ -135,7 +135,3 @@ def _forget(con: duckdb.DuckDBPyConnection) -> None:
     for table in (FEATURES, MEMBERS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(f"DELETE FROM {NIGHTS}")
-
-
-def history_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
-    return [r[0] for r in con.execute(f"SELECT as_of_date FROM {NIGHTS} ORDER BY 1").fetchall()]
