@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from test_operations import keys  # noqa: F401  the keys the runs use (an autouse fixture), as that suite sets them
 
 from pipelines.cli import main
 from warehouse.resource import connect
@@ -27,7 +28,6 @@ from warehouse.resource import connect
 AS_OF = dt.date(2026, 11, 28)
 NIGHTS = [AS_OF - dt.timedelta(days=14), AS_OF - dt.timedelta(days=7), AS_OF]
 HOUSEHOLDS, MONTHS = 400, 18  # test_operations' county: its model trains, and M01 warns
-KEYS = {"JIUZHU_PERSON_KEY": "6b" * 32, "JIUZHU_WAREHOUSE_KEY": "d4" * 32}
 COMPARED = [
     "audit.quarantine",
     "core.households",
@@ -40,14 +40,6 @@ COMPARED = [
     "monitoring.resolved_warnings",
 ]
 VOLATILE = {"run_id", "quarantined_at"}  # when and by which run: the two homes run at different times
-
-
-@pytest.fixture(scope="module", autouse=True)
-def keys():
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in KEYS.items():
-            mp.setenv(name, value)
-        yield
 
 
 @pytest.fixture(scope="module")
