@@ -107,7 +107,9 @@ LEFT JOIN (SELECT household_id,
                   CASE WHEN pr < 0.01 THEN 1 WHEN pr < 0.05 THEN 5 WHEN pr < 0.1 THEN 10 WHEN pr < 0.2 THEN 20 ELSE 100 END AS top
            FROM (SELECT household_id, percent_rank() OVER (ORDER BY risk_score DESC) AS pr
                  FROM monitoring.household_scores WHERE as_of_date = $d)) r ON r.household_id = w.household_id
-LEFT JOIN core.persons pe ON w.household_id IS NULL AND pe.person_key = w.subject_id
+-- a person outside the roster (no household): by key alone, which DuckDB hashes (a condition on w alone
+-- in ON made it compare every warning with every person)
+LEFT JOIN core.persons pe ON pe.person_key = CASE WHEN w.household_id IS NULL THEN w.subject_id END
 WHERE w.as_of_date = $d
 """
 
