@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -16,8 +17,8 @@ from exports.excel import open_workbook, title_lines, write_sheet
 from exports.export_log import log_export
 from jiuzhu.config import Feed, load_quality
 from jiuzhu.idnumber import mask as id_mask
-from jiuzhu.pii import mask_name
-from warehouse.pii_lookup import masker
+from jiuzhu.pii import mask_name, mask_text
+from warehouse.pii_lookup import masker, roster_names_in
 
 NOT_TAKEN_SHEET = "未采用的反馈"
 NOT_TAKEN_HOW = "下列反馈未被采用（累计，最近报送的在前）：请按“处理办法”在“反馈”工作表中更正后再报送。"
@@ -43,42 +44,69 @@ def write_quality_workbooks(
     con: duckdb.DuckDBPyConnection, feeds: Iterable[Feed], as_of: dt.date, out_dir: Path, run_id: str | None = None
 ) -> dict[str, int]:
     """Every feed's workbook, each logged in audit.export_log; returns the rows listed per feed."""
-    written = {feed.name: write_quality_workbook(con, feed, as_of, out_dir) for feed in feeds}
+    listings = [_Listing.read(con, feed, as_of) for feed in feeds]
+    # the roster's names in all of them, looked up at once: the lookup reads every roster ever delivered
+    roster = roster_names_in(con, [text for listing in listings for text in listing.texts()])
+    written = {listing.feed.name: _write_quality_workbook(listing, roster, out_dir) for listing in listings}
     for name, rows_listed in written.items():
         log_export(con, as_of, out_dir / f"{name}.xlsx", "quality", name, rows_listed, run_id)
     return written
 
 
-def write_quality_workbook(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, out_dir: Path) -> int:
-    """<out_dir>/<feed>.xlsx: rejected files and quarantined rows of the files dated in the last
-    ``workbook_days`` (config/quality.yaml) up to the as-of date, for the department to fix at the source. What leaves the warehouse is masked: ID numbers (in their
-    columns, and ID-like numbers in any text, file names included), names (the name column keeps
-    the surname; roster names in free text), and text that starts like a formula is neutralised.
-    The records' own numbers (户编号, 结算编号 …) stay as delivered."""
-    since = as_of - dt.timedelta(days=load_quality()["workbook_days"])
-    files = con.execute(
-        """SELECT coalesce(display_name, file_name), extract_date, reason_code, reason FROM audit.files
-           WHERE feed = $feed AND status = 'rejected' AND coalesce(extract_date, $as_of) <= $as_of
-             AND coalesce(extract_date, ingested_at::DATE) > $since  -- a name without a date: when it came
-           ORDER BY extract_date, file_name""",
-        {"feed": feed.name, "as_of": as_of, "since": since},
-    ).fetchall()
-    rows = con.execute(
-        """SELECT coalesce(f.display_name, q.file_name), q.row_number, q.reason_code, q.reason, q.raw FROM audit.quarantine q
-           JOIN audit.files f USING (file_id)
-           WHERE q.feed = $feed AND f.extract_date <= $as_of AND f.extract_date > $since
-           ORDER BY f.extract_date, q.file_name, q.row_number""",
-        {"feed": feed.name, "as_of": as_of, "since": since},
-    ).fetchall()
+@dataclass(frozen=True)
+class _Listing:
+    """A feed's rejected files and quarantined rows (with their original values) for its workbook."""
+
+    feed: Feed
+    files: list[tuple]
+    rows: list[tuple]
+    values: list[dict]
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date) -> _Listing:
+        """The files dated in the last ``workbook_days`` (config/quality.yaml) up to the as-of date."""
+        since = as_of - dt.timedelta(days=load_quality()["workbook_days"])
+        files = con.execute(
+            """SELECT coalesce(display_name, file_name), extract_date, reason_code, reason FROM audit.files
+               WHERE feed = $feed AND status = 'rejected' AND coalesce(extract_date, $as_of) <= $as_of
+                 AND coalesce(extract_date, ingested_at::DATE) > $since  -- a name without a date: when it came
+               ORDER BY extract_date, file_name""",
+            {"feed": feed.name, "as_of": as_of, "since": since},
+        ).fetchall()
+        rows = con.execute(
+            """SELECT coalesce(f.display_name, q.file_name), q.row_number, q.reason_code, q.reason, q.raw
+               FROM audit.quarantine q JOIN audit.files f USING (file_id)
+               WHERE q.feed = $feed AND f.extract_date <= $as_of AND f.extract_date > $since
+               ORDER BY f.extract_date, q.file_name, q.row_number""",
+            {"feed": feed.name, "as_of": as_of, "since": since},
+        ).fetchall()
+        return cls(feed, files, rows, [json.loads(raw) if raw else {} for *_, raw in rows])
+
+    def own_names(self) -> frozenset[str]:
+        """The rows' own names: a petition may name its petitioner, who is not always in the roster."""
+        columns = {c.name for c in self.feed.columns if c.field == "name"}
+        return frozenset(str(row[c]).strip() for row in self.values for c in columns if row.get(c))
+
+    def texts(self) -> list[str]:
+        return [str(v) for row in self.values for v in row.values() if v] + [r[3] or "" for r in self.rows]
+
+
+def _write_quality_workbook(listing: _Listing, roster: frozenset[str], out_dir: Path) -> int:
+    """<out_dir>/<feed>.xlsx: the listing, for the department to fix at the source. What leaves the
+    warehouse is masked: ID numbers (in their columns, and ID-like numbers in any text, file names
+    included), names (the name column keeps the surname; ``roster``'s names and the rows' own in free
+    text), and text that starts like a formula is neutralised. The records' own numbers (户编号,
+    结算编号 …) stay as delivered."""
+    feed, files, rows, values = listing.feed, listing.files, listing.rows, listing.values
     id_columns = {c.name for c in feed.columns if c.type == "id"}
     name_columns = {c.name for c in feed.columns if c.field == "name"}
     # the records' own numbers (户编号, 结算编号 …): the department finds the row by them; they name no person
     record_numbers = {c.name for c in feed.columns if c.field.endswith("_id") and c.type != "id"}
     columns = feed.column_names
-    values = [json.loads(raw) if raw else {} for *_, raw in rows]
-    # the rows' own names count too: a petition may name its petitioner, who is not always in the roster
-    own_names = frozenset(str(row[c]).strip() for row in values for c in name_columns if row.get(c))
-    mask = masker(con, [str(v) for row in values for v in row.values() if v] + [r[3] or "" for r in rows], own_names)
+    names = roster | {n for n in listing.own_names() if len(n) >= 2}
+
+    def mask(text: str) -> str | None:
+        return mask_text(text, names)
 
     def shown(column: str, value) -> str | None:
         if value is None or value == "":

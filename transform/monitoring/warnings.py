@@ -20,7 +20,7 @@ import duckdb
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
 from jiuzhu.policy import Policy
 from models.rules import FEATURE_RULES, LEVEL_ORDER, MODEL_RULE, RULES, Rule, render
-from transform.as_of import relations
+from transform.as_of import current_feeds, relations
 from transform.monitoring.feedback import valid_feedback
 from transform.sql import policy_number, run_file
 from warehouse.macros import install_macros
@@ -150,7 +150,8 @@ WHERE coalesce(({render(rule.predicate, policy)}), false)
 
 
 def _run(con: duckdb.DuckDBPyConnection, step: str, params: dict) -> None:
-    run_file(con, SQL_DIR / f"{step}.sql", relations() | {"valid_feedback": valid_feedback()}, params)
+    feeds = relations(current_feeds(con, params["as_of"]))  # tonight's rows as staging marked them
+    run_file(con, SQL_DIR / f"{step}.sql", feeds | {"valid_feedback": valid_feedback()}, params)
 
 
 def _episodes(con: duckdb.DuckDBPyConnection, params: dict) -> None:
@@ -237,7 +238,7 @@ def _sources(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> 
     """The rows behind each hit: per subject type, rule and feed, the rows of the household's members
     (the household's own, for verifications) or of the person outside the roster, within the feed's
     window (SOURCE_WINDOWS; $window, bound)."""
-    r, by_code = relations(), {rule.code: rule for rule in RULES}
+    r, by_code = relations(current_feeds(con, as_of)), {rule.code: rule for rule in RULES}
     searches = [("household", rule.code, feed) for rule in RULES for feed in rule.feeds if feed in SOURCE_WINDOWS]
     searches += [("person", code, feed) for code in OUTSIDER_RULES for feed in by_code[code].feeds]
     for subject, code, feed in searches:
