@@ -249,9 +249,11 @@ class Fingerprints:
             self.remember(path, st, sha)
         return sha
 
-    def save(self, landing: Path) -> None:
-        """Forget files of this landing zone that are gone; write the cache file if anything changed."""
-        root = self._key(landing) + os.sep
+    def save(self, folder: Path) -> None:
+        """Forget the files under ``folder`` (what was listed: the landing zone, or one feed's folder)
+        that were not seen; write the cache file if anything changed. Only there: a feed's ingest
+        that forgot the other feeds' files made every night read every file ever delivered again."""
+        root = self._key(folder) + os.sep
         for key in [k for k in self.entries if k.startswith(root) and k not in self.used]:
             del self.entries[key]
             self.changed = True

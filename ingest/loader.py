@@ -166,7 +166,7 @@ def ingest_feed(
     for name in report.waiting:
         log.info("%s/%s: 仍在写入，留待下次 still being written, waits", feed.name, name)
     _record_waiting(con, feed.name, report.waiting, run_id)
-    fingerprints.save(landing)
+    fingerprints.save(landing / feed.name)  # the folder list_feed_files read
     return report
 
 

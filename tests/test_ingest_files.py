@@ -237,3 +237,35 @@ def test_a_snapshot_must_be_complete(landing):
         "m_20261103.csv": ("loaded", None),
     }
     assert landing.query("SELECT count(*) FROM audit.quarantine") == [(0,)]
+
+
+def test_files_loaded_on_an_earlier_night_are_not_read_again_whichever_feed_ran_last(landing, monkeypatch):
+    """Each feed's raw step remembers what it read (the fingerprints cache of the home): a feed
+    ingested after another must not forget the other's files, or every night reads every file ever
+    delivered again, and the nights grow with the history."""
+    from ingest import files, loader
+    from jiuzhu.config import load_feeds
+    from warehouse.resource import connect
+
+    cache = landing.root.parent / "state" / "landing_sha256.json"
+    landing.write("wj_deaths", "d_20261101.csv", DEATHS_HEADER + f"{ID1},张三,2026-01-02\n")
+    landing.write("xf_petitions", "x_20261101.csv", "不是信访事项的表\n")  # rejected: known all the same
+
+    def ingest(feed: str) -> loader.FeedReport:  # as the raw asset does: a cache object per step
+        with connect(landing.warehouse) as con:
+            return loader.ingest_feed(
+                con,
+                load_feeds()[feed],
+                landing.root,
+                dt.date(2026, 11, 28),
+                "test",
+                fingerprints=files.Fingerprints(cache),
+            )
+
+    assert [o.status for o in ingest("wj_deaths").outcomes] == ["loaded"]
+    assert [o.status for o in ingest("xf_petitions").outcomes] == ["rejected"]
+    files._MEMORY.clear()  # the next night: a new process, the cache file all that is kept
+    reads = []
+    monkeypatch.setattr(loader, "copy_and_hash", lambda path, copy: reads.append(path))
+    assert ingest("wj_deaths").outcomes == [] and ingest("xf_petitions").outcomes == []
+    assert reads == []
