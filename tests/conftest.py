@@ -73,7 +73,7 @@ class Landing:
         assert result.success
         return result
 
-    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+    def query(self, sql: str, params: list | dict | None = None) -> list[tuple]:
         with connect(self.warehouse, read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
 

@@ -2,8 +2,9 @@
 
 A record counts for D only if its file was extracted on or before D (and the
 feature SQL also requires its own date on or before D). Incremental feeds: the
-latest version of each natural key among those files; snapshot feeds: the
-newest snapshot on or before D (all its files together).
+latest version of each natural key among those files (by staging's superseded_on: a
+filter, not a window over the history); snapshot feeds: the newest snapshot on or
+before D (all its files together).
 
 Each relation is a subquery to place in a statement's FROM; it reads the date from the
 parameter ``$as_of``, which the statement binds (``con.execute(sql, {"as_of": D})``).
@@ -17,24 +18,21 @@ import duckdb
 
 from jiuzhu.config import Feed, load_feeds
 from transform.staging.build import rules_version
-from warehouse.resource import quote_ident as q
 
 
 def as_of_relation(feed: Feed, as_of: str = "$as_of") -> str:
     """A SQL subquery (in parentheses) over staging.<feed> as it stood on the date ``as_of`` (SQL)."""
-    key = ", ".join(q(f) for f in feed.key_fields)
     if feed.kind == "snapshot":
         in_force = (
             f"(SELECT max(extract_date) FROM audit.files WHERE feed = '{feed.name}' AND status = 'loaded' "
             f"AND rows_read > 0 AND extract_date <= {as_of})"
         )
-        return (
-            f"(SELECT * FROM staging.{feed.name} WHERE extract_date = {in_force} "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY file_id DESC, source_row DESC) = 1)"
-        )
+        # staging holds each key once per extract date (the others are quarantined): no window needed
+        return f"(SELECT * FROM staging.{feed.name} WHERE extract_date = {in_force})"
+    # the latest version known on the date: staging keeps when each row was superseded (by extract date)
     return (
         f"(SELECT * FROM staging.{feed.name} WHERE extract_date <= {as_of} "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extract_date DESC, file_id DESC, source_row DESC) = 1)"
+        f"AND (superseded_on IS NULL OR superseded_on > {as_of}))"
     )
 
 

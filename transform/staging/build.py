@@ -8,6 +8,9 @@ rows are the truth on the run's as-of date:
   extracted on or before the date (a later extract corrects an earlier one);
 - snapshot feeds: the rows of the newest snapshot on or before the date (all its
   files of that extract date together: main file and 补录 supplements).
+Incremental feeds also carry ``superseded_on``: the extract date of the key's next version (none:
+the latest), so that the rows in force on any date D are a filter, ``extract_date <= D AND
+(superseded_on IS NULL OR superseded_on > D)`` (transform.as_of), not a window over the history.
 A natural key twice in one extract is quarantined as DUPLICATE_KEY, or DUPLICATE_ROW where the
 row is the same as the one that stands (the last row stands, transform/staging/spec_sql.py), so
 staging holds each key once per extract.
@@ -69,8 +72,15 @@ def _currency_sql(feed: Feed) -> str:
     return current
 
 
+def _superseded_sql(feed: Feed) -> str:
+    """superseded_on of an incremental feed's rows: the extract date of the key's next version, in the
+    order that decides which version stands (extract date, then file, then row)."""
+    key = ", ".join(q(f) for f in feed.key_fields)
+    return f"lead(extract_date) OVER (PARTITION BY {key} ORDER BY extract_date, file_id, source_row) AS superseded_on"
+
+
 # Bump when this module changes what staging holds: every feed is then rebuilt once.
-STAGING_FORMAT = "1"
+STAGING_FORMAT = "2"  # 2: superseded_on
 
 
 def rules_version(feed: Feed) -> str:
@@ -159,9 +169,10 @@ def _rebuild(
     _standardise(con, feed, scratch)
     try:
         with transaction(con):
+            superseded = f", {_superseded_sql(feed)}" if feed.kind == "incremental" else ""
             con.execute(
                 f"""CREATE OR REPLACE TABLE {table} AS
-                    SELECT {columns}, {_currency_sql(feed)} FROM {scratch} WHERE _reason_code IS NULL""",
+                    SELECT {columns}, {_currency_sql(feed)}{superseded} FROM {scratch} WHERE _reason_code IS NULL""",
                 _night(feed, as_of, in_force),
             )
             if feed.reversal:
@@ -235,9 +246,10 @@ def _catch_up(
 def _recompute_currency(
     con: duckdb.DuckDBPyConnection, feed: Feed, changed: str, as_of: dt.date, last_as_of: dt.date
 ) -> None:
-    """is_current of an incremental feed, over the keys where it can have changed since ``last_as_of``:
-    those with a version removed (_jz_keys) or added on a changed date, and those with a version
-    extracted between the two nights (known on one, not the other). Each key's own versions decide."""
+    """is_current and superseded_on of an incremental feed, over the keys where they can have changed
+    since ``last_as_of``: those with a version removed (_jz_keys) or added on a changed date, and those
+    with a version extracted between the two nights (known on one, not the other). Each key's own
+    versions decide."""
     table = f"staging.{feed.name}"
     key = ", ".join(q(f) for f in feed.key_fields)
     low, high = min(as_of, last_as_of), max(as_of, last_as_of)
@@ -249,11 +261,12 @@ def _recompute_currency(
     # a key field may be empty (a returned form's township): NULLs match
     same_key = " AND ".join(f"s.{q(f)} IS NOT DISTINCT FROM k.{q(f)}" for f in feed.key_fields)
     con.execute(
-        f"""UPDATE {table} t SET is_current = c.is_current FROM (
-                SELECT file_id, source_row, {_currency_sql(feed)} FROM (
+        f"""UPDATE {table} t SET is_current = c.is_current, superseded_on = c.superseded_on FROM (
+                SELECT file_id, source_row, {_currency_sql(feed)}, {_superseded_sql(feed)} FROM (
                     SELECT s.* FROM {table} s SEMI JOIN (SELECT DISTINCT * FROM _jz_keys) k ON {same_key})
             ) c
-            WHERE t.file_id = c.file_id AND t.source_row = c.source_row AND t.is_current IS DISTINCT FROM c.is_current""",
+            WHERE t.file_id = c.file_id AND t.source_row = c.source_row
+              AND (t.is_current IS DISTINCT FROM c.is_current OR t.superseded_on IS DISTINCT FROM c.superseded_on)""",
         {"as_of": as_of},
     )
 
