@@ -104,15 +104,18 @@ NIGHTS: list[tuple[str, list[tuple[str, str, str]]]] = [
 ]
 
 
-def _state(landing: Landing, feed: str) -> tuple[list, list]:
-    """staging.<feed> and its staging quarantine, every column but when and by which run."""
+def _state(landing: Landing, feed: str) -> tuple[list, list, list]:
+    """staging.<feed>, the persons of its current rows, and its staging quarantine, every column but
+    when and by which run."""
     staged = landing.query(f"SELECT * FROM staging.{feed} ORDER BY ALL")
+    table = build.persons_table(load_feeds()[feed])
+    persons = landing.query(f"SELECT * FROM {table} ORDER BY ALL") if table else []
     quarantine = landing.query(
         """SELECT * EXCLUDE (run_id, quarantined_at) FROM audit.quarantine
            WHERE stage = 'staging' AND feed = ? ORDER BY ALL""",
         [feed],
     )
-    return staged, quarantine
+    return staged, persons, quarantine
 
 
 def _stage(landing: Landing, feed: str, night: dt.date, rebuild: bool) -> build.StagingReport:
@@ -166,6 +169,14 @@ def test_each_night_staged_from_its_files_equals_a_rebuild_from_all_of_raw(two_w
         (1,)  # ID2's main-file row, a duplicate of the 补录 one
     ]
     assert incremental.query("SELECT household_id FROM staging.mz_members WHERE is_current") == [("H1",)]
+    # who the deaths feed knows tonight, by the name of the row that stands
+    persons = incremental.query("SELECT id_number, named.name, named.extract_date FROM staging.wj_deaths_persons")
+    assert sorted(persons) == sorted(
+        [
+            (i, n, dt.date(2026, 11, d))
+            for i, n, d in [(ID1, "张三", 10), (ID2, "李四", 1), (ID3, "王五", 28), (ID4, "赵六", 5)]
+        ]
+    )
     links = incremental.query(
         "SELECT settlement_id, reversed_by FROM staging.yb_settlements WHERE is_current ORDER BY 1"
     )
@@ -223,3 +234,20 @@ def test_the_rows_in_force_on_any_date_are_those_of_the_latest_version_known_the
             assert got == incremental.query(f"{latest} ORDER BY ALL", {"as_of": day}), (feed.name, day)
     versions = incremental.query("SELECT count(*) FROM staging.wj_deaths WHERE superseded_on IS NOT NULL")
     assert versions[0][0] >= 2  # corrections did happen: the comparison above is not between latest rows alone
+
+
+def test_a_person_whose_only_row_is_withdrawn_is_no_longer_known_to_the_feed(two_warehouses):
+    """A file sent again without a settlement: its person, with no other row, leaves the feed's
+    persons (core would still count them as seen, and name them, from a row that no longer stands)."""
+    incremental, rebuilt, _ = two_warehouses
+    first = SETTLEMENT_HEADER + _settlement("JS8", ID3, "2026-10-05", 90) + _settlement("JS9", ID4, "2026-10-06", 70)
+    for night, content in [
+        ("2026-11-01", first),
+        ("2026-11-02", SETTLEMENT_HEADER + _settlement("JS8", ID3, "2026-10-05", 90)),
+    ]:
+        incremental.write("yb_settlements", "yb_20261101.csv", content)
+        date = dt.date.fromisoformat(night)
+        _stage(incremental, "yb_settlements", date, rebuild=False)
+        _stage(rebuilt, "yb_settlements", date, rebuild=True)
+        assert _state(incremental, "yb_settlements") == _state(rebuilt, "yb_settlements"), night
+    assert incremental.query("SELECT id_number FROM staging.yb_settlements_persons") == [(ID3,)]

@@ -40,6 +40,7 @@ from jiuzhu.config import FALLBACK_TOWNSHIP, load_feeds, load_linkage, load_town
 from jiuzhu.policy import Policy
 from transform.as_of import current_feeds, relations
 from transform.sql import policy_number, run_file
+from transform.staging.build import persons_sql, persons_table
 from warehouse.macros import install_macros
 
 SQL_DIR = Path(__file__).resolve().parent
@@ -160,6 +161,12 @@ def _placeholders(schema: str, restricted: str, current: frozenset[str]) -> dict
         f"JOIN {restricted}.person_ids k USING (id_number))"
         for name in with_ids
     }
+    # each feed's persons (ID number, latest named row): staging keeps them for tonight's incremental
+    # feeds; otherwise from the feed's rows, reduced per ID number before keying (rows many, persons few)
+    persons = {
+        f: table if f in current and (table := persons_table(feeds[f])) else f"({persons_sql(feeds[f], rel[f])})"
+        for f in with_ids
+    }
     priority = {f: p for f in with_ids if (p := feeds[f].name_priority)}  # the feeds whose 姓名 names persons
     named = sorted(priority, key=lambda f: -priority[f])
     return (
@@ -168,21 +175,15 @@ def _placeholders(schema: str, restricted: str, current: frozenset[str]) -> dict
         | {
             "core": schema,
             "restricted": restricted,
-            "id_numbers": " UNION ".join(
-                f"SELECT id_number FROM {rel[f]} WHERE id_number IS NOT NULL" for f in with_ids
-            ),
-            # each feed's latest name per ID number, then keyed: a feed's rows are many, its persons few
+            "id_numbers": " UNION ".join(f"SELECT id_number FROM {persons[f]}" for f in with_ids),
             "named_records": " UNION ALL ".join(
-                f"SELECT k.person_key, x.n.name, x.n.extract_date, {int(priority[f])} AS src, x.n.file_id, x.n.source_row "
-                f"FROM (SELECT id_number, arg_max({{'name': name, 'extract_date': extract_date, 'file_id': file_id, "
-                f"'source_row': source_row}}, (extract_date, file_id, source_row)) AS n FROM {rel[f]} "
-                f"WHERE name IS NOT NULL AND id_number IS NOT NULL GROUP BY id_number) x "
-                f"JOIN {restricted}.person_ids k USING (id_number)"
+                f"SELECT k.person_key, x.named.name, x.named.extract_date, {int(priority[f])} AS src, "
+                f"x.named.file_id, x.named.source_row FROM {persons[f]} x "
+                f"JOIN {restricted}.person_ids k USING (id_number) WHERE x.named IS NOT NULL"
                 for f in named
             ),
             "seen_records": " UNION ALL ".join(
-                f"SELECT k.person_key, '{f}' AS feed FROM (SELECT DISTINCT id_number FROM {rel[f]}) x "
-                f"JOIN {restricted}.person_ids k USING (id_number)"
+                f"SELECT k.person_key, '{f}' AS feed FROM {persons[f]} x JOIN {restricted}.person_ids k USING (id_number)"
                 for f in with_ids
                 if f != ROSTER
             ),

@@ -11,6 +11,10 @@ rows are the truth on the run's as-of date:
 Incremental feeds also carry ``superseded_on``: the extract date of the key's next version (none:
 the latest), so that the rows in force on any date D are a filter, ``extract_date <= D AND
 (superseded_on IS NULL OR superseded_on > D)`` (transform.as_of), not a window over the history.
+Incremental feeds with an ID column also keep ``staging.<feed>_persons``: one row per ID number
+of their current rows, with the latest named row, maintained for the ID numbers whose rows changed.
+Core reads who the feed knows, and by what name, from it rather than from every current row
+(rs_insurance holds a row per person, insurance and month since the first extract).
 A natural key twice in one extract is quarantined as DUPLICATE_KEY, or DUPLICATE_ROW where the
 row is the same as the one that stands (the last row stands, transform/staging/spec_sql.py), so
 staging holds each key once per extract.
@@ -79,8 +83,30 @@ def _superseded_sql(feed: Feed) -> str:
     return f"lead(extract_date) OVER (PARTITION BY {key} ORDER BY extract_date, file_id, source_row) AS superseded_on"
 
 
+def persons_table(feed: Feed) -> str | None:
+    """The table of the persons of ``feed``'s current rows (None: the feed keeps none)."""
+    return f"staging.{feed.name}_persons" if feed.kind == "incremental" and feed.identifies_persons else None
+
+
+def persons_sql(feed: Feed, rows: str, only: str = "true") -> str:
+    """Each ID number of ``rows`` (a relation over the feed's rows; ``only``: a condition on them) and
+    its latest named row, ``named`` (NULL: no row names the person)."""
+    if "name" in {c.field for c in feed.columns}:
+        named = (
+            "arg_max({'name': name, 'extract_date': extract_date, 'file_id': file_id, 'source_row': source_row}, "
+            "(extract_date, file_id, source_row)) FILTER (WHERE name IS NOT NULL)"
+        )
+    else:
+        named = "NULL::STRUCT(name VARCHAR, extract_date DATE, file_id BIGINT, source_row BIGINT)"
+    return f"SELECT id_number, {named} AS named FROM {rows} x WHERE id_number IS NOT NULL AND {only} GROUP BY id_number"
+
+
+def _persons_sql(feed: Feed, only: str = "true") -> str:
+    return persons_sql(feed, f"(SELECT * FROM staging.{feed.name} WHERE is_current)", only)
+
+
 # Bump when this module changes what staging holds: every feed is then rebuilt once.
-STAGING_FORMAT = "2"  # 2: superseded_on
+STAGING_FORMAT = "2"  # 2: superseded_on, <feed>_persons
 
 
 def rules_version(feed: Feed) -> str:
@@ -178,6 +204,8 @@ def _rebuild(
             if feed.reversal:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN reversed_by VARCHAR")
                 _link_reversals(con, feed, feed.reversal)
+            if persons := persons_table(feed):
+                con.execute(f"CREATE OR REPLACE TABLE {persons} AS {_persons_sql(feed)}")
             con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
             _quarantine(con, feed, scratch, run_id)
             _record(con, feed, as_of, version)
@@ -210,6 +238,10 @@ def _catch_up(
         # keys whose versions are about to be removed: their earlier versions may stand again
         key = ", ".join(q(f) for f in feed.key_fields)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _jz_keys AS SELECT DISTINCT {key} FROM {table} WHERE {changed}")
+        if persons_table(feed):  # and the persons of the rows about to be removed: one may be left with none
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _jz_ids AS SELECT DISTINCT id_number FROM {table} WHERE {changed}"
+            )
     columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
     if any_changed:
         _standardise(con, feed, scratch, f"r.{changed}")
@@ -269,6 +301,14 @@ def _recompute_currency(
               AND (t.is_current IS DISTINCT FROM c.is_current OR t.superseded_on IS DISTINCT FROM c.superseded_on)""",
         {"as_of": as_of},
     )
+    if persons := persons_table(feed):  # the persons of the keys whose currency was recomputed, and of removed rows
+        con.execute(
+            f"""INSERT INTO _jz_ids SELECT DISTINCT s.id_number FROM {table} s
+                SEMI JOIN (SELECT DISTINCT * FROM _jz_keys) k ON {same_key}"""
+        )
+        ids = "id_number IN (SELECT id_number FROM _jz_ids)"
+        con.execute(f"DELETE FROM {persons} WHERE {ids}")
+        con.execute(f"INSERT INTO {persons} {_persons_sql(feed, ids)}")
 
 
 def _link_reversals(con: duckdb.DuckDBPyConnection, feed: Feed, reversal: dict) -> None:
