@@ -303,12 +303,12 @@ def _recompute_currency(
     )
     if persons := persons_table(feed):  # the persons of the keys whose currency was recomputed, and of removed rows
         con.execute(
-            f"""INSERT INTO _jz_ids SELECT DISTINCT s.id_number FROM {table} s
+            f"""INSERT INTO _jz_ids (id_number) SELECT DISTINCT s.id_number FROM {table} s
                 SEMI JOIN (SELECT DISTINCT * FROM _jz_keys) k ON {same_key}"""
         )
         ids = "id_number IN (SELECT id_number FROM _jz_ids)"
         con.execute(f"DELETE FROM {persons} WHERE {ids}")
-        con.execute(f"INSERT INTO {persons} {_persons_sql(feed, ids)}")
+        con.execute(f"INSERT INTO {persons} BY NAME {_persons_sql(feed, ids)}")
 
 
 def _link_reversals(con: duckdb.DuckDBPyConnection, feed: Feed, reversal: dict) -> None:
