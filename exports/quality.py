@@ -17,8 +17,8 @@ from exports.excel import open_workbook, title_lines, write_sheet
 from exports.export_log import log_export
 from jiuzhu.config import Feed, load_quality
 from jiuzhu.idnumber import mask as id_mask
-from jiuzhu.pii import mask_name, mask_text
-from warehouse.pii_lookup import masker, roster_names_in
+from jiuzhu.pii import mask_name
+from warehouse.pii_lookup import masker, names_masker, roster_names_in
 
 NOT_TAKEN_SHEET = "未采用的反馈"
 NOT_TAKEN_HOW = "下列反馈未被采用（累计，最近报送的在前）：请按“处理办法”在“反馈”工作表中更正后再报送。"
@@ -103,10 +103,7 @@ def _write_quality_workbook(listing: _Listing, roster: frozenset[str], out_dir: 
     # the records' own numbers (户编号, 结算编号 …): the department finds the row by them; they name no person
     record_numbers = {c.name for c in feed.columns if c.field.endswith("_id") and c.type != "id"}
     columns = feed.column_names
-    names = roster | {n for n in listing.own_names() if len(n) >= 2}
-
-    def mask(text: str) -> str | None:
-        return mask_text(text, names)
+    mask = names_masker(roster, listing.own_names())
 
     def shown(column: str, value) -> str | None:
         if value is None or value == "":

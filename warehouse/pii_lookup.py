@@ -26,5 +26,10 @@ def roster_names_in(con: duckdb.DuckDBPyConnection, texts) -> frozenset[str]:
 
 def masker(con: duckdb.DuckDBPyConnection, texts, also: frozenset[str] = frozenset()):
     """A function masking ID-like numbers, the roster's names found in ``texts``, and the names ``also``."""
-    names = roster_names_in(con, texts) | {n for n in also if len(n) >= 2}
-    return lambda text: mask_text(text, names)
+    return names_masker(roster_names_in(con, texts), also)
+
+
+def names_masker(names: frozenset[str], also: frozenset[str] = frozenset()):
+    """A function masking ID-like numbers, ``names`` (looked up already) and the names ``also``."""
+    known = names | {n for n in also if len(n) >= 2}
+    return lambda text: mask_text(text, known)
