@@ -17,14 +17,18 @@ import datetime as dt
 import duckdb
 
 from jiuzhu.config import Feed, load_feeds
-from transform.staging.build import rules_version
+from transform.staging.build import rules_version, snapshot_in_force
 
 
-def as_of_relation(feed: Feed, as_of: str = "$as_of") -> str:
-    """A SQL subquery (in parentheses) over staging.<feed> as it stood on the date ``as_of`` (SQL)."""
+def as_of_relation(feed: Feed, as_of: str = "$as_of", bound: bool = False) -> str:
+    """A SQL subquery (in parentheses) over staging.<feed> as it stood on the date ``as_of`` (SQL).
+    ``bound``: a snapshot feed's extract date in force is the parameter ``$in_force_<feed>``
+    (in_force_dates), a value DuckDB can skip the other snapshots' blocks by, not a subquery."""
     if feed.kind == "snapshot":
         in_force = (
-            f"(SELECT max(extract_date) FROM audit.files WHERE feed = '{feed.name}' AND status = 'loaded' "
+            f"${in_force_parameter(feed.name)}"
+            if bound
+            else f"(SELECT max(extract_date) FROM audit.files WHERE feed = '{feed.name}' AND status = 'loaded' "
             f"AND rows_read > 0 AND extract_date <= {as_of})"
         )
         # staging holds each key once per extract date (the others are quarantined): no window needed
@@ -36,13 +40,29 @@ def as_of_relation(feed: Feed, as_of: str = "$as_of") -> str:
     )
 
 
-def relations(current: frozenset[str] = frozenset()) -> dict[str, str]:
+def relations(current: frozenset[str] = frozenset(), bound: bool = False) -> dict[str, str]:
     """Every feed's relation over ``$as_of``. The feeds named in ``current`` have their rows of the
     night marked already (staging's ``is_current``, computed for the same date: current_feeds),
-    which reads no window over the feed's whole history."""
+    which reads no window over the feed's whole history. ``bound``: see as_of_relation."""
     return {
-        name: f"(SELECT * FROM staging.{name} WHERE is_current)" if name in current else as_of_relation(feed)
+        name: f"(SELECT * FROM staging.{name} WHERE is_current)"
+        if name in current
+        else as_of_relation(feed, bound=bound)
         for name, feed in load_feeds().items()
+    }
+
+
+def in_force_parameter(feed: str) -> str:
+    return f"in_force_{feed}"
+
+
+def in_force_dates(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, dt.date | None]:
+    """The parameters of relations(bound=True): each snapshot feed's extract date in force on ``as_of``
+    (None: no snapshot yet, so no rows)."""
+    return {
+        in_force_parameter(name): snapshot_in_force(con, name, as_of)
+        for name, feed in load_feeds().items()
+        if feed.kind == "snapshot"
     }
 
 

@@ -16,11 +16,15 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 def run_file(con: duckdb.DuckDBPyConnection, path: Path, names: dict[str, str], params: dict) -> None:
     """Run the statements of the .sql file ``path``, each with the parameters it names."""
-    sql = PLACEHOLDER.sub(lambda m: names[m.group(1)], path.read_text(encoding="utf-8"))
+    run_sql(con, PLACEHOLDER.sub(lambda m: names[m.group(1)], path.read_text(encoding="utf-8")), params, path.name)
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict, where: str = "a statement") -> None:
+    """Run the statements of ``sql``, each with the parameters of ``params`` it names."""
     for statement in duckdb.extract_statements(sql):
         unknown = statement.named_parameters - params.keys()
         if unknown:
-            raise KeyError(f"{path.name} uses ${', $'.join(sorted(unknown))}: not a value its builder binds")
+            raise KeyError(f"{where} uses ${', $'.join(sorted(unknown))}: not a value its builder binds")
         con.execute(statement, {name: params[name] for name in statement.named_parameters})
 
 

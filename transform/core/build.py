@@ -38,8 +38,8 @@ import duckdb
 
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_feeds, load_linkage, load_townships
 from jiuzhu.policy import Policy
-from transform.as_of import current_feeds, relations
-from transform.sql import policy_number, run_file
+from transform.as_of import current_feeds, in_force_dates, relations
+from transform.sql import policy_number, run_file, run_sql
 from transform.staging.build import persons_sql, persons_table
 from warehouse.macros import install_macros
 
@@ -48,6 +48,7 @@ FEATURES_DIR = SQL_DIR  # where the features_<department>.sql are found
 ROSTER = "mz_members"  # the civil-affairs roster: who is a household's member
 BEFORE = ("person_ids", "household_members", "persons", "households", "persons_outside_roster", "assistance")
 AFTER = ("household_features", "linkage_suggestions")  # departments' facts added up per household, then linkage
+NOT_FEATURES = ("persons_outside_roster", "linkage_suggestions")  # what household_features does not read
 TEMP_TABLE = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(\w+)", re.IGNORECASE)
 
 
@@ -64,40 +65,62 @@ def build_core(
     """(Re)build <schema>.* for ``as_of``. Needs jz_person_key() installed (warehouse.person_key).
 
     The nightly run builds ``core``; model training builds past nights into its own
-    schemas so that tonight's tables are never overwritten.
+    schemas so that tonight's tables are never overwritten (build_features).
     """
-    install_macros(con)
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE SCHEMA IF NOT EXISTS {restricted}")
-    features = _features()
-    person = [_person_table(path) for path, _ in features]
-    household = [table for _, tables in features for table in tables if table.startswith("_jz_household_")]
-    names = _placeholders(schema, restricted, current_feeds(con, as_of)) | {
-        "person_joins": "\n    ".join(f"LEFT JOIN {table} USING (person_key)" for table in person),
-        "household_joins": "\n".join(f"LEFT JOIN {table} USING (household_id)" for table in household),
-    }
-    params = _parameters(as_of, policy)
-    for step in BEFORE:
-        run_file(con, SQL_DIR / f"{step}.sql", names, params)
-    for path, _ in features:
-        run_file(con, path, names, params)
-    _check_features(con, schema, person, household)
-    for step in AFTER:
-        run_file(con, SQL_DIR / f"{step}.sql", names, params)
-    added = [c for table in household for c in _columns(con, table) if c != "household_id"]
-    if added and _columns(con, f"{schema}.household_features")[-len(added) :] != added:  # DuckDB would rename: x_1
-        raise ValueError(f"a column of {', '.join(household)} has a name {schema}.household_features already uses")
-    temps = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE temporary "
-        "AND (starts_with(table_name, '_jz_features') OR starts_with(table_name, '_jz_household'))"
-    )
-    for (temp,) in temps.fetchall():  # each member's health and other facts: gone once added up
-        con.execute(f"DROP TABLE {temp}")
+    _build(con, as_of, policy, schema, restricted, skip=())
     counts = con.execute(
         f"""SELECT (SELECT count(*) FROM {schema}.persons_outside_roster),
                    (SELECT count(DISTINCT person_key) FROM {schema}.household_members WHERE households_count > 1),
                    (SELECT count(DISTINCT (feed, file_name, row_number)) FROM {schema}.linkage_suggestions)"""
     ).fetchall()[0]
     return CoreReport(*counts)
+
+
+def build_features(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, schema: str, restricted: str
+) -> None:
+    """Only what <schema>.household_features needs for ``as_of`` (model training's past nights): no
+    persons outside the roster, no linkage suggestions."""
+    _build(con, as_of, policy, schema, restricted, skip=NOT_FEATURES)
+
+
+def _build(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, schema: str, restricted: str, skip: tuple[str, ...]
+) -> None:
+    install_macros(con)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE SCHEMA IF NOT EXISTS {restricted}")
+    features = _features()
+    person = [_person_table(path) for path, _ in features]
+    household = [table for _, tables in features for table in tables if table.startswith("_jz_household_")]
+    current = current_feeds(con, as_of)
+    params = _parameters(as_of, policy) | in_force_dates(con, as_of)
+    persons = _persons(current)
+    for table, sql in persons.values():  # read by three statements: reduced once
+        if sql:
+            run_sql(con, f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params, table)
+    names = _placeholders(schema, restricted, current, {f: table for f, (table, _) in persons.items()}) | {
+        "person_joins": "\n    ".join(f"LEFT JOIN {table} USING (person_key)" for table in person),
+        "household_joins": "\n".join(f"LEFT JOIN {table} USING (household_id)" for table in household),
+    }
+    for step in BEFORE:
+        if step not in skip:
+            run_file(con, SQL_DIR / f"{step}.sql", names, params)
+    for path, _ in features:
+        run_file(con, path, names, params)
+    _check_features(con, schema, person, household)
+    for step in AFTER:
+        if step not in skip:
+            run_file(con, SQL_DIR / f"{step}.sql", names, params)
+    added = [c for table in household for c in _columns(con, table) if c != "household_id"]
+    if added and _columns(con, f"{schema}.household_features")[-len(added) :] != added:  # DuckDB would rename: x_1
+        raise ValueError(f"a column of {', '.join(household)} has a name {schema}.household_features already uses")
+    temps = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary "
+        "AND (starts_with(table_name, '_jz_features') OR starts_with(table_name, '_jz_household') "
+        "OR starts_with(table_name, '_jz_persons'))"
+    )
+    for (temp,) in temps.fetchall():  # each member's health and other facts, ID numbers: gone once added up
+        con.execute(f"DROP TABLE {temp}")
 
 
 def _person_table(path: Path) -> str:
@@ -151,21 +174,28 @@ def _check_features(con: duckdb.DuckDBPyConnection, schema: str, person: list[st
             owner[column] = table
 
 
-def _placeholders(schema: str, restricted: str, current: frozenset[str]) -> dict[str, str]:
+def _persons(current: frozenset[str]) -> dict[str, tuple[str, str | None]]:
+    """Each feed with ID numbers: the table of its persons on the night (ID number, latest named row),
+    and the SQL that builds it (None: staging keeps it for tonight's incremental feeds; otherwise a
+    temp table reduced from the feed's rows, rows many, persons few)."""
+    feeds, rel = load_feeds(), relations(current, bound=True)
+    out: dict[str, tuple[str, str | None]] = {}
+    for name, feed in feeds.items():
+        if feed.identifies_persons:
+            kept = persons_table(feed) if name in current else None
+            out[name] = (kept, None) if kept else (f"_jz_persons_{name}", persons_sql(feed, rel[name]))
+    return out
+
+
+def _placeholders(schema: str, restricted: str, current: frozenset[str], persons: dict[str, str]) -> dict[str, str]:
     """What each {placeholder} of the .sql files stands for (``current``: the feeds whose rows of the
-    night staging has marked, transform.as_of)."""
-    feeds, rel = load_feeds(), relations(current)
+    night staging has marked, transform.as_of; ``persons``: each feed's table of persons, _persons)."""
+    feeds, rel = load_feeds(), relations(current, bound=True)
     with_ids = [name for name, feed in feeds.items() if feed.identifies_persons]
     keyed = {
         name: f"(SELECT k.person_key, x.* EXCLUDE (id_number) FROM {rel[name]} x "
         f"JOIN {restricted}.person_ids k USING (id_number))"
         for name in with_ids
-    }
-    # each feed's persons (ID number, latest named row): staging keeps them for tonight's incremental
-    # feeds; otherwise from the feed's rows, reduced per ID number before keying (rows many, persons few)
-    persons = {
-        f: table if f in current and (table := persons_table(feeds[f])) else f"({persons_sql(feeds[f], rel[f])})"
-        for f in with_ids
     }
     priority = {f: p for f in with_ids if (p := feeds[f].name_priority)}  # the feeds whose 姓名 names persons
     named = sorted(priority, key=lambda f: -priority[f])

@@ -22,7 +22,7 @@ import duckdb
 from tqdm import tqdm
 
 from jiuzhu.config import load_feeds, load_linkage, load_policy, load_townships
-from transform.core.build import SQL_DIR, build_core
+from transform.core.build import SQL_DIR, build_features
 from transform.model.frames import DETAIL
 
 FEATURES, MEMBERS, NIGHTS = "model.feature_history", "model.member_history", "model.feature_history_nights"
@@ -115,7 +115,7 @@ def ensure_history(
     # disable=None: a bar only on a terminal (a night's log is for operators)
     bar = tqdm(todo, desc="训练历史 month ends", unit="month", file=sys.stderr, disable=None if progress else True)
     for d in bar:
-        build_core(con, d, load_policy(d), schema=TRAIN_SCHEMA, restricted=TRAIN_RESTRICTED)
+        build_features(con, d, load_policy(d), schema=TRAIN_SCHEMA, restricted=TRAIN_RESTRICTED)
         keep(con, d, TRAIN_SCHEMA, kept_by="training")
     if todo:
         for (table,) in con.execute(
