@@ -26,12 +26,17 @@ from threadpoolctl import threadpool_limits
 
 from models.income import ProxyMeans, fit_proxy_means
 
-# One thread for the model's native code: OpenMP worker threads spin while they wait,
-# and beside DuckDB (or another job) on two cores that turned seconds into minutes.
+# The model's native code runs on the threads it is given: OpenMP worker threads spin while they
+# wait, and beside DuckDB (or another job) on two cores that turned seconds into minutes.
 single_threaded = threadpool_limits  # used as: with single_threaded(1): ...
 # Nightly scoring has the machine to itself (the warehouse connection waits, runs are queued one
 # at a time), so the predictions of every household and of its explanations use every core.
 SCORING_THREADS = os.cpu_count() or 1
+# Training has the machine too. Gradient boosting splits its parallel work by feature (each feature's
+# histogram summed by one thread, in row order), so it fits the same trees on any number of threads
+# (the county default's model on one and on two predicted identically). The logistic regression
+# trains on one: BLAS sums in an order that depends on its threads.
+TRAINING_THREADS = SCORING_THREADS
 
 # The facts the model may use, with the sentence an official can check.
 FEATURES: dict[str, str] = {
@@ -288,7 +293,7 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict |
     }
     fitted, metrics = {}, {}
     for kind, estimator in candidates.items():
-        with single_threaded(1):
+        with single_threaded(TRAINING_THREADS if kind == "gradient_boosting" else 1):
             earlier = _fit(estimator, x_fit, y_tr, np.where(last, 0.0, weights))
             platt = LogisticRegression().fit(_logit(_raw(earlier, x_fit[last])), y_tr[last])
             calibrated = Calibrated(_fit(estimator, x_fit, y_tr, weights), platt)
