@@ -154,6 +154,17 @@ def _standardise(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, only:
     con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed, only)}")
 
 
+def _standardise_by_date(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str) -> None:
+    """All of raw.<feed> into ``scratch``, one extract date after another (raw holds each date's rows
+    together, so each reads only its own blocks). The rows land in date order, so a snapshot's rows
+    stay together in staging and a past night reads only its blocks; and one date at a time holds
+    one date's rows in memory, not the history's."""
+    dates = con.execute(f"SELECT DISTINCT extract_date FROM raw.{feed.name} ORDER BY 1").fetchall()
+    con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed, 'false')}")
+    for (day,) in dates:  # a date from the table itself, written in as a literal the scan can skip blocks by
+        con.execute(f"INSERT INTO {scratch} {standardise_sql(feed, f'r.extract_date = DATE {day.isoformat()!r}')}")
+
+
 def _quarantine(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, run_id: str | None) -> None:
     """The rows of ``scratch`` that could not be standardised into audit.quarantine."""
     con.execute(
@@ -192,7 +203,7 @@ def _rebuild(
     """staging.<feed> and its quarantine from all of raw.<feed>."""
     columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
     table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
-    _standardise(con, feed, scratch)
+    _standardise_by_date(con, feed, scratch)
     try:
         with transaction(con):
             superseded = f", {_superseded_sql(feed)}" if feed.kind == "incremental" else ""
