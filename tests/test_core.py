@@ -245,6 +245,29 @@ def test_a_features_file_alone_adds_a_household_column(family, tmp_path, monkeyp
         night(family, dt.date(2026, 11, 28))
 
 
+def test_a_month_end_built_for_training_equals_what_its_own_night_kept(family):
+    """Training builds a month end with less than a night does (no names, no persons outside the
+    roster, no linkage suggestions): the features and members it keeps are the ones that night kept."""
+    from transform.model.history import FEATURES, MEMBERS, NIGHTS, ensure_history
+
+    month_end = dt.date(2026, 11, 30)
+    night(family, month_end)
+
+    def kept(con) -> list[list[tuple]]:
+        return [
+            con.execute(f"SELECT * FROM {table} WHERE as_of_date = ? ORDER BY ALL", [month_end]).fetchall()
+            for table in (FEATURES, MEMBERS)
+        ]
+
+    with connect(family.warehouse) as con:
+        install(con, load_key(family.warehouse.parent))
+        by_night = kept(con)
+        assert ensure_history(con, [month_end], progress=False, rebuild=True) == [month_end]
+        assert con.execute(f"SELECT kept_by FROM {NIGHTS}").fetchall() == [("training",)]
+        by_training = kept(con)
+    assert by_night[0] and by_training == by_night
+
+
 def test_the_training_history_is_kept_once_and_built_again_only_when_stale(family):
     """Each month end's features are built once and read by every later retraining; a file dated on or
     before a kept month end, loaded later, makes that month end (and only it) be built again, and what

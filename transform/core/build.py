@@ -67,7 +67,7 @@ def build_core(
     The nightly run builds ``core``; model training builds past nights into its own
     schemas so that tonight's tables are never overwritten (build_features).
     """
-    _build(con, as_of, policy, schema, restricted, skip=())
+    _build(con, as_of, policy, schema, restricted, skip=(), named=True)
     counts = con.execute(
         f"""SELECT (SELECT count(*) FROM {schema}.persons_outside_roster),
                    (SELECT count(DISTINCT person_key) FROM {schema}.household_members WHERE households_count > 1),
@@ -80,12 +80,19 @@ def build_features(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, schema: str, restricted: str
 ) -> None:
     """Only what <schema>.household_features needs for ``as_of`` (model training's past nights): no
-    persons outside the roster, no linkage suggestions."""
-    _build(con, as_of, policy, schema, restricted, skip=NOT_FEATURES)
+    persons outside the roster, no linkage suggestions, and no names (the reasons' details that name
+    members are not kept for training: transform/model/history.py)."""
+    _build(con, as_of, policy, schema, restricted, skip=NOT_FEATURES, named=False)
 
 
 def _build(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, schema: str, restricted: str, skip: tuple[str, ...]
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    policy: Policy,
+    schema: str,
+    restricted: str,
+    skip: tuple[str, ...],
+    named: bool,
 ) -> None:
     install_macros(con)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE SCHEMA IF NOT EXISTS {restricted}")
@@ -94,7 +101,7 @@ def _build(
     household = [table for _, tables in features for table in tables if table.startswith("_jz_household_")]
     current = current_feeds(con, as_of)
     params = _parameters(as_of, policy) | in_force_dates(con, as_of)
-    persons = _persons(current)
+    persons = _persons(current, named)
     for table, sql in persons.values():  # read by three statements: reduced once
         if sql:
             run_sql(con, f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params, table)
@@ -174,16 +181,16 @@ def _check_features(con: duckdb.DuckDBPyConnection, schema: str, person: list[st
             owner[column] = table
 
 
-def _persons(current: frozenset[str]) -> dict[str, tuple[str, str | None]]:
-    """Each feed with ID numbers: the table of its persons on the night (ID number, latest named row),
-    and the SQL that builds it (None: staging keeps it for tonight's incremental feeds; otherwise a
-    temp table reduced from the feed's rows, rows many, persons few)."""
+def _persons(current: frozenset[str], named: bool) -> dict[str, tuple[str, str | None]]:
+    """Each feed with ID numbers: the table of its persons on the night (ID number, latest named row;
+    ``named``: else no names), and the SQL that builds it (None: staging keeps it for tonight's
+    incremental feeds; otherwise a temp table reduced from the feed's rows, rows many, persons few)."""
     feeds, rel = load_feeds(), relations(current, bound=True)
     out: dict[str, tuple[str, str | None]] = {}
     for name, feed in feeds.items():
         if feed.identifies_persons:
-            kept = persons_table(feed) if name in current else None
-            out[name] = (kept, None) if kept else (f"_jz_persons_{name}", persons_sql(feed, rel[name]))
+            kept = persons_table(feed) if name in current and named else None
+            out[name] = (kept, None) if kept else (f"_jz_persons_{name}", persons_sql(feed, rel[name], named=named))
     return out
 
 

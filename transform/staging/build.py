@@ -88,10 +88,10 @@ def persons_table(feed: Feed) -> str | None:
     return f"staging.{feed.name}_persons" if feed.kind == "incremental" and feed.identifies_persons else None
 
 
-def persons_sql(feed: Feed, rows: str, only: str = "true") -> str:
+def persons_sql(feed: Feed, rows: str, only: str = "true", named: bool = True) -> str:
     """Each ID number of ``rows`` (a relation over the feed's rows; ``only``: a condition on them) and
-    its latest named row, ``named`` (NULL: no row names the person)."""
-    if "name" in {c.field for c in feed.columns}:
+    its latest named row, ``named`` (NULL: no row names the person, or not asked for)."""
+    if named and "name" in {c.field for c in feed.columns}:
         named = (
             "arg_max({'name': name, 'extract_date': extract_date, 'file_id': file_id, 'source_row': source_row}, "
             "(extract_date, file_id, source_row)) FILTER (WHERE name IS NOT NULL)"
