@@ -92,13 +92,13 @@ def persons_sql(feed: Feed, rows: str, only: str = "true", named: bool = True) -
     """Each ID number of ``rows`` (a relation over the feed's rows; ``only``: a condition on them) and
     its latest named row, ``named`` (NULL: no row names the person, or not asked for)."""
     if named and "name" in {c.field for c in feed.columns}:
-        named = (
+        latest = (
             "arg_max({'name': name, 'extract_date': extract_date, 'file_id': file_id, 'source_row': source_row}, "
             "(extract_date, file_id, source_row)) FILTER (WHERE name IS NOT NULL)"
         )
     else:
-        named = "NULL::STRUCT(name VARCHAR, extract_date DATE, file_id BIGINT, source_row BIGINT)"
-    return f"SELECT id_number, {named} AS named FROM {rows} x WHERE id_number IS NOT NULL AND {only} GROUP BY id_number"
+        latest = "NULL::STRUCT(name VARCHAR, extract_date DATE, file_id BIGINT, source_row BIGINT)"
+    return f"SELECT id_number, {latest} AS named FROM {rows} x WHERE id_number IS NOT NULL AND {only} GROUP BY id_number"
 
 
 def _persons_sql(feed: Feed, only: str = "true") -> str:
