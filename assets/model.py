@@ -48,8 +48,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         return dg.MaterializeResult(
             metadata={"trained": False, **_in_force(home, as_of), "note": f"not due: retrained every {every} days"}
         )
-    with warehouse.connect() as con:
-        frame, dates, built = training_frame(con, home, as_of)
+    frame, dates, built = training_frame(warehouse.connect, home, as_of)
     history = {"history_months_built": len(built), "history_months_kept": len(dates) - len(built)}
     positives = int(frame["label"].sum()) if frame is not None else 0
     if frame is None or positives < MIN_POSITIVES or len(dates) < MIN_MONTHS:

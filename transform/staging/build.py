@@ -98,7 +98,9 @@ def persons_sql(feed: Feed, rows: str, only: str = "true", named: bool = True) -
         )
     else:
         latest = "NULL::STRUCT(name VARCHAR, extract_date DATE, file_id BIGINT, source_row BIGINT)"
-    return f"SELECT id_number, {latest} AS named FROM {rows} x WHERE id_number IS NOT NULL AND {only} GROUP BY id_number"
+    return (
+        f"SELECT id_number, {latest} AS named FROM {rows} x WHERE id_number IS NOT NULL AND {only} GROUP BY id_number"
+    )
 
 
 def _persons_sql(feed: Feed, only: str = "true") -> str:
