@@ -291,13 +291,14 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict |
             **trees, l2_regularization=1.0, random_state=seed, monotonic_cst=[MONOTONE.get(c, 0) for c in x_tr.columns]
         ),
     }
-    fitted, metrics = {}, {}
+    fitted, metrics, held_out = {}, {}, {}
     for kind, estimator in candidates.items():
         with single_threaded(TRAINING_THREADS if kind == "gradient_boosting" else 1):
             earlier = _fit(estimator, x_fit, y_tr, np.where(last, 0.0, weights))
             platt = LogisticRegression().fit(_logit(_raw(earlier, x_fit[last])), y_tr[last])
             calibrated = Calibrated(_fit(estimator, x_fit, y_tr, weights), platt)
-            metrics[kind] = _metrics(y_te, calibrated.predict_proba(_impute(x_te, medians))[:, 1])
+            held_out[kind] = calibrated.predict_proba(_impute(x_te, medians))[:, 1]
+            metrics[kind] = _metrics(y_te, held_out[kind])
         fitted[kind] = calibrated
     metrics["gradient_boosting"]["trees"] = "large" if trees == LARGE_TREES else "small"
     best = max(fitted, key=lambda k: metrics[k].get("roc_auc", 0.0))
@@ -326,7 +327,8 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict |
         )
         if c in te.columns
     ]
-    model.holdout = te[keep].assign(score=model.predict(x_te)).reset_index(drop=True)
+    # the scores the metrics were taken on: what model.predict(x_te) gives (the same columns, imputed alike)
+    model.holdout = te[keep].assign(score=held_out[best]).reset_index(drop=True)
     return model
 
 
