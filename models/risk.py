@@ -337,7 +337,8 @@ def held_out_auc(model: TrainedModel, rows: pd.DataFrame) -> float | None:
     to compare the model in use with a new one is on the same rows."""
     if rows.empty or rows["label"].nunique() < 2:
         return None
-    return round(float(roc_auc_score(rows["label"].astype(int), model.predict(model.inputs(rows)))), 4)
+    scores = model.predict(model.inputs(rows), SCORING_THREADS)  # the night's: it has the machine
+    return round(float(roc_auc_score(rows["label"].astype(int), scores)), 4)
 
 
 def factor_sentences(factors: list[tuple[str, float]]) -> str:
