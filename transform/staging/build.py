@@ -164,7 +164,9 @@ def _standardise_by_date(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: st
     dates = con.execute(f"SELECT DISTINCT extract_date FROM raw.{feed.name} ORDER BY 1").fetchall()
     con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed, 'false')}")
     for (day,) in dates:  # a date from the table itself, written in as a literal the scan can skip blocks by
-        con.execute(f"INSERT INTO {scratch} {standardise_sql(feed, f'r.extract_date = DATE {day.isoformat()!r}')}")
+        con.execute(
+            f"INSERT INTO {scratch} BY NAME {standardise_sql(feed, f'r.extract_date = DATE {day.isoformat()!r}')}"
+        )
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, run_id: str | None) -> None:
