@@ -1,3 +1,6 @@
+-- Human resources (人社): each roster person's contributions, benefits and registrations as known on
+-- the night. Reads features_wj.sql's deaths (R09: paying contributions until death).
+-- Read by household_features.sql.
 CREATE OR REPLACE TEMP TABLE _jz_features_rs AS
 WITH insurance AS (  -- read once (a CTE read twice is materialised: millions of rows)
     SELECT person_key, contribution_month, insurance_type, contribution_base, benefit_type, benefit_amount,
