@@ -162,7 +162,7 @@ def _standardise_by_date(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: st
     stay together in staging and a past night reads only its blocks; and one date at a time holds
     one date's rows in memory, not the history's."""
     dates = con.execute(f"SELECT DISTINCT extract_date FROM raw.{feed.name} ORDER BY 1").fetchall()
-    con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed, 'false')}")
+    _standardise(con, feed, scratch, "false")  # the table, empty
     for (day,) in dates:  # a date from the table itself, written in as a literal the scan can skip blocks by
         con.execute(
             f"INSERT INTO {scratch} BY NAME {standardise_sql(feed, f'r.extract_date = DATE {day.isoformat()!r}')}"
