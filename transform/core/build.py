@@ -67,7 +67,7 @@ def build_core(
     The nightly run builds ``core``; model training builds past nights into its own
     schemas so that tonight's tables are never overwritten (build_features).
     """
-    _build(con, as_of, policy, schema, restricted, skip=(), named=True)
+    _build(con, as_of, policy, schema, restricted, features_only=False)
     counts = con.execute(
         f"""SELECT (SELECT count(*) FROM {schema}.persons_outside_roster),
                    (SELECT count(DISTINCT person_key) FROM {schema}.household_members WHERE households_count > 1),
@@ -82,7 +82,7 @@ def build_features(
     """Only what <schema>.household_features needs for ``as_of`` (model training's past nights): no
     persons outside the roster, no linkage suggestions, and no names (the reasons' details that name
     members are not kept for training: transform/model/history.py)."""
-    _build(con, as_of, policy, schema, restricted, skip=NOT_FEATURES, named=False)
+    _build(con, as_of, policy, schema, restricted, features_only=True)
 
 
 def _build(
@@ -91,8 +91,7 @@ def _build(
     policy: Policy,
     schema: str,
     restricted: str,
-    skip: tuple[str, ...],
-    named: bool,
+    features_only: bool,
 ) -> None:
     install_macros(con)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE SCHEMA IF NOT EXISTS {restricted}")
@@ -100,15 +99,17 @@ def _build(
     person = [_person_table(path) for path, _ in features]
     household = [table for _, tables in features for table in tables if table.startswith("_jz_household_")]
     current = current_feeds(con, as_of)
+    rel = relations(current, bound=True)
     params = _parameters(as_of, policy) | in_force_dates(con, as_of)
-    persons = _persons(current, named)
+    persons = _persons(current, rel, named=not features_only)
     for table, sql in persons.values():  # read by three statements: reduced once
         if sql:
             run_sql(con, f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params, table)
-    names = _placeholders(schema, restricted, current, {f: table for f, (table, _) in persons.items()}) | {
+    names = _placeholders(schema, restricted, rel, {f: table for f, (table, _) in persons.items()}) | {
         "person_joins": "\n    ".join(f"LEFT JOIN {table} USING (person_key)" for table in person),
         "household_joins": "\n".join(f"LEFT JOIN {table} USING (household_id)" for table in household),
     }
+    skip = NOT_FEATURES if features_only else ()
     for step in BEFORE:
         if step not in skip:
             run_file(con, SQL_DIR / f"{step}.sql", names, params)
@@ -181,11 +182,11 @@ def _check_features(con: duckdb.DuckDBPyConnection, schema: str, person: list[st
             owner[column] = table
 
 
-def _persons(current: frozenset[str], named: bool) -> dict[str, tuple[str, str | None]]:
+def _persons(current: frozenset[str], rel: dict[str, str], named: bool) -> dict[str, tuple[str, str | None]]:
     """Each feed with ID numbers: the table of its persons on the night (ID number, latest named row;
     ``named``: else no names), and the SQL that builds it (None: staging keeps it for tonight's
-    incremental feeds; otherwise a temp table reduced from the feed's rows, rows many, persons few)."""
-    feeds, rel = load_feeds(), relations(current, bound=True)
+    incremental feeds; otherwise a temp table reduced from the feed's rows ``rel``: rows many, persons few)."""
+    feeds = load_feeds()
     out: dict[str, tuple[str, str | None]] = {}
     for name, feed in feeds.items():
         if feed.identifies_persons:
@@ -194,10 +195,10 @@ def _persons(current: frozenset[str], named: bool) -> dict[str, tuple[str, str |
     return out
 
 
-def _placeholders(schema: str, restricted: str, current: frozenset[str], persons: dict[str, str]) -> dict[str, str]:
-    """What each {placeholder} of the .sql files stands for (``current``: the feeds whose rows of the
-    night staging has marked, transform.as_of; ``persons``: each feed's table of persons, _persons)."""
-    feeds, rel = load_feeds(), relations(current, bound=True)
+def _placeholders(schema: str, restricted: str, rel: dict[str, str], persons: dict[str, str]) -> dict[str, str]:
+    """What each {placeholder} of the .sql files stands for (``rel``: each feed as it stood on the night,
+    transform.as_of.relations; ``persons``: each feed's table of persons, _persons)."""
+    feeds = load_feeds()
     with_ids = [name for name, feed in feeds.items() if feed.identifies_persons]
     keyed = {
         name: f"(SELECT k.person_key, x.* EXCLUDE (id_number) FROM {rel[name]} x "
