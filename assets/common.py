@@ -30,8 +30,8 @@ NIGHTS = dg.DailyPartitionsDefinition(start_date=load_county().first_night.isofo
 class NightSettings(dg.ConfigurableResource):
     """The landing zone to read, the as-of date (YYYY-MM-DD; empty = yesterday, Beijing time),
     optionally a policy file to use instead of the one in force (config/policy/), and whether to
-    recompute everything (``jiuzhu run --rebuild``: every feed restandardised from all of raw, every
-    household scored) instead of only what is new."""
+    recompute everything (``jiuzhu run --rebuild``: every feed restandardised from all of raw, core's
+    facts added up again, every household scored) instead of only what is new."""
 
     landing: str
     as_of: str = ""

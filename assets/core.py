@@ -95,7 +95,7 @@ def core_as_of(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     key = load_key(Path(warehouse.home))
     with warehouse.connect() as con:
         install(con, key)
-        report = build_core(con, as_of, night.policy_in_force(as_of))
+        report = build_core(con, as_of, night.policy_in_force(as_of), rebuild=night.rebuild)
         if is_month_end(as_of):  # kept for the risk model's training: retraining never builds this night again
             keep(con, as_of)
         counts = {name: con.execute(f"SELECT count(*) FROM core.{name}").fetchall()[0][0] for name in CORE_TABLES}

@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--rebuild",
         action="store_true",
-        help="全部重新计算 (restandardise every feed from all of raw and score every household again, "
-        "instead of only what is new)",
+        help="全部重新计算 (restandardise every feed from all of raw, add up core's facts and score every "
+        "household again, instead of only what is new)",
     )
 
     p = sub.add_parser("ui", help="打开 Dagster 界面 (the Dagster UI over the same instance)")

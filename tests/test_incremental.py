@@ -6,7 +6,8 @@ standardises only the new files and keeps its training month ends), home B with 
 same staging rows, quarantine, core, scores, rule hits and warnings, through:
 
 - a late file: settlements dated before the first night, delivered before the second;
-- corrections: the same settlements again in it, with larger amounts (a later extract of the key);
+- corrections: the same settlements again in it, with larger amounts (a later extract of the key),
+  and a late insurance file taking back contributions the nights had added up;
 - a settlement reversal (原结算编号 naming a settlement already delivered);
 - a roster change: the month's new roster snapshot in force on the third night;
 - birthdays: members crossing 16, 18 or 60 between the nights.
@@ -77,6 +78,25 @@ def late_corrections_and_a_reversal(landing: Path, home: Path) -> int:
     return len(raised) + len(reversal)
 
 
+def late_insurance_correction(landing: Path, home: Path) -> int:
+    """An insurance file dated before the first night: 20 months of 职工养老 already delivered, resent
+    with no base (the employer stopped paying). Within the month of the nights, so it changes the
+    insurance history the nights added up once (transform/core/facts.py). Returns the rows."""
+    late = NIGHTS[0] - dt.timedelta(days=3)
+    with connect(home / "warehouse.duckdb", read_only=True) as con:
+        rows = con.execute(
+            """SELECT id_number AS 身份证号, name AS 姓名, insurance_type AS 险种,
+                      strftime(contribution_month, '%Y%m') AS 费款所属期, 0.0 AS 缴费基数,
+                      benefit_type AS 待遇类别, benefit_amount AS 待遇金额
+               FROM staging.rs_insurance
+               WHERE is_current AND insurance_type = '职工养老' AND contribution_base > 0 AND extract_date < ?
+               ORDER BY contribution_month DESC, id_number LIMIT 20""",
+            [late],
+        ).pl()
+    rows.write_csv(landing / "rs_insurance" / f"{late:%Y%m%d}社保缴费与待遇_更正.csv")
+    return len(rows)
+
+
 def run(landing: Path, home: Path, night: dt.date, rebuild: bool) -> None:
     args = ["run", "--landing", str(landing), "--home", str(home), "--as-of", night.isoformat()]
     assert main(args + (["--rebuild"] if rebuild else [])) == 0
@@ -119,6 +139,7 @@ def test_incremental_nights_equal_rebuilding_every_night(county, tmp_path):
     for i, night in enumerate(NIGHTS):
         if i == 1:
             assert late_corrections_and_a_reversal(landing, incremental) == 31
+            assert late_insurance_correction(landing, incremental) == 20
         run(landing, incremental, night, rebuild=False)
         run(landing, rebuilt, night, rebuild=True)
         for name in staging_tables(rebuilt) + COMPARED:
@@ -140,8 +161,11 @@ def test_incremental_nights_equal_rebuilding_every_night(county, tmp_path):
         late = con.execute(
             "SELECT count(*), count(reverses) FROM staging.yb_settlements WHERE source_file LIKE '%更正%'"
         ).fetchall()[0]
+        stopped = con.execute(
+            "SELECT count(*) FROM staging.rs_insurance WHERE is_current AND source_file LIKE '%更正%' AND contribution_base = 0"
+        ).fetchall()[0][0]
         scored = con.execute("SELECT count(*) FROM monitoring.household_scores").fetchall()[0][0]
-    assert late == (31, 1) and scored > 0
+    assert late == (31, 1) and stopped == 20 and scored > 0
 
 
 class CountingModel:

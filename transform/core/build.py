@@ -11,7 +11,8 @@ bound parameters: ``$as_of``, every number and list of the policy in force under
 config/linkage.yaml and the townships. Only what must be SQL text is written in, once,
 from ``{placeholders}``, and only identifiers: the schemas (``{core}``, ``{restricted}``: model
 training builds past nights into schemas of its own), each feed as it stood on the night
-(``{mz_members}``: keyed by person_key when the feed has an ID column, transform.as_of), the
+(``{mz_members}``: keyed by person_key when the feed has an ID column, transform.as_of;
+``{mz_members_rows}``: by ID number, to read a few persons' rows), the facts (transform/core/facts.py), the
 unions over the feeds that config/feeds.yaml says carry ID numbers or names, and in
 household_features.sql the joins of the features files' tables (``{person_joins}``,
 ``{household_joins}``).
@@ -39,6 +40,7 @@ import duckdb
 from jiuzhu.config import FALLBACK_TOWNSHIP, load_feeds, load_linkage, load_townships
 from jiuzhu.policy import Policy
 from transform.as_of import current_feeds, in_force_dates, relations
+from transform.core.facts import ensure_facts, fact_tables
 from transform.sql import policy_number, run_file, run_sql
 from transform.staging.build import persons_sql, persons_table
 from warehouse.macros import install_macros
@@ -60,14 +62,20 @@ class CoreReport:
 
 
 def build_core(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, schema: str = "core", restricted: str = "restricted"
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    policy: Policy,
+    schema: str = "core",
+    restricted: str = "restricted",
+    rebuild: bool = False,
 ) -> CoreReport:
     """(Re)build <schema>.* for ``as_of``. Needs jz_person_key() installed (warehouse.person_key).
 
     The nightly run builds ``core``; model training builds past nights into its own
-    schemas so that tonight's tables are never overwritten (build_features).
+    schemas so that tonight's tables are never overwritten (build_features). ``rebuild``: the
+    facts added up again even where their stamp holds (transform/core/facts.py).
     """
-    _build(con, as_of, policy, schema, restricted, features_only=False)
+    _build(con, as_of, policy, schema, restricted, features_only=False, rebuild=rebuild)
     counts = con.execute(
         f"""SELECT (SELECT count(*) FROM {schema}.persons_outside_roster),
                    (SELECT count(DISTINCT person_key) FROM {schema}.household_members WHERE households_count > 1),
@@ -82,7 +90,7 @@ def build_features(
     """Only what <schema>.household_features needs for ``as_of`` (model training's past nights): no
     persons outside the roster, no linkage suggestions, and no names (the reasons' details that name
     members are not kept for training: transform/model/history.py)."""
-    _build(con, as_of, policy, schema, restricted, features_only=True)
+    _build(con, as_of, policy, schema, restricted, features_only=True, rebuild=False)
 
 
 def _build(
@@ -92,6 +100,7 @@ def _build(
     schema: str,
     restricted: str,
     features_only: bool,
+    rebuild: bool,
 ) -> None:
     install_macros(con)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE SCHEMA IF NOT EXISTS {restricted}")
@@ -105,14 +114,19 @@ def _build(
     for table, sql in persons.values():  # read by three statements: reduced once
         if sql:
             run_sql(con, f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params, table)
-    names = _placeholders(schema, restricted, rel, {f: table for f, (table, _) in persons.items()}) | {
-        "person_joins": "\n    ".join(f"LEFT JOIN {table} USING (person_key)" for table in person),
-        "household_joins": "\n".join(f"LEFT JOIN {table} USING (household_id)" for table in household),
-    }
+    names = (
+        _placeholders(schema, restricted, rel, {f: table for f, (table, _) in persons.items()})
+        | {
+            "person_joins": "\n    ".join(f"LEFT JOIN {table} USING (person_key)" for table in person),
+            "household_joins": "\n".join(f"LEFT JOIN {table} USING (household_id)" for table in household),
+        }
+        | fact_tables(restricted)
+    )
     skip = NOT_FEATURES if features_only else ()
     for step in BEFORE:
         if step not in skip:
             run_file(con, SQL_DIR / f"{step}.sql", names, params)
+    ensure_facts(con, as_of, restricted, names, params, rebuild)  # after person_ids: facts are keyed by person_key
     for path, _ in features:
         run_file(con, path, names, params)
     _check_features(con, schema, person, household)
@@ -210,6 +224,7 @@ def _placeholders(schema: str, restricted: str, rel: dict[str, str], persons: di
     return (
         rel
         | keyed
+        | {f"{name}_rows": rel[name] for name in with_ids}  # by ID number: to read a few persons' rows
         | {
             "core": schema,
             "restricted": restricted,
@@ -250,6 +265,7 @@ def _parameters(as_of: dt.date, policy: Policy) -> dict:
     }
     return {name: policy_number(v) for name, v in values.items()} | {
         "as_of": as_of,
+        "as_of_month": as_of.replace(day=1),  # what a fact over a monthly feed reads (transform/core/facts.py)
         # a DuckDB MAP: care level -> share of the minimum wage
         "care_share_of_minimum_wage": {"key": list(care), "value": [policy_number(v) for v in care.values()]},
         "fallback_township": FALLBACK_TOWNSHIP,

@@ -38,7 +38,7 @@ def history_version(d: dt.date) -> str:
     """What the features of month end ``d`` are computed by: core's SQL and code, the configs it reads
     and the policy in force on ``d``."""
     digest = hashlib.sha256(HISTORY_FORMAT.encode())
-    for path in sorted(SQL_DIR.glob("*.sql")) + [SQL_DIR / "build.py"]:
+    for path in sorted(SQL_DIR.glob("*.sql")) + [SQL_DIR / "build.py", SQL_DIR / "facts.py"]:
         digest.update(path.read_bytes())
     for part in (load_feeds(), load_linkage(), load_townships(), load_policy(d)):
         digest.update(repr(part).encode("utf-8"))
@@ -117,13 +117,13 @@ def ensure_history(
     for d in bar:
         build_features(con, d, load_policy(d), schema=TRAIN_SCHEMA, restricted=TRAIN_RESTRICTED)
         keep(con, d, TRAIN_SCHEMA, kept_by="training")
-    if todo:
-        for (table,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ?",
-            [TRAIN_SCHEMA],
+    if todo:  # only the features are kept: not the ID numbers (person_ids) nor the persons' facts
+        for schema, table in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name IN (?, ?)",
+            [TRAIN_SCHEMA, TRAIN_RESTRICTED],
         ).fetchall():
-            con.execute(f"DROP TABLE {TRAIN_SCHEMA}.{table}")
-        con.execute(f"DROP TABLE IF EXISTS {TRAIN_RESTRICTED}.person_ids")  # ID numbers: not kept beside the history
+            con.execute(f"DROP TABLE {schema}.{table}")
     return todo
 
 
