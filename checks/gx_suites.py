@@ -25,6 +25,7 @@ from transform.staging.spec_sql import output_columns
 from warehouse.resource import quote_ident as q
 
 _lock = threading.Lock()
+PARTS_GAP = "_parts_gap"  # a settlement's total less its parts (the spec's parts_sum)
 
 
 @lru_cache(maxsize=1)
@@ -38,47 +39,58 @@ def _gx():
     return gx, context, context.data_sources.add_pandas("jiuzhu_staging")
 
 
+def expectations(feed: Feed) -> list[tuple[str, dict]]:
+    """The suite of ``feed`` as (GX expectation class, its arguments), from the feed spec."""
+    out: list[tuple[str, dict]] = []
+    for c in feed.columns:
+        if c.required and c.type != "township":
+            out.append(("ExpectColumnValuesToNotBeNull", {"column": c.field}))
+        if c.type == "enum":
+            out.append(("ExpectColumnValuesToBeInSet", {"column": c.field, "value_set": list(c.values)}))
+        elif c.type == "id":
+            out.append(("ExpectColumnValueLengthsToEqual", {"column": c.field, "value": 18}))
+        elif c.type == "date":
+            out.append(("ExpectColumnValuesToBeBetween", {"column": c.field, "min_value": dt.datetime(1900, 1, 1)}))
+        elif c.type == "money" and not feed.reversal:
+            out.append(("ExpectColumnValuesToBeBetween", {"column": c.field, "min_value": 0}))
+        elif c.type == "township":
+            code = "township_code" if c.field == "township" else f"{c.field}_township_code"
+            out.append(("ExpectColumnValuesToNotBeNull", {"column": code}))
+    if feed.parts_sum:
+        out.append(("ExpectColumnValuesToBeBetween", {"column": PARTS_GAP, "min_value": -0.01, "max_value": 0.01}))
+    key = feed.key_fields
+    if len(key) == 1:
+        out.append(("ExpectColumnValuesToBeUnique", {"column": key[0]}))
+    else:
+        out.append(("ExpectCompoundColumnsToBeUnique", {"column_list": list(key)}))
+    return out
+
+
 def build_suite(feed: Feed):
     gx, _, _ = _gx()
     import great_expectations.expectations as gxe
 
     suite = gx.ExpectationSuite(name=f"staging_{feed.name}")
-    for c in feed.columns:
-        if c.required and c.type != "township":
-            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=c.field))
-        if c.type == "enum":
-            suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=c.field, value_set=list(c.values)))
-        elif c.type == "id":
-            suite.add_expectation(gxe.ExpectColumnValueLengthsToEqual(column=c.field, value=18))
-        elif c.type == "date":
-            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=c.field, min_value=dt.datetime(1900, 1, 1)))
-        elif c.type == "money" and not feed.reversal:
-            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=c.field, min_value=0))
-        elif c.type == "township":
-            suite.add_expectation(
-                gxe.ExpectColumnValuesToNotBeNull(
-                    column="township_code" if c.field == "township" else f"{c.field}_township_code"
-                )
-            )
-    if feed.parts_sum:
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="_parts_gap", min_value=-0.01, max_value=0.01))
-    key = feed.key_fields
-    if len(key) == 1:
-        suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column=key[0]))
-    else:
-        suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=key))
+    for kind, kwargs in expectations(feed):
+        suite.add_expectation(getattr(gxe, kind)(**kwargs))
     return suite
+
+
+def suite_columns(feed: Feed) -> list[str]:
+    """The columns the suite reads, in spec order (names and free text are never read into pandas)."""
+    named = {c for _, kwargs in expectations(feed) for c in [kwargs.get("column"), *kwargs.get("column_list", [])]}
+    return [c for c in output_columns(feed) if c in named]
 
 
 def tonights_rows(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, max_rows: int):
     """Current rows of tonight's extract as pandas, sampled reproducibly when there are many."""
     extract = tonights_extract(con, feed.name, as_of)
-    columns = [q(c) for c in output_columns(feed)]
+    columns = [q(c) for c in suite_columns(feed)]
     fields = {c.name: c.field for c in feed.columns}
     if feed.parts_sum:
         p = feed.parts_sum
         parts = " + ".join(f"coalesce({q(fields[x])}, 0)" for x in p["parts"])
-        columns.append(f"({q(fields[p['total']])} - ({parts}))::DOUBLE AS _parts_gap")
+        columns.append(f"({q(fields[p['total']])} - ({parts}))::DOUBLE AS {PARTS_GAP}")
     # a fixed sample: the rows whose file and row hash lowest (DuckDB's REPEATABLE seed holds only with one thread)
     return con.sql(
         f"""SELECT {", ".join(columns)} FROM staging.{feed.name}

@@ -14,9 +14,11 @@ from assets.common import NightSettings, Warehouse
 from assets.quality import feed_gate, scorecards, township_feedback
 from assets.raw import raw_assets
 from assets.staging import staging_assets
-from checks.gx_suites import gx_checks
+from checks.gx_suites import gx_checks, tonights_rows, validate
 from checks.staging_checks import quality_checks
+from jiuzhu.config import load_feeds
 from jiuzhu.idnumber import make_id
+from warehouse.resource import connect
 
 AS_OF = "2026-11-28"
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居\n"
@@ -91,6 +93,36 @@ def test_a_few_bad_or_repeated_rows_never_close_a_feed(landing):
         ("DATE_INVALID",),
         ("DUPLICATE_KEY",),
     ]
+
+
+def test_great_expectations_finds_what_standardisation_let_through(landing):
+    """Tonight's rows pass their suite; a row standardisation should have stopped (a member's key
+    twice among tonight's rows, as a bug in staging would leave it) fails it, naming the expectation
+    and how many rows, never a value. Names and free text are not read into the check."""
+    ids = _ids(12)
+    landing.write("mz_members", "m_20261128.csv", _roster(ids))
+    landing.write("wj_deaths", "d_20261128.csv", DEATHS + f"{ids[5]},人5,2026-11-01\n")
+    result = _night(landing)
+    for feed, rows in (("mz_members", 12), ("wj_deaths", 1)):
+        check = _check(result, "great_expectations_suite", feed)
+        assert check.passed and check.metadata["rows_validated"].value == rows
+        assert check.metadata["expectations"].value > 0
+    with connect(landing.warehouse) as con:
+        con.execute(
+            "INSERT INTO staging.mz_members SELECT * REPLACE (source_row + 100 AS source_row) FROM staging.mz_members LIMIT 1"
+        )
+        frame = tonights_rows(con, load_feeds()["mz_members"], dt.date(2026, 11, 28), 1000)
+    assert len(frame) == 13 and "phone" not in frame.columns and "address" not in frame.columns
+    failed = [r for r in validate(load_feeds()["mz_members"], frame) if not r["success"]]
+    assert failed == [
+        {
+            "expectation": "expect_compound_columns_to_be_unique",
+            "column": "household_id+id_number",
+            "success": False,
+            "unexpected_count": 2,
+        }
+    ]
+    assert not any(pid in json.dumps(failed) for pid in ids)
 
 
 def test_an_unusable_roster_stops_what_depends_on_it(landing):
