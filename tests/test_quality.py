@@ -125,6 +125,23 @@ def test_great_expectations_finds_what_standardisation_let_through(landing):
     assert not any(pid in json.dumps(failed) for pid in ids)
 
 
+def test_roster_coverage_counts_the_persons_a_feed_names_tonight(landing):
+    """The share of a department's current persons found in tonight's roster: each person once, and a
+    registration resent under another person counts that person, not the one it first named."""
+    ids, outsiders = _ids(10), _ids(2, year=1980)
+    landing.write("mz_members", "m_20261128.csv", _roster(ids))
+    header = "登记编号,身份证号,姓名,登记类别,登记日期\n"
+    first = [f"R{i},{pid},人{i},失业登记,2026-11-01" for i, pid in enumerate(ids[:6])]
+    first += [f"R6,{outsiders[0]},甲,失业登记,2026-11-01", f"R7,{ids[0]},人0,就业登记,2026-11-02"]
+    landing.write("rs_employment", "e_20261127.csv", header + "\n".join(first) + "\n")
+    landing.write("rs_employment", "e_20261128.csv", header + f"R5,{outsiders[1]},乙,失业登记,2026-11-01\n")
+    result = _night(landing)
+    check = _check(result, "persons_found_in_roster", "rs_employment")
+    # current: R0-R4 and R7 name five roster members, R5 and R6 the two outsiders
+    assert check.metadata["roster_coverage"].value == round(5 / 7, 4)
+    assert not check.passed  # under min_roster_coverage (0.80): a warning
+
+
 def test_an_unusable_roster_stops_what_depends_on_it(landing):
     ids = _ids(60)
     landing.write("mz_members", "m_20261128.csv", _roster(ids, bad=12))  # 20 % quarantined

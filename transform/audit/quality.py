@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 
 from jiuzhu.config import Feed, load_feeds, load_quality
-from transform.staging.build import snapshot_in_force
+from transform.staging.build import persons_table, snapshot_in_force
 from transform.staging.spec_sql import RESENT
 from warehouse.resource import quote_ident as q
 
@@ -146,8 +146,14 @@ def roster_coverage(con: duckdb.DuckDBPyConnection, feed: Feed) -> float | None:
     ids = [c.field for c in feed.columns if c.type == "id"]
     if not ids:
         return None
+    kept = persons_table(feed)
+    persons = (  # staging keeps who an incremental feed's current rows name: its history is not read again
+        f"SELECT id_number AS id FROM {kept}"
+        if kept and ids[0] == "id_number"
+        else f"SELECT DISTINCT {q(ids[0])} AS id FROM staging.{feed.name} WHERE is_current AND {q(ids[0])} IS NOT NULL"
+    )
     found, total = con.execute(
-        f"""WITH p AS (SELECT DISTINCT {q(ids[0])} AS id FROM staging.{feed.name} WHERE is_current AND {q(ids[0])} IS NOT NULL),
+        f"""WITH p AS ({persons}),
                  roster AS (SELECT DISTINCT id_number AS id FROM staging.mz_members WHERE is_current)
             SELECT count(roster.id), count(*) FROM p LEFT JOIN roster USING (id)"""
     ).fetchall()[0]
