@@ -12,7 +12,8 @@ config/linkage.yaml and the townships. Only what must be SQL text is written in,
 from ``{placeholders}``, and only identifiers: the schemas (``{core}``, ``{restricted}``: model
 training builds past nights into schemas of its own), each feed as it stood on the night
 (``{mz_members}``: keyed by person_key when the feed has an ID column, transform.as_of;
-``{mz_members_rows}``: by ID number, to read a few persons' rows), the facts (transform/core/facts.py), the
+``{mz_members_rows}``: by ID number, to read a few persons' rows), the facts (transform/core/facts.py),
+``{persons}`` for the names in the reasons' details (none for training: build_features), the
 unions over the feeds that config/feeds.yaml says carry ID numbers or names, and in
 household_features.sql the joins of the features files' tables (``{person_joins}``,
 ``{household_joins}``).
@@ -50,7 +51,9 @@ FEATURES_DIR = SQL_DIR  # where the features_<department>.sql are found
 ROSTER = "mz_members"  # the civil-affairs roster: who is a household's member
 BEFORE = ("person_ids", "household_members", "persons", "households", "persons_outside_roster", "assistance")
 AFTER = ("household_features", "linkage_suggestions")  # departments' facts added up per household, then linkage
-NOT_FEATURES = ("persons_outside_roster", "linkage_suggestions")  # what household_features does not read
+# what a month end kept for training does not need: household_features reads none of them, except
+# persons' names in the reasons' details, which are not kept (transform/model/history.py)
+NOT_FEATURES = ("persons", "persons_outside_roster", "linkage_suggestions")
 TEMP_TABLE = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(\w+)", re.IGNORECASE)
 
 
@@ -119,6 +122,10 @@ def _build(
         | {
             "person_joins": "\n    ".join(f"LEFT JOIN {table} USING (person_key)" for table in person),
             "household_joins": "\n".join(f"LEFT JOIN {table} USING (household_id)" for table in household),
+            # the persons' names for the reasons' details; for training, none
+            "persons": f"(SELECT person_key, NULL::VARCHAR AS name FROM {restricted}.person_ids LIMIT 0)"
+            if features_only
+            else f"{schema}.persons",
         }
         | fact_tables(restricted)
     )
@@ -230,15 +237,12 @@ def _placeholders(schema: str, restricted: str, rel: dict[str, str], persons: di
             "restricted": restricted,
             "id_numbers": " UNION ".join(f"SELECT id_number FROM {persons[f]}" for f in with_ids),
             "named_records": " UNION ALL ".join(
-                f"SELECT k.person_key, x.named.name, x.named.extract_date, {int(priority[f])} AS src, "
-                f"x.named.file_id, x.named.source_row FROM {persons[f]} x "
-                f"JOIN {restricted}.person_ids k USING (id_number) WHERE x.named IS NOT NULL"
+                f"SELECT x.id_number, x.named.name, x.named.extract_date, {int(priority[f])} AS src, "
+                f"x.named.file_id, x.named.source_row FROM {persons[f]} x WHERE x.named IS NOT NULL"
                 for f in named
             ),
             "seen_records": " UNION ALL ".join(
-                f"SELECT k.person_key, '{f}' AS feed FROM {persons[f]} x JOIN {restricted}.person_ids k USING (id_number)"
-                for f in with_ids
-                if f != ROSTER
+                f"SELECT x.id_number, '{f}' AS feed FROM {persons[f]} x" for f in with_ids if f != ROSTER
             ),
         }
     )

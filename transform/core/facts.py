@@ -66,8 +66,8 @@ def ensure_facts(
 
 def _stamp(con: duckdb.DuckDBPyConnection, as_of: dt.date, text: str, sql: str, params: dict) -> str:
     digest = hashlib.sha256(f"{FACTS_FORMAT}\n{text}".encode())
-    feeds = sorted(set(PLACEHOLDER.findall(text)) & load_feeds().keys())
-    for feed in feeds:
+    named = set(PLACEHOLDER.findall(text))
+    for feed in sorted(f for f in load_feeds() if f in named or f"{f}_rows" in named):  # keyed, or by ID number
         version = con.execute("SELECT version FROM staging.feed_versions WHERE feed = ?", [feed]).fetchall()
         files = con.execute(
             """SELECT file_id, extract_date FROM staging.standardised_files

@@ -70,7 +70,7 @@ WITH verification AS (
                ORDER BY k.id_number, t.start_date, t.basic_living, t.care_allowance, t.care_level), '条') AS tekun_below_standard_detail
     FROM tekun_due t JOIN {restricted}.person_ids k USING (person_key)
     -- the name the household's roster gives; a record under a 户编号 the person is not listed in: the feeds' name
-    LEFT JOIN {core}.household_members m USING (household_id, person_key) LEFT JOIN {core}.persons p USING (person_key)
+    LEFT JOIN {core}.household_members m USING (household_id, person_key) LEFT JOIN {persons} p USING (person_key)
     WHERE t.basic_living < t.basic_due OR t.care_allowance < t.care_due
     GROUP BY t.household_id
 )

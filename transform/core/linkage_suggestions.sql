@@ -9,16 +9,18 @@ WITH broken AS (
            regexp_replace(coalesce(q.raw ->> '身份证号', ''), '[^0-9Xx]', '', 'g') AS digits
     FROM audit.quarantine q
     WHERE q.stage = 'staging' AND q.reason_code IN ('ID_CHECKSUM', 'ID_BIRTHDATE', 'ID_PRECISION_LOST', 'ID_FORMAT')
-), clues AS (
-    SELECT *, CASE WHEN length(digits) = 18 THEN try_strptime(digits[7:14], '%Y%m%d')::DATE
+), clues AS MATERIALIZED (  -- each row numbered (clue): candidates are ranked on narrow rows, named once kept
+    SELECT *, row_number() OVER () AS clue,
+              CASE WHEN length(digits) = 18 THEN try_strptime(digits[7:14], '%Y%m%d')::DATE
                    WHEN length(digits) = 15 THEN try_strptime('19' || digits[7:12], '%Y%m%d')::DATE END AS birth_date,
               CASE WHEN length(digits) IN (15, 18) THEN digits[1:6] END AS region
     FROM broken WHERE name IS NOT NULL
 ), candidates AS (
-    SELECT c.*, p.person_key, p.name AS candidate_name, p.birth_date AS candidate_birth_date, p.id_region
+    SELECT c.clue, c.name, c.birth_date, c.region, p.person_key, p.name AS candidate_name,
+           p.birth_date AS candidate_birth_date, p.id_region
     FROM clues c JOIN {core}.persons p ON p.name = c.name
     UNION ALL
-    SELECT c.*, p.person_key, p.name, p.birth_date, p.id_region
+    SELECT c.clue, c.name, c.birth_date, c.region, p.person_key, p.name, p.birth_date, p.id_region
     FROM clues c JOIN {core}.persons p ON p.birth_date = c.birth_date AND p.name <> c.name
     WHERE levenshtein(p.name, c.name) = 1
 ), scored AS (
@@ -26,19 +28,23 @@ WITH broken AS (
            (CASE WHEN candidate_name = name THEN $same_name ELSE $name_one_character_apart END)
          + (CASE WHEN candidate_birth_date = birth_date THEN $same_birth_date ELSE 0 END)
          + (CASE WHEN id_region = region THEN $same_region ELSE 0 END)
-         + (CASE WHEN birth_date IS NOT NULL AND candidate_birth_date <> birth_date THEN $different_birth_date ELSE 0 END) AS score,
-           concat_ws('；',
-               CASE WHEN candidate_name = name THEN '姓名相同' ELSE '姓名相差一字' END,
-               CASE WHEN candidate_birth_date = birth_date THEN '出生日期相同'
-                    WHEN birth_date IS NULL THEN '号码中无可用的出生日期' ELSE '出生日期不同' END,
-               CASE WHEN id_region = region THEN '户籍地区码相同' END) AS evidence
+         + (CASE WHEN birth_date IS NOT NULL AND candidate_birth_date <> birth_date THEN $different_birth_date ELSE 0 END) AS score
     FROM candidates
+), kept AS (
+    SELECT s.*,
+           -- equal scores by the candidate's ID number, never the keyed person_key (another key, another order)
+           row_number() OVER (PARTITION BY s.clue ORDER BY s.score DESC, k.id_number) AS rank
+    FROM scored s JOIN {restricted}.person_ids k USING (person_key) WHERE s.score >= $min_score
+    QUALIFY rank <= $max_suggestions
 )
-SELECT feed, file_name, row_number, reason_code, person_key AS suggested_person_key,
+SELECT c.feed, c.file_name, c.row_number, c.reason_code, s.person_key AS suggested_person_key,
        -- a person in two households: the first household_id, not any
-       (SELECT min(household_id) FROM {core}.household_members m WHERE m.person_key = scored.person_key) AS suggested_household_id,
-       round(score, 2) AS score, evidence,
-       -- equal scores by the candidate's ID number, never the keyed person_key (another key, another order)
-       row_number() OVER (PARTITION BY feed, file_name, row_number ORDER BY score DESC, k.id_number) AS rank
-FROM scored JOIN {restricted}.person_ids k USING (person_key) WHERE score >= $min_score
-QUALIFY rank <= $max_suggestions
+       (SELECT min(household_id) FROM {core}.household_members m WHERE m.person_key = s.person_key) AS suggested_household_id,
+       round(s.score, 2) AS score,
+       concat_ws('；',
+           CASE WHEN s.candidate_name = s.name THEN '姓名相同' ELSE '姓名相差一字' END,
+           CASE WHEN s.candidate_birth_date = s.birth_date THEN '出生日期相同'
+                WHEN s.birth_date IS NULL THEN '号码中无可用的出生日期' ELSE '出生日期不同' END,
+           CASE WHEN s.id_region = s.region THEN '户籍地区码相同' END) AS evidence,
+       s.rank
+FROM kept s JOIN clues c USING (clue)
