@@ -213,7 +213,9 @@ def trees_for(training_rows: int) -> dict:
 #   as tonight is) teach the calibration, and once on all training months, the model kept.
 #   The calibration is Platt's (a logistic curve on the score's logit): it keeps the order of the
 #   scores, where isotonic steps on one month's rows would tie households the model tells apart.
-MAX_FIT_ROWS = 600_000
+# 400,000 rather than 600,000: at the county default the fit took 88.6 s instead of 106.4 s and the
+# held-out ROC-AUC was 0.8578 against 0.8560 (a difference within what the sample's seed moves).
+MAX_FIT_ROWS = 400_000
 EPSILON = 1e-6
 
 
