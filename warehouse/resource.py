@@ -74,6 +74,18 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 SCHEMA_DDL = ("schemas", "audit", "staging", "core", "monitoring", "model")
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``schema.name`` is a table of the warehouse (the current database)."""
+    schema, name = table.split(".")
+    return bool(
+        con.execute(
+            """SELECT count(*) FROM duckdb_tables()
+               WHERE database_name = current_database() AND schema_name = ? AND table_name = ?""",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
+
+
 def run_ddl(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute((DDL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
 

@@ -20,6 +20,7 @@ import duckdb
 
 from jiuzhu.config import load_feeds
 from transform.sql import PLACEHOLDER, run_sql
+from warehouse.resource import table_exists
 
 FACTS_DIR = Path(__file__).resolve().parent
 FACTS_FORMAT = "facts 1"  # bump when what a stamp must cover changes
@@ -54,7 +55,7 @@ def ensure_facts(
         text = path.read_text(encoding="utf-8")
         sql = PLACEHOLDER.sub(lambda m: names[m.group(1)], text)
         stamp = _stamp(con, as_of, text, sql, params)
-        if not rebuild and kept.get(path.stem) == stamp and _exists(con, restricted, path.stem):
+        if not rebuild and kept.get(path.stem) == stamp and table_exists(con, tables[path.stem]):
             continue
         # the stamp goes first and comes back last: a night that stops in between builds the fact again
         con.execute(f"DELETE FROM {stamps} WHERE fact = ?", [path.stem])
@@ -78,13 +79,3 @@ def _stamp(con: duckdb.DuckDBPyConnection, as_of: dt.date, text: str, sql: str, 
     (statement,) = duckdb.extract_statements(sql)
     digest.update(repr(sorted((name, params[name]) for name in statement.named_parameters)).encode())
     return digest.hexdigest()
-
-
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            """SELECT count(*) FROM duckdb_tables()
-               WHERE database_name = current_database() AND schema_name = ? AND table_name = ?""",
-            [schema, table],
-        ).fetchall()[0][0]
-    )

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from jiuzhu.config import load_feeds, load_linkage, load_policy, load_townships
 from transform.core.build import SQL_DIR, build_features
 from transform.model.frames import DETAIL
+from warehouse.resource import table_exists
 
 FEATURES, MEMBERS, NIGHTS = "model.feature_history", "model.member_history", "model.feature_history_nights"
 TRAIN_SCHEMA, TRAIN_RESTRICTED = "train_core", "train_restricted"
@@ -49,26 +50,15 @@ def _newest_file(con: duckdb.DuckDBPyConnection) -> int | None:
     return con.execute("SELECT max(file_id) FROM audit.files WHERE status = 'loaded'").fetchall()[0][0]
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(
-        con.execute(
-            """SELECT count(*) FROM duckdb_tables()
-               WHERE database_name = current_database() AND schema_name = ? AND table_name = ?""",
-            [schema, name],
-        ).fetchall()[0][0]
-    )
-
-
 def keep(con: duckdb.DuckDBPyConnection, d: dt.date, schema: str = "core", kept_by: str = "night") -> int:
     """Keep month end ``d``'s features and members from ``{schema}`` (built for ``d``), replacing what was kept."""
     features = f"SELECT COLUMNS(c -> NOT ends_with(c, '{DETAIL}')) FROM {schema}.household_features"
     members = f"SELECT $d::DATE AS as_of_date, household_id, person_key FROM {schema}.household_members"
-    if _exists(con, FEATURES) and _columns(con, FEATURES) != [
+    if table_exists(con, FEATURES) and _columns(con, FEATURES) != [
         column[0] for column in con.execute(f"{features} LIMIT 0").description
     ]:
         _forget(con)  # core's columns changed (a new feature): month ends of old and new columns cannot be mixed
-    if not _exists(con, FEATURES):  # its columns are core's: created from the first month end kept
+    if not table_exists(con, FEATURES):  # its columns are core's: created from the first month end kept
         con.execute(f"CREATE TABLE {FEATURES} AS {features} LIMIT 0")
         con.execute(f"CREATE TABLE {MEMBERS} AS {members} LIMIT 0", {"d": d})
     con.execute("BEGIN TRANSACTION")
@@ -101,7 +91,7 @@ def stale(con: duckdb.DuckDBPyConnection, dates: list[dt.date]) -> list[dt.date]
                 FROM {NIGHTS} n"""
         ).fetchall()
     }
-    if not _exists(con, FEATURES):
+    if not table_exists(con, FEATURES):
         kept = {}
     return [d for d in dates if d not in kept or kept[d][1] or kept[d][0] != history_version(d)]
 

@@ -38,7 +38,7 @@ from jiuzhu.config import Feed
 from transform.staging.spec_sql import LINEAGE, original_values_json, output_columns, standardise_sql
 from warehouse.macros import install_macros, macro_sql
 from warehouse.resource import quote_ident as q
-from warehouse.resource import transaction
+from warehouse.resource import table_exists, transaction
 
 
 @dataclass
@@ -127,12 +127,7 @@ def build_staging(
     version = rules_version(feed)
     state = con.execute("SELECT version, as_of FROM staging.feed_versions WHERE feed = ?", [feed.name]).fetchall()
     table = f"staging.{feed.name}"
-    exists = con.execute(
-        """SELECT count(*) FROM duckdb_tables()
-           WHERE database_name = current_database() AND schema_name = 'staging' AND table_name = ?""",
-        [feed.name],
-    ).fetchall()[0][0]
-    if rebuild or not exists or not state or state[0][0] != version:
+    if rebuild or not table_exists(con, table) or not state or state[0][0] != version:
         _rebuild(con, feed, as_of, in_force, run_id, version)
     else:
         _catch_up(con, feed, as_of, in_force, run_id, state[0][1])
