@@ -151,21 +151,21 @@ def _standardise(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, only:
     con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed, only)}")
 
 
-def _standardise_by_date(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str) -> None:
+def _standardise_by_date(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, currency: str) -> None:
     """All of raw.<feed> into ``scratch``, one extract date after another (raw holds each date's rows
     together, so each reads only its own blocks). The rows land in date order, so a snapshot's rows
     stay together in staging and a past night reads only its blocks; and one date at a time holds
-    one date's rows in memory, not the history's."""
+    one date's rows in memory, not the history's. ``currency``: the columns of currency, as SQL."""
     dates = con.execute(f"SELECT DISTINCT extract_date FROM raw.{feed.name} ORDER BY 1").fetchall()
-    _standardise(con, feed, scratch, "false")  # the table, empty
+    con.execute(f"CREATE OR REPLACE TABLE {scratch} AS SELECT *, {currency} FROM ({standardise_sql(feed, 'false')})")
     for (day,) in dates:  # a date from the table itself, written in as a literal the scan can skip blocks by
-        con.execute(
-            f"INSERT INTO {scratch} BY NAME {standardise_sql(feed, f'r.extract_date = DATE {day.isoformat()!r}')}"
-        )
+        only = f"r.extract_date = DATE {day.isoformat()!r}"
+        con.execute(f"INSERT INTO {scratch} BY NAME SELECT *, {currency} FROM ({standardise_sql(feed, only)})")
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, run_id: str | None) -> None:
-    """The rows of ``scratch`` that could not be standardised into audit.quarantine."""
+    """The rows of ``scratch`` that could not be standardised into audit.quarantine (``scratch``: the
+    standardised rows, or those of them that were quarantined)."""
     con.execute(
         f"""INSERT INTO audit.quarantine (feed, file_name, row_number, reason_code, reason, raw, file_id, stage,
                                          run_id, quarantined_at)
@@ -199,28 +199,50 @@ def _rebuild(
     run_id: str | None,
     version: str,
 ) -> None:
-    """staging.<feed> and its quarantine from all of raw.<feed>."""
-    columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
+    """staging.<feed> and its quarantine from all of raw.<feed>. The standardised rows become the
+    table where they lie (a roster's history is millions of rows: a copy cost as much as
+    standardising them); currency is set only where it differs from the usual value."""
     table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
-    _standardise_by_date(con, feed, scratch)
+    if feed.kind == "snapshot":  # the rows of one extract date are current
+        day = "NULL" if in_force is None else f"DATE {in_force.isoformat()!r}"
+        _standardise_by_date(con, feed, scratch, f"coalesce(extract_date = {day}, false) AS is_current")
+    else:  # most keys have one version: current until a night knows of a later one
+        _standardise_by_date(con, feed, scratch, "true AS is_current, NULL::DATE AS superseded_on")
     try:
-        with transaction(con):
-            superseded = f", {_superseded_sql(feed)}" if feed.kind == "incremental" else ""
+        # scratch is this night's own: shaped into the table before the swap (DuckDB refuses to alter a
+        # table a transaction has already changed)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _jz_quarantined AS SELECT file_id, source_file, source_row, _reason_code,
+                _reason FROM {scratch} WHERE _reason_code IS NOT NULL"""
+        )
+        con.execute(f"DELETE FROM {scratch} WHERE _reason_code IS NOT NULL")
+        con.execute(f"ALTER TABLE {scratch} DROP COLUMN _reason_code")
+        con.execute(f"ALTER TABLE {scratch} DROP COLUMN _reason")
+        if feed.kind == "incremental":  # the keys' other versions, and those extracted after the night
+            key = ", ".join(q(f) for f in feed.key_fields)
             con.execute(
-                f"""CREATE OR REPLACE TABLE {table} AS
-                    SELECT {columns}, {_currency_sql(feed)}{superseded} FROM {scratch} WHERE _reason_code IS NULL""",
-                _night(feed, as_of, in_force),
+                f"""UPDATE {scratch} t SET is_current = c.is_current, superseded_on = c.superseded_on FROM (
+                        SELECT file_id, source_row, {_currency_sql(feed)}, {_superseded_sql(feed)}
+                        FROM (SELECT {key}, extract_date, file_id, source_row FROM {scratch})
+                        QUALIFY NOT is_current OR superseded_on IS NOT NULL
+                    ) c
+                    WHERE t.file_id = c.file_id AND t.source_row = c.source_row""",
+                {"as_of": as_of},
             )
+        with transaction(con):
+            con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
+            _quarantine(con, feed, "_jz_quarantined", run_id)
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            con.execute(f"ALTER TABLE {scratch} RENAME TO {feed.name}")
             if feed.reversal:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN reversed_by VARCHAR")
                 _link_reversals(con, feed, feed.reversal)
             if persons := persons_table(feed):
                 con.execute(f"CREATE OR REPLACE TABLE {persons} AS {_persons_sql(feed)}")
-            con.execute("DELETE FROM audit.quarantine WHERE stage = 'staging' AND feed = ?", [feed.name])
-            _quarantine(con, feed, scratch, run_id)
             _record(con, feed, as_of, version)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {scratch}")
+        con.execute("DROP TABLE IF EXISTS _jz_quarantined")
 
 
 def _catch_up(

@@ -228,10 +228,12 @@ l2 AS (SELECT {", ".join(layers[1])} FROM l1),
 l3 AS (SELECT {", ".join(layers[2])} FROM l2),
 l4 AS (SELECT {", ".join(layer4)} FROM l3),
 l5 AS (SELECT {", ".join(layer5)} FROM l4),
-l6 AS (SELECT *, {reason_code} AS _reason_code, hash({", ".join(outputs)}) AS _values FROM l5),
-l7 AS (SELECT *, row_number() OVER w AS _key_rank, first_value(file_id) OVER w AS _kept_file,
-              first_value(source_row) OVER w AS _kept_row, _values = first_value(_values) OVER w AS _same
-       FROM l6 WINDOW w AS (PARTITION BY {key}, extract_date, _reason_code IS NULL ORDER BY file_id DESC, source_row DESC))
+l6 AS MATERIALIZED (SELECT *, {reason_code} AS _reason_code, hash({", ".join(outputs)}) AS _values FROM l5),
+ranks AS (SELECT file_id, source_row, row_number() OVER w AS _key_rank, first_value(file_id) OVER w AS _kept_file,
+                 first_value(source_row) OVER w AS _kept_row, _values = first_value(_values) OVER w AS _same
+          FROM (SELECT {key}, extract_date, _reason_code, file_id, source_row, _values FROM l6)
+          WINDOW w AS (PARTITION BY {key}, extract_date, _reason_code IS NULL ORDER BY file_id DESC, source_row DESC)),
+l7 AS (SELECT * FROM l6 JOIN ranks USING (file_id, source_row))
 SELECT {keep},
        CASE WHEN _reason_code IS NOT NULL OR _key_rank = 1 THEN _reason_code
             WHEN _same THEN '{RESENT}' ELSE 'DUPLICATE_KEY' END AS _reason_code,
