@@ -41,7 +41,7 @@ from ingest.problems import FileProblem, safe_message
 from ingest.sniff import sniff_format
 from ingest.workbook_guard import UNREAD, size_text
 from jiuzhu.config import Feed, IngestLimits, load_ingest_limits
-from warehouse.pii_lookup import masker
+from warehouse.pii_lookup import ROSTER_FEED, masker, refresh_roster_names
 from warehouse.resource import quote_ident, raw_table, transaction
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,8 @@ def ingest_feed(
     for name in report.waiting:
         log.info("%s/%s: 仍在写入，留待下次 still being written, waits", feed.name, name)
     _record_waiting(con, feed.name, report.waiting, run_id)
+    if feed.name == ROSTER_FEED:
+        refresh_roster_names(con)
     fingerprints.save(landing / feed.name)  # the folder list_feed_files read
     return report
 

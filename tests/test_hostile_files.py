@@ -237,3 +237,20 @@ def test_an_id_number_in_a_file_name_is_masked_wherever_the_name_leaves_the_ware
         [f"{ID1[:6]}********{ID1[-4:]}_张**_诊断证明_20261101.csv", f"{ID1[:6]}********{ID1[-4:]} 死亡_20261102.csv"]
     )
     assert sorted(r[0] for r in landing.query("SELECT display_name FROM audit.files WHERE feed = 'wj_deaths'")) == shown
+
+
+def test_a_name_from_any_roster_file_is_masked_in_file_names(landing):
+    """Names are looked up in the roster's names kept so far and in the rows of roster files loaded
+    since (a warehouse from before the names were kept, or a roster load that stopped short)."""
+    members = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居\n"
+    landing.write("mz_members", "m_20261101.csv", members + f"H1,{ID1},张三丰,户主,农村,红河,甲村\n")
+    landing.ingest("mz_members")
+    landing.write("mz_members", "m_20261102.csv", members + f"H2,{ID2}, 欧阳四海 ,户主,农村,红河,甲村\n")
+    landing.ingest("mz_members")
+    assert sorted(r[0] for r in landing.query("SELECT name FROM staging.roster_names")) == ["张三丰", "欧阳四海"]
+    with connect(landing.warehouse) as con:  # the second roster file's names not kept yet
+        con.execute("DELETE FROM staging.roster_names WHERE name = '欧阳四海'")
+        con.execute("UPDATE staging.roster_names_upto SET file_id = (SELECT min(file_id) FROM raw.mz_members)")
+    landing.write("wj_deaths", "张三丰_欧阳四海_诊断证明_20261101.csv", GOOD)
+    report = landing.ingest("wj_deaths")
+    assert [o.display_name for o in report.outcomes] == ["张**_欧***_诊断证明_20261101.csv"]

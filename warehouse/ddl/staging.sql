@@ -16,3 +16,14 @@ CREATE TABLE IF NOT EXISTS staging.standardised_files (
     file_id       BIGINT NOT NULL,
     extract_date  DATE
 );
+
+-- Every name the roster ever delivered (raw.mz_members), trimmed, for masking names in file names
+-- and reasons (warehouse/pii_lookup.py): looking candidates up here, not in every roster row of the
+-- history, costs the same whatever the roster's age. It holds the rows of the files up to file_id;
+-- later files' rows are read from raw until the roster's next load brings it up to date.
+CREATE TABLE IF NOT EXISTS staging.roster_names (
+    name  VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS staging.roster_names_upto (
+    file_id  BIGINT NOT NULL
+);
