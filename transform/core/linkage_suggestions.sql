@@ -9,19 +9,23 @@ WITH broken AS (
            regexp_replace(coalesce(q.raw ->> '身份证号', ''), '[^0-9Xx]', '', 'g') AS digits
     FROM audit.quarantine q
     WHERE q.stage = 'staging' AND q.reason_code IN ('ID_CHECKSUM', 'ID_BIRTHDATE', 'ID_PRECISION_LOST', 'ID_FORMAT')
-), clues AS MATERIALIZED (  -- each row numbered (clue): candidates are ranked on narrow rows, named once kept
-    SELECT *, row_number() OVER () AS clue,
-              CASE WHEN length(digits) = 18 THEN try_strptime(digits[7:14], '%Y%m%d')::DATE
-                   WHEN length(digits) = 15 THEN try_strptime('19' || digits[7:12], '%Y%m%d')::DATE END AS birth_date,
-              CASE WHEN length(digits) IN (15, 18) THEN digits[1:6] END AS region
+), clues AS MATERIALIZED (  -- each row with what its broken number still says
+    SELECT *,
+           CASE WHEN length(digits) = 18 THEN try_strptime(digits[7:14], '%Y%m%d')::DATE
+                WHEN length(digits) = 15 THEN try_strptime('19' || digits[7:12], '%Y%m%d')::DATE END AS birth_date,
+           CASE WHEN length(digits) IN (15, 18) THEN digits[1:6] END AS region
     FROM broken WHERE name IS NOT NULL
+), clue_keys AS MATERIALIZED (  -- each clue once (clue): a person's broken row comes again in every snapshot,
+    -- and candidates depend on the clue alone; ranked on narrow rows, named once kept
+    SELECT name, birth_date, region, row_number() OVER () AS clue
+    FROM (SELECT DISTINCT name, birth_date, region FROM clues)
 ), candidates AS (
     SELECT c.clue, c.name, c.birth_date, c.region, p.person_key, p.name AS candidate_name,
            p.birth_date AS candidate_birth_date, p.id_region
-    FROM clues c JOIN {core}.persons p ON p.name = c.name
+    FROM clue_keys c JOIN {core}.persons p ON p.name = c.name
     UNION ALL
     SELECT c.clue, c.name, c.birth_date, c.region, p.person_key, p.name, p.birth_date, p.id_region
-    FROM clues c JOIN {core}.persons p ON p.birth_date = c.birth_date AND p.name <> c.name
+    FROM clue_keys c JOIN {core}.persons p ON p.birth_date = c.birth_date AND p.name <> c.name
     WHERE levenshtein(p.name, c.name) = 1
 ), scored AS (
     SELECT *,
@@ -47,4 +51,5 @@ SELECT c.feed, c.file_name, c.row_number, c.reason_code, s.person_key AS suggest
                 WHEN s.birth_date IS NULL THEN '号码中无可用的出生日期' ELSE '出生日期不同' END,
            CASE WHEN s.id_region = s.region THEN '户籍地区码相同' END) AS evidence,
        s.rank
-FROM kept s JOIN clues c USING (clue)
+FROM kept s JOIN clue_keys k USING (clue)
+JOIN clues c ON c.name = k.name AND c.birth_date IS NOT DISTINCT FROM k.birth_date AND c.region IS NOT DISTINCT FROM k.region
