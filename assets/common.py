@@ -94,6 +94,11 @@ class Warehouse(dg.ConfigurableResource):
         """The sha256 of landing files already seen (ingest/files.py Fingerprints)."""
         return Path(self.home) / "state" / "landing_sha256.json"
 
+    @property
+    def gx_results(self) -> Path:
+        """Great Expectations' last results per feed, with the key of the rows they are for (checks/gx_suites.py)."""
+        return Path(self.home) / "state" / "gx"
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         Path(self.home).mkdir(parents=True, exist_ok=True)

@@ -7,13 +7,23 @@ unique among current rows. GX validates tonight's extract (sampled down to
 `gx_max_rows`); rows that fail were already quarantined, so a failure here
 means standardisation let something through, and the check says which
 expectation and how many rows — never which values.
+
+A suite's results are remembered per feed (``<home>/state/gx/<feed>.json``: expectations and counts,
+no values) with a key of what was validated: the rows (each current row of tonight's extract by its
+file and row), the rules staging standardised them by, the suite and the sample size. A night whose
+key is the same (a department that sent nothing new) shows the results again without validating.
 """
 # no `from __future__ import annotations`: Dagster reads these type hints at definition time
 
 import datetime as dt
+import hashlib
+import json
 import logging
+import os
 import threading
 from functools import lru_cache
+from importlib.metadata import version
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -26,6 +36,7 @@ from warehouse.resource import quote_ident as q
 
 _lock = threading.Lock()
 PARTS_GAP = "_parts_gap"  # a settlement's total less its parts (the spec's parts_sum)
+GX_FORMAT = "1"  # bump when this module changes what a suite reads or says: every result is validated again
 
 
 @lru_cache(maxsize=1)
@@ -100,6 +111,39 @@ def tonights_rows(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, ma
     ).df()
 
 
+def rows_key(con: duckdb.DuckDBPyConnection, feed: Feed, as_of: dt.date, max_rows: int) -> str:
+    """What a validation of tonight's rows reads: the rows by file and row (a staged row is a function of
+    its raw row and the rules), the rules, the suite, the sample size, this module's and GX's versions."""
+    extract = tonights_extract(con, feed.name, as_of)
+    rules = con.execute("SELECT version FROM staging.feed_versions WHERE feed = ?", [feed.name]).fetchall()
+    rows = con.execute(
+        f"""SELECT count(*), bit_xor(hash(file_id, source_row)) FROM staging.{feed.name}
+            WHERE is_current AND extract_date = ?""",
+        [extract],
+    ).fetchall()[0]
+    what = (GX_FORMAT, version("great_expectations"), expectations(feed), rules, str(extract), rows, max_rows)
+    return hashlib.sha256(repr(what).encode("utf-8")).hexdigest()
+
+
+def remembered(folder: Path, feed: Feed, key: str) -> dict | None:
+    """The results last validated for ``feed`` if they were for ``key``."""
+    try:
+        kept = json.loads((folder / f"{feed.name}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # none yet, or unreadable: validated again
+    return kept if isinstance(kept, dict) and kept.get("key") == key else None
+
+
+def remember(folder: Path, feed: Feed, key: str, rows: int, results: list[dict]) -> None:
+    """Keep ``results`` for ``key`` (expectations and counts only), owner-only, replaced whole."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path, part = folder / f"{feed.name}.json", folder / f".{feed.name}.json.{os.getpid()}"
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"key": key, "rows": rows, "results": results}, fh, ensure_ascii=False)
+    os.replace(part, path)
+
+
 def validate(feed: Feed, frame) -> list[dict]:
     """One dict per expectation: type, column(s), success, unexpected count. No values."""
     gx, _, source = _gx()
@@ -139,9 +183,18 @@ def build_gx_check(feed: Feed) -> dg.AssetChecksDefinition:
     def gx_suite(
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings
     ) -> dg.AssetCheckResult:
+        as_of, max_rows = night_of(context, night), load_quality()["gx_max_rows"]
         with warehouse.connect(read_only=True) as con:
-            frame = tonights_rows(con, feed, night_of(context, night), load_quality()["gx_max_rows"])
-        results = validate(feed, frame) if len(frame) else []
+            key = rows_key(con, feed, as_of, max_rows)
+            kept = remembered(warehouse.gx_results, feed, key)
+            if kept is None:
+                frame = tonights_rows(con, feed, as_of, max_rows)
+        fresh = kept is None
+        if kept is None:
+            results = validate(feed, frame) if len(frame) else []
+            remember(warehouse.gx_results, feed, key, len(frame), results)
+            kept = {"rows": len(frame), "results": results}
+        results = kept["results"]
         failed = [r for r in results if not r["success"]]
         table = "\n".join(
             ["| expectation | column | ok | unexpected rows |", "|---|---|---|---|"]
@@ -154,7 +207,10 @@ def build_gx_check(feed: Feed) -> dg.AssetChecksDefinition:
             passed=not failed,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
-                "rows_validated": len(frame),
+                "rows_validated": kept["rows"],
+                "validated": "本晚验证 validated tonight"
+                if fresh
+                else "与此前验证过的数据相同，沿用其结果 the same rows as validated before: their results",
                 "expectations": len(results),
                 "failed": len(failed),
                 "results": dg.MetadataValue.md(table if results else "今晚没有新数据 (no rows tonight)"),

@@ -125,6 +125,26 @@ def test_great_expectations_finds_what_standardisation_let_through(landing):
     assert not any(pid in json.dumps(failed) for pid in ids)
 
 
+def test_great_expectations_validates_the_same_rows_once(landing):
+    """A night whose rows are the ones validated before shows their results again without validating;
+    any change to the rows (here a key left twice, as a bug in staging would) validates them again."""
+    landing.write("mz_members", "m_20261128.csv", _roster(_ids(12)))
+    first = _check(_night(landing), "great_expectations_suite", "mz_members")
+    assert first.passed and first.metadata["validated"].value.startswith("本晚验证")
+    again = _check(_night(landing), "great_expectations_suite", "mz_members")
+    assert again.passed and not again.metadata["validated"].value.startswith("本晚验证")
+    assert again.metadata["rows_validated"].value == 12 and again.metadata["expectations"].value > 0
+    with connect(landing.warehouse) as con:
+        con.execute(
+            "INSERT INTO staging.mz_members SELECT * REPLACE (source_row + 100 AS source_row) FROM staging.mz_members LIMIT 1"
+        )
+    broken = _check(_night(landing), "great_expectations_suite", "mz_members")
+    assert not broken.passed and broken.metadata["validated"].value.startswith("本晚验证")
+    assert broken.metadata["rows_validated"].value == 13
+    kept = landing.warehouse.parent / "state" / "gx" / "mz_members.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+
+
 def test_roster_coverage_counts_the_persons_a_feed_names_tonight(landing):
     """The share of a department's current persons found in tonight's roster: each person once, and a
     registration resent under another person counts that person, not the one it first named."""
