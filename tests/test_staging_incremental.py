@@ -1,7 +1,7 @@
 """Staging brought up to date from the night's files gives exactly what a rebuild from all of raw
 gives: the same staging rows, currency, reversal links and staging quarantine, night after night,
-through late files, 补录 supplements, corrections, a superseded file, a settlement reversal, a
-roster change and a backfill of an earlier night. A change of the rules restandardises everything."""
+through late files, 补录 supplements, corrections, a superseded file, a settlement reversal and its
+withdrawal, a roster change and a backfill of an earlier night. A change of the rules restandardises everything."""
 
 from __future__ import annotations
 
@@ -101,6 +101,11 @@ NIGHTS: list[tuple[str, list[tuple[str, str, str]]]] = [
             ),
         ],
     ),
+    # the 11-28 settlements sent again without the reversal: JS4 stands uncancelled
+    (
+        "2026-11-29",
+        [("yb_settlements", "yb_20261128.csv", SETTLEMENT_HEADER + _settlement("JS6", ID2, "2026-11-21", 30))],
+    ),
 ]
 
 
@@ -180,7 +185,7 @@ def test_each_night_staged_from_its_files_equals_a_rebuild_from_all_of_raw(two_w
     links = incremental.query(
         "SELECT settlement_id, reversed_by FROM staging.yb_settlements WHERE is_current ORDER BY 1"
     )
-    assert links == [("JS1", "JS3"), ("JS2", None), ("JS3", None), ("JS4", "JS5"), ("JS5", None)]
+    assert links == [("JS1", "JS3"), ("JS2", None), ("JS3", None), ("JS4", None), ("JS6", None)]
 
 
 def test_a_change_of_the_rules_restandardises_every_extract_date(two_warehouses):

@@ -236,7 +236,7 @@ def _rebuild(
             con.execute(f"ALTER TABLE {scratch} RENAME TO {feed.name}")
             if feed.reversal:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN reversed_by VARCHAR")
-                _link_reversals(con, feed, feed.reversal)
+                _link_reversals(con, feed)
             if persons := persons_table(feed):
                 con.execute(f"CREATE OR REPLACE TABLE {persons} AS {_persons_sql(feed)}")
             _record(con, feed, as_of, version)
@@ -274,6 +274,12 @@ def _catch_up(
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE _jz_ids AS SELECT DISTINCT id_number FROM {table} WHERE {changed}"
             )
+        if _keyed_by_cancelled(feed):  # and the rows that reversals about to be removed cancel
+            pointer = _reversal_fields(feed)[0]
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _jz_cancelled AS SELECT DISTINCT {pointer} AS id FROM {table}
+                    WHERE {changed} AND {pointer} IS NOT NULL"""
+            )
     columns = ", ".join([*LINEAGE, *(q(c) for c in output_columns(feed))])
     if any_changed:
         _standardise(con, feed, scratch, f"r.{changed}")
@@ -299,9 +305,11 @@ def _catch_up(
                 )
             else:
                 _recompute_currency(con, feed, changed, as_of, last_as_of)
-            if feed.reversal:
+            if _keyed_by_cancelled(feed):
+                _relink_reversals(con, feed)
+            elif feed.reversal:
                 con.execute(f"UPDATE {table} SET reversed_by = NULL WHERE reversed_by IS NOT NULL")
-                _link_reversals(con, feed, feed.reversal)
+                _link_reversals(con, feed)
             _record(con, feed, as_of, rules_version(feed))
     finally:
         con.execute(f"DROP TABLE IF EXISTS {scratch}")
@@ -343,15 +351,46 @@ def _recompute_currency(
         con.execute(f"INSERT INTO {persons} BY NAME {_persons_sql(feed, ids)}")
 
 
-def _link_reversals(con: duckdb.DuckDBPyConnection, feed: Feed, reversal: dict) -> None:
-    """A reversal row cancels the row it names: the cancelled row learns which one (reversed_by).
-    ``reversal``: the feed's spec of its reversal rows."""
+def _reversal_fields(feed: Feed) -> tuple[str, str]:
+    """(the column of a reversal row naming the row it cancels, the column it names), quoted."""
     fields = {c.name: c.field for c in feed.columns}
-    pointer, target = q(fields[reversal["column"]]), q(fields[reversal["cancels"]])
+    return q(fields[feed.reversal["column"]]), q(fields[feed.reversal["cancels"]])
+
+
+def _keyed_by_cancelled(feed: Feed) -> bool:
+    """Whether a night can link reversals only where they can have changed: an incremental feed keyed by
+    the column reversals name (a settlement by its number), so that the keys whose currency changed say
+    which rows to look at."""
+    if not feed.reversal or feed.kind != "incremental":
+        return False
+    return [q(f) for f in feed.key_fields] == [_reversal_fields(feed)[1]]
+
+
+def _relink_reversals(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
+    """reversed_by again where it can have changed since the last night: the rows of the keys whose
+    currency was recomputed (_jz_keys), and the rows that any version of those keys, or a removed row
+    (_jz_cancelled), names as cancelled. The other rows' links are as the whole history would give."""
+    pointer, target = _reversal_fields(feed)
     table = f"staging.{feed.name}"
+    con.execute(
+        f"""INSERT INTO _jz_cancelled (id)
+            SELECT {target} FROM _jz_keys
+            UNION SELECT {pointer} FROM {table} WHERE {pointer} IS NOT NULL AND {target} IN (SELECT {target} FROM _jz_keys)"""
+    )
+    only = "IN (SELECT id FROM _jz_cancelled)"
+    con.execute(f"UPDATE {table} SET reversed_by = NULL WHERE reversed_by IS NOT NULL AND {target} {only}")
+    _link_reversals(con, feed, only)
+
+
+def _link_reversals(con: duckdb.DuckDBPyConnection, feed: Feed, only: str | None = None) -> None:
+    """A reversal row cancels the row it names: the cancelled row learns which one (reversed_by).
+    ``only``: a condition on the cancelled row's ID (None: every row)."""
+    pointer, target = _reversal_fields(feed)
+    table = f"staging.{feed.name}"
+    within, within_target = (f" AND {pointer} {only}", f" AND s.{target} {only}") if only else ("", "")
     con.execute(
         f"""UPDATE {table} s SET reversed_by = r.by FROM (
                 SELECT {pointer} AS cancels, max({target}) AS by FROM {table}
-                WHERE is_current AND {pointer} IS NOT NULL GROUP BY 1) r
-            WHERE s.{target} = r.cancels AND s.is_current"""
+                WHERE is_current AND {pointer} IS NOT NULL{within} GROUP BY 1) r
+            WHERE s.{target} = r.cancels AND s.is_current{within_target}"""
     )
