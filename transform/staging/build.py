@@ -256,16 +256,17 @@ def _catch_up(
     """staging.<feed> brought from the night ``last_as_of`` to ``as_of``: the extract dates whose
     files changed standardised again, then currency and reversal links where they can change."""
     table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
-    # the extract dates with a loaded file not yet standardised, or a standardised one no longer loaded
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _jz_changed_dates AS
-           WITH loaded AS (SELECT file_id, extract_date FROM audit.files WHERE feed = $feed AND status = 'loaded'),
+    # the extract dates with a loaded file not yet standardised, or a standardised one no longer loaded,
+    # written in as literals (they come from the warehouse): a scan skips the blocks of other dates
+    dates = con.execute(
+        """WITH loaded AS (SELECT file_id, extract_date FROM audit.files WHERE feed = $feed AND status = 'loaded'),
                 done AS (SELECT file_id, extract_date FROM staging.standardised_files WHERE feed = $feed)
-           SELECT DISTINCT extract_date FROM ((FROM loaded EXCEPT FROM done) UNION ALL (FROM done EXCEPT FROM loaded))""",
+           SELECT DISTINCT extract_date FROM ((FROM loaded EXCEPT FROM done) UNION ALL (FROM done EXCEPT FROM loaded))
+           WHERE extract_date IS NOT NULL ORDER BY 1""",
         {"feed": feed.name},
-    )
-    changed = "extract_date IN (SELECT extract_date FROM _jz_changed_dates)"
-    any_changed = con.execute("SELECT count(*) FROM _jz_changed_dates").fetchall()[0][0] > 0
+    ).fetchall()
+    changed = f"extract_date IN ({', '.join(f'DATE {d.isoformat()!r}' for (d,) in dates)})" if dates else "false"
+    any_changed = bool(dates)
     if feed.kind == "incremental":
         # keys whose versions are about to be removed: their earlier versions may stand again
         key = ", ".join(q(f) for f in feed.key_fields)
