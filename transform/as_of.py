@@ -43,10 +43,12 @@ def as_of_relation(feed: Feed, as_of: str = "$as_of", bound: bool = False) -> st
 def relations(current: frozenset[str] = frozenset(), bound: bool = False) -> dict[str, str]:
     """Every feed's relation over ``$as_of``. The feeds named in ``current`` have their rows of the
     night marked already (staging's ``is_current``, computed for the same date: current_feeds),
-    which reads no window over the feed's whole history. ``bound``: see as_of_relation."""
+    which reads no window over the feed's whole history. ``bound``: see as_of_relation; a snapshot
+    feed's rows in force are then those of one extract date, which a scan finds by its blocks'
+    dates rather than by reading is_current over every snapshot ever delivered."""
     return {
         name: f"(SELECT * FROM staging.{name} WHERE is_current)"
-        if name in current
+        if name in current and not (bound and feed.kind == "snapshot")
         else as_of_relation(feed, bound=bound)
         for name, feed in load_feeds().items()
     }
