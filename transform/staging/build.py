@@ -354,6 +354,8 @@ def _recompute_currency(
 
 def _reversal_fields(feed: Feed) -> tuple[str, str]:
     """(the column of a reversal row naming the row it cancels, the column it names), quoted."""
+    if feed.reversal is None:
+        raise ValueError(f"{feed.name} has no reversal rows")
     fields = {c.name: c.field for c in feed.columns}
     return q(fields[feed.reversal["column"]]), q(fields[feed.reversal["cancels"]])
 
