@@ -61,19 +61,14 @@ def snapshot_in_force(con: duckdb.DuckDBPyConnection, feed: str, as_of: dt.date)
 
 
 def _currency_sql(feed: Feed) -> str:
-    """is_current, over the parameter $in_force (snapshot feeds) or $as_of (incremental feeds)."""
+    """is_current of an incremental feed's rows over the parameter $as_of: the newest version of each key
+    among those extracted by then (a snapshot feed's current rows are one extract date's)."""
     key = ", ".join(q(f) for f in feed.key_fields)
-    newest_first = "file_id DESC, source_row DESC"
-    if feed.kind == "snapshot":
-        # each key once per extract date (duplicates are quarantined): the snapshot's rows are current
-        current = "coalesce(extract_date = $in_force::DATE, false) AS is_current"
-    else:
-        known = "extract_date <= $as_of::DATE"
-        current = (
-            f"{known} AND row_number() OVER (PARTITION BY {key}, {known} "
-            f"ORDER BY extract_date DESC, {newest_first}) = 1 AS is_current"
-        )
-    return current
+    known = "extract_date <= $as_of::DATE"
+    return (
+        f"{known} AND row_number() OVER (PARTITION BY {key}, {known} "
+        "ORDER BY extract_date DESC, file_id DESC, source_row DESC) = 1 AS is_current"
+    )
 
 
 def _superseded_sql(feed: Feed) -> str:
@@ -138,11 +133,6 @@ def build_staging(
         [feed.name],
     ).fetchall()
     return StagingReport(feed.name, rows, current_rows, sum(n for _, n in reasons), reasons, in_force)
-
-
-def _night(feed: Feed, as_of: dt.date, in_force: dt.date | None) -> dict:
-    """The parameters of _currency_sql."""
-    return {"in_force": in_force} if feed.kind == "snapshot" else {"as_of": as_of}
 
 
 def _standardise(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, only: str = "true") -> None:
