@@ -40,8 +40,8 @@ from ingest.header import require_columns
 from ingest.problems import FileProblem, safe_message
 from ingest.sniff import sniff_format
 from ingest.workbook_guard import UNREAD, size_text
-from jiuzhu.config import Feed, IngestLimits, load_ingest_limits
-from warehouse.pii_lookup import ROSTER_FEED, masker, refresh_roster_names
+from jiuzhu.config import ROSTER_FEED, Feed, IngestLimits, load_ingest_limits
+from warehouse.pii_lookup import masker, refresh_roster_names
 from warehouse.resource import quote_ident, raw_table, transaction
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from jiuzhu.policy import Policy, PolicyError, validate_policy
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 FALLBACK_TOWNSHIP = "370725000"
+ROSTER_FEED = "mz_members"  # the civil-affairs roster: who is a household's member
 
 
 def normalise_header(text: str) -> str:

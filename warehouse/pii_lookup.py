@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import duckdb
 
+from jiuzhu.config import ROSTER_FEED
 from jiuzhu.pii import mask_text, name_candidates
 from warehouse.resource import table_exists, transaction
 
-ROSTER_FEED = "mz_members"
 ROSTER_RAW = f"raw.{ROSTER_FEED}"
 NAMES, UPTO = "staging.roster_names", "staging.roster_names_upto"
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import duckdb
 
-from jiuzhu.config import FALLBACK_TOWNSHIP, load_feeds, load_linkage, load_townships
+from jiuzhu.config import FALLBACK_TOWNSHIP, ROSTER_FEED, load_feeds, load_linkage, load_townships
 from jiuzhu.policy import Policy
 from transform.as_of import current_feeds, in_force_dates, relations
 from transform.core.facts import ensure_facts, fact_tables
@@ -48,7 +48,6 @@ from warehouse.macros import install_macros
 
 SQL_DIR = Path(__file__).resolve().parent
 FEATURES_DIR = SQL_DIR  # where the features_<department>.sql are found
-ROSTER = "mz_members"  # the civil-affairs roster: who is a household's member
 BEFORE = ("person_ids", "household_members", "persons", "households", "persons_outside_roster", "assistance")
 AFTER = ("household_features", "linkage_suggestions")  # departments' facts added up per household, then linkage
 # what a month end kept for training does not need: household_features reads none of them, except
@@ -242,7 +241,7 @@ def _placeholders(schema: str, restricted: str, rel: dict[str, str], persons: di
                 for f in named
             ),
             "seen_records": " UNION ALL ".join(
-                f"SELECT x.id_number, '{f}' AS feed FROM {persons[f]} x" for f in with_ids if f != ROSTER
+                f"SELECT x.id_number, '{f}' AS feed FROM {persons[f]} x" for f in with_ids if f != ROSTER_FEED
             ),
         }
     )
