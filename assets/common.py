@@ -11,11 +11,12 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from jiuzhu.calendar import parse_as_of
 from jiuzhu.config import Feed, load_county
 from jiuzhu.policy import Policy
-from warehouse.resource import SCRATCH_DIR, connect
+from warehouse.resource import SCRATCH_DIR, RunConnection, connect
 
 WAREHOUSE_POOL = "warehouse"  # see dagster.yaml: one writer at a time
 PARTITION_TAG = "dagster/partition"
@@ -99,8 +100,29 @@ class Warehouse(dg.ConfigurableResource):
         """Great Expectations' last results per feed, with the key of the rows they are for (checks/gx_suites.py)."""
         return Path(self.home) / "state" / "gx"
 
+    # in a run, its steps' connections are cursors of one instance (warehouse.resource.RunConnection);
+    # outside one (a test, a script), each connect opens the warehouse and closes it again
+    _run: RunConnection | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._run = RunConnection(self.path)  # the in-process executor sets a run's resources up once
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        run, self._run = self._run, None
+        if run is not None:
+            run.close()
+
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, read_only: bool = False, alone: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the warehouse; ``read_only`` holds outside a run (in one, see RunConnection).
+        ``alone``: an instance of its own, opened after the run's is closed and closed when done, so that
+        DuckDB holds nothing of earlier steps (or of this one, after it) while the step holds much in Python."""
         Path(self.home).mkdir(parents=True, exist_ok=True)
+        if self._run is not None and not alone:
+            with self._run.cursor() as con:
+                yield con
+            return
+        if self._run is not None:
+            self._run.close()
         with connect(self.path, read_only=read_only) as con:
             yield con

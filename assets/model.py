@@ -3,6 +3,7 @@ when it does better on held-out months; and tonight's score for every roster hou
 # no `from __future__ import annotations`: Dagster reads these type hints at definition time
 
 import datetime as dt
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -48,7 +49,8 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         return dg.MaterializeResult(
             metadata={"trained": False, **_in_force(home, as_of), "note": f"not due: retrained every {every} days"}
         )
-    frame, dates, built = training_frame(warehouse.connect, home, as_of)
+    # training holds gigabytes in Python: DuckDB lets go of what it cached first
+    frame, dates, built = training_frame(partial(warehouse.connect, alone=True), home, as_of)
     history = {"history_months_built": len(built), "history_months_kept": len(dates) - len(built)}
     positives = int(frame["label"].sum()) if frame is not None else 0
     if frame is None or positives < MIN_POSITIVES or len(dates) < MIN_MONTHS:

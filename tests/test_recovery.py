@@ -49,15 +49,16 @@ def test_the_daemons_sensor_closes_a_run_whose_worker_was_killed(tmp_path, monke
     [run] = instance.get_runs()
     assert run.status == dg.DagsterRunStatus.STARTED  # as a crash leaves it: started, holding its slot
 
-    context = dg.build_sensor_context(instance=instance, resources={"warehouse": Warehouse(home=str(home))})
-    result = recover_dead_runs(context)
-    assert "recovered 1 dead run" in result.skip_message
-    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
-    assert not instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
-    [alert] = (home / "alerts").glob(f"*_{run.run_id[:8]}.md")
-    assert "进程已不存在" in alert.read_text(encoding="utf-8")
-    # a second look finds nothing more to do
-    assert "recovered 0 dead run" in recover_dead_runs(context).skip_message
+    # as the daemon does: the resources set up for the evaluation, torn down after it
+    with dg.build_sensor_context(instance=instance, resources={"warehouse": Warehouse(home=str(home))}) as context:
+        result = recover_dead_runs(context)
+        assert "recovered 1 dead run" in result.skip_message
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert not instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
+        [alert] = (home / "alerts").glob(f"*_{run.run_id[:8]}.md")
+        assert "进程已不存在" in alert.read_text(encoding="utf-8")
+        # a second look finds nothing more to do
+        assert "recovered 0 dead run" in recover_dead_runs(context).skip_message
 
 
 def test_a_pid_is_the_runs_only_if_its_process_began_before_the_run():

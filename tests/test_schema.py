@@ -147,3 +147,34 @@ def test_duckdb_memory_and_spill_folder_follow_the_environment(tmp_path, monkeyp
     with pytest.raises(ValueError, match="JIUZHU_DUCKDB_MEMORY='lots'"):
         with connect(tmp_path / "home" / "warehouse.duckdb"):
             pass
+
+
+def test_a_runs_steps_share_one_instance_each_in_a_session_of_its_own(tmp_path):
+    """A run opens the warehouse once (RunConnection): each step still starts clean, in the warehouse,
+    with nothing of the step before; what a failed step left uncommitted is gone; what a step committed
+    is there for the next and, once the run ends, for any other connection."""
+    import duckdb
+    import pytest
+
+    from warehouse.resource import RunConnection
+
+    path = tmp_path / "warehouse.duckdb"
+    run = RunConnection(path)
+    with run.cursor() as con:
+        con.execute("CREATE TABLE audit.note (n INTEGER); INSERT INTO audit.note VALUES (1)")
+        con.execute("CREATE TEMP TABLE _jz_step_only AS SELECT 1 AS x")
+        first = con.execute("SELECT current_database()").fetchall()[0][0]
+    with pytest.raises(RuntimeError):  # a step that fails inside its transaction
+        with run.cursor() as con:
+            con.execute("BEGIN TRANSACTION; INSERT INTO audit.note VALUES (2)")
+            raise RuntimeError("a step fails")
+    with run.cursor() as con:
+        assert con.execute("SELECT current_database()").fetchall()[0][0] == first == "warehouse"
+        assert con.execute("SELECT list(n) FROM audit.note").fetchall()[0][0] == [1]  # 2 rolled back
+        with pytest.raises(duckdb.CatalogException):
+            con.execute("SELECT * FROM _jz_step_only")  # the step before's temp table: not here
+        con.execute("INSERT INTO audit.note VALUES (3)")
+    run.close()
+    with connect(path, read_only=True) as con:  # the run ended: its instance closed, its work on disk
+        assert con.execute("SELECT list(n ORDER BY n) FROM audit.note").fetchall()[0][0] == [1, 3]
+    run.close()  # closing twice is harmless

@@ -250,14 +250,14 @@ def test_a_failed_ingest_run_writes_an_alert_with_the_feed_its_files_and_the_nex
     assert results["xf_petitions"].success and not results["wj_deaths"].success
     failed = results["wj_deaths"]
 
-    context = dg.build_run_status_sensor_context(
+    with dg.build_run_status_sensor_context(  # as the daemon evaluates it: resources set up, then torn down
         sensor_name="alert_on_run_failure",
         dagster_event=failed.get_run_failure_event(),
         dagster_instance=instance,
         dagster_run=failed.dagster_run,
         resources={"warehouse": Warehouse(home=str(home))},
-    ).for_run_failure()
-    alert_on_run_failure(context)
+    ) as context:
+        alert_on_run_failure(context.for_run_failure())
 
     [alert] = (home / "alerts").iterdir()
     assert alert.name.endswith(f"_{failed.run_id[:8]}.md") and len(alert.name) == len("20261129T013000Z_") + 8 + 3

@@ -97,7 +97,10 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def attach(con: duckdb.DuckDBPyConnection, path: Path, key: str, read_only: bool, alias: str = "warehouse") -> None:
+WAREHOUSE_ALIAS = "warehouse"  # the attached warehouse's name, the default database of every connection
+
+
+def attach(con: duckdb.DuckDBPyConnection, path: Path, key: str, read_only: bool, alias: str = WAREHOUSE_ALIAS) -> None:
     """ATTACH the encrypted warehouse and make it the default database of ``con``."""
     options = f"ENCRYPTION_KEY {_literal(key)}" + (", READ_ONLY" if read_only else "")
     try:

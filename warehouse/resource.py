@@ -1,8 +1,9 @@
 """The DuckDB warehouse at ``<home>/warehouse.duckdb``.
 
 DuckDB allows one writer per file: every asset that writes here runs in the
-``warehouse`` pool (limit 1, see dagster.yaml) and opens its own short-lived
-connection (assets.common.Warehouse, the Dagster resource, opens it with ``connect``).
+``warehouse`` pool (limit 1, see dagster.yaml). Within a Dagster run, the steps share one
+instance, each in a cursor of its own (RunConnection, set up by assets.common.Warehouse, the Dagster
+resource); outside one, ``connect`` opens the warehouse and closes it again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from pathlib import Path
 import duckdb
 
 from jiuzhu.config import Feed, load_feeds
-from warehouse.encryption import attach, check_not_lost, encrypt_in_place, httpfs_extension, mark_created, warehouse_key
+from warehouse.encryption import (
+    WAREHOUSE_ALIAS,
+    attach,
+    check_not_lost,
+    encrypt_in_place,
+    httpfs_extension,
+    mark_created,
+    warehouse_key,
+)
 from warehouse.migrations import MIGRATIONS
 
 DDL_DIR = Path(__file__).resolve().parent / "ddl"
@@ -189,13 +198,69 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _session(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET enable_progress_bar = false")  # a night's log is for operators, not a terminal
+
+
 @contextmanager
 def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     con = _open(Path(path), read_only)
-    con.execute("SET enable_progress_bar = false")  # a night's log is for operators, not a terminal
+    _session(con)
     try:
         if not read_only:
             ensure_schema(con)
         yield con
     finally:
         con.close()
+
+
+class RunConnection:
+    """One DuckDB instance over the warehouse for a whole Dagster run, opened by the first step that
+    asks: each step then works in a cursor of its own (its own session, temp tables and transaction;
+    closing it rolls back what was left uncommitted). Opening the encrypted warehouse and checkpointing
+    it on close, once per step, cost a night of some 70 steps about 7 s. The instance writes: a
+    step that asks for a read-only connection gets a cursor like any other (one instance per file
+    and process; a second would not see the first's uncommitted state and could write behind it).
+    The instance keeps what it read cached, up to DuckDB's memory limit: a step that then holds much
+    in Python (training) closes it and opens one of its own (assets.common.Warehouse.connect, alone).
+    An instance that a fatal error invalidated is replaced by a fresh one for the next step."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._live().cursor()
+        try:
+            cur.execute(f"USE {WAREHOUSE_ALIAS}")  # a cursor starts in the in-memory database
+            _session(cur)
+            yield cur
+        finally:
+            cur.close()
+
+    def _live(self) -> duckdb.DuckDBPyConnection:
+        if self._con is not None:
+            try:
+                self._con.execute("SELECT 1")
+            except duckdb.Error:  # "database has been invalidated": the next step starts afresh
+                self.close()
+        if self._con is None:
+            con = _open(self.path, read_only=False)
+            try:
+                _session(con)
+                ensure_schema(con)
+            except BaseException:
+                con.close()
+                raise
+            self._con = con
+        return self._con
+
+    def close(self) -> None:
+        """Checkpoint and close the instance (the next step that asks opens another)."""
+        con, self._con = self._con, None
+        if con is not None:
+            try:
+                con.close()
+            except duckdb.Error:  # an invalidated instance: what it committed is in the WAL
+                pass
