@@ -39,35 +39,8 @@ PARTS_GAP = "_parts_gap"  # a settlement's total less its parts (the spec's part
 GX_FORMAT = "1"  # bump when this module changes what a suite reads or says: every result is validated again
 
 
-_import_lock = threading.Lock()
-
-
-class GreatExpectations(dg.ConfigurableResource):
-    """The suites' Great Expectations. Importing it takes about 2 s: a run that validates starts the
-    import on a thread of its own as it sets its resources up, while its first steps work in DuckDB,
-    instead of waiting for it in the first suite."""
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        threading.Thread(target=_warm_up, name="jiuzhu-gx-import", daemon=True).start()
-
-    def run_suite(self, feed: Feed, frame) -> list[dict]:
-        return validate(feed, frame)
-
-
-def _warm_up() -> None:
-    try:
-        _gx()
-    except Exception:  # noqa: BLE001 — the first suite imports it again, and reports what fails
-        pass
-
-
-def _gx():
-    with _import_lock:  # the thread above and a suite may ask at once: one import, one context
-        return _gx_once()
-
-
 @lru_cache(maxsize=1)
-def _gx_once():
+def _gx():
     """Import GX and build its ephemeral context once per process (the import takes seconds)."""
     import great_expectations as gx
 
@@ -208,10 +181,7 @@ def build_gx_check(feed: Feed) -> dg.AssetChecksDefinition:
         " Great Expectations suite generated from the feed spec.",
     )
     def gx_suite(
-        context: dg.AssetCheckExecutionContext,
-        warehouse: Warehouse,
-        night: NightSettings,
-        great_expectations: GreatExpectations,
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse, night: NightSettings
     ) -> dg.AssetCheckResult:
         as_of, max_rows = night_of(context, night), load_quality()["gx_max_rows"]
         with warehouse.connect(read_only=True) as con:
@@ -221,7 +191,7 @@ def build_gx_check(feed: Feed) -> dg.AssetChecksDefinition:
                 frame = tonights_rows(con, feed, as_of, max_rows)
         fresh = kept is None
         if kept is None:
-            results = great_expectations.run_suite(feed, frame) if len(frame) else []
+            results = validate(feed, frame) if len(frame) else []
             remember(warehouse.gx_results, feed, key, len(frame), results)
             kept = {"rows": len(frame), "results": results}
         results = kept["results"]

@@ -19,7 +19,7 @@ from assets.raw import raw_assets
 from assets.staging import staging_assets
 from checks.accounting import accounting_checks
 from checks.freshness import freshness_checks
-from checks.gx_suites import GreatExpectations, gx_checks
+from checks.gx_suites import gx_checks
 from checks.model_checks import model_in_use_beats_the_baseline
 from checks.monitoring_checks import policy_complies, workbooks_hold_exactly_the_warnings
 from checks.staging_checks import quality_checks
@@ -81,7 +81,6 @@ def build_definitions(
         sensors=[landing_zone_sensor, alert_on_run_failure, recover_dead_runs],
         resources={
             "warehouse": Warehouse(home=home),
-            "great_expectations": GreatExpectations(),
             "night": NightSettings(landing=landing, policy=policy, rebuild=rebuild),  # the night: the run's partition
         },
     )

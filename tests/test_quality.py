@@ -14,7 +14,7 @@ from assets.common import NightSettings, Warehouse
 from assets.quality import feed_gate, scorecards, township_feedback
 from assets.raw import raw_assets
 from assets.staging import staging_assets
-from checks.gx_suites import GreatExpectations, gx_checks, tonights_rows, validate
+from checks.gx_suites import gx_checks, tonights_rows, validate
 from checks.staging_checks import quality_checks
 from jiuzhu.config import load_feeds
 from jiuzhu.idnumber import make_id
@@ -43,7 +43,6 @@ def _night(landing):
         resources={
             "warehouse": Warehouse(home=str(landing.warehouse.parent)),
             "night": NightSettings(landing=str(landing.root)),
-            "great_expectations": GreatExpectations(),
         },
         instance=dg.DagsterInstance.ephemeral(),
         partition_key=str(AS_OF),  # the night (raw ingest, not partitioned, takes it from the run)
