@@ -419,3 +419,37 @@ def test_the_nights_export_log_is_written_whole_or_not_at_all(landing, monkeypat
         township.write_exports(con, d, landing.warehouse.parent / "exports" / d.isoformat(), load_policy(d), "again")
     # the workbooks written before the failure are not logged a second time
     assert landing.query("SELECT kind, file FROM audit.export_log WHERE as_of_date = ? ORDER BY ALL", [d]) == logged
+
+
+def test_workbooks_written_in_a_second_process_are_the_same_and_the_owners_only(landing, monkeypatch):
+    """A large night writes its workbooks in two processes (exports.township.write_books): the same
+    cells as written in one, owner-only files."""
+    import os
+
+    import exports.township as township
+
+    base(landing)
+    d = dt.date(2026, 11, 1)
+    load(landing, d)
+    here = landing.warehouse.parent / "exports" / d.isoformat()
+    two = landing.warehouse.parent / "two-processes"
+    monkeypatch.setattr(township, "PARALLEL_FROM_ROWS", 0)
+    monkeypatch.setattr(township.os, "cpu_count", lambda: 2)
+    previous = os.umask(0o077)  # as `jiuzhu run` sets it (pipelines/cli.py), before any process starts
+    try:
+        with connect(landing.warehouse) as con:
+            township.write_exports(con, d, two, load_policy(d), "two processes")
+    finally:
+        os.umask(previous)
+
+    def cells(folder):
+        out = {}
+        for path in sorted(folder.rglob("*.xlsx")):
+            wb = CalamineWorkbook.from_path(str(path))
+            out[str(path.relative_to(folder))] = [wb.get_sheet_by_name(s).to_python() for s in wb.sheet_names]
+        return out
+
+    written = cells(two)
+    assert len(written) >= 4 and written == {k: v for k, v in cells(here).items() if k in written}
+    assert set(written) == {k for k in cells(here) if not k.startswith("quality/") and "督办" not in k}
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in two.rglob("*.xlsx"))
