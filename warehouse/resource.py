@@ -202,13 +202,23 @@ def _session(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET enable_progress_bar = false")  # a night's log is for operators, not a terminal
 
 
-@contextmanager
-def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = _open(Path(path), read_only)
-    _session(con)
+def _ready(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse at ``path``, its session set, its fixed tables current when it writes."""
+    con = _open(path, read_only)
     try:
+        _session(con)
         if not read_only:
             ensure_schema(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = _ready(Path(path), read_only)
+    try:
         yield con
     finally:
         con.close()
@@ -246,14 +256,7 @@ class RunConnection:
             except duckdb.Error:  # "database has been invalidated": the next step starts afresh
                 self.close()
         if self._con is None:
-            con = _open(self.path, read_only=False)
-            try:
-                _session(con)
-                ensure_schema(con)
-            except BaseException:
-                con.close()
-                raise
-            self._con = con
+            self._con = _ready(self.path, read_only=False)
         return self._con
 
     def close(self) -> None:
