@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 import duckdb
 
-from jiuzhu.config import Feed, load_feeds, load_quality
+from jiuzhu.config import ROSTER_FEED, Feed, load_feeds, load_quality
 from transform.staging.build import persons_table, snapshot_in_force
 from transform.staging.spec_sql import RESENT
 from warehouse.resource import quote_ident as q
@@ -154,7 +154,7 @@ def roster_coverage(con: duckdb.DuckDBPyConnection, feed: Feed) -> float | None:
     )
     found, total = con.execute(
         f"""WITH p AS ({persons}),
-                 roster AS (SELECT DISTINCT id_number AS id FROM staging.mz_members WHERE is_current)
+                 roster AS (SELECT DISTINCT id_number AS id FROM staging.{ROSTER_FEED} WHERE is_current)
             SELECT count(roster.id), count(*) FROM p LEFT JOIN roster USING (id)"""
     ).fetchall()[0]
     return round(found / total, 4) if total else None
