@@ -71,6 +71,13 @@ def _currency_sql(feed: Feed) -> str:
     )
 
 
+def _snapshot_currency(in_force: dt.date | None) -> str:
+    """is_current of a snapshot feed's row: whether it is of the extract date in force (a date from the
+    warehouse, written in; none yet: no row is current)."""
+    day = "NULL" if in_force is None else f"DATE {in_force.isoformat()!r}"
+    return f"coalesce(extract_date = {day}, false)"
+
+
 def _superseded_sql(feed: Feed) -> str:
     """superseded_on of an incremental feed's rows: the extract date of the key's next version, in the
     order that decides which version stands (extract date, then file, then row)."""
@@ -193,9 +200,8 @@ def _rebuild(
     table where they lie (a roster's history is millions of rows: a copy cost as much as
     standardising them); currency is set only where it differs from the usual value."""
     table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
-    if feed.kind == "snapshot":  # the rows of one extract date are current
-        day = "NULL" if in_force is None else f"DATE {in_force.isoformat()!r}"
-        _standardise_by_date(con, feed, scratch, f"coalesce(extract_date = {day}, false) AS is_current")
+    if feed.kind == "snapshot":
+        _standardise_by_date(con, feed, scratch, f"{_snapshot_currency(in_force)} AS is_current")
     else:  # most keys have one version: current until a night knows of a later one
         _standardise_by_date(con, feed, scratch, "true AS is_current, NULL::DATE AS superseded_on")
     try:
@@ -289,11 +295,8 @@ def _catch_up(
                 )
                 _quarantine(con, feed, scratch, run_id)
             if feed.kind == "snapshot":
-                current = "coalesce(extract_date = $in_force::DATE, false)"
-                con.execute(
-                    f"UPDATE {table} SET is_current = {current} WHERE is_current IS DISTINCT FROM {current}",
-                    {"in_force": in_force},
-                )
+                current = _snapshot_currency(in_force)
+                con.execute(f"UPDATE {table} SET is_current = {current} WHERE is_current IS DISTINCT FROM {current}")
             else:
                 _recompute_currency(con, feed, changed, as_of, last_as_of)
             if _keyed_by_cancelled(feed):
