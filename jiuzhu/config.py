@@ -364,6 +364,10 @@ class LinkageWeights:
     different_birth_date: float
     min_score: float
     max_suggestions: int
+    suggest_within_months: int
+
+
+COUNTS = ("max_suggestions", "suggest_within_months")  # of config/linkage.yaml: the rest are weights
 
 
 @cache
@@ -372,12 +376,12 @@ def load_linkage(path: Path | None = None) -> LinkageWeights:
     bad = [
         k
         for k, v in values.items()
-        if k != "max_suggestions" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1)
+        if k not in COUNTS and (isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1)
     ]
-    if type(values["max_suggestions"]) is not int or values["max_suggestions"] < 1:
-        bad.append("max_suggestions")
+    bad += [k for k in COUNTS if type(values[k]) is not int or values[k] < 1]
     if bad:
         raise ValueError(
-            f"config/linkage.yaml: weights lie between -1 and 1, max_suggestions is a positive integer: {', '.join(sorted(bad))}"
+            f"config/linkage.yaml: weights lie between -1 and 1, {' and '.join(COUNTS)} are positive integers: "
+            f"{', '.join(sorted(bad))}"
         )
     return LinkageWeights(**values)

@@ -167,12 +167,25 @@ def test_a_quarantined_id_gets_a_suggestion_not_a_join(family):
     family.write(
         "yb_settlements", "yb_20261111.csv", SETTLEMENTS + f"JS5,{broken},李四,2026-11-10,住院,500,100,0,0,400,\n"
     )
+    # rows the night does not read get none: a settlement file of over 24 months back (config/linkage.yaml
+    # suggest_within_months), and a roster snapshot no longer in force
+    family.write(
+        "yb_settlements", "yb_20240910.csv", SETTLEMENTS + f"JS0,{broken},李四,2024-09-09,住院,500,100,0,0,400,\n"
+    )
+    son = SON[:17] + ("0" if SON[17] != "0" else "1")
+    family.write("mz_members", "m_20261001.csv", MEMBERS + f"H1,{son},张小,子女,农业,红河,甲村,\n" + NEIGHBOURS)
     night(family, dt.date(2026, 11, 28))
     assert float(features(family, "H1")["oop_12m"]) == 20000.0  # not joined by guesswork
     with connect(family.warehouse, read_only=True) as con:
-        rows = con.execute(
-            "SELECT row_number, suggested_person_key, suggested_household_id, score, evidence, rank FROM core.linkage_suggestions"
+        quarantined = con.execute(
+            "SELECT DISTINCT file_name FROM audit.quarantine WHERE reason_code = 'ID_CHECKSUM' ORDER BY 1"
         ).fetchall()
+        rows = con.execute(
+            "SELECT row_number, suggested_person_key, suggested_household_id, score, evidence, rank, file_name "
+            "FROM core.linkage_suggestions"
+        ).fetchall()
+    assert quarantined == [("m_20261001.csv",), ("yb_20240910.csv",), ("yb_20261111.csv",)]
+    assert {row[6] for row in rows} == {"yb_20261111.csv"}
     assert rows[0][:3] == (2, pkey(family, WIFE), "H1") and rows[0][5] == 1
     assert "姓名相同" in rows[0][4] and "出生日期相同" in rows[0][4]
 

@@ -272,6 +272,7 @@ def _parameters(as_of: dt.date, policy: Policy) -> dict:
         # a DuckDB MAP: care level -> share of the minimum wage
         "care_share_of_minimum_wage": {"key": list(care), "value": [policy_number(v) for v in care.values()]},
         "fallback_township": FALLBACK_TOWNSHIP,
+        "snapshot_feeds": [name for name, feed in load_feeds().items() if feed.kind == "snapshot"],
         "town_codes": [code for code, _ in towns],
         "town_names": [name for _, name in towns],
     }

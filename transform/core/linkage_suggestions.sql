@@ -2,12 +2,25 @@
 -- by guesswork, suggestions with their evidence. Blocks: the same name (then birth date and region
 -- from the broken number decide the score), or the same birth date and a name one character apart.
 -- Weights from config/linkage.yaml.
+-- The rows of the files the night reads: each snapshot feed's snapshot in force (an older snapshot's
+-- broken row comes again in the newer one, or the person left), and the other feeds' files extracted
+-- in the last $suggest_within_months months. Older rows stay in audit.quarantine, where nothing is
+-- lost; suggesting them again every night made the step grow with the deployment's age.
 CREATE OR REPLACE TABLE {core}.linkage_suggestions AS
-WITH broken AS (
+WITH shown AS (
+    SELECT f.file_id
+    FROM audit.files f
+    WHERE f.status = 'loaded' AND f.extract_date <= $as_of
+      AND CASE WHEN list_contains($snapshot_feeds, f.feed)
+               THEN f.extract_date = (SELECT max(s.extract_date) FROM audit.files s  -- transform/staging: in force
+                                      WHERE s.feed = f.feed AND s.status = 'loaded' AND s.rows_read > 0
+                                        AND s.extract_date <= $as_of)
+               ELSE f.extract_date > $as_of - INTERVAL ($suggest_within_months) MONTH END
+), broken AS (
     SELECT q.feed, q.file_name, q.row_number, q.reason_code,
            jz_text(coalesce(q.raw ->> '姓名', '')) AS name,
            regexp_replace(coalesce(q.raw ->> '身份证号', ''), '[^0-9Xx]', '', 'g') AS digits
-    FROM audit.quarantine q
+    FROM audit.quarantine q SEMI JOIN shown USING (file_id)
     WHERE q.stage = 'staging' AND q.reason_code IN ('ID_CHECKSUM', 'ID_BIRTHDATE', 'ID_PRECISION_LOST', 'ID_FORMAT')
 ), clues AS MATERIALIZED (  -- each row with what its broken number still says
     SELECT *,
