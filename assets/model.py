@@ -50,8 +50,9 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
             metadata={"trained": False, **_in_force(home, as_of), "note": f"not due: retrained every {every} days"}
         )
     # training holds gigabytes in Python: DuckDB lets go of what it cached first
-    frame, dates, built = training_frame(partial(warehouse.connect, alone=True), home, as_of)
-    history = {"history_months_built": len(built), "history_months_kept": len(dates) - len(built)}
+    training = training_frame(partial(warehouse.connect, alone=True), home, as_of)
+    frame, dates = training.frame, training.dates
+    history = {"history_months_built": len(training.built), "history_months_kept": len(dates) - len(training.built)}
     positives = int(frame["label"].sum()) if frame is not None else 0
     if frame is None or positives < MIN_POSITIVES or len(dates) < MIN_MONTHS:
         context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")
@@ -59,7 +60,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
             metadata={"trained": False, "positives": positives, "months": len(dates), **history}
         )
     k = night.policy_in_force(as_of).risk_model.visit_capacity_per_township
-    model, card = train_candidate(frame, as_of, positives, k)
+    model, card = train_candidate(frame, as_of, positives, k, training.rows)
     version = risk_store.save(home, model, as_of, card)
     markdown = card_text(version, model, card)
     chart = calibration_chart_markdown(card["card"]["calibration"], f"校准：预测概率与实际比例（模型 {version}）")
@@ -74,7 +75,8 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
             "decision": why,
             "kind": model.kind,
             "metrics": dg.MetadataValue.json(model.metrics),
-            "training_rows": len(frame),
+            "training_rows": training.rows,
+            "training_rows_read": len(frame),
             "positives": positives,
             **history,
             "candidate_card": dg.MetadataValue.md(markdown),

@@ -208,8 +208,9 @@ def trees_for(training_rows: int) -> dict:
 
 
 # Training at county scale (millions of household-months) in minutes and a few GiB:
-# - every positive is kept, and negatives beyond MAX_FIT_ROWS are sampled (seeded), each kept one
-#   weighted by the inverse of the share kept, so that the fit sees the county's real base rate;
+# - every positive is kept, and negatives beyond MAX_FIT_ROWS are sampled (seeded, in the warehouse:
+#   transform/model/training.py), each kept one weighted by the inverse of the share kept (the frame's
+#   WEIGHT column), so that the fit sees the county's real base rate;
 # - each candidate is fitted twice, not four times as cross-validated calibration would: once on the
 #   training months before the last, whose scores on the last month (later than anything it saw,
 #   as tonight is) teach the calibration, and once on all training months, the model kept.
@@ -219,15 +220,38 @@ def trees_for(training_rows: int) -> dict:
 # held-out ROC-AUC was 0.8578 against 0.8560 (a difference within what the sample's seed moves).
 MAX_FIT_ROWS = 400_000
 EPSILON = 1e-6
+# A training row's weight in the fit: 1 / the share of negatives kept, 1 for a positive, 0 for a row
+# that is there for another reason (the calibration month's and the held-out months' unsampled rows,
+# a verified household for the income estimate). A frame without it: every row weighs one.
+WEIGHT = "fit_weight"
 
 
-def _sampled(y: np.ndarray, seed: int, max_rows: int = MAX_FIT_ROWS) -> np.ndarray:
-    """Each row's weight in the fit: 1 for every positive, 1 / rate for the negatives sampled at the rate
-    that keeps about ``max_rows`` rows, 0 for the others."""
-    negatives = int((y == 0).sum())
-    rate = min(1.0, max(max_rows - int(y.sum()), 1) / max(negatives, 1))
-    kept = np.random.default_rng(seed).random(len(y)) < rate
-    return np.where(y == 1, 1.0, np.where(kept, 1.0 / rate, 0.0))
+def split_dates(dates: list, test_months: int = 3) -> tuple[list, list]:
+    """The training dates and the held-out ones: the last ``test_months`` (fewer when the history is
+    short: two months at least are kept for training). The last training date calibrates."""
+    dates = sorted(dates)
+    test_months = max(1, min(test_months, len(dates) - 2))
+    return dates[:-test_months], dates[-test_months:]
+
+
+def negative_rate(positives: int, negatives: int, max_rows: int = MAX_FIT_ROWS) -> float:
+    """The share of the training months' negatives the fit samples: about ``max_rows`` rows in all."""
+    return min(1.0, max(max_rows - positives, 1) / max(negatives, 1))
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The median of the rows the weights stand for (the two middle values' mean when it falls between
+    them, as np.median does with equal weights); 0 when no value is known."""
+    known = ~np.isnan(values) & (weights > 0)
+    if not known.any():
+        return 0.0
+    order = np.argsort(values[known], kind="stable")
+    v, cum = values[known][order], np.cumsum(weights[known][order])
+    half = cum[-1] / 2
+    i = int(np.searchsorted(cum, half))
+    if np.isclose(cum[i], half) and i + 1 < len(v):
+        return float((v[i] + v[i + 1]) / 2)
+    return float(v[i])
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -267,25 +291,24 @@ def _fit(estimator, x: pd.DataFrame, y: np.ndarray, weights: np.ndarray):
 
 
 def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict | None = None) -> TrainedModel:
-    """Train on the earlier months, judge on the last ``test_months`` (fewer when the history is short:
-    two months at least are kept for training); keep the better candidate.
-    ``trees``: the gradient-boosting size (default: by the number of training rows)."""
-    # the same rows in any order give the same model: the sample follows row order (a copy only when
-    # they come in another order: at county scale the frame is gigabytes)
+    """Train on the earlier months, judge on the last ``test_months`` (split_dates); keep the better
+    candidate. Each training row weighs its WEIGHT (all one without the column).
+    ``trees``: the gradient-boosting size (default: by the number of training rows stood for)."""
+    # the same rows in any order give the same model (a copy only when they come in another order: at
+    # county scale the frame is gigabytes)
     d, h = rows["as_of_date"].to_numpy(), rows["household_id"].to_numpy()
     if not ((d[1:] > d[:-1]) | ((d[1:] == d[:-1]) & (h[1:] > h[:-1]))).all():
         rows = rows.sort_values(["as_of_date", "household_id"], kind="stable", ignore_index=True)
-    dates = sorted(rows["as_of_date"].unique())
-    test_months = max(1, min(test_months, len(dates) - 2))
-    train_dates, test_dates = dates[:-test_months], dates[-test_months:]
+    train_dates, test_dates = split_dates(list(rows["as_of_date"].unique()), test_months)
     tr, te = rows[rows["as_of_date"].isin(train_dates)], rows[rows["as_of_date"].isin(test_dates)]
     income = fit_proxy_means(tr, te, seed)
     x_tr, x_te = feature_frame(tr, income), feature_frame(te, income)
-    trees = trees or trees_for(len(x_tr))
     y_tr, y_te = tr["label"].astype(int).to_numpy(), te["label"].astype(int).to_numpy()
-    medians = {c: float(np.nanmedian(x_tr[c])) if x_tr[c].notna().any() else 0.0 for c in x_tr.columns}
+    weights = tr[WEIGHT].to_numpy(dtype=float) if WEIGHT in tr.columns else np.ones(len(tr))
+    trees = trees or trees_for(round(weights.sum()))
+    # what is typical of the training rows stood for (the sampled negatives weigh what they stand for)
+    medians = {c: _weighted_median(x_tr[c].to_numpy(dtype=float), weights) for c in x_tr.columns}
     x_fit = _impute(x_tr, medians).astype(np.float32)
-    weights = _sampled(y_tr, seed)
     last = (tr["as_of_date"] == train_dates[-1]).to_numpy()  # the calibration month
     candidates = {
         "logistic_regression": make_pipeline(
@@ -315,7 +338,7 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict |
         [day(d) for d in train_dates],
         [day(d) for d in test_dates],
         income,
-        float(y_tr.mean()),
+        float(np.average(y_tr, weights=weights)) if weights.sum() else 0.0,
     )
     keep = [
         c

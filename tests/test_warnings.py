@@ -453,3 +453,54 @@ def test_workbooks_written_in_a_second_process_are_the_same_and_the_owners_only(
     assert len(written) >= 4 and written == {k: v for k, v in cells(here).items() if k in written}
     assert set(written) == {k for k in cells(here) if not k.startswith("quality/") and "督办" not in k}
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in two.rglob("*.xlsx"))
+
+
+def test_training_reads_every_positive_and_a_weighted_sample_of_the_negatives():
+    """At county scale training reads about MAX_FIT_ROWS sampled rows and four whole months, not the
+    whole history; the weights stand for the rows left out, and the sample is the same every time."""
+    import duckdb
+    import numpy as np
+
+    from models.risk import WEIGHT
+    from transform.model.frames import model_frame
+    from transform.model.training import SAMPLE, sample_training_rows
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA model")
+    # 12 month ends of 2,000 households; 1 in 20 positive; 1 in 50 verified (fresh) that month
+    con.execute(
+        """CREATE TABLE model.training_rows AS
+        SELECT printf('H%05d', h) AS household_id, last_day(DATE '2025-01-01' + INTERVAL (m) MONTH) AS as_of_date,
+               hash(h, m) % 20 = 0 AS label, (hash(h, m, 'x') % 1000)::DOUBLE AS oop_3m,
+               CASE WHEN hash(h, m, 'v') % 50 = 0 THEN last_day(DATE '2025-01-01' + INTERVAL (m) MONTH) - 30 END
+                   AS verification_date,
+               500.0 AS per_capita_monthly_income
+        FROM range(2000) a(h), range(12) b(m) ORDER BY random()"""
+    )
+    total = sample_training_rows(con, max_rows=3000)
+    assert total == 24_000
+    frame = model_frame(con, SAMPLE, order_by="as_of_date, household_id")
+    dates = sorted(frame["as_of_date"].unique())
+    calibration, held_out = dates[-4], dates[-3:]
+    whole = frame["as_of_date"].isin([calibration, *held_out])
+    # the calibration month and the held-out months whole, every positive, every fresh verification
+    assert (frame[whole].groupby("as_of_date").size() == 2000).all()
+    assert frame["label"].sum() == con.execute("SELECT count(*) FILTER (label) FROM model.training_rows").fetchone()[0]
+    fresh = con.execute("SELECT count(*) FROM model.training_rows WHERE verification_date IS NOT NULL").fetchone()[0]
+    assert frame["verification_date"].notna().sum() == fresh
+    # the other months: a sample of their negatives, weighted by what they stand for
+    others = frame[~frame["as_of_date"].isin(held_out)]
+    negatives = others[~others["label"]]
+    weighed = negatives[negatives[WEIGHT] > 0]
+    assert 0.05 < len(weighed) / (9 * 2000 * 0.95) < 0.2 and len(frame) < 12_000
+    stood_for = others[WEIGHT].sum()
+    assert abs(stood_for - 18_000) / 18_000 < 0.05
+    assert (frame.loc[frame["as_of_date"].isin(held_out), WEIGHT] == 0).all()
+    # the same rows and weights whatever order the table was written in
+    con.execute("CREATE OR REPLACE TABLE model.training_rows AS SELECT * FROM model.training_rows ORDER BY random()")
+    sample_training_rows(con, max_rows=3000)
+    again = model_frame(con, SAMPLE, order_by="as_of_date, household_id")
+    assert again.equals(frame)
+    # the fit sees the county's base rate, not the sample's
+    assert abs(np.average(others["label"], weights=others[WEIGHT]) - 0.05) < 0.01
+    assert others["label"].mean() > 0.1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -15,36 +16,47 @@ import pandas as pd
 from models.model_card import card_figures
 from models.risk import TrainedModel, held_out_auc, train
 from transform.model.frames import model_frame
-from transform.model.training import build_training_rows, training_dates
+from transform.model.training import SAMPLE, build_training_rows, sample_training_rows, training_dates
 from warehouse.person_key import install, load_key
 
 MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and M01 stays silent)
 MIN_MONTHS = 4  # nor over fewer training dates
 
 
+@dataclass
+class TrainingSet:
+    """What training reads: the sampled rows (None when there are none: training_sample), the training
+    dates, the month ends whose features had to be built (not kept by their own night, or stale), and
+    how many training rows there are in all."""
+
+    frame: pd.DataFrame | None
+    dates: list[dt.date]
+    built: list[dt.date]
+    rows: int
+
+
 def training_frame(
     connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]], home: Path, as_of: dt.date
-) -> tuple[pd.DataFrame | None, list[dt.date], list[dt.date]]:
-    """The point-in-time training rows up to the night (None when there are none), their dates, and
-    the month ends whose features had to be built (not kept by their own night, or stale).
-    ``connect``: opens the warehouse."""
+) -> TrainingSet:
+    """The point-in-time training rows up to the night. ``connect``: opens the warehouse."""
     with connect() as con:
         install(con, load_key(home))
         dates = training_dates(con, as_of)
         rows, built = build_training_rows(con, as_of, dates) if dates else (0, [])
     if not rows:
-        return None, dates, built
+        return TrainingSet(None, dates, built, 0)
     # read on a connection of its own: DuckDB lets go of what building the month ends held, before the
     # frame is made (at the county default the peak went from 4.7 to 3.5 GiB)
     with connect() as con:
         # in a fixed order: the rows arrive in whatever order DuckDB's threads inserted them, and the
-        # sample of negatives (and so the model) follows the order
-        frame = model_frame(con, "model.training_rows", order_by="as_of_date, household_id", narrow=True)
-    return frame, dates, built
+        # fit's validation split for early stopping (and so the model) follows the order
+        rows = sample_training_rows(con)
+        frame = model_frame(con, SAMPLE, order_by="as_of_date, household_id", narrow=True)
+    return TrainingSet(frame, dates, built, rows)
 
 
 def train_candidate(
-    frame: pd.DataFrame, as_of: dt.date, positives: int, visit_capacity: int
+    frame: pd.DataFrame, as_of: dt.date, positives: int, visit_capacity: int, rows: int
 ) -> tuple[TrainedModel, dict]:
     """A model trained on the frame, and its card (what the model store keeps beside it)."""
     model = train(frame)
@@ -57,7 +69,8 @@ def train_candidate(
         "train_dates": model.train_dates,
         "test_dates": model.test_dates,
         "metrics": model.metrics,
-        "training_rows": len(frame),
+        "training_rows": rows,
+        "training_rows_read": len(frame),
         "positives": positives,
         "card": figures,
         "income_estimate": model.income.metrics if model.income else None,

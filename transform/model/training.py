@@ -14,9 +14,13 @@ import datetime as dt
 
 import duckdb
 
+from models.income import FRESH_DAYS
+from models.risk import MAX_FIT_ROWS, WEIGHT, negative_rate, split_dates
 from transform.model.history import FEATURES, MEMBERS, ensure_history
 
 HORIZON_MONTHS = 6
+SAMPLE = "training_sample"  # a temporary view: the rows training reads
+SEED = 7
 
 
 def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -85,3 +89,44 @@ def build_training_rows(
         {"as_of": as_of, "dates": dates},
     )
     return con.execute("SELECT count(*) FROM model.training_rows").fetchall()[0][0], built
+
+
+def sample_training_rows(con: duckdb.DuckDBPyConnection, seed: int = SEED, max_rows: int = MAX_FIT_ROWS) -> int:
+    """The temporary view SAMPLE over model.training_rows: the rows training reads, with their WEIGHT
+    (models/risk.py); returns how many training rows there are in all.
+
+    Sampled here, not in pandas: the frame holds about MAX_FIT_ROWS sampled rows and four months, not
+    every month end of the history (at 48 months, 7.9M rows read whole took training to 9.5 GiB).
+    Kept whole: every positive, the calibration month and the held-out months (judged on every
+    household), and every household verified recently enough to teach the income estimate
+    (models/income.py). A negative of the other months is kept when the hash of its household and
+    date falls under the rate: the same rows whatever order DuckDB's threads read them in."""
+    dates = [d for (d,) in con.execute("SELECT DISTINCT as_of_date FROM model.training_rows ORDER BY 1").fetchall()]
+    train_dates, test_dates = split_dates(dates)
+    rows, positives = con.execute(
+        "SELECT count(*), count(*) FILTER (label) FROM model.training_rows WHERE as_of_date IN (SELECT unnest($d))",
+        {"d": train_dates},
+    ).fetchall()[0]
+    rate = negative_rate(positives, rows - positives, max_rows)
+    # a view takes no parameters: the dates and the rate are written in (numbers and ISO dates only)
+    dated = lambda ds: ", ".join(f"DATE '{d.isoformat()}'" for d in ds) or "NULL"  # noqa: E731
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {SAMPLE} AS
+        WITH drawn AS (
+            SELECT *, (md5_number_lower(concat_ws('|', {int(seed)}, household_id, as_of_date)) >> 11)::DOUBLE
+                      / 9007199254740992.0 < {rate!r} AS sampled
+            FROM model.training_rows
+        )
+        SELECT * EXCLUDE (sampled),
+               CASE WHEN as_of_date IN ({dated(test_dates)}) THEN 0.0
+                    WHEN label THEN 1.0 WHEN sampled THEN {1 / rate!r} ELSE 0.0 END AS {WEIGHT}
+        FROM drawn
+        WHERE label OR sampled OR as_of_date IN ({dated([*train_dates[-1:], *test_dates])})
+           OR (verification_date >= as_of_date - INTERVAL {FRESH_DAYS} DAY AND per_capita_monthly_income >= 0)"""
+    )
+    return (
+        rows
+        + con.execute(f"SELECT count(*) FROM model.training_rows WHERE as_of_date IN ({dated(test_dates)})").fetchall()[
+            0
+        ][0]
+    )
