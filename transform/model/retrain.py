@@ -25,9 +25,9 @@ MIN_MONTHS = 4  # nor over fewer training dates
 
 @dataclass
 class TrainingSet:
-    """What training reads: the sampled rows (None when there are none: training_sample), the training
-    dates, the month ends whose features had to be built (not kept by their own night, or stale), and
-    how many training rows there are in all."""
+    """What training reads: the rows sample_training_rows keeps (None when there are no training rows),
+    the training dates, the month ends whose features had to be built (not kept by their own night, or
+    stale), and how many training rows there are in all."""
 
     frame: pd.DataFrame | None
     dates: list[dt.date]
