@@ -132,6 +132,8 @@ def household_scores(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(len(scores)),
             "model_version": version,
+            # the others' inputs are those of the latest night the same model scored: their scores are carried
+            "predicted_tonight": int(scores["predicted"].sum()),
             "mean_score": float(scores["risk_score"].mean()) if len(scores) else 0.0,
             "m01_threshold": threshold,
             "m01_high_band": high,

@@ -198,12 +198,13 @@ def test_a_score_is_predicted_again_only_where_its_inputs_changed(tmp_path):
         def night(day: int, oop: list[int], **how) -> dict:
             con.execute(
                 """CREATE OR REPLACE TABLE core.household_features AS
-                   SELECT 'H' || i AS household_id, 600 AS dibao_standard, oop AS oop_3m
+                   SELECT 'H' || i AS household_id, ?::DATE AS as_of_date, 600 AS dibao_standard, oop AS oop_3m
                    FROM unnest(?) WITH ORDINALITY t(oop, i)""",
-                [oop],
+                [dt.date(2026, 11, day), oop],
             )
             model.predicted = 0
             scores = score_households(con, dt.date(2026, 11, day), how.pop("version", "v1"), model, **how)
+            assert scores["predicted"].sum() == model.predicted  # what the asset's metadata reports
             return dict(zip(scores["household_id"], scores["risk_score"]))
 
         assert night(27, [100, 200, 300]) == {"H1": 0.1, "H2": 0.2, "H3": 0.3} and model.predicted == 3

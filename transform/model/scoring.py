@@ -2,10 +2,11 @@
 months (monitoring.household_scores), with the facts that raised it most, in Chinese, and
 the proxy-means estimate of its income (shown as an estimate, never used by R01/R02).
 
-A score is a function of the model and of the household's inputs alone. Each row keeps a hash of
-its inputs (inputs_hash); a household whose hash is the one it had on the latest other night
-scored by the same model gets that night's score, factors and estimate again, and only the others
-are predicted and explained: on most nights, a small share of the county."""
+A score is a function of the model and of the household's row of core.household_features alone.
+Each score keeps a hash of that row (inputs_hash: every column but as_of_date, hashed in DuckDB); a
+household whose hash is the one it had on the latest other night scored by the same model gets
+that night's score, factors and estimate again, copied in the warehouse. Only the others are read
+into pandas, estimated, predicted and explained: on most nights, a small share of the county."""
 
 from __future__ import annotations
 
@@ -19,48 +20,75 @@ from models.risk import SCORING_THREADS, TrainedModel, factor_sentences
 from transform.model.frames import model_frame
 from warehouse.resource import transaction
 
+FEATURES = "core.household_features"
 CARRIED = ["risk_score", "top_factors", "estimated_income_per_capita"]
+TONIGHT, FRESH, PREDICTED = "_jz_scores_tonight", "_jz_scores_fresh", "_jz_scores_predicted"
 
 
 def score_households(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str, model: TrainedModel, carry_over: bool = True
 ) -> pd.DataFrame:
-    """Score every household of core.household_features; ``carry_over=False`` predicts every one again."""
-    features = model_frame(con, "core.household_features", order_by="household_id")
-    x = model.inputs(features)
-    standard = pd.to_numeric(features["dibao_standard"]).to_numpy(dtype=float)
-    out = pd.DataFrame({"as_of_date": as_of, "household_id": features["household_id"], "model_version": version})
-    out["inputs_hash"] = pd.util.hash_pandas_object(x.assign(_standard=standard), index=False).to_numpy()
-    earlier = _earlier(con, as_of, version if carry_over else None).astype(
-        {"inputs_hash": "uint64", "risk_score": float, "top_factors": object}
+    """Score every household of core.household_features; ``carry_over=False`` predicts every one again.
+    Returns the night's household_id and risk_score, and whether it was predicted tonight (``predicted``)."""
+    # the row as it stands, whatever the night: a superset of what the model and the estimate read
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {TONIGHT} AS
+            SELECT household_id, hash(x) AS inputs_hash FROM (SELECT COLUMNS(c -> c <> 'as_of_date') FROM {FEATURES}) x"""
     )
-    out = out.merge(earlier, on=["household_id", "inputs_hash"], how="left")
-    out["top_factors"] = out["top_factors"].astype(object)
-    new = out["risk_score"].isna().to_numpy()
-    if new.any():
-        fresh = x[new]
-        scores = model.predict(fresh, SCORING_THREADS)
+    params = {"version": version, "earlier": _earlier_night(con, as_of, version) if carry_over else None}
+    earlier = f"""(SELECT household_id, inputs_hash, {", ".join(CARRIED)} FROM monitoring.household_scores
+                   WHERE model_version = $version AND as_of_date = $earlier AND inputs_hash IS NOT NULL)"""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {FRESH} AS
+            SELECT f.* FROM {FEATURES} f JOIN {TONIGHT} t USING (household_id)
+            ANTI JOIN {earlier} e USING (household_id, inputs_hash)""",
+        params,
+    )
+    features = model_frame(con, FRESH, order_by="household_id")
+    predicted = pd.DataFrame({"household_id": features["household_id"]}).assign(
+        risk_score=np.nan, top_factors=None, estimated_income_per_capita=np.nan
+    )
+    if len(features):
+        x = model.inputs(features)
+        standard = pd.to_numeric(features["dibao_standard"]).to_numpy(dtype=float)
+        scores = model.predict(x, SCORING_THREADS)
         # the proxy-means estimate, as the model saw it (per-capita income over the standard, times the standard)
-        ratio = fresh["est_income_to_standard"] if "est_income_to_standard" in fresh else pd.Series(np.nan, fresh.index)
-        out.loc[new, "risk_score"] = scores
-        out.loc[new, "top_factors"] = [factor_sentences(f) or None for f in model.explain(fresh, scores=scores)]
-        out.loc[new, "estimated_income_per_capita"] = np.round(ratio.to_numpy(dtype=float) * standard[new], -1)
-    con.register("_jz_scores", out)
+        ratio = x["est_income_to_standard"] if "est_income_to_standard" in x else pd.Series(np.nan, x.index)
+        predicted["risk_score"] = scores
+        predicted["top_factors"] = [factor_sentences(f) or None for f in model.explain(x, scores=scores)]
+        predicted["estimated_income_per_capita"] = np.round(ratio.to_numpy(dtype=float) * standard, -1)
+    con.register(PREDICTED, predicted)
     try:
         with transaction(con):  # the night's scores replaced whole, or left as they were
             con.execute("DELETE FROM monitoring.household_scores WHERE as_of_date = ?", [as_of])
-            con.execute("INSERT INTO monitoring.household_scores BY NAME SELECT * FROM _jz_scores")
+            # a household is predicted tonight or its earlier score is carried, never both (FRESH)
+            con.execute(
+                f"""INSERT INTO monitoring.household_scores BY NAME
+                    SELECT $as_of AS as_of_date, t.household_id, $version AS model_version, t.inputs_hash,
+                           coalesce(p.risk_score, e.risk_score) AS risk_score,
+                           coalesce(p.top_factors::VARCHAR, e.top_factors) AS top_factors,
+                           coalesce(p.estimated_income_per_capita, e.estimated_income_per_capita)
+                               AS estimated_income_per_capita
+                    FROM {TONIGHT} t LEFT JOIN {PREDICTED} p USING (household_id)
+                    LEFT JOIN {earlier} e USING (household_id, inputs_hash)
+                    ORDER BY t.household_id""",
+                params | {"as_of": as_of},
+            )
+        return con.execute(
+            f"""SELECT s.household_id, s.risk_score, p.household_id IS NOT NULL AS predicted
+                FROM monitoring.household_scores s LEFT JOIN {PREDICTED} p USING (household_id)
+                WHERE s.as_of_date = ? ORDER BY s.household_id""",
+            [as_of],
+        ).df()
     finally:
-        con.unregister("_jz_scores")
-    return out
+        con.unregister(PREDICTED)
+        con.execute(f"DROP TABLE IF EXISTS {TONIGHT}; DROP TABLE IF EXISTS {FRESH}")
 
 
-def _earlier(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str | None) -> pd.DataFrame:
-    """The scores of the latest other night the same model scored, by household and inputs (none: no rows)."""
+def _earlier_night(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str) -> dt.date | None:
+    """The latest other night the same model scored (None: none)."""
     return con.execute(
-        f"""SELECT household_id, inputs_hash, {", ".join(CARRIED)} FROM monitoring.household_scores
-            WHERE model_version = $version AND inputs_hash IS NOT NULL AND as_of_date = (
-                SELECT max(as_of_date) FROM monitoring.household_scores
-                WHERE model_version = $version AND inputs_hash IS NOT NULL AND as_of_date <> $as_of)""",
-        {"version": version, "as_of": as_of},
-    ).df()
+        """SELECT max(as_of_date) FROM monitoring.household_scores
+           WHERE model_version = ? AND inputs_hash IS NOT NULL AND as_of_date <> ?""",
+        [version, as_of],
+    ).fetchall()[0][0]
