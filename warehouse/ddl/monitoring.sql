@@ -101,8 +101,9 @@ CREATE TABLE IF NOT EXISTS monitoring.household_scores (
     top_factors   VARCHAR,
     -- proxy-means estimate of per-capita monthly income (元), an estimate for the township, never a verified figure
     estimated_income_per_capita DOUBLE,
-    -- a hash of what the score was computed from (the model's inputs and the standard): a later night
-    -- with the same model and the same hash has the same score, copied instead of predicted again
+    -- a hash of what the score was computed from (the household's row of core.household_features but
+    -- its as_of_date, hashed by DuckDB): a later night with the same model and the same hash has the
+    -- same score, copied instead of predicted again (transform/model/scoring.py)
     inputs_hash   UBIGINT
     -- one row per night and household, as (as_of_date, household_id) says: the night's scores are
     -- replaced whole (transform/model/scoring.py). No PRIMARY KEY: its index made replacing a night's
