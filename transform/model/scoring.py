@@ -22,7 +22,7 @@ from warehouse.resource import transaction
 
 FEATURES = "core.household_features"
 CARRIED = ["risk_score", "top_factors", "estimated_income_per_capita"]
-TONIGHT, FRESH, PREDICTED = "_jz_scores_tonight", "_jz_scores_fresh", "_jz_scores_predicted"
+TONIGHT, KEPT, FRESH, PREDICTED = "_jz_scores_tonight", "_jz_scores_kept", "_jz_scores_fresh", "_jz_scores_predicted"
 
 
 def score_households(
@@ -35,14 +35,17 @@ def score_households(
         f"""CREATE OR REPLACE TEMP TABLE {TONIGHT} AS
             SELECT household_id, hash(x) AS inputs_hash FROM (SELECT COLUMNS(c -> c <> 'as_of_date') FROM {FEATURES}) x"""
     )
-    params = {"version": version, "earlier": _earlier_night(con, as_of, version) if carry_over else None}
-    earlier = f"""(SELECT household_id, inputs_hash, {", ".join(CARRIED)} FROM monitoring.household_scores
-                   WHERE model_version = $version AND as_of_date = $earlier AND inputs_hash IS NOT NULL)"""
+    # the scores carried: the households whose row hashes as on the latest other night the same model scored
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {KEPT} AS
+            SELECT household_id, inputs_hash, {", ".join(CARRIED)}
+            FROM {TONIGHT} JOIN monitoring.household_scores s USING (household_id, inputs_hash)
+            WHERE s.model_version = $version AND s.as_of_date = $earlier""",
+        {"version": version, "earlier": _earlier_night(con, as_of, version) if carry_over else None},
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {FRESH} AS
-            SELECT f.* FROM {FEATURES} f JOIN {TONIGHT} t USING (household_id)
-            ANTI JOIN {earlier} e USING (household_id, inputs_hash)""",
-        params,
+            SELECT * FROM {FEATURES} ANTI JOIN {KEPT} USING (household_id)"""
     )
     features = model_frame(con, FRESH, order_by="household_id")
     predicted = pd.DataFrame({"household_id": features["household_id"]}).assign(
@@ -61,18 +64,17 @@ def score_households(
     try:
         with transaction(con):  # the night's scores replaced whole, or left as they were
             con.execute("DELETE FROM monitoring.household_scores WHERE as_of_date = ?", [as_of])
-            # a household is predicted tonight or its earlier score is carried, never both (FRESH)
+            # each household carried or predicted tonight, never both (FRESH)
             con.execute(
                 f"""INSERT INTO monitoring.household_scores BY NAME
-                    SELECT $as_of AS as_of_date, t.household_id, $version AS model_version, t.inputs_hash,
-                           coalesce(p.risk_score, e.risk_score) AS risk_score,
-                           coalesce(p.top_factors::VARCHAR, e.top_factors) AS top_factors,
-                           coalesce(p.estimated_income_per_capita, e.estimated_income_per_capita)
-                               AS estimated_income_per_capita
-                    FROM {TONIGHT} t LEFT JOIN {PREDICTED} p USING (household_id)
-                    LEFT JOIN {earlier} e USING (household_id, inputs_hash)
-                    ORDER BY t.household_id""",
-                params | {"as_of": as_of},
+                    SELECT $as_of AS as_of_date, $version AS model_version, * FROM (
+                        FROM {KEPT}
+                        UNION ALL BY NAME
+                        SELECT p.household_id, t.inputs_hash, p.risk_score, p.top_factors::VARCHAR AS top_factors,
+                               p.estimated_income_per_capita
+                        FROM {PREDICTED} p JOIN {TONIGHT} t USING (household_id)
+                    ) ORDER BY household_id""",
+                {"version": version, "as_of": as_of},
             )
         return con.execute(
             f"""SELECT s.household_id, s.risk_score, p.household_id IS NOT NULL AS predicted
@@ -82,7 +84,8 @@ def score_households(
         ).df()
     finally:
         con.unregister(PREDICTED)
-        con.execute(f"DROP TABLE IF EXISTS {TONIGHT}; DROP TABLE IF EXISTS {FRESH}")
+        for temp in (TONIGHT, KEPT, FRESH):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
 
 
 def _earlier_night(con: duckdb.DuckDBPyConnection, as_of: dt.date, version: str) -> dt.date | None:
