@@ -20,6 +20,11 @@ each scenario is one `jiuzhu run` in its own process, process start included, on
 For each: wall time, time per asset (the run's own step lines), peak RSS of the process and the
 ratio to the floor, printed and written to JSON under the cache's results folder.
 
+The machine is shared and its speed varies from day to day (the same night from the same home took
+54 s one day and 105 s another), so the run also times a fixed reference at its start and its end
+(``machine_speed``: a pure-Python loop and a DuckDB aggregation over generated numbers): two runs'
+figures compare only as far as their references agree.
+
 ``--double`` adds night 1 on a county of twice the households under the default memory limit:
 it must spill, not die.
 
@@ -198,6 +203,29 @@ GROUP BY household_id
 """
 
 
+REFERENCE_LOOP = 10_000_000  # iterations of the Python reference
+REFERENCE_SQL = "SELECT count(DISTINCT hash(i) % 5000000), sum(i % 7) FROM range(20000000) t(i)"
+
+
+def machine_speed() -> dict:
+    """A fixed amount of work, timed: the interpreter (ns per loop iteration) and DuckDB on two threads
+    (a hash aggregation of 20M generated numbers). Neither reads a file, so only the machine varies."""
+    import duckdb
+
+    started = time.perf_counter()
+    total = 0
+    for i in range(REFERENCE_LOOP):
+        total += i
+    python_ns = (time.perf_counter() - started) / REFERENCE_LOOP * 1e9
+    con = duckdb.connect(config={"threads": 2})
+    con.execute("SET enable_progress_bar = false")
+    started = time.perf_counter()
+    con.execute(REFERENCE_SQL).fetchall()
+    duckdb_seconds = time.perf_counter() - started
+    con.close()
+    return {"python_loop_ns": round(python_ns, 1), "duckdb_reference_seconds": round(duckdb_seconds, 2)}
+
+
 def _print(name: str, figures: dict, floor_seconds: float | None) -> None:
     ratio = f", {figures['wall_seconds'] / floor_seconds:.1f}× the floor" if floor_seconds else ""
     ok = "" if figures["exit_code"] == 0 else f"  EXIT {figures['exit_code']} (see {figures['log']})"
@@ -220,6 +248,8 @@ def main() -> None:
     result: dict = {"households": HOUSEHOLDS, "as_of": AS_OF, "seed": SEED, "targets": TARGETS, "scenarios": {}}
     runs = result["scenarios"]
     print(f"county: {landing.parent.name}; home: {home}", flush=True)
+    result["machine_speed"] = {"start": machine_speed()}
+    print(f"machine: {result['machine_speed']['start']}", flush=True)
     runs["night1"] = night(landing, home, as_of - dt.timedelta(days=1), work / "night1.log")
     after_night1 = work / "home-after-night1"  # night 2 again from here (months48)
     if "months48" in phases:
@@ -255,6 +285,7 @@ def main() -> None:
     if args.double:
         big = county(2 * HOUSEHOLDS) / "landing"
         runs["double_night1"] = night(big, work / "home-2x", as_of - dt.timedelta(days=1), work / "2x-night1.log")
+    result["machine_speed"]["end"] = machine_speed()
     floor_seconds = result.get("floor", {}).get("seconds")
     for name, figures in runs.items():
         if floor_seconds:
@@ -272,6 +303,13 @@ def main() -> None:
             f"night 2 at 48 months / at 24 months: {result['growth_24_to_48_months']:.2f} (medians of "
             f"{', '.join(map(str, walls['months48']))} s and {', '.join(map(str, walls['months24']))} s)"
         )
+    speed = result["machine_speed"]
+    print(
+        "machine (start, end): Python loop "
+        + ", ".join(f"{speed[k]['python_loop_ns']} ns" for k in ("start", "end"))
+        + "; DuckDB reference "
+        + ", ".join(f"{speed[k]['duckdb_reference_seconds']} s" for k in ("start", "end"))
+    )
     out = CACHE / "results" / f"night-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
