@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 
 from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, Warehouse, night_of
+from assets.petitions import PETITION_CLASSIFIER
 from assets.staging import staging_assets
 from exports.charts import markdown_table
 from transform.core.build import build_core
@@ -80,7 +81,7 @@ FEATURES_SUMMARY_SQL = """
             description=text,
             group_name="core",
             kinds={"duckdb"},
-            deps=[a.key for a in staging_assets] + [POLICY_IN_FORCE],
+            deps=[a.key for a in staging_assets] + [POLICY_IN_FORCE, PETITION_CLASSIFIER],
             owners=["team:civil_affairs"],
             tags={"layer": "core"},
         )

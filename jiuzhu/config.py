@@ -305,6 +305,27 @@ def load_policy(as_of: dt.date | None = None, path: Path | None = None) -> Polic
     return in_force[-1]
 
 
+PETITION_LABELS = CONFIG_DIR / "petition_hardship_labelled.csv"
+
+
+def load_petition_labels(path: Path | None = None) -> list[tuple[str, int]]:
+    """The petition texts labelled by hand (text, 1 hardship / 0 not), which the petition classifier
+    learns from (models/petition_text.py). The set is the county's own, edited by hand: a malformed
+    row stops training with the file, the row and what is wrong."""
+    rows: list[tuple[str, int]] = []
+    path = path or PETITION_LABELS
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"text", "hardship"} <= set(reader.fieldnames):
+            raise ValueError(f"{path.name}: the header must name the columns text and hardship")
+        for number, row in enumerate(reader, start=2):
+            text, label = (row.get("text") or "").strip(), (row.get("hardship") or "").strip()
+            if not text or label not in ("0", "1"):
+                raise ValueError(f"{path.name} row {number}: needs a text and hardship 1 or 0")
+            rows.append((text, int(label)))
+    return rows
+
+
 @cache
 def load_quality() -> dict:
     """Thresholds of the data-quality checks (config/quality.yaml)."""

@@ -163,10 +163,11 @@ RULES: tuple[Rule, ...] = (
         {"petitions_90d": "f.hardship_petitions_90d", "categories": "f.petition_categories"},
         "'近{petition_window_days}天困难类信访'",
         "'近{petition_window_days}天有 ' || f.hardship_petitions_90d || ' 件反映生活困难的信访' || "
-        "coalesce('（' || nullif(array_to_string(f.petition_categories, '、'), '') || '）', '')",
+        "coalesce('（' || nullif(array_to_string(f.petition_categories, '、'), '') || '）', '') || "
+        "coalesce('：“' || f.hardship_petition_detail || '”', '')",
         "入户核实诉求，按情况给予临时救助或纳入低保",
         "f.hardship_petitions_90d",
-        when="成员近 {petition_window_days} 天登记的信访，问题类别为{petition_categories}之一，或诉求内容说明家庭困难（不论类别）",
+        when="成员近 {petition_window_days} 天登记的信访，问题类别为{petition_categories}之一，或诉求内容说明家庭困难（不论类别：含{hardship_words}之一，或信访文本分类器读出困难，原因中引用这句话）",
     ),
     Rule(
         "R09",
@@ -291,6 +292,7 @@ def describe(rule: Rule, policy: Policy) -> str:
         "working_age_low": low,
         "working_age_high": high,
         "petition_categories": "、".join(rules.petition_categories),
+        "hardship_words": "、".join(f"“{w}”" for w in rules.hardship_words),
         "tekun_extension_max_school": "、".join(rules.tekun_extension_max_school),
         "medical_out_of_pocket_threshold": f"{rules.medical_out_of_pocket_threshold:,}",
     }

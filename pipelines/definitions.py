@@ -14,6 +14,7 @@ from assets.common import NightSettings, Warehouse
 from assets.core import core_as_of
 from assets.model import household_scores, risk_model
 from assets.monitoring import policy_in_force, township_supervision, warning_list, warning_workbooks
+from assets.petitions import petition_classifier
 from assets.quality import feed_gate, scorecards, township_feedback
 from assets.raw import raw_assets
 from assets.staging import staging_assets
@@ -59,6 +60,7 @@ def build_definitions(
             township_feedback,
             feed_gate,
             scorecards,
+            petition_classifier,
             core_as_of,
             policy_in_force,
             warning_list,

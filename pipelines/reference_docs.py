@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jiuzhu.config import CONFIG_DIR, load_feeds, load_ingest_limits, load_policy, load_townships, policy_files
+from jiuzhu.config import (
+    CONFIG_DIR,
+    PETITION_LABELS,
+    load_feeds,
+    load_ingest_limits,
+    load_petition_labels,
+    load_policy,
+    load_townships,
+    policy_files,
+)
+from models.petition_text import HELD_OUT_SHARE, TARGET_PRECISION, TARGET_RECALL
 from models.rules import LEVEL_ORDER, RULES, describe, level_text, render
 
 DOCS_DIR = CONFIG_DIR.parent / "docs"
@@ -136,7 +146,29 @@ def rules_markdown() -> str:
         f"除非相关数字恶化 {policy.episodes.worse_by:.0%} 以上。",
         "",
     ]
+    lines += _petition_text_section()
     return "\n".join(lines)
+
+
+def _petition_text_section() -> list[str]:
+    """R08's reading of the words: what the classifier learns from, from the labelled set itself."""
+    rows = load_petition_labels()
+    hardship = sum(label for _, label in rows)
+    return [
+        "## 信访诉求文本 Petition texts (R08)",
+        "",
+        f"诉求内容是否说明家庭困难，由信访文本分类器判断（字符 n-gram、逻辑回归、校准，`models/petition_text.py`）："
+        f"它从 `{PETITION_LABELS.relative_to(CONFIG_DIR.parent)}` 中的 {len(rows)} 条标注样本（困难 {hardship} 条、"
+        f"非困难 {len(rows) - hardship} 条）和问题类别已说明困难的信访中学习，约每 "
+        f"{load_policy().risk_model.retrain_every_days} 天重新训练；政策所列用语是它的下限。"
+        f"其中约 {HELD_OUT_SHARE:.0%} 的样本留作检验，目标：召回率 ≥ {TARGET_RECALL}、精确率 ≥ {TARGET_PRECISION}，"
+        "每次训练的结果显示在界面的 model/petition_classifier 上。要改进判断，在标注样本中增加条目（text, hardship 1/0, theme）。",
+        "",
+        f"Whether a petition's text says hardship is read by a classifier that learns from the {len(rows)} labelled "
+        "texts in that file and from petitions whose category says hardship; the policy's words are its floor. "
+        "Add texts to the file to teach it; each training's held-out figures are shown on model/petition_classifier.",
+        "",
+    ]
 
 
 DOCUMENTS = {"feeds.md": feeds_markdown, "rules.md": rules_markdown}

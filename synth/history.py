@@ -820,12 +820,14 @@ def _petitions(rec, rng, tl, m, pop, alive, roster, quiet_p, hh, troubled_h, poo
     hard = (troubled_h[hh[who]] | poor_h[hh[who]]) & roster[who]
     hard = np.where(hard, rng.random(n) < 0.7, rng.random(n) < 0.12)
     hardship_cats = np.array(values("xf_petitions", "petition_category", *rates_policy_categories))
-    cat = np.where(
-        hard, hardship_cats[rng.integers(0, len(hardship_cats), n)], np.where(rng.random(n) < 0.8, "其他", "")
-    )
+    which_cat, u = rng.integers(0, len(hardship_cats), n), rng.random(n)
+    # a share of hardship petitions has no hardship category (其他 or none): its words alone say it
+    categorised = hard & (u >= rates.petition_hardship_uncategorised)
+    cat = np.where(categorised, hardship_cats[which_cat], np.where(u < 0.8, "其他", ""))
+    hardship_texts = np.array(vocab.PETITION_HARDSHIP + vocab.PETITION_HARDSHIP_PLAIN, dtype=object)
     text = np.where(
         hard,
-        np.array(vocab.PETITION_HARDSHIP, dtype=object)[rng.integers(0, len(vocab.PETITION_HARDSHIP), n)],
+        hardship_texts[rng.integers(0, len(hardship_texts), n)],
         np.array(vocab.PETITION_OTHER, dtype=object)[rng.integers(0, len(vocab.PETITION_OTHER), n)],
     )
     rec.add(

@@ -48,6 +48,8 @@ class HistoryRates:
     chronic_share: float = 0.06
     reversal: float = 0.004
     petition_per_household_month: float = 0.0006
+    # a hardship petition filed under 其他 or no category: only its words say hardship (R08's second clause)
+    petition_hardship_uncategorised: float = 0.25
     mortality_scale: float = 1.0
 
 

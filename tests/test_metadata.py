@@ -19,12 +19,14 @@ from assets.common import NightSettings, Warehouse
 from assets.core import core_as_of
 from assets.model import household_scores, risk_model
 from assets.monitoring import policy_in_force, warning_list
+from assets.petitions import petition_classifier
 from assets.quality import feed_gate, scorecards, township_feedback
 from assets.raw import raw_assets
 from assets.staging import staging_assets
 from jiuzhu.idnumber import make_id, mask
 from models.model_card import card_figures
 from warehouse import risk_store
+from warehouse.resource import connect
 
 AS_OF = "2026-11-28"
 MEMBERS = "户编号,身份证号,姓名,与户主关系,户口性质,镇街,村居,劳动能力,在校情况,家庭住址,联系电话\n"
@@ -43,6 +45,8 @@ P = {
 NAMES = ["张一", "张二", "张三", "张四", "张五", "王外", "李死"]
 ADDRESSES = ["红河镇甲村1号", "红河镇甲村2号", "宝城街道乙社区3号", "营丘镇丙村4号", "营丘镇丙村5号"]
 PHONES = ["13800000001", "13800000002", "13800000003", "13800000004", "13800000005"]
+# hardship told without any of the policy's words: only the petition classifier reads it
+PETITION = "俺家那口子瘫在炕上好几年了，俺一个人伺候还得种地，实在顶不住了"
 SCORES = {"H2": 0.6, "H3": 0.25}  # M01: 橙 (≥ 0.5) and 黄 (≥ 0.2); every other household 0.02
 
 
@@ -103,8 +107,9 @@ def _county(landing: Landing) -> None:
         "xf_petitions",
         "x_20261128.csv",
         "信访件编号,身份证号,姓名,登记日期,问题属地,问题类别,诉求内容\n"
-        f"X1,{P['x']},王外,2026-11-20,乔官,生活困难,家里困难\n",
-    )  # outside the roster: R08, a masked ID
+        f"X1,{P['x']},王外,2026-11-20,乔官,生活困难,家里困难\n"
+        f"X2,{P['a']},张一,2026-11-21,红河,其他,{PETITION}\n",
+    )  # outside the roster: R08, a masked ID; 张一: hardship in other words than the policy's (R08 by the classifier)
     bad = P["y"][:17] + ("0" if P["y"][17] != "0" else "1")
     landing.write(
         "wj_deaths", "d_20261128.csv", f"身份证号,姓名,死亡日期\n{bad},李死,2026-11-01\n{P['y']},李死,2026-99-99\n"
@@ -131,9 +136,19 @@ def _stub_card() -> dict:
 
 
 @pytest.fixture(scope="module")
-def night(tmp_path_factory):
+def landing(tmp_path_factory) -> Landing:
     landing = Landing(tmp_path_factory.mktemp("metadata"))
     _county(landing)
+    return landing
+
+
+@pytest.fixture(scope="module")
+def instance():
+    return dg.DagsterInstance.ephemeral()
+
+
+@pytest.fixture(scope="module")
+def night(landing, instance):
     home = landing.warehouse.parent
     as_of = dt.date.fromisoformat(AS_OF)
     version = risk_store.save(
@@ -156,6 +171,7 @@ def night(tmp_path_factory):
             township_feedback,
             feed_gate,
             scorecards,
+            petition_classifier,
             core_as_of,
             policy_in_force,
             risk_model,
@@ -163,7 +179,7 @@ def night(tmp_path_factory):
             warning_list,
         ],  # risk_model: the stub is in force and not due for retraining
         resources={"warehouse": Warehouse(home=str(home)), "night": NightSettings(landing=str(landing.root))},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
         partition_key=AS_OF,
     )
     assert result.success
@@ -226,16 +242,32 @@ def test_household_features_show_row_counts_and_a_preview_without_personal_data(
     assert "| members |" in meta["feature_distribution"].value
 
 
-def test_no_personal_data_in_any_metadata(night):
+def test_no_personal_data_or_petition_text_in_any_metadata_or_log(night, instance):
     blob = "\n".join(
         f"{key} {value.value}"
         for e in night.get_asset_materialization_events()
         for key, value in e.materialization.metadata.items()
     )
-    assert blob
-    leaked = [s for s in [*P.values(), *NAMES, *ADDRESSES, *PHONES] if s in blob]
+    log = "\n".join(e.user_message for e in instance.all_logs(night.run_id))  # and the run's log
+    assert 'step "model__petition_classifier"' in log
+    blob += log
+    texts = ["家里困难", PETITION, *(c for c in PETITION.split("，") if len(c) > 4)]  # petition text, whole or quoted
+    leaked = [s for s in [*P.values(), *NAMES, *ADDRESSES, *PHONES, *texts] if s in blob]
     leaked += [i for i in P.values() if i[:6] + i[8:17] in blob]  # an ID number with its year cut off
     assert leaked == []
+
+
+def test_hardship_in_other_words_is_warned_with_the_phrase_quoted(night, landing):
+    meta = _metadata(night, "model/petition_classifier")
+    assert meta["trained"].value is True and meta["version_in_force"].value == AS_OF.replace("-", "")
+    assert "| 用语表 + 分类器 words or classifier |" in meta["held_out"].value
+    with connect(landing.warehouse, read_only=True) as con:
+        [(reason,)] = con.execute(
+            "SELECT reason FROM monitoring.rule_hits WHERE rule_code = 'R08' AND subject_id = 'H1'"
+        ).fetchall()
+    assert reason.startswith("近90天有 1 件反映生活困难的信访（其他）：“") and reason.endswith("”")
+    phrase = reason.split("“")[1].rstrip("”")
+    assert 0 < len(phrase) <= 30 and phrase in PETITION
 
 
 def test_every_asset_is_described_in_chinese_and_english_with_owner_and_tags():

@@ -42,6 +42,7 @@ from jiuzhu.config import FALLBACK_TOWNSHIP, ROSTER_FEED, load_feeds, load_linka
 from jiuzhu.policy import Policy
 from transform.as_of import current_feeds, in_force_dates, relations
 from transform.core.facts import ensure_facts, fact_tables
+from transform.hardship import hardship_petitions
 from transform.sql import policy_number, run_file, run_sql
 from transform.staging.build import persons_sql, persons_table
 from warehouse.macros import install_macros
@@ -234,6 +235,8 @@ def _placeholders(schema: str, restricted: str, rel: dict[str, str], persons: di
         | {
             "core": schema,
             "restricted": restricted,
+            # each petition known on the night, keyed, with whether it says hardship (R08)
+            "hardship_petitions": hardship_petitions(keyed["xf_petitions"]),
             "id_numbers": " UNION ".join(f"SELECT id_number FROM {persons[f]}" for f in with_ids),
             "named_records": " UNION ALL ".join(
                 f"SELECT x.id_number, x.named.name, x.named.extract_date, {int(priority[f])} AS src, "

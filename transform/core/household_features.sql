@@ -90,6 +90,9 @@ WITH members AS (  -- each member, with every department's facts
            -- R08's reason names the categories
            flatten(list(f.petition_categories ORDER BY f.member_order) FILTER (WHERE f.petition_categories IS NOT NULL))
                AS petition_categories,
+           -- and quotes the words of the latest petition that say hardship (at most 30 characters)
+           arg_max(f.hardship_phrase, (f.hardship_phrase_date, f.member_order)) FILTER (WHERE f.hardship_phrase IS NOT NULL)
+               AS hardship_petition_detail,
            -- who the counts are, by name and masked ID, with the date and amount a township acts on: the reasons
            -- of R05, R09, R10 (R11's: features_mz.sql); the first three
            jz_first_few(list(jz_person(f.name, f.member_order) || concat_ws('，',
@@ -116,7 +119,7 @@ WITH members AS (  -- each member, with every department's facts
     -- every 户编号 whose roster lists the person (R10: one person in two households)
     LEFT JOIN (SELECT person_key, string_agg(household_id, '、' ORDER BY household_id) AS roster_households
                FROM {core}.household_members WHERE households_count > 1 GROUP BY person_key) r USING (person_key)
-    WHERE f.petition_categories IS NOT NULL OR f.uncovered_severe_disability OR f.uncovered_serious_illness
+    WHERE f.petition_categories IS NOT NULL OR f.hardship_phrase IS NOT NULL OR f.uncovered_severe_disability OR f.uncovered_serious_illness
        OR f.earner_died_recently OR f.first_serious_illness_recent OR f.contributor_newly_unemployed
        OR f.deceased_recipient OR f.double_recipient
     GROUP BY f.household_id
@@ -137,6 +140,7 @@ SELECT h.household_id, $as_of AS as_of_date, h.township_code, h.township_name, h
        n.petition_categories, v.tekun_below_standard,
        n.severe_not_covered_detail, n.earner_deaths_detail, n.first_serious_illness_detail, n.newly_unemployed_detail,
        n.deceased_on_assistance_detail, n.double_assistance_detail, v.tekun_below_standard_detail,
+       n.hardship_petition_detail,
        -- the head, for checking that the model serves every group alike (model card); none when no member is 户主
        head.sex AS head_sex, head.age AS head_age
 FROM {core}.households h JOIN counted c USING (household_id) JOIN _jz_features_mz_households v USING (household_id)

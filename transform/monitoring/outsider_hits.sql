@@ -23,19 +23,20 @@ WITH medical AS (
       AND s.settlement_date <= $as_of AND s.settlement_date > $as_of - INTERVAL ($medical_window_months) MONTH
     GROUP BY o.person_key HAVING sum(s.out_of_pocket) >= $medical_out_of_pocket_threshold
 ), petitions AS (
-    -- the same words as for households: hardship "whatever its category"
+    -- the same reading as for households (transform/hardship.py): hardship "whatever its category"
     SELECT o.person_key, 'R08' AS code, count(*) AS figure, count(*) AS n,
-           '近' || $petition_window_days || '天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' AS reason,
+           '近' || $petition_window_days || '天有 ' || count(*) || ' 件反映生活困难的信访（不在民政名册）' ||
+           coalesce('：“' || arg_max(x.hardship_phrase, (x.registration_date, x.petition_id)) FILTER (WHERE x.hardship_phrase IS NOT NULL) || '”', '')
+               AS reason,
            arg_max('信访件 ' || x.petition_id || '（' || strftime(x.registration_date, '%Y-%m-%d') ||
                    coalesce(' ' || x.petition_form, '') ||
                    CASE WHEN x.township_code <> $fallback_township THEN '，问题属地 ' || x.township_name ELSE '' END ||
                    '）', (x.registration_date, x.petition_id)) AS found_by
     FROM core.persons_outside_roster o JOIN restricted.person_ids p USING (person_key)
-    JOIN {xf_petitions} x ON x.id_number = p.id_number
+    JOIN {hardship_petitions} x ON x.id_number = p.id_number
     WHERE NOT list_contains($closed_feeds::VARCHAR[], 'xf_petitions')
       AND x.registration_date <= $as_of AND x.registration_date > $as_of - INTERVAL ($petition_window_days) DAY
-      AND (list_contains($petition_categories, x.petition_category)
-           OR list_bool_or([contains(coalesce(x.petition_text, ''), w) FOR w IN $hardship_words]))
+      AND x.hardship
     GROUP BY o.person_key
 ), rules AS (
     SELECT unnest($outsider_rules, recursive := true)

@@ -21,6 +21,7 @@ from jiuzhu.config import FALLBACK_TOWNSHIP, load_townships
 from jiuzhu.policy import Policy
 from models.rules import FEATURE_RULES, LEVEL_ORDER, MODEL_RULE, RULES, Rule, render
 from transform.as_of import current_feeds, relations
+from transform.hardship import hardship_petitions
 from transform.monitoring.feedback import valid_feedback
 from transform.sql import policy_number, run_file
 from warehouse.macros import install_macros
@@ -151,7 +152,11 @@ WHERE coalesce(({render(rule.predicate, policy)}), false)
 
 def _run(con: duckdb.DuckDBPyConnection, step: str, params: dict) -> None:
     feeds = relations(current_feeds(con, params["as_of"]))  # tonight's rows as staging marked them
-    run_file(con, SQL_DIR / f"{step}.sql", feeds | {"valid_feedback": valid_feedback()}, params)
+    names = feeds | {
+        "valid_feedback": valid_feedback(),
+        "hardship_petitions": hardship_petitions(feeds["xf_petitions"]),
+    }
+    run_file(con, SQL_DIR / f"{step}.sql", names, params)
 
 
 def _episodes(con: duckdb.DuckDBPyConnection, params: dict) -> None:

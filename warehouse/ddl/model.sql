@@ -13,3 +13,27 @@ CREATE TABLE IF NOT EXISTS model.feature_history_nights (
     kept_by       VARCHAR NOT NULL,  -- night (the month end's own nightly run) | training (built for training)
     kept_at       TIMESTAMP NOT NULL
 );
+
+-- The petition classifiers (models/petition_text.py): hardship read from a petition's 诉求内容 (R08).
+-- One row per classifier, named by the night it was trained (YYYYMMDD; its artefact is
+-- <home>/models/petitions/<version>/classifier.joblib). The one in force on a night is the newest
+-- trained on or before it (transform/model/petitions.py, transform/core/features_xf.sql).
+CREATE TABLE IF NOT EXISTS model.petition_classifiers (
+    version        VARCHAR PRIMARY KEY,
+    trained_on     DATE NOT NULL,
+    threshold      DOUBLE NOT NULL,   -- a text is hardship at or above this probability
+    labelled_hash  VARCHAR NOT NULL,  -- sha256 of the labelled set and the classifier's format: a change retrains
+    card           JSON NOT NULL      -- what it learned from and its held-out figures (counts only, no text)
+);
+
+-- Each distinct petition text as a classifier read it: the probability that it says the family is
+-- in hardship and, where it does, the phrase that says it most (at most 30 characters). Keyed by
+-- the text's hash: a text is read once per classifier, a corrected one again. Text never leaves
+-- the warehouse; the phrase reaches R08's reason (the warning list and the workbooks) only.
+CREATE TABLE IF NOT EXISTS model.petition_hardship (
+    text_hash    UBIGINT NOT NULL,   -- hash(petition_text), DuckDB's
+    classifier   VARCHAR NOT NULL,
+    probability  DOUBLE NOT NULL,
+    hardship     BOOLEAN NOT NULL,
+    phrase       VARCHAR
+);
