@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.audit import ingest_summary_asset
+from assets.backtest import rule_backtest
 from assets.common import NightSettings, Warehouse
 from assets.core import core_as_of
 from assets.model import household_scores, risk_model
@@ -68,6 +69,7 @@ def build_definitions(
             township_supervision,
             risk_model,
             household_scores,
+            rule_backtest,
         ],
         asset_checks=[
             *accounting_checks,

@@ -461,3 +461,17 @@ def test_workbooks_hold_the_same_cells(homes):
     assert names[0] == names[1] and any("_" in n for n in names[0]), names
     differing = [n for n in names[0] if _cells(exports[0] / n) != _cells(exports[1] / n)]
     assert differing == []
+
+
+def test_each_rules_record_is_the_same_in_both_homes_and_exported(homes):
+    rows = _same(
+        homes,
+        """SELECT rule_code, month_ends, flags, converted, conversion, median_lead_days, entries, found_before,
+                  early_discovery, verdict FROM monitoring.rule_backtest ORDER BY ALL""",
+        "rule records",
+    )
+    codes = {r[0] for r in rows}
+    assert {"R01", "R03", "R08", "M01", "ALL"} <= codes
+    whole = next(r for r in rows if r[0] == "ALL")
+    assert whole[2] > 0 and whole[6] > 0, "no flag or no entry: the back-test would judge nothing"
+    assert all((home / "exports" / AS_OF / "rule_backtest.xlsx").exists() for home in homes)

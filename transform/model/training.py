@@ -64,31 +64,43 @@ def build_training_rows(
     con.execute(
         f"""
         CREATE OR REPLACE TABLE model.training_rows AS
-        WITH nights AS (
-            SELECT d AS as_of_date, d + INTERVAL ({HORIZON_MONTHS}) MONTH AS horizon FROM unnest($dates::DATE[]) t(d)
-        ), entered AS (  -- a member on D started assistance in (D, D + 6 months], as known tonight
-            SELECT DISTINCT m.as_of_date, m.household_id
+        WITH nights AS (SELECT unnest($dates::DATE[]) AS as_of_date), outcomes AS ({outcomes_sql("nights")})
+        SELECT f.*, (o.entered_on IS NOT NULL OR coalesce(o.verified, false)) AS label
+        FROM {FEATURES} f
+        JOIN nights USING (as_of_date)
+        LEFT JOIN outcomes o USING (as_of_date, household_id)""",
+        {"as_of": as_of, "dates": dates},
+    )
+    return con.execute("SELECT count(*) FROM model.training_rows").fetchall()[0][0], built
+
+
+def outcomes_sql(nights: str) -> str:
+    """SQL: what happened to each household of each night of ``nights`` (a relation with as_of_date) in
+    the HORIZON_MONTHS after it, as known on $as_of: ``entered_on``, the first date a member on that
+    night started assistance (低保, 特困, 临时救助), and ``verified``, whether a township found one of its
+    warnings true (情况属实) then. A household with neither has no row. The risk model's label, and
+    each rule's record (transform/monitoring/backtest.py)."""
+    return f"""
+        WITH windows AS (
+            SELECT as_of_date, as_of_date + INTERVAL ({HORIZON_MONTHS}) MONTH AS horizon FROM {nights}
+        ), entered AS (
+            SELECT m.as_of_date, m.household_id, min(a.start_date) AS entered_on
             FROM {MEMBERS} m
-            JOIN nights n USING (as_of_date)
+            JOIN windows n USING (as_of_date)
             JOIN (SELECT jz_person_key(id_number) AS person_key, start_date FROM staging.mz_assistance
                   WHERE extract_date <= $as_of AND id_number IS NOT NULL
                     AND category IN ('城市低保', '农村低保', '特困供养', '临时救助')) a USING (person_key)
             WHERE a.start_date > n.as_of_date AND a.start_date <= n.horizon
-        ), verified AS (  -- or a township found a warning true in that window
-            SELECT DISTINCT n.as_of_date, w.household_id
+            GROUP BY ALL
+        ), verified AS (
+            SELECT DISTINCT n.as_of_date, w.household_id, true AS verified
             FROM staging.zj_feedback fb
             JOIN monitoring.warnings w ON w.warning_id = fb.warning_id
-            JOIN nights n ON fb.check_date > n.as_of_date AND fb.check_date <= n.horizon
+            JOIN windows n ON fb.check_date > n.as_of_date AND fb.check_date <= n.horizon
             WHERE fb.is_current AND fb.check_result = '情况属实'
         )
-        SELECT f.*, (e.household_id IS NOT NULL OR v.household_id IS NOT NULL) AS label
-        FROM {FEATURES} f
-        JOIN nights USING (as_of_date)
-        LEFT JOIN entered e USING (as_of_date, household_id)
-        LEFT JOIN verified v USING (as_of_date, household_id)""",
-        {"as_of": as_of, "dates": dates},
-    )
-    return con.execute("SELECT count(*) FROM model.training_rows").fetchall()[0][0], built
+        SELECT as_of_date, household_id, e.entered_on, v.verified
+        FROM entered e FULL JOIN verified v USING (as_of_date, household_id)"""
 
 
 def sample_training_rows(con: duckdb.DuckDBPyConnection, seed: int = SEED, max_rows: int = MAX_FIT_ROWS) -> int:

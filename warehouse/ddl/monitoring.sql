@@ -132,3 +132,25 @@ CREATE TABLE IF NOT EXISTS monitoring.township_supervision (
     oldest_unanswered_days  INTEGER,
     PRIMARY KEY (as_of_date, township_code)
 );
+
+-- Each rule's record (transform/monitoring/backtest.py): over the month ends of the training history
+-- whose six months have passed, the households each rule (and M01, and the list as a whole) newly
+-- flagged, how many entered assistance or were verified 情况属实 within six months, the median lead
+-- time to the start of assistance, and the share of all entries it flagged beforehand. Computed when
+-- its basis (the month ends, the model in force, the rules) changes; one set of rows per computation.
+CREATE TABLE IF NOT EXISTS monitoring.rule_backtest (
+    computed_on       DATE NOT NULL,     -- the night it was computed
+    basis             VARCHAR NOT NULL,  -- what it was computed from (the same basis: the same figures)
+    rule_code         VARCHAR NOT NULL,  -- R01 … R11, M01, or ALL (the list as a whole)
+    rule_name         VARCHAR NOT NULL,
+    level             VARCHAR NOT NULL,
+    month_ends        INTEGER NOT NULL,  -- month ends judged (M01: the model's held-out ones)
+    flags             BIGINT NOT NULL,   -- households newly flagged at a month end
+    converted         BIGINT NOT NULL,   -- of them: entered assistance or verified true within six months
+    conversion        DOUBLE,
+    median_lead_days  DOUBLE,            -- from the month end of the first flag to the start of assistance
+    entries           BIGINT NOT NULL,   -- entries into assistance in the period
+    found_before      BIGINT NOT NULL,   -- of them: flagged by the rule at a month end in the six months before
+    early_discovery   DOUBLE,
+    verdict           VARCHAR NOT NULL
+);
