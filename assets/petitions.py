@@ -3,7 +3,6 @@ new petition text read by the classifier in force before core counts a household
 # no `from __future__ import annotations`: Dagster reads these type hints at definition time
 
 import json
-from pathlib import Path
 
 import dagster as dg
 
@@ -33,14 +32,14 @@ PETITION_CLASSIFIER = dg.AssetKey(["model", "petition_classifier"])
 def petition_classifier(
     context: dg.AssetExecutionContext, warehouse: Warehouse, night: NightSettings
 ) -> dg.MaterializeResult:
-    as_of, home = night_of(context, night), Path(warehouse.home)
+    as_of = night_of(context, night)
     policy = night.policy_in_force(as_of)
     with warehouse.connect() as con:
         trained = False
         try:
             why = due(con, as_of, policy.risk_model.retrain_every_days)
             if why:
-                train_classifier(con, home, as_of, policy)
+                train_classifier(con, as_of, policy)
                 trained = True
         except (OSError, ValueError) as problem:  # the labelled set is edited by hand: the night goes on
             context.log.error(f"信访文本分类器未训练 petition classifier not trained: {problem}")
@@ -56,7 +55,7 @@ def petition_classifier(
                     "and the policy's words only.",
                 }
             )
-        read = classify(con, home, current)
+        read = classify(con, current)
         [(stored,)] = con.execute(
             "SELECT card FROM model.petition_classifiers WHERE version = ?", [current.version]
         ).fetchall()

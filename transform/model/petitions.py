@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
+import joblib
 import pandas as pd
 
 from jiuzhu import config
@@ -24,7 +25,6 @@ from jiuzhu.config import load_feeds, load_petition_labels
 from jiuzhu.policy import Policy
 from models.petition_text import CLASSIFIER_FORMAT, PetitionClassifier, train
 from transform.as_of import as_of_relation
-from warehouse import petition_store
 
 
 @dataclass(frozen=True)
@@ -76,28 +76,34 @@ def weak_positives(con: duckdb.DuckDBPyConnection, as_of: dt.date, categories: t
     return [r[0] for r in rows]
 
 
-def train_classifier(
-    con: duckdb.DuckDBPyConnection, home: Path, as_of: dt.date, policy: Policy
-) -> tuple[InForce, dict]:
-    """A classifier trained on ``as_of``, saved under the home and recorded in force from that night."""
+def train_classifier(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> tuple[InForce, dict]:
+    """A classifier trained on ``as_of``, kept in the warehouse and in force from that night."""
     rules = policy.rules
     weak = weak_positives(con, as_of, rules.petition_categories)
     classifier = train(load_petition_labels(), weak, rules.hardship_words)
     version = f"{as_of:%Y%m%d}"
     card = {"trained_on": as_of.isoformat(), "hardship_words": list(rules.hardship_words), **classifier.metrics}
-    petition_store.save(home, classifier, version)
+    artefact = io.BytesIO()
+    joblib.dump(classifier, artefact)
     record = InForce(version, as_of, classifier.threshold, labelled_hash())
     con.execute("DELETE FROM model.petition_hardship WHERE classifier = ?", [version])
     con.execute("DELETE FROM model.petition_classifiers WHERE version = ?", [version])
     con.execute(
-        """INSERT INTO model.petition_classifiers (version, trained_on, threshold, labelled_hash, card)
-           VALUES (?, ?, ?, ?, ?)""",
-        [version, as_of, record.threshold, record.labelled_hash, json.dumps(card, ensure_ascii=False)],
+        """INSERT INTO model.petition_classifiers (version, trained_on, threshold, labelled_hash, card, artefact)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        [
+            version,
+            as_of,
+            record.threshold,
+            record.labelled_hash,
+            json.dumps(card, ensure_ascii=False),
+            artefact.getvalue(),
+        ],
     )
     return record, card
 
 
-def classify(con: duckdb.DuckDBPyConnection, home: Path, current: InForce) -> int:
+def classify(con: duckdb.DuckDBPyConnection, current: InForce) -> int:
     """Every distinct petition text in staging that ``current`` has not read yet, read: its probability,
     its decision and, for hardship, the phrase. Returns how many texts were read."""
     texts = [
@@ -111,7 +117,10 @@ def classify(con: duckdb.DuckDBPyConnection, home: Path, current: InForce) -> in
     ]
     if not texts:
         return 0
-    classifier: PetitionClassifier = petition_store.load(home, current.version)
+    [(artefact,)] = con.execute(
+        "SELECT artefact FROM model.petition_classifiers WHERE version = ?", [current.version]
+    ).fetchall()
+    classifier: PetitionClassifier = joblib.load(io.BytesIO(artefact))
     probability = classifier.probabilities(texts)
     hardship = probability >= current.threshold
     frame = pd.DataFrame(

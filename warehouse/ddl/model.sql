@@ -15,15 +15,17 @@ CREATE TABLE IF NOT EXISTS model.feature_history_nights (
 );
 
 -- The petition classifiers (models/petition_text.py): hardship read from a petition's 诉求内容 (R08).
--- One row per classifier, named by the night it was trained (YYYYMMDD; its artefact is
--- <home>/models/petitions/<version>/classifier.joblib). The one in force on a night is the newest
--- trained on or before it (transform/model/petitions.py, transform/core/features_xf.sql).
+-- One row per classifier, named by the night it was trained (YYYYMMDD). The one in force on a night
+-- is the newest trained on or before it (transform/model/petitions.py, transform/core/features_xf.sql).
+-- The classifier itself is kept here, encrypted with the warehouse, not in a file: its vocabulary
+-- holds fragments (1 to 3 characters) of the petition texts it learned from.
 CREATE TABLE IF NOT EXISTS model.petition_classifiers (
     version        VARCHAR PRIMARY KEY,
     trained_on     DATE NOT NULL,
     threshold      DOUBLE NOT NULL,   -- a text is hardship at or above this probability
     labelled_hash  VARCHAR NOT NULL,  -- sha256 of the labelled set and the classifier's format: a change retrains
-    card           JSON NOT NULL      -- what it learned from and its held-out figures (counts only, no text)
+    card           JSON NOT NULL,     -- what it learned from and its held-out figures (counts only, no text)
+    artefact       BLOB NOT NULL      -- the classifier, as joblib writes it
 );
 
 -- Each distinct petition text as a classifier read it: the probability that it says the family is
