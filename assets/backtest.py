@@ -40,7 +40,7 @@ def rule_backtest(
 ) -> dg.MaterializeResult:
     as_of, home = night_of(context, night), Path(warehouse.home)
     current = risk_store.current(home, as_of)
-    version, model = (current[0], current[1]) if current else (None, None)
+    version = current[0] if current else None
     with warehouse.connect() as con:
         install(con, load_key(home))  # the outcomes find assisted persons by their key
         month_ends = complete_month_ends(con, as_of)
@@ -51,7 +51,7 @@ def rule_backtest(
         ).fetchall()
         computed = not last or last[0][1] != now
         if computed:
-            table = backtest(con, as_of, night.policy_in_force, model, version)
+            table = backtest(con, as_of, night.policy_in_force, version)
             computed_on = as_of
             with transaction(con):
                 con.execute("DELETE FROM monitoring.rule_backtest WHERE computed_on = ?", [as_of])

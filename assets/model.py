@@ -13,7 +13,14 @@ from assets.core import CORE_TABLES
 from exports.charts import calibration_chart_markdown
 from exports.model_card import card_text, write_model_card
 from exports.ui_metadata import score_histogram
-from transform.model.retrain import MIN_MONTHS, MIN_POSITIVES, promotion, train_candidate, training_frame
+from transform.model.retrain import (
+    MIN_MONTHS,
+    MIN_POSITIVES,
+    keep_heldout_scores,
+    promotion,
+    train_candidate,
+    training_frame,
+)
 from transform.model.scoring import score_households
 from warehouse import risk_store
 
@@ -60,8 +67,10 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
             metadata={"trained": False, "positives": positives, "months": len(dates), **history}
         )
     k = night.policy_in_force(as_of).risk_model.visit_capacity_per_township
-    model, card = train_candidate(frame, as_of, positives, k, training.rows)
+    model, card, held_out = train_candidate(frame, as_of, positives, k, training.rows)
     version = risk_store.save(home, model, as_of, card)
+    with warehouse.connect() as con:  # M01's record reads them (monitoring/rule_backtest)
+        keep_heldout_scores(con, version, held_out)
     markdown = card_text(version, model, card)
     chart = calibration_chart_markdown(card["card"]["calibration"], f"校准：预测概率与实际比例（模型 {version}）")
     promoted, why = promotion(model, frame, existing)

@@ -20,6 +20,8 @@ AS_OF = dt.date(2026, 11, 30)  # six months after every month end
 FLAGGED = {"H1": [0, 1], "H2": [1], "H3": [0, 2], "H5": [3]}  # household -> month ends where oop_12m ≥ 20,000
 ENTRIES = {"H1": "2026-03-15", "H2": "2026-10-01", "H4": "2026-02-10"}  # assistance started (the member's)
 VERIFIED = {"H3": "2026-04-10"}  # a township found its warning true
+# the model's held-out month ends are Jan and Feb: its scores then (H1's does not count: R03 flags it)
+HELD_OUT = {("H4", 0): 0.9, ("H1", 0): 0.9, ("H2", 1): 0.1}
 RULE = Rule("R03", "支出型困难(医疗)", ("县民政局",), "3", (), "f.oop_12m >= 20000", {}, "''", "''", "")
 
 
@@ -61,11 +63,14 @@ def warehouse(tmp_path, monkeypatch):
                 [f"YJ-{h}", h, h],
             )
             con.execute("INSERT INTO staging.zj_feedback VALUES (?, ?, '情况属实', true)", [f"YJ-{h}", day])
+        con.executemany(
+            "INSERT INTO model.heldout_scores VALUES ('v1', ?, ?, ?)", [[D[i], h, s] for (h, i), s in HELD_OUT.items()]
+        )
         yield con
 
 
 def test_the_record_is_the_hand_count(warehouse):
-    table = bt.backtest(warehouse, AS_OF, load_policy).set_index("rule_code")
+    table = bt.backtest(warehouse, AS_OF, load_policy, "v1").set_index("rule_code")
     rule = table.loc["R03"]
     # new flags: H1 at Jan (Feb continues it), H2 at Feb, H3 at Jan and again at Mar, H5 at Apr
     assert rule["flags"] == 5 and rule["month_ends"] == 4
@@ -77,9 +82,19 @@ def test_the_record_is_the_hand_count(warehouse):
     assert rule["entries"] == 3 and rule["found_before"] == 1
     assert rule["early_discovery"] == pytest.approx(1 / 3)
     assert "高于铜陵基准" in rule["verdict"]
-    # the list as a whole is this one rule here; M01 has no model to judge
-    assert table.loc["ALL", ["flags", "converted", "found_before"]].tolist() == [5, 3, 1]
+    # M01, on its held-out Jan and Feb: H4 at Jan (0.9 ≥ 20 %; H1 is R03's), converted by its entry on
+    # 2026-02-10, 10 days later; of the 2 entries those months could find (H1's, H4's), H4's
+    m01 = table.loc["M01"]
+    assert m01[["month_ends", "flags", "converted", "entries", "found_before"]].tolist() == [2, 1, 1, 2, 1]
+    assert m01["median_lead_days"] == 10
+    # the list as a whole: the rule's flags and M01's
+    assert table.loc["ALL", ["flags", "converted", "found_before"]].tolist() == [6, 4, 2]
+
+
+def test_without_a_model_m01_says_so(warehouse):
+    table = bt.backtest(warehouse, AS_OF, load_policy).set_index("rule_code")
     assert table.loc["M01", "flags"] == 0 and "没有可评估" in table.loc["M01", "verdict"]
+    assert table.loc["ALL", ["flags", "converted", "found_before"]].tolist() == [5, 3, 1]
 
 
 def test_month_ends_whose_six_months_have_not_passed_are_left_out(warehouse):

@@ -18,6 +18,7 @@ from models.risk import TrainedModel, held_out_auc, train
 from transform.model.frames import model_frame
 from transform.model.training import SAMPLE, build_training_rows, sample_training_rows, training_dates
 from warehouse.person_key import install, load_key
+from warehouse.resource import transaction
 
 MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and M01 stays silent)
 MIN_MONTHS = 4  # nor over fewer training dates
@@ -57,10 +58,14 @@ def training_frame(
 
 def train_candidate(
     frame: pd.DataFrame, as_of: dt.date, positives: int, visit_capacity: int, rows: int
-) -> tuple[TrainedModel, dict]:
-    """A model trained on the frame, and its card (what the model store keeps beside it)."""
+) -> tuple[TrainedModel, dict, pd.DataFrame]:
+    """A model trained on the frame, its card (what the model store keeps beside it), and the scores it
+    gave the held-out month ends (as_of_date, household_id, score: keep_heldout_scores)."""
     model = train(frame)
+    if model.holdout is None:
+        raise ValueError("training kept no held-out rows")
     figures = card_figures(model.holdout, visit_capacity)
+    held_out = model.holdout[["as_of_date", "household_id", "score"]]
     model.holdout = None  # the card keeps the figures; the artefact stays small
     card = {
         "trained_on": as_of.isoformat(),
@@ -75,7 +80,22 @@ def train_candidate(
         "card": figures,
         "income_estimate": model.income.metrics if model.income else None,
     }
-    return model, card
+    return model, card, held_out
+
+
+def keep_heldout_scores(con: duckdb.DuckDBPyConnection, version: str, scores: pd.DataFrame) -> None:
+    """model.heldout_scores of the model ``version`` (each rule's record reads M01's from them)."""
+    con.register("_jz_heldout", scores)
+    try:
+        with transaction(con):
+            con.execute("DELETE FROM model.heldout_scores WHERE model_version = ?", [version])
+            con.execute(
+                """INSERT INTO model.heldout_scores (model_version, as_of_date, household_id, score)
+                   SELECT ?, as_of_date::DATE, household_id, score FROM _jz_heldout""",
+                [version],
+            )
+    finally:
+        con.unregister("_jz_heldout")
 
 
 def promotion(

@@ -11,7 +11,8 @@ For each rule, M01 and the list as a whole (any rule or M01):
 - early discovery: of every entry into assistance in the period, the share the rule flagged at a
   month end in the six months before it.
 Only month ends whose six months have passed count. M01 is judged on the months the model in force
-was never trained on (its held-out months), with the score that model gives the features kept then.
+was never trained on (its held-out months), by the scores it gave them when it was trained
+(model.heldout_scores).
 The anchor is Tongling's published record: about 15,900 warnings, 2,145 people assisted.
 """
 
@@ -22,13 +23,10 @@ import hashlib
 from collections.abc import Callable
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from jiuzhu.policy import Policy
-from models.risk import SCORING_THREADS
 from models.rules import FEATURE_RULES, MODEL_RULE, TONGLING_CONVERSION, level_text, render
-from transform.model.frames import model_frame
 from transform.model.history import FEATURES, NIGHTS
 from transform.model.training import HORIZON_MONTHS, outcomes_sql
 
@@ -94,16 +92,15 @@ def backtest(
     con: duckdb.DuckDBPyConnection,
     as_of: dt.date,
     policy_of: Callable[[dt.date], Policy],
-    model=None,
     model_version: str | None = None,
 ) -> pd.DataFrame:
-    """The record of every rule, M01 (``model``: the risk model in force, or None) and the whole list,
-    over the complete month ends kept by ``as_of``: one row each, in COLUMNS."""
+    """The record of every rule, M01 (of the model ``model_version``, the one in force; None: none) and
+    the whole list, over the complete month ends kept by ``as_of``: one row each, in COLUMNS."""
     month_ends = complete_month_ends(con, as_of)
     if not month_ends:
         return pd.DataFrame(columns=COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jz_bt_flags AS {_flags_sql(month_ends, policy_of)}")
-    held_out = _m01_flags(con, month_ends, model, policy_of(as_of)) if model is not None else []
+    held_out = _m01_flags(con, month_ends, model_version, policy_of(as_of)) if model_version else []
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _jz_bt_nights AS SELECT unnest($d::DATE[]) AS as_of_date", {"d": month_ends}
     )
@@ -146,29 +143,28 @@ def backtest(
     return _table(rows, len(month_ends), held_out, policy_of(as_of))
 
 
-def _m01_flags(con: duckdb.DuckDBPyConnection, month_ends: list[dt.date], model, policy: Policy) -> list[dt.date]:
-    """M01's flags at the model's held-out month ends that are complete, into _jz_bt_flags: a score at or
-    above the threshold and no rule flagging the household. Returns those month ends."""
-    dates = [d for d in month_ends if d.isoformat() in {str(t)[:10] for t in model.test_dates}]
-    threshold = float(policy.model.m01_threshold)
-    for d in dates:
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _jz_bt_month AS SELECT * FROM {FEATURES} WHERE as_of_date = DATE '{d}'"
-        )
-        frame = model_frame(con, "_jz_bt_month", order_by="household_id")
-        scores = model.predict(model.inputs(frame), SCORING_THREADS)
-        flagged = pd.DataFrame({"household_id": frame["household_id"][np.asarray(scores) >= threshold]})
-        con.register("_jz_bt_scored", flagged)
-        try:
-            con.execute(
-                """INSERT INTO _jz_bt_flags (as_of_date, household_id, rule_code)
-                   SELECT ?, household_id, 'M01' FROM _jz_bt_scored
-                   WHERE household_id NOT IN (SELECT household_id FROM _jz_bt_flags WHERE as_of_date = ?)""",
-                [d, d],
-            )
-        finally:
-            con.unregister("_jz_bt_scored")
-    con.execute("DROP VIEW IF EXISTS _jz_bt_month")
+def _m01_flags(
+    con: duckdb.DuckDBPyConnection, month_ends: list[dt.date], version: str, policy: Policy
+) -> list[dt.date]:
+    """M01's flags into _jz_bt_flags at the complete month ends the model ``version`` held out when it was
+    trained (model.heldout_scores): a score at or above the threshold and no rule flagging the
+    household. Returns those month ends."""
+    dates = [
+        d
+        for (d,) in con.execute(
+            """SELECT DISTINCT as_of_date FROM model.heldout_scores
+               WHERE model_version = $v AND list_contains($d, as_of_date) ORDER BY 1""",
+            {"v": version, "d": month_ends},
+        ).fetchall()
+    ]
+    con.execute(
+        """INSERT INTO _jz_bt_flags (as_of_date, household_id, rule_code)
+           SELECT s.as_of_date, s.household_id, 'M01' FROM model.heldout_scores s
+           WHERE s.model_version = $v AND list_contains($d, s.as_of_date) AND s.score >= $threshold
+             AND NOT EXISTS (SELECT 1 FROM _jz_bt_flags f
+                             WHERE f.as_of_date = s.as_of_date AND f.household_id = s.household_id)""",
+        {"v": version, "d": dates, "threshold": float(policy.model.m01_threshold)},
+    )
     return dates
 
 
@@ -212,7 +208,7 @@ def _verdict(code: str, level: str, flags: int, conversion: float | None) -> str
     if level == REVIEW_LEVEL:
         return "复核类：核查在保记录，不以新纳入救助衡量"
     if code == MODEL_RULE.code and not flags:
-        return "没有可评估的留出月份（模型未训练或留出月份的6个月尚未过完）"
+        return "没有可评估的留出月份（模型未训练、训练时未保存留出分数，或留出月份的6个月尚未过完）"
     if not flags:
         return "回测期内未触发"
     if conversion is not None and conversion >= TONGLING_CONVERSION:

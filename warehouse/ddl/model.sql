@@ -39,3 +39,13 @@ CREATE TABLE IF NOT EXISTS model.petition_hardship (
     hardship     BOOLEAN NOT NULL,
     phrase       VARCHAR
 );
+
+-- The scores a risk model gave the households of its held-out month ends when it was trained (every
+-- household of those months: models/risk.py holds them out whole). M01's record
+-- (transform/monitoring/backtest.py) reads them instead of predicting those months again.
+CREATE TABLE IF NOT EXISTS model.heldout_scores (
+    model_version  VARCHAR NOT NULL,
+    as_of_date     DATE NOT NULL,
+    household_id   VARCHAR NOT NULL,
+    score          DOUBLE NOT NULL
+);
