@@ -51,6 +51,7 @@ class Keyed:  # one Number per key, e.g. per warning level
     low: float
     high: float
     integer: bool = False
+    optional: bool = False  # the whole group may be left out of the file (None)
 
     def number(self, key: str) -> Number:
         return Number(self.zh.format(key=key), self.low, self.high, self.integer)
@@ -59,6 +60,7 @@ class Keyed:  # one Number per key, e.g. per warning level
 Check = Number | Pair | Texts | Keyed
 LEVELS = ("红", "橙", "黄", "复核")
 CARE_LEVELS = ("全自理", "半护理", "全护理")
+STATUSES = ("特困", "低保", "低保边缘")  # assistance statuses a number may be set for, most protected first
 RULE_CODES = ("R01", "R02", "R03", "R04", "R05", "R06", "R08", "R09", "R10", "R11")
 
 
@@ -108,6 +110,11 @@ class RuleNumbers:
     hardship_words: tuple[str, ...] = _(Texts("说明家庭困难的诉求用语"))
     emergency_window_days: int = _whole("急难事件统计天数", 1, 3660)
     contribution_window_months: int = _whole("社保缴费统计月数", 1, 120)
+    # R03's line for households with a member of that status (optional; Tongling: 特困 1,000, 低保
+    # 5,000, 低保边缘 10,000, the others 15,000); left out, every household has the one line above
+    medical_threshold_by_status: dict[str, float] | None = field(
+        default=None, metadata={"check": Keyed(STATUSES, "{key}家庭医疗自付预警线（元）", 1, 10_000_000, optional=True)}
+    )
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,9 @@ def _check_section(section: str, cls: type, values: object, problems: list[str])
         problems.append(f"{section}：应为一组参数")
         return
     for f in dataclasses.fields(cls):
+        check = f.metadata["check"]
+        if f.name not in values and isinstance(check, Keyed) and check.optional:
+            continue
         if f.name not in values:
             problems.append(f"{section}.{f.name}：缺少")
         else:
@@ -249,8 +259,10 @@ def _section_classes() -> dict[str, type]:
 
 def _build(cls: type, values: dict) -> Any:
     def one(f: dataclasses.Field) -> object:
-        value = values[f.name]
+        value = values.get(f.name)
         check = f.metadata["check"]
+        if value is None:  # an optional group left out
+            return None
         if isinstance(check, Keyed):
             return {key: value[key] for key in check.keys}
         return tuple(value) if isinstance(check, (Pair, Texts)) else value

@@ -258,6 +258,18 @@ TONGLING_CONVERSION = TONGLING_ASSISTED / TONGLING_WARNINGS
 LEVEL_ORDER = LEVELS  # most urgent first
 
 
+def _medical_line(policy: Policy) -> str:
+    """SQL of R03's out-of-pocket line for the household f: one line, or one per status where the
+    policy sets them (the most protected status a member has decides)."""
+    rules = policy.rules
+    tiers = rules.medical_threshold_by_status
+    if not tiers:
+        return str(rules.medical_out_of_pocket_threshold)
+    column = {"特困": "f.on_tekun", "低保": "f.on_dibao", "低保边缘": "f.on_dibao_edge"}
+    whens = " ".join(f"WHEN {column[status]} > 0 THEN {line}" for status, line in tiers.items())
+    return f"(CASE {whens} ELSE {rules.medical_out_of_pocket_threshold} END)"
+
+
 def policy_values(policy: Policy) -> dict[str, str]:
     """The placeholders rule SQL may use, as SQL literals, from the policy in force."""
     rules, std, model = policy.rules, policy.standards, policy.model
@@ -266,7 +278,7 @@ def policy_values(policy: Policy) -> dict[str, str]:
         "m01_threshold": str(float(model.m01_threshold)),
         "m01_high_band": str(float(model.m01_high_band)),
         "dibao_edge_multiple": str(rules.dibao_edge_multiple),
-        "medical_out_of_pocket_threshold": str(rules.medical_out_of_pocket_threshold),
+        "medical_out_of_pocket_threshold": _medical_line(policy),
         "tekun_basic_multiple": str(policy.compliance.tekun_basic_multiple),
         "temporary_assistance_serious_illness": f"{lo}–{hi}",
         "ta_low": f"{lo * std.dibao_standard_urban:,}",
@@ -299,7 +311,12 @@ def describe(rule: Rule, policy: Policy) -> str:
         "petition_categories": "、".join(rules.petition_categories),
         "hardship_words": "、".join(f"“{w}”" for w in rules.hardship_words),
         "tekun_extension_max_school": "、".join(rules.tekun_extension_max_school),
-        "medical_out_of_pocket_threshold": f"{rules.medical_out_of_pocket_threshold:,}",
+        "medical_out_of_pocket_threshold": f"{rules.medical_out_of_pocket_threshold:,}"
+        + (
+            "（" + "、".join(f"{k}家庭 {v:,}" for k, v in rules.medical_threshold_by_status.items()) + "）"
+            if rules.medical_threshold_by_status
+            else ""
+        ),
     }
     return rule.when.format(**(asdict(rules) | values))
 
