@@ -23,6 +23,31 @@ def _auc(y, p):
     return round(float(roc_auc_score(y, p)), 4) if len(np.unique(y)) == 2 else None
 
 
+def _auc_se(auc: float, positives: int, negatives: int) -> float:
+    """The standard error of a ROC-AUC (Hanley & McNeil, 1982): with few positives a group's AUC, and a
+    gap between two groups, can be noise; the card says how wide."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
+        positives * negatives
+    )
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def _interval(centre: float, se: float, low: float = 0.0, high: float = 1.0) -> list[float]:
+    """A 95 % interval, within [low, high]."""
+    return [round(max(low, centre - 1.96 * se), 4), round(min(high, centre + 1.96 * se), 4)]
+
+
+def _wilson(hits: int, n: int) -> list[float] | None:
+    """The 95 % Wilson interval of a share ``hits`` / ``n`` (None: no cases)."""
+    if n == 0:
+        return None
+    z, share = 1.96, hits / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(float(centre - half), 4), round(float(centre + half), 4)]
+
+
 def card_figures(holdout: pd.DataFrame, k: int) -> dict:
     """``holdout``: as_of_date, township_name, residence_type, head_sex, head_age, severe_disability, label, score."""
     h = holdout.copy()
@@ -46,26 +71,30 @@ def card_figures(holdout: pd.DataFrame, k: int) -> dict:
     top = h[h["rank_in_town"] <= k]
     recall_by_town = (top.groupby("township_name")["label"].sum() / h.groupby("township_name")["label"].sum()).fillna(0)
     overall["recall_at_k"] = round(float(top["label"].sum() / max(1, y.sum())), 4)
+    h["in_top_k"] = h["rank_in_town"] <= k
     slices: dict[str, dict[str, Any]] = {}
     for column, title in SLICES.items():
         rows = []
         for value, g in h.groupby(column):
+            positives, auc = int(g["label"].sum()), _auc(g["label"].astype(int), g["score"])
+            found = int((g["label"].astype(bool) & g["in_top_k"]).sum())
+            se = _auc_se(auc, positives, len(g) - positives) if auc is not None else None
             rows.append(
                 {
                     "group": str(value),
                     "rows": len(g),
-                    "positives": int(g["label"].sum()),
-                    "roc_auc": _auc(g["label"].astype(int), g["score"]),
+                    "positives": positives,
+                    "roc_auc": auc,
+                    "roc_auc_se": round(se, 4) if se is not None else None,
+                    "roc_auc_ci": _interval(auc, se) if auc is not None and se is not None else None,
+                    # of the group's positives, those in their township's top K that night
+                    "recall_at_k": round(found / positives, 4) if positives else None,
+                    "recall_at_k_ci": _wilson(found, positives),
                     "mean_score": round(float(g["score"].mean()), 5),
                     "observed_rate": round(float(g["label"].mean()), 5),
                 }
             )
-        aucs = [r["roc_auc"] for r in rows if r["roc_auc"] is not None]
-        slices[column] = {
-            "title": title,
-            "groups": rows,
-            "largest_auc_gap": round(max(aucs) - min(aucs), 4) if len(aucs) > 1 else None,
-        }
+        slices[column] = {"title": title, "groups": rows, **_gaps(rows, overall["recall_at_k"])}
     worst = max(
         (v for v in slices.values() if v["largest_auc_gap"] is not None),
         key=lambda v: v["largest_auc_gap"],
@@ -77,8 +106,49 @@ def card_figures(holdout: pd.DataFrame, k: int) -> dict:
         "calibration": calibration.reset_index(drop=True).to_dict("records"),
         "recall_at_k_by_township": {t: round(float(r), 4) for t, r in recall_by_town.items()},
         "slices": slices,
-        "largest_gap": {"dimension": worst["title"], "auc_gap": worst["largest_auc_gap"]} if worst else None,
+        "largest_gap": {
+            "dimension": worst["title"],
+            "auc_gap": worst["largest_auc_gap"],
+            "auc_gap_ci": worst["auc_gap_ci"],
+            "beyond_noise": worst["gap_beyond_noise"],
+        }
+        if worst
+        else None,
     }
+
+
+def _gaps(rows: list[dict], recall_overall: float) -> dict:
+    """The largest ROC-AUC gap between two groups of a slice with its 95 % interval (whether it is told
+    apart from noise), and how far each group's recall at K strays from the whole's (relative)."""
+    scored = [r for r in rows if r["roc_auc"] is not None and r["roc_auc_se"] is not None]
+    out: dict[str, Any] = {"largest_auc_gap": None, "auc_gap_ci": None, "gap_beyond_noise": None}
+    if len(scored) > 1:
+        best, worst = max(scored, key=lambda r: r["roc_auc"]), min(scored, key=lambda r: r["roc_auc"])
+        gap = best["roc_auc"] - worst["roc_auc"]
+        ci = _interval(gap, float(np.hypot(best["roc_auc_se"], worst["roc_auc_se"])), low=-1.0)
+        out = {"largest_auc_gap": round(gap, 4), "auc_gap_ci": ci, "gap_beyond_noise": ci[0] > 0}
+    recalls = [r["recall_at_k"] for r in rows if r["recall_at_k"] is not None]
+    out["recall_at_k_largest_deviation"] = (
+        round(max(abs(r / recall_overall - 1) for r in recalls), 4) if recalls and recall_overall else None
+    )
+    return out
+
+
+def _span(ci: list[float] | None) -> str:
+    return f"{ci[0]}–{ci[1]}" if ci else "—"
+
+
+def _gap_text(s: dict) -> str:
+    """A slice's gap as the card says it: with its interval and whether it stands out from noise."""
+    if s.get("largest_auc_gap") is None:
+        return "AUC 差距：组内正例不足，无法比较"
+    text = f"AUC 最大差距 {s['largest_auc_gap']}"
+    if s.get("auc_gap_ci"):
+        verdict = "超出随机波动" if s["gap_beyond_noise"] else "在随机波动之内（正例少时差距可能只是噪声）"
+        text += f"，95% 区间 {_span(s['auc_gap_ci'])}：{verdict}"
+    if s.get("recall_at_k_largest_deviation") is not None:
+        text += f"；各组 recall@K 与总体最多相差 {s['recall_at_k_largest_deviation']:.0%}"
+    return text
 
 
 def card_markdown(
@@ -109,13 +179,14 @@ def card_markdown(
     for s in figures["slices"].values():
         lines += [
             "",
-            f"## {s['title']}（AUC 最大差距 {s['largest_auc_gap']}）",
+            f"## {s['title']}（{_gap_text(s)}）",
             "",
-            "| 组 | 行数 | 正例 | ROC-AUC | 平均分 | 实际比例 |",
-            "|---|---|---|---|---|---|",
+            "| 组 | 行数 | 正例 | ROC-AUC | 95% 区间 | recall@K | 95% 区间 | 平均分 | 实际比例 |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {g['group']} | {g['rows']} | {g['positives']} | {g['roc_auc']} | {g['mean_score']} | {g['observed_rate']} |"
+            f"| {g['group']} | {g['rows']} | {g['positives']} | {g['roc_auc']} | {_span(g.get('roc_auc_ci'))} "
+            f"| {g.get('recall_at_k', '—')} | {_span(g.get('recall_at_k_ci'))} | {g['mean_score']} | {g['observed_rate']} |"
             for g in s["groups"]
         ]
     if income:
@@ -136,6 +207,12 @@ def card_markdown(
     if figures["largest_gap"]:
         lines += [
             "",
-            f"**最大差距 largest gap:** {figures['largest_gap']['dimension']}，AUC 相差 {figures['largest_gap']['auc_gap']}",
+            f"**最大差距 largest gap:** {figures['largest_gap']['dimension']}，AUC 相差 {figures['largest_gap']['auc_gap']}"
+            + (
+                f"（95% 区间 {_span(figures['largest_gap']['auc_gap_ci'])}，"
+                + ("超出随机波动）" if figures["largest_gap"].get("beyond_noise") else "在随机波动之内）")
+                if figures["largest_gap"].get("auc_gap_ci")
+                else ""
+            ),
         ]
     return "\n".join(lines)
