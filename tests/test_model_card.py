@@ -55,5 +55,9 @@ def test_a_gap_from_a_handful_of_positives_is_called_noise():
     sex = figures["slices"]["head_sex"]
     women = next(g for g in sex["groups"] if g["group"] == "女")
     assert women["positives"] == 6 and women["roc_auc_ci"][1] - women["roc_auc_ci"][0] > 0.15
-    assert sex["largest_auc_gap"] > 0.1 and sex["gap_beyond_noise"] is False and sex["auc_gap_ci"][0] < 0 < sex["auc_gap_ci"][1]
+    assert (
+        sex["largest_auc_gap"] > 0.1
+        and sex["gap_beyond_noise"] is False
+        and sex["auc_gap_ci"][0] < 0 < sex["auc_gap_ci"][1]
+    )
     assert "在随机波动之内" in card_markdown("v", "gb", figures, ["2025-06-30"], ["2026-04-30"])
