@@ -78,6 +78,16 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, frame: object) -> Iterator[None]:
+    """A pandas frame readable in SQL as ``name`` for the block only (written into a table there)."""
+    con.register(name, frame)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
 # warehouse/ddl/<name>.sql, in this order: the schemas, then each schema's fixed tables. Raw tables
 # follow the feed spec (ensure_raw_table); core.*, staging.<feed> and model.feature_history are built by transform/.
 SCHEMA_DDL = ("schemas", "audit", "staging", "core", "monitoring", "model")

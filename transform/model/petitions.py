@@ -25,6 +25,7 @@ from jiuzhu.config import load_feeds, load_petition_labels
 from jiuzhu.policy import Policy
 from models.petition_text import CLASSIFIER_FORMAT, PetitionClassifier, train
 from transform.as_of import as_of_relation
+from warehouse.resource import registered
 
 
 @dataclass(frozen=True)
@@ -131,13 +132,10 @@ def classify(con: duckdb.DuckDBPyConnection, current: InForce) -> int:
             "phrase": [classifier.phrase(t) if h else None for t, h in zip(texts, hardship, strict=True)],
         }
     )
-    con.register("_jz_read_petitions", frame)
-    try:
+    with registered(con, "_jz_read_petitions", frame):
         con.execute(
             """INSERT INTO model.petition_hardship (text_hash, classifier, probability, hardship, phrase)
                SELECT hash(text), ?, probability, hardship, phrase FROM _jz_read_petitions""",
             [current.version],
         )
-    finally:
-        con.unregister("_jz_read_petitions")
     return len(texts)

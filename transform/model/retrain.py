@@ -18,7 +18,7 @@ from models.risk import TrainedModel, held_out_auc, train
 from transform.model.frames import model_frame
 from transform.model.training import SAMPLE, build_training_rows, sample_training_rows, training_dates
 from warehouse.person_key import install, load_key
-from warehouse.resource import transaction
+from warehouse.resource import registered, transaction
 
 MIN_POSITIVES = 20  # fewer labelled entries than this: no model is trained (and M01 stays silent)
 MIN_MONTHS = 4  # nor over fewer training dates
@@ -85,17 +85,13 @@ def train_candidate(
 
 def keep_heldout_scores(con: duckdb.DuckDBPyConnection, version: str, scores: pd.DataFrame) -> None:
     """model.heldout_scores of the model ``version`` (each rule's record reads M01's from them)."""
-    con.register("_jz_heldout", scores)
-    try:
-        with transaction(con):
-            con.execute("DELETE FROM model.heldout_scores WHERE model_version = ?", [version])
-            con.execute(
-                """INSERT INTO model.heldout_scores (model_version, as_of_date, household_id, score)
-                   SELECT ?, as_of_date::DATE, household_id, score FROM _jz_heldout""",
-                [version],
-            )
-    finally:
-        con.unregister("_jz_heldout")
+    with registered(con, "_jz_heldout", scores), transaction(con):
+        con.execute("DELETE FROM model.heldout_scores WHERE model_version = ?", [version])
+        con.execute(
+            """INSERT INTO model.heldout_scores (model_version, as_of_date, household_id, score)
+               SELECT ?, as_of_date::DATE, household_id, score FROM _jz_heldout""",
+            [version],
+        )
 
 
 def promotion(
