@@ -24,6 +24,9 @@ from jiuzhu.config import load_county, load_policy_document
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # xlsxwriter options for every workbook jiuzhu writes: text stays text
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False}
+# the look every workbook shares: the header row of a sheet, and the title lines above it
+HEADER_FORMAT = {"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True}
+TITLE_FORMAT = {"bold": True, "font_size": 12}
 
 
 def neutralise(value):

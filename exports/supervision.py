@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from exports.excel import open_workbook, write_sheet
+from exports.excel import HEADER_FORMAT, TITLE_FORMAT, open_workbook, write_sheet
 from exports.export_log import log_export
 from jiuzhu.config import load_county
 
@@ -64,8 +64,8 @@ def write_supervision_workbook(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / FILE
     wb = open_workbook(path)
-    header = wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True})
-    title = wb.add_format({"bold": True, "font_size": 12})
+    header = wb.add_format(HEADER_FORMAT)
+    title = wb.add_format(TITLE_FORMAT)
     shown = [
         r
         | {

@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from exports.excel import open_workbook, title_lines, write_cell, write_sheet
+from exports.excel import HEADER_FORMAT, TITLE_FORMAT, open_workbook, title_lines, write_cell, write_sheet
 from exports.export_log import log_export
 from exports.feedback_form import write_feedback_sheet, write_template
 from exports.quality import not_taken_cells, write_not_taken_sheet
@@ -133,8 +133,8 @@ def _rows(con, sql: str, as_of: dt.date, columns, where: str = "", order: str = 
 
 def _formats(wb) -> dict:
     formats = {
-        "header": wb.add_format({"bold": True, "bg_color": "#D9D9D9", "border": 1, "text_wrap": True}),
-        "title": wb.add_format({"bold": True, "font_size": 12}),
+        "header": wb.add_format(HEADER_FORMAT),
+        "title": wb.add_format(TITLE_FORMAT),
         "answer": wb.add_format({"bg_color": "#FFFFE0", "border": 1}),
         "answer_date": wb.add_format({"bg_color": "#FFFFE0", "border": 1, "num_format": "yyyy-mm-dd"}),
         "wrap": wb.add_format({"text_wrap": True, "valign": "top"}),
