@@ -49,8 +49,7 @@ def normalise(text: str) -> str:
 
 def held_out(text: str) -> bool:
     """Whether a labelled text is in the held-out part (fixed by the text itself)."""
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") % 1000 < HELD_OUT_SHARE * 1000
+    return int.from_bytes(_digest(text)[:4], "big") % 1000 < HELD_OUT_SHARE * 1000
 
 
 def clauses(text: str) -> list[str]:
@@ -159,7 +158,7 @@ def train(
     train_part = [(t, y) for t, y in labelled if not held_out(t)]
     test_part = [(t, y) for t, y in labelled if held_out(t)]
     known = {t for t, _ in train_part}
-    weak = sorted({t for t in weak_positives if t and t not in known}, key=_text_order)[:WEAK_MAX]
+    weak = sorted({t for t in weak_positives if t and t not in known}, key=_digest)[:WEAK_MAX]
     texts = [t for t, _ in train_part] + weak
     labels = np.array([y for _, y in train_part] + [1] * len(weak))
     weights = np.array([1.0] * len(train_part) + [WEAK_WEIGHT] * len(weak))
@@ -186,5 +185,6 @@ def train(
     return classifier
 
 
-def _text_order(text: str) -> bytes:
+def _digest(text: str) -> bytes:
+    """A text's fixed place: which part of the labelled set it is in, and the order weak texts are read in."""
     return hashlib.sha256(text.encode("utf-8")).digest()

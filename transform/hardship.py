@@ -22,23 +22,19 @@ CLASSIFIER_IN_FORCE = """coalesce(
     (SELECT min(version) FROM model.petition_classifiers))"""
 
 
-def _words_phrase(text: str) -> str:
-    """SQL: the first clause of ``text`` holding one of $hardship_words, at most PHRASE_MAX characters
-    centred on the word (NULL: no word)."""
-    clause = (
-        f"list_filter(regexp_split_to_array({text}, '{CLAUSE_SPLIT.pattern}'), "
-        "c -> list_bool_or([contains(c, w) FOR w IN $hardship_words]))[1]"
-    )
-    word = f"list_filter($hardship_words, w -> contains({clause}, w))[1]"
-    start = f"greatest(1, least(strpos({clause}, {word}) - ({PHRASE_MAX} - length({word})) // 2, length({clause}) - {PHRASE_MAX - 1}))"
-    return f"CASE WHEN length({clause}) <= {PHRASE_MAX} THEN {clause} ELSE substr({clause}, {start}, {PHRASE_MAX}) END"
-
-
 def hardship_petitions(petitions: str) -> str:
     """A subquery: the rows of ``petitions`` (a relation over xf_petitions' columns, as it stood on the
-    night) with ``hardship_phrase`` and ``hardship`` (by category, words or classifier)."""
-    return f"""(SELECT x.*, coalesce({_words_phrase("x.petition_text")}, h.phrase) AS hardship_phrase,
-               list_contains($petition_categories, x.petition_category) OR hardship_phrase IS NOT NULL AS hardship
-        FROM {petitions} x
-        LEFT JOIN model.petition_hardship h ON h.hardship AND h.text_hash = hash(x.petition_text)
+    night) with ``hardship_phrase`` and ``hardship`` (by category, words or classifier). The phrase of
+    the policy's words: the first clause holding one, at most PHRASE_MAX characters centred on it."""
+    clauses = f"regexp_split_to_array(x.petition_text, '{CLAUSE_SPLIT.pattern}')"
+    start = f"greatest(1, least(strpos(_jz_clause, _jz_word) - ({PHRASE_MAX} - length(_jz_word)) // 2, length(_jz_clause) - {PHRASE_MAX - 1}))"
+    return f"""(SELECT w.* EXCLUDE (_jz_clause, _jz_word),
+               coalesce(CASE WHEN length(_jz_clause) <= {PHRASE_MAX} THEN _jz_clause
+                             ELSE substr(_jz_clause, {start}, {PHRASE_MAX}) END, h.phrase) AS hardship_phrase,
+               list_contains($petition_categories, w.petition_category) OR hardship_phrase IS NOT NULL AS hardship
+        FROM (SELECT c.*, list_filter($hardship_words, t -> contains(c._jz_clause, t))[1] AS _jz_word
+              FROM (SELECT x.*, list_filter({clauses}, part -> list_bool_or([contains(part, t) FOR t IN $hardship_words]))[1]
+                               AS _jz_clause
+                    FROM {petitions} x) c) w
+        LEFT JOIN model.petition_hardship h ON h.hardship AND h.text_hash = hash(w.petition_text)
              AND h.classifier = {CLASSIFIER_IN_FORCE})"""
