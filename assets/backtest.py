@@ -16,7 +16,7 @@ from models.rules import TONGLING_CONVERSION
 from transform.monitoring.backtest import COLUMNS, backtest, basis, complete_month_ends
 from warehouse import risk_store
 from warehouse.person_key import install, load_key
-from warehouse.resource import transaction
+from warehouse.resource import registered, transaction
 
 
 @dg.asset(
@@ -44,8 +44,7 @@ def rule_backtest(
     with warehouse.connect() as con:
         install(con, load_key(home))  # the outcomes find assisted persons by their key
         month_ends = complete_month_ends(con, as_of)
-        policies = list({id(p): p for p in map(night.policy_in_force, month_ends)}.values())
-        now = basis(month_ends, version, policies)
+        now = basis(month_ends, version, night.policy_in_force)
         last = con.execute(
             "SELECT computed_on, basis FROM monitoring.rule_backtest ORDER BY computed_on DESC LIMIT 1"
         ).fetchall()
@@ -53,11 +52,9 @@ def rule_backtest(
         if computed:
             table = backtest(con, as_of, night.policy_in_force, version)
             computed_on = as_of
-            with transaction(con):
+            with registered(con, "_jz_backtest", table.assign(computed_on=as_of, basis=now)), transaction(con):
                 con.execute("DELETE FROM monitoring.rule_backtest WHERE computed_on = ?", [as_of])
-                con.register("_jz_backtest", table.assign(computed_on=as_of, basis=now))
                 con.execute("INSERT INTO monitoring.rule_backtest BY NAME SELECT * FROM _jz_backtest")
-                con.unregister("_jz_backtest")
         else:
             computed_on = last[0][0]
             table = con.execute(

@@ -60,13 +60,10 @@ def complete_month_ends(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[
     ]
 
 
-def basis(month_ends: list[dt.date], model_version: str | None, policies: list[Policy]) -> str:
-    """What a back-test is computed from: the month ends, the model in force and the rules as the
-    policies render them. The same basis gives the same figures: they are not computed again."""
-    text = "|".join(
-        [",".join(map(str, month_ends)), model_version or "-"]
-        + [render(r.predicate, p) for p in policies for r in FEATURE_RULES]
-    )
+def basis(month_ends: list[dt.date], model_version: str | None, policy_of: Callable[[dt.date], Policy]) -> str:
+    """What a back-test is computed from: the model in force, and the rules' SQL over the month ends as
+    the policies in force render them. The same basis gives the same figures: they are not computed again."""
+    text = f"{model_version or '-'}|{_flags_sql(month_ends, policy_of)}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
