@@ -91,7 +91,7 @@ HEADS = """heads AS (
 
 EXPORT_VIEW = f"""
 WITH {HEADS}
-SELECT w.*, coalesce(h.name, pe.name) AS name, h.phone, coalesce(h.masked_id, w.person_masked_id) AS masked_id,
+SELECT w.*, r.visit_order, coalesce(h.name, pe.name) AS name, h.phone, coalesce(h.masked_id, w.person_masked_id) AS masked_id,
        coalesce(h.address, '不在民政名册；' || w.found_by) AS address,
        array_to_string(w.rule_codes, '、') AS rules, array_to_string(w.departments, '、') AS departments_zh,
        CASE w.status WHEN 'new' THEN '新增' WHEN 'continuing' THEN '持续' ELSE '升级' END AS status_zh,
@@ -106,9 +106,9 @@ SELECT w.*, coalesce(h.name, pe.name) AS name, h.phone, coalesce(h.masked_id, w.
             WHEN r.top <= 20 THEN '全县前' || r.top || '%' END AS model_band
 FROM monitoring.warnings w
 LEFT JOIN heads h ON h.household_id = w.household_id
-LEFT JOIN (SELECT household_id,
+LEFT JOIN (SELECT household_id, visit_order,
                   CASE WHEN pr < 0.01 THEN 1 WHEN pr < 0.05 THEN 5 WHEN pr < 0.1 THEN 10 WHEN pr < 0.2 THEN 20 ELSE 100 END AS top
-           FROM (SELECT household_id, percent_rank() OVER (ORDER BY risk_score DESC) AS pr
+           FROM (SELECT household_id, visit_order, percent_rank() OVER (ORDER BY risk_score DESC) AS pr
                  FROM monitoring.household_scores WHERE as_of_date = $d)) r ON r.household_id = w.household_id
 -- a person outside the roster (no household): by key alone, which DuckDB hashes (a condition on w alone
 -- in ON made it compare every warning with every person)
@@ -281,7 +281,10 @@ def write_exports(
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
         old.unlink()  # a re-run of the night replaces its workbooks
-    order = "ORDER BY level_rank, due_on, risk_score DESC NULLS LAST, first_flagged_on, warning_id"  # most urgent first
+    # most urgent first; within a level and deadline, the township's visit order (transform/model/visit_order.py)
+    order = (
+        "ORDER BY level_rank, due_on, visit_order NULLS LAST, risk_score DESC NULLS LAST, first_flagged_on, warning_id"
+    )
     night = _Night(
         as_of,
         policy,

@@ -66,19 +66,24 @@ def card_figures(holdout: pd.DataFrame, k: int) -> dict:
     # calibration: predicted vs observed in bins of the score
     bins = pd.qcut(h["score"].rank(method="first"), q=min(10, max(2, len(h) // 50)), labels=False)
     calibration = h.groupby(bins).agg(predicted=("score", "mean"), observed=("label", "mean"), rows=("label", "size"))
-    # recall at each township's visit capacity: positives among the top K per township and night
-    h["rank_in_town"] = h.groupby(["as_of_date", "township_name"])["score"].rank(ascending=False, method="first")
-    top = h[h["rank_in_town"] <= k]
+    # recall at each township's visit capacity: positives among the first K a township visits each night,
+    # in the order it follows (``visit_order``: transform/model/visit_order.py) and by the score alone
+    by_score = h.groupby(["as_of_date", "township_name"])["score"].rank(ascending=False, method="first")
+    h["in_top_k"] = (h["visit_order"] if "visit_order" in h else by_score) <= k
+    h["in_top_k_by_score"] = by_score <= k
+    top = h[h["in_top_k"]]
     recall_by_town = (top.groupby("township_name")["label"].sum() / h.groupby("township_name")["label"].sum()).fillna(0)
     overall["recall_at_k"] = round(float(top["label"].sum() / max(1, y.sum())), 4)
-    h["in_top_k"] = h["rank_in_town"] <= k
+    overall["recall_at_k_by_score"] = round(float(h.loc[h["in_top_k_by_score"], "label"].sum() / max(1, y.sum())), 4)
     slices: dict[str, dict[str, Any]] = {}
     for column, title in SLICES.items():
         rows = []
         for value, g in h.groupby(column):
             positives, auc = int(g["label"].sum()), _auc(g["label"].astype(int), g["score"])
-            found = int((g["label"].astype(bool) & g["in_top_k"]).sum())
+            is_case = g["label"].astype(bool)
+            found, found_by_score = int((is_case & g["in_top_k"]).sum()), int((is_case & g["in_top_k_by_score"]).sum())
             se = _auc_se(auc, positives, len(g) - positives) if auc is not None else None
+            cases, first = g[is_case], g[g["in_top_k_by_score"]]
             rows.append(
                 {
                     "group": str(value),
@@ -87,14 +92,34 @@ def card_figures(holdout: pd.DataFrame, k: int) -> dict:
                     "roc_auc": auc,
                     "roc_auc_se": round(se, 4) if se is not None else None,
                     "roc_auc_ci": _interval(auc, se) if auc is not None and se is not None else None,
-                    # of the group's positives, those in their township's top K that night
+                    # of the group's positives, those among their township's first K that night
                     "recall_at_k": round(found / positives, 4) if positives else None,
                     "recall_at_k_ci": _wilson(found, positives),
+                    "recall_at_k_by_score": round(found_by_score / positives, 4) if positives else None,
+                    "recall_at_k_by_score_ci": _wilson(found_by_score, positives),
                     "mean_score": round(float(g["score"].mean()), 5),
                     "observed_rate": round(float(g["label"].mean()), 5),
+                    # why a group may be found less: its share of the cases against its share of the first
+                    # K places by score, how many of its cases had no formal employment's signals, and what
+                    # its first places were worth against what their scores promised
+                    "cases_share": round(positives / max(1, int(y.sum())), 4),
+                    "first_places_share": round(len(first) / max(1, int(h["in_top_k_by_score"].sum())), 4),
+                    "cases_without_contributions": round(float((cases["contributors_6m"] == 0).mean()), 4)
+                    if positives and "contributors_6m" in g
+                    else None,
+                    "first_places_observed_to_predicted": round(float(first["label"].sum() / first["score"].sum()), 3)
+                    if len(first) and first["score"].sum() > 0
+                    else None,
                 }
             )
-        slices[column] = {"title": title, "groups": rows, **_gaps(rows, overall["recall_at_k"])}
+        slices[column] = {
+            "title": title,
+            "groups": rows,
+            **_gaps(rows, overall["recall_at_k"]),
+            "recall_at_k_by_score_largest_deviation": _deviation(
+                [r["recall_at_k_by_score"] for r in rows], overall["recall_at_k_by_score"]
+            ),
+        }
     worst = max(
         (v for v in slices.values() if v["largest_auc_gap"] is not None),
         key=lambda v: v["largest_auc_gap"],
@@ -127,11 +152,14 @@ def _gaps(rows: list[dict], recall_overall: float) -> dict:
         gap = best["roc_auc"] - worst["roc_auc"]
         ci = _interval(gap, float(np.hypot(best["roc_auc_se"], worst["roc_auc_se"])), low=-1.0)
         out = {"largest_auc_gap": round(gap, 4), "auc_gap_ci": ci, "gap_beyond_noise": ci[0] > 0}
-    recalls = [r["recall_at_k"] for r in rows if r["recall_at_k"] is not None]
-    out["recall_at_k_largest_deviation"] = (
-        round(max(abs(r / recall_overall - 1) for r in recalls), 4) if recalls and recall_overall else None
-    )
+    out["recall_at_k_largest_deviation"] = _deviation([r["recall_at_k"] for r in rows], recall_overall)
     return out
+
+
+def _deviation(recalls: list[float | None], overall: float) -> float | None:
+    """How far the group whose recall strays most is from the whole's, relative (0.2: ±20 %)."""
+    known = [r for r in recalls if r is not None]
+    return round(max(abs(r / overall - 1) for r in known), 4) if known and overall else None
 
 
 def _span(ci: list[float] | None) -> str:
@@ -148,7 +176,51 @@ def _gap_text(s: dict) -> str:
         text += f"，95% 区间 {_span(s['auc_gap_ci'])}：{verdict}"
     if s.get("recall_at_k_largest_deviation") is not None:
         text += f"；各组 recall@K 与总体最多相差 {s['recall_at_k_largest_deviation']:.0%}"
+        if s.get("recall_at_k_by_score_largest_deviation") is not None:
+            text += f"（仅按分数排序时 {s['recall_at_k_by_score_largest_deviation']:.0%}）"
     return text
+
+
+def _fairness_lines(figures: dict) -> list[str]:
+    """Why households headed by women were found less, and what the visit order does about it."""
+    o, groups = figures["overall"], figures["slices"]["head_sex"]["groups"]
+    if "recall_at_k_by_score" not in o:
+        return []
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{v:.1%}"
+
+    return [
+        "",
+        "## 公平性：诊断与措施 Fairness",
+        "",
+        f"诊断：仅按分数排序时，各组在每镇街前 {figures['k']} 个名额中所占比例与其在实际需要救助家庭中所占比例之比较；"
+        "实际需要救助的家庭中缺少正规就业信号（近6个月无社保缴费）的比例；以及这些名额实际找到数与分数预测数之比"
+        "（1 为准确，低于 1 为高估）。",
+        "",
+        "| 户主性别 | 实际比例 | 占需要救助家庭 | 占前K名额（按分数） | 需要救助家庭中无社保缴费 | 前K名额 实际/预测 |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {g['group']} | {g['observed_rate']} | {pct(g.get('cases_share'))} | {pct(g.get('first_places_share'))} "
+            f"| {pct(g.get('cases_without_contributions'))} | {g.get('first_places_observed_to_predicted', '—')} |"
+            for g in groups
+        ],
+        "",
+        "措施：走访顺序。每个名额给到目前预计已找到比例（按校准概率计）较低的户主性别组，组内仍按分数从高到低；"
+        "户主不明的家庭按全镇街的进度排。镇街工作簿中同一级别、同一反馈期限的预警按这一顺序排列，本说明的 recall@K "
+        f"也按这一顺序计算。代价和效果（每镇街每晚前 {figures['k']} 户）：",
+        "",
+        "| | 仅按分数排序 | 走访顺序 |",
+        "|---|---|---|",
+        f"| 总体 recall@K | {pct(o['recall_at_k_by_score'])} | {pct(o['recall_at_k'])} |",
+        *[
+            f"| 户主{g['group']} | {pct(g.get('recall_at_k_by_score'))}（{_span(g.get('recall_at_k_by_score_ci'))}）"
+            f" | {pct(g.get('recall_at_k'))}（{_span(g.get('recall_at_k_ci'))}） |"
+            for g in groups
+        ],
+        "",
+        "正例少时各组 recall 的 95% 区间很宽，差距可能只是噪声；城乡之间未另作平衡（见各组表）。",
+    ]
 
 
 def card_markdown(
@@ -181,14 +253,17 @@ def card_markdown(
             "",
             f"## {s['title']}（{_gap_text(s)}）",
             "",
-            "| 组 | 行数 | 正例 | ROC-AUC | 95% 区间 | recall@K | 95% 区间 | 平均分 | 实际比例 |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| 组 | 行数 | 正例 | ROC-AUC | 95% 区间 | recall@K（走访顺序） | 95% 区间 | recall@K（仅按分数） "
+            "| 平均分 | 实际比例 |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {g['group']} | {g['rows']} | {g['positives']} | {g['roc_auc']} | {_span(g.get('roc_auc_ci'))} "
-            f"| {g.get('recall_at_k', '—')} | {_span(g.get('recall_at_k_ci'))} | {g['mean_score']} | {g['observed_rate']} |"
+            f"| {g.get('recall_at_k', '—')} | {_span(g.get('recall_at_k_ci'))} | {g.get('recall_at_k_by_score', '—')} "
+            f"| {g['mean_score']} | {g['observed_rate']} |"
             for g in s["groups"]
         ]
+    lines += _fairness_lines(figures)
     if income:
         lines += [
             "",

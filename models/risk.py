@@ -350,6 +350,7 @@ def train(rows: pd.DataFrame, test_months: int = 3, seed: int = 7, trees: dict |
             "head_sex",
             "head_age",
             "severe_disability",
+            "contributors_6m",  # the card's diagnosis: cases without formal employment's signals
             "label",
         )
         if c in te.columns

@@ -198,7 +198,8 @@ def test_a_score_is_predicted_again_only_where_its_inputs_changed(tmp_path):
         def night(day: int, oop: list[int], **how) -> dict:
             con.execute(
                 """CREATE OR REPLACE TABLE core.household_features AS
-                   SELECT 'H' || i AS household_id, ?::DATE AS as_of_date, 600 AS dibao_standard, oop AS oop_3m
+                   SELECT 'H' || i AS household_id, ?::DATE AS as_of_date, '370725110' AS township_code,
+                          ['男', '女'][i % 2 + 1] AS head_sex, 600 AS dibao_standard, oop AS oop_3m
                    FROM unnest(?) WITH ORDINALITY t(oop, i)""",
                 [dt.date(2026, 11, day), oop],
             )
@@ -213,6 +214,7 @@ def test_a_score_is_predicted_again_only_where_its_inputs_changed(tmp_path):
         night(28, [100, 250, 300], version="v2")
         assert model.predicted == 3
         stored = con.execute(
-            "SELECT count(*), count(inputs_hash) FROM monitoring.household_scores WHERE as_of_date = '2026-11-28'"
+            """SELECT count(*), count(inputs_hash), list(visit_order ORDER BY visit_order)
+               FROM monitoring.household_scores WHERE as_of_date = '2026-11-28'"""
         ).fetchall()[0]
-    assert stored == (3, 3)
+    assert stored == (3, 3, [1, 2, 3])  # carried or not, every household has its place in the visit order

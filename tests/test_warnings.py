@@ -34,6 +34,7 @@ P = {
         ("f", "20000101", 16),
         ("g", "19750101", 17),
         ("h", "19760101", 18),
+        ("i", "19770101", 19),
     ]
 }
 
@@ -303,6 +304,36 @@ def test_m01_fires_only_where_no_rule_does_and_orders_by_score(landing):
     assert "60%" in reason[0] and "近6个月无社保缴费记录" in reason[0] and reason[1] == 0.6
     # the proxy-means estimate is shown, as an estimate that decides nothing
     assert "估算人均月收入约 420 元（估算，未经核对，不作为低保认定依据）" in reason[0]
+
+
+def test_a_townships_list_follows_its_visit_order_within_a_level_and_deadline(landing):
+    # three households of 红河 with no rule firing, all M01 黄 with the same deadline; the visit order
+    # (transform/model/visit_order.py) puts H8 before the higher-scored H9, and the workbook follows it
+    import exports.township as township
+
+    base(landing)
+    extra = (
+        f"H8,{P['h']},张八,户主,农业,红河,甲村,完全,非在校,红河镇甲村8号,13800000008\n"
+        f"H9,{P['i']},张九,户主,农业,红河,甲村,完全,非在校,红河镇甲村9号,13800000009\n"
+    )
+    landing.write("mz_members", "m_20261101.csv", roster(extra))
+    d = dt.date(2026, 11, 1)
+    load(landing, d)
+    with connect(landing.warehouse) as con:
+        con.execute("DELETE FROM monitoring.household_scores WHERE as_of_date = ?", [d])
+        con.execute(
+            """INSERT INTO monitoring.household_scores (as_of_date, household_id, risk_score, model_version, visit_order)
+               VALUES (?, 'H2', 0.3, 'test', 3), (?, 'H8', 0.25, 'test', 1), (?, 'H9', 0.4, 'test', 2)""",
+            [d, d, d],
+        )
+        build_warnings(con, d, load_policy(d))
+        township.write_exports(con, d, landing.warehouse.parent / "exports" / d.isoformat(), load_policy(d), "order")
+    wb = CalamineWorkbook.from_path(str(landing.warehouse.parent / "exports" / d.isoformat() / "370725110_红河镇.xlsx"))
+    rows = wb.get_sheet_by_name("新增预警").to_python()
+    rows = rows[next(i for i, r in enumerate(rows) if r[0] == "预警编号") :]
+    listed = [dict(zip(rows[0], r)) for r in rows[1:]]
+    m01 = [r["户编号"] for r in listed if r["等级"] == "黄"]
+    assert m01 == ["H8", "H9", "H2"]
 
 
 @pytest.mark.slow  # trains both candidate models

@@ -120,4 +120,6 @@ MIGRATIONS: list[Migration] = [
     # scores carried over where nothing they were computed from changed (transform/model/scoring.py)
     add_columns("monitoring", "household_scores", [("inputs_hash", "UBIGINT")]),
     Migration("monitoring.household_scores: no PRIMARY KEY", _scores_keyed, _scores_unkeyed),
+    # each township's visit order, shared between households headed by women and by men (issue 15)
+    add_columns("monitoring", "household_scores", [("visit_order", "INTEGER")]),
 ]

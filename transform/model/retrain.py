@@ -17,6 +17,7 @@ from models.model_card import card_figures
 from models.risk import TrainedModel, held_out_auc, train
 from transform.model.frames import model_frame
 from transform.model.training import SAMPLE, build_training_rows, sample_training_rows, training_dates
+from transform.model.visit_order import with_visit_order
 from warehouse.person_key import install, load_key
 from warehouse.resource import registered, transaction
 
@@ -64,7 +65,8 @@ def train_candidate(
     model = train(frame)
     if model.holdout is None:
         raise ValueError("training kept no held-out rows")
-    figures = card_figures(model.holdout, visit_capacity)
+    # the card judges the order a township follows (visit_order.py), and the score's alone beside it
+    figures = card_figures(with_visit_order(model.holdout), visit_capacity)
     held_out = model.holdout[["as_of_date", "household_id", "score"]]
     model.holdout = None  # the card keeps the figures; the artefact stays small
     card = {

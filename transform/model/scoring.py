@@ -18,6 +18,7 @@ import pandas as pd
 
 from models.risk import SCORING_THREADS, TrainedModel, factor_sentences
 from transform.model.frames import model_frame
+from transform.model.visit_order import visit_order_sql
 from warehouse.resource import transaction
 
 FEATURES = "core.household_features"
@@ -65,15 +66,18 @@ def score_households(
         with transaction(con):  # the night's scores replaced whole, or left as they were
             con.execute("DELETE FROM monitoring.household_scores WHERE as_of_date = ?", [as_of])
             # each household carried or predicted tonight, never both (FRESH)
+            # with each township's visit order, which depends on all its households' scores (visit_order.py)
+            night = f"""(SELECT $as_of AS as_of_date, $version AS model_version, u.*, f.township_code, f.head_sex
+                         FROM (FROM {KEPT}
+                               UNION ALL BY NAME
+                               SELECT p.household_id, t.inputs_hash, p.risk_score, p.top_factors::VARCHAR AS top_factors,
+                                      p.estimated_income_per_capita
+                               FROM {PREDICTED} p JOIN {TONIGHT} t USING (household_id)) u
+                         JOIN {FEATURES} f USING (household_id))"""
+            ordered = visit_order_sql(night, "as_of_date", "township_code", "risk_score", "household_id")
             con.execute(
                 f"""INSERT INTO monitoring.household_scores BY NAME
-                    SELECT $as_of AS as_of_date, $version AS model_version, * FROM (
-                        FROM {KEPT}
-                        UNION ALL BY NAME
-                        SELECT p.household_id, t.inputs_hash, p.risk_score, p.top_factors::VARCHAR AS top_factors,
-                               p.estimated_income_per_capita
-                        FROM {PREDICTED} p JOIN {TONIGHT} t USING (household_id)
-                    ) ORDER BY household_id""",
+                    SELECT * EXCLUDE (township_code, head_sex) FROM ({ordered}) ORDER BY household_id""",
                 {"version": version, "as_of": as_of},
             )
         return con.execute(

@@ -104,7 +104,10 @@ CREATE TABLE IF NOT EXISTS monitoring.household_scores (
     -- a hash of what the score was computed from (the household's row of core.household_features but
     -- its as_of_date, hashed by DuckDB): a later night with the same model and the same hash has the
     -- same score, copied instead of predicted again (transform/model/scoring.py)
-    inputs_hash   UBIGINT
+    inputs_hash   UBIGINT,
+    -- the household's place in its township's visit order that night, the capacity shared between
+    -- households headed by women and by men (transform/model/visit_order.py); 1 is visited first
+    visit_order   INTEGER
     -- one row per night and household, as (as_of_date, household_id) says: the night's scores are
     -- replaced whole (transform/model/scoring.py). No PRIMARY KEY: its index made replacing a night's
     -- 220,000 rows take 27 s, and the key is never looked up by it
