@@ -59,7 +59,12 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
     # training holds gigabytes in Python: DuckDB lets go of what it cached first
     training = training_frame(partial(warehouse.connect, alone=True), home, as_of)
     frame, dates = training.frame, training.dates
-    history = {"history_months_built": len(training.built), "history_months_kept": len(dates) - len(training.built)}
+    history = {
+        "history_months_built": len(training.built),
+        "history_months_kept": len(dates) - len(training.built),
+        # before the first roster: rebuilt from a bulk delivery's records by their own dates
+        "history_months_reconstructed": len(training.reconstructed),
+    }
     positives = int(frame["label"].sum()) if frame is not None else 0
     if frame is None or positives < MIN_POSITIVES or len(dates) < MIN_MONTHS:
         context.log.warning(f"risk model not trained: {positives} labelled entries over {len(dates)} months of history")
@@ -67,7 +72,7 @@ def risk_model(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
             metadata={"trained": False, "positives": positives, "months": len(dates), **history}
         )
     k = night.policy_in_force(as_of).risk_model.visit_capacity_per_township
-    model, card, held_out = train_candidate(frame, as_of, positives, k, training.rows)
+    model, card, held_out = train_candidate(frame, as_of, positives, k, training.rows, training.history)
     version = risk_store.save(home, model, as_of, card)
     with warehouse.connect() as con:  # M01's record reads them (monitoring/rule_backtest)
         keep_heldout_scores(con, version, held_out)

@@ -28,5 +28,11 @@ def write_model_card(
 def card_text(version: str, model: TrainedModel, stored: dict) -> str:
     """The card of a stored model (warehouse.risk_store) as Markdown."""
     return card_markdown(
-        version, model.kind, stored["card"], model.train_dates, model.test_dates, stored["income_estimate"]
+        version,
+        model.kind,
+        stored["card"],
+        model.train_dates,
+        model.test_dates,
+        stored["income_estimate"],
+        stored.get("history"),
     )

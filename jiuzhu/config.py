@@ -75,6 +75,9 @@ class Feed:
     answer_columns: tuple[str, ...] = ()  # a returned form: rows with none of these filled in are not data
     # a returned form: the field holding the township whose file it is (from the file's name); part of the key
     file_township: str | None = None
+    # an incremental feed's record is usually delivered this many days after its own date (field, days):
+    # how a history rebuilt from one bulk delivery dates what was known (transform/as_of.py)
+    known_after: tuple[str, int] | None = None
 
     @property
     def identifies_persons(self) -> bool:
@@ -135,6 +138,17 @@ class Feed:
         return {normalise_header(s): c.name for c in self.columns for s in c.spellings}
 
 
+def _known_after(feed: str, spec: dict | None, columns: tuple[Column, ...]) -> tuple[str, int] | None:
+    """A feed's known_after {date: <a date or month column>, days: N} as (field, N)."""
+    if spec is None:
+        return None
+    dated = {c.name: c.field for c in columns if c.type in ("date", "month")}
+    days = spec.get("days") if isinstance(spec, dict) else None
+    if not isinstance(spec, dict) or spec.get("date") not in dated or not isinstance(days, int) or days < 0:
+        raise ValueError(f"feed spec {feed}: known_after needs date (one of {', '.join(dated)}) and days (0 or more)")
+    return dated[spec["date"]], days
+
+
 def parse_max_age(feed: str, text: object) -> int:
     """A feed's max_age (``36h``, ``40d``) in hours; the unit is required."""
     m = re.fullmatch(r"\s*(\d+)\s*([hd])\s*", str(text)) if text is not None else None
@@ -179,6 +193,7 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
             same_name_replaces=bool(f.get("same_name_replaces", True)),
             answer_columns=tuple(f.get("answer_columns", ())),
             file_township=f.get("file_township"),
+            known_after=_known_after(name, f.get("known_after"), columns),
         )
         if f.get("undated_files") not in (None, "dated_by_saving") or set(feed.answer_columns) - set(feed.column_names):
             raise ValueError(
@@ -187,6 +202,8 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
         missing = [k for k in feed.natural_key if k not in feed.column_names]
         if missing or feed.kind not in ("snapshot", "incremental"):
             raise ValueError(f"feed spec {name}: bad natural key {missing} or kind {feed.kind}")
+        if (feed.kind == "incremental") != (feed.known_after is not None):
+            raise ValueError(f"feed spec {name}: known_after is required of an incremental feed, and only of one")
         if feed.name_priority is not None and not (
             type(feed.name_priority) is int
             and feed.name_priority > 0

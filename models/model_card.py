@@ -223,8 +223,30 @@ def _fairness_lines(figures: dict) -> list[str]:
     ]
 
 
+def _history_lines(history: dict | None) -> list[str]:
+    """What a history rebuilt from a bulk delivery is, and what it can bias (transform/model/history.py)."""
+    if not history:
+        return []
+    rebuilt = history["reconstructed_month_ends"]
+    return [
+        f"- **训练历史为重建 reconstructed history:** {len(rebuilt)} 个月末（{rebuilt[0]} … {rebuilt[-1]}，"
+        f"共 {history['month_ends']} 个训练月末）"
+        f"没有当时的家庭成员名册，由 {history['known_on']} 一次性交付的数据按业务日期重建：家庭成员取该日名册，"
+        "去掉当时尚未出生和已去世的人；救助状态按开始、终止日期；各部门记录按其日期加上通常的交付延迟计入。",
+        "- 可能的偏差 what this can bias: 此后迁出或注销的家庭和成员不在其中；家庭构成、残疾、劳动能力按交付日的名册"
+        "倒推；只见到每条记录的最终版本（更正后），迟交的记录按时计入；去世成员在月末前已去掉，近期死亡类因素偏低。"
+        f"有名册的真实月末满 {history['real_enough']} 个后，训练只用真实历史。",
+    ]
+
+
 def card_markdown(
-    version: str, kind: str, figures: dict, train_dates: list[str], test_dates: list[str], income: dict | None = None
+    version: str,
+    kind: str,
+    figures: dict,
+    train_dates: list[str],
+    test_dates: list[str],
+    income: dict | None = None,
+    history: dict | None = None,
 ) -> str:
     o = figures["overall"]
     lines = [
@@ -232,6 +254,7 @@ def card_markdown(
         "",
         f"- 模型 model: {kind}（已校准 calibrated, isotonic）",
         f"- 训练月份 trained on month ends {train_dates[0]} … {train_dates[-1]}; 检验月份 judged on {', '.join(test_dates)}",
+        *_history_lines(history),
         "- 目标 label: 之后6个月内纳入低保、特困或临时救助，或镇街核查情况属实",
         "",
         "| 指标 | 数值 |",

@@ -41,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--mess", type=float, default=1.0, help="scale of every mess rate (0 = clean files)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--bulk",
+        action="store_true",
+        help="一次性交付 the history as a county connecting on --as-of delivers it: today's snapshots and "
+        "one extract per other feed with every record",
+    )
 
     p = sub.add_parser("synth-feedback", help="合成镇街反馈 (synthetic townships answer a night's workbooks)")
     p.add_argument("--exports", required=True, type=Path, help="a night's exports folder (<home>/exports/<date>)")
@@ -100,6 +106,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         mess=args.mess,
         progress=not args.quiet,
+        bulk=args.bulk,
     )
     print(
         f"合成县已写入 synthetic county written: {args.out.resolve() / 'landing'}  (truth: {args.out.resolve() / 'truth'})"

@@ -16,6 +16,7 @@ from pathlib import Path
 from jiuzhu.config import (
     CONFIG_DIR,
     PETITION_LABELS,
+    Feed,
     load_feeds,
     load_ingest_limits,
     load_petition_labels,
@@ -79,6 +80,14 @@ def feeds_markdown() -> str:
             f"最晚 max age: {feed.max_age_text[0]}",
             f"- 业务主键 natural key: {' + '.join(feed.natural_key)}"
             + (" + 报送的镇街（由文件名得出 from the file's name）" if feed.file_township else ""),
+            *(
+                [
+                    f"- 通常交付延迟 usual delay: {_column_of(feed, feed.known_after[0])}后 {feed.known_after[1]} 天"
+                    "（一次性交付历史时，训练按此重建当时已知的记录 a history delivered in bulk is rebuilt with it）"
+                ]
+                if feed.known_after
+                else []
+            ),
             "",
             "| 列名 column | 别名 aliases | 类型 type | 必填 required | 取值 values |",
             "|---|---|---|---|---|",
@@ -190,3 +199,8 @@ def stale_docs(folder: Path = DOCS_DIR) -> list[str]:
         for name, make in DOCUMENTS.items()
         if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != make()
     ]
+
+
+def _column_of(feed: Feed, field: str) -> str:
+    """The Chinese header of a feed's field."""
+    return next(c.name for c in feed.columns if c.field == field)

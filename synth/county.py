@@ -34,11 +34,15 @@ def generate(
     seed: int = 7,
     mess: float = 1.0,
     progress: bool = True,
+    bulk: bool = False,
 ) -> dict:
     """Write ``<out>/landing/<feed>/<file>`` and ``<out>/truth/*.csv``; return a small summary.
 
     Deterministic for a seed (same bytes). ``mess`` scales every rate of ``MessRates``
     (0 = clean files). An existing ``landing/`` or ``truth/`` under ``out`` is replaced.
+    ``bulk``: the same county's history delivered as a county connecting on ``as_of`` would deliver
+    it: today's roster and assistance snapshots, and one extract of today per other feed holding
+    every record (no whole-file problems: each feed's history is one file).
     """
     t0 = time.time()
     out = Path(out)
@@ -54,7 +58,7 @@ def generate(
 
     rng = [np.random.default_rng([seed, k]) for k in range(8)]
     policy = load_policy(as_of)
-    tl = Timeline(as_of, months)
+    tl = Timeline(as_of, months, bulk=bulk)
     hrates, drates, mrates = HistoryRates(), DeliveryRates(), MessRates().scaled(mess)
 
     cases = planted.design(households)
@@ -67,7 +71,7 @@ def generate(
     rule_cases, near_misses, events = planted.inject(cases, pop, tl, hist, policy, rng[2])
     deliv = delivery.plan(pop, hist, tl, drates, rng[3], prot_p, prot_h)
 
-    want_bad = mrates.bad_files > 0 and households >= MIN_HOUSEHOLDS_FOR_BAD_FILES
+    want_bad = mrates.bad_files > 0 and households >= MIN_HOUSEHOLDS_FOR_BAD_FILES and not bulk
     roles = _choose_bad_files(deliv.plans, rng[4]) if want_bad else {}
     w = _Writer(landing, pop, tl, mrates, drates, rng[5], prot_p, prot_h)
     plans = sorted(deliv.plans, key=lambda p: (p.feed, p.extract, p.part))

@@ -293,12 +293,13 @@ def plan(
         df = df.with_columns(_prot=pl.Series(_protected_rows(df, prot_p, prot_h)))
         if feed == "rs_insurance":
             ex = tl.insurance_extracts(rng)
+            days = sorted({e for _, e in ex})  # one file per extract day (bulk: every month in one)
             month_to_file = np.full(len(tl), -1)
-            for k, (m, _) in enumerate(ex):
-                month_to_file[m] = k
+            for m, e in ex:
+                month_to_file[m] = days.index(e)
             fidx = month_to_file[df["_month"].to_numpy()]
             late = (rng.random(df.height) < rates.insurance_backpay) & ~df["_prot"].to_numpy()
-            extracts = np.array([e for _, e in ex] + [NEVER])
+            extracts = np.array(days + [NEVER])
         else:
             windows = tl.incremental_windows(rng)
             lasts = np.array([w.last for w in windows])

@@ -64,10 +64,12 @@ class DeliveryWindow:
 class Timeline:
     """``months`` calendar months ending with the month of the day before as_of."""
 
-    def __init__(self, as_of: dt.date, months: int):
+    def __init__(self, as_of: dt.date, months: int, bulk: bool = False):
         if months < 2:
             raise ValueError("months must be at least 2")
         self.as_of = as_of
+        # a county connecting tonight: today's snapshots, and every feed's history in one extract of today
+        self.bulk = bulk
         self.as_of_day = day(as_of)
         last_day = as_of - dt.timedelta(days=1)  # nothing happens on as_of: it is not over yet
         first = add_months(month_start(last_day), -(months - 1))
@@ -87,11 +89,13 @@ class Timeline:
 
     def snapshot_days(self) -> list[int]:
         """Month ends that are over before as_of, then as_of itself."""
-        out = [mo.end for mo in self.months if mo.end < self.as_of_day]
+        out = [mo.end for mo in self.months if mo.end < self.as_of_day and not self.bulk]
         return out + [self.as_of_day]
 
     def incremental_windows(self, rng: np.random.Generator) -> list[DeliveryWindow]:
-        """Monthly history extracts, then one file per day for the last week."""
+        """Monthly history extracts, then one file per day for the last week (bulk: one extract of today)."""
+        if self.bulk:
+            return [DeliveryWindow(self.start_day, self.as_of_day - 1, self.as_of_day, False)]
         daily_from = self.as_of_day - DAILY_FILES  # records of the last 7 days go to daily files
         windows = []
         for mo in self.months:
@@ -110,8 +114,8 @@ class Timeline:
         for mo in self.months:
             nxt = day(add_months(date_of(mo.start), 1))
             extract = nxt + int(rng.integers(7, 12))
-            if extract <= self.as_of_day:
-                out.append((mo.index, extract))
+            if extract <= self.as_of_day:  # bulk: the months extracted by today, all in today's extract
+                out.append((mo.index, self.as_of_day if self.bulk else extract))
         return out
 
 

@@ -54,6 +54,52 @@ def relations(current: frozenset[str] = frozenset(), bound: bool = False) -> dic
     }
 
 
+def reconstructed_relations() -> dict[str, str]:
+    """Every feed's relation over ``$as_of`` for a night before the first roster snapshot, rebuilt from
+    the records' own dates (a county whose history came in one bulk delivery, issue 15). The records
+    are those known on ``$known_on`` (the first roster's date), each in its latest version then:
+
+    - the roster and the assistance records are the snapshots in force on ``$known_on``
+      (``$in_force_<feed>``, in_force_dates of that date): the roster less the persons born after
+      ``$as_of`` and those whose death was known by then; an assistance record counts from its
+      开始日期, in force (在保) unless its 终止日期 had passed;
+    - an incremental feed's record counts from its own date plus the days it usually takes to be
+      delivered (feeds.yaml known_after), and its other dates (a 注销日期) only once they had passed.
+    """
+    feeds = load_feeds()
+    out = {}
+    for name, feed in feeds.items():
+        in_force = f"(SELECT * FROM staging.{name} WHERE extract_date = ${in_force_parameter(name)})"
+        if feed.kind == "incremental":
+            out[name] = _known_by_then(feed)
+        elif name == "mz_assistance":
+            out[name] = f"""(SELECT * REPLACE (CASE WHEN end_date <= $as_of THEN end_date END AS end_date,
+                                               CASE WHEN end_date > $as_of THEN '在保' ELSE status END AS status)
+                            FROM {in_force} x WHERE start_date <= $as_of)"""
+        else:  # the roster: births from the ID number, as core reads them (household_members.sql)
+            deaths = _known_by_then(feeds["wj_deaths"])
+            out[name] = f"""(SELECT * FROM {in_force} x
+                            WHERE try_strptime(x.id_number[7:14], '%Y%m%d')::DATE <= $as_of
+                              AND x.id_number NOT IN (SELECT id_number FROM {deaths} d WHERE d.id_number IS NOT NULL))"""
+    return out
+
+
+def _known_by_then(feed: Feed) -> str:
+    """An incremental feed's records known on ``$known_on`` whose own date, plus its usual delay, is on or
+    before ``$as_of``; a later date of the record is blanked (not yet known on ``$as_of``)."""
+    date, days = feed.known_after or ("extract_date", 0)
+    later = [c.field for c in feed.columns if c.type == "date" and c.field != date]
+    blank = (
+        f" REPLACE ({', '.join(f'CASE WHEN {c} <= $as_of - {days} THEN {c} END AS {c}' for c in later)})"
+        if later
+        else ""
+    )
+    return (
+        f"(SELECT *{blank} FROM staging.{feed.name} WHERE extract_date <= $known_on "
+        f"AND (superseded_on IS NULL OR superseded_on > $known_on) AND {date} <= $as_of - {days})"
+    )
+
+
 def in_force_parameter(feed: str) -> str:
     return f"in_force_{feed}"
 

@@ -40,7 +40,7 @@ import duckdb
 
 from jiuzhu.config import FALLBACK_TOWNSHIP, ROSTER_FEED, load_feeds, load_linkage, load_townships
 from jiuzhu.policy import Policy
-from transform.as_of import current_feeds, in_force_dates, relations
+from transform.as_of import current_feeds, in_force_dates, reconstructed_relations, relations
 from transform.core.facts import ensure_facts, fact_tables
 from transform.hardship import hardship_petitions
 from transform.sql import policy_number, run_file, run_sql
@@ -88,12 +88,19 @@ def build_core(
 
 
 def build_features(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, schema: str, restricted: str
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    policy: Policy,
+    schema: str,
+    restricted: str,
+    known_on: dt.date | None = None,
 ) -> None:
     """Only what <schema>.household_features needs for ``as_of`` (model training's past nights): no
     persons outside the roster, no linkage suggestions, and no names (the reasons' details that name
-    members are not kept for training: transform/model/history.py)."""
-    _build(con, as_of, policy, schema, restricted, features_only=True, rebuild=False)
+    members are not kept for training: transform/model/history.py). ``known_on``: a night before the
+    first roster, rebuilt from the records' own dates as known on that day (transform.as_of.
+    reconstructed_relations)."""
+    _build(con, as_of, policy, schema, restricted, features_only=True, rebuild=False, known_on=known_on)
 
 
 def _build(
@@ -104,15 +111,20 @@ def _build(
     restricted: str,
     features_only: bool,
     rebuild: bool,
+    known_on: dt.date | None = None,
 ) -> None:
     install_macros(con)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE SCHEMA IF NOT EXISTS {restricted}")
     features = _features()
     person = [_person_table(path) for path, _ in features]
     household = [table for _, tables in features for table in tables if table.startswith("_jz_household_")]
-    current = current_feeds(con, as_of)
-    rel = relations(current, bound=True)
-    params = _parameters(as_of, policy) | in_force_dates(con, as_of)
+    if known_on is None:
+        current = current_feeds(con, as_of)
+        rel = relations(current, bound=True)
+        params = _parameters(as_of, policy) | in_force_dates(con, as_of)
+    else:  # no file was extracted by the night: the records' own dates say what was known
+        current, rel = frozenset(), reconstructed_relations()
+        params = _parameters(as_of, policy) | in_force_dates(con, known_on) | {"known_on": known_on}
     persons = _persons(current, rel, named=not features_only)
     for table, sql in persons.values():  # read by three statements: reduced once
         if sql:

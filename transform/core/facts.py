@@ -68,12 +68,15 @@ def ensure_facts(
 def _stamp(con: duckdb.DuckDBPyConnection, as_of: dt.date, text: str, sql: str, params: dict) -> str:
     digest = hashlib.sha256(f"{FACTS_FORMAT}\n{text}".encode())
     named = set(PLACEHOLDER.findall(text))
+    # the files whose rows the night can hold: extracted by the night, or by the day a rebuilt night's
+    # records were known on (transform.as_of.reconstructed_relations)
+    cutoff = max(as_of, params.get("known_on") or as_of)
     for feed in sorted(f for f in load_feeds() if f in named or f"{f}_rows" in named):  # keyed, or by ID number
         version = con.execute("SELECT version FROM staging.feed_versions WHERE feed = ?", [feed]).fetchall()
         files = con.execute(
             """SELECT file_id, extract_date FROM staging.standardised_files
                WHERE feed = ? AND extract_date <= ? ORDER BY ALL""",
-            [feed, as_of],
+            [feed, cutoff],
         ).fetchall()
         digest.update(repr((feed, version, files)).encode())
     (statement,) = duckdb.extract_statements(sql)

@@ -10,6 +10,11 @@ into the train_* schemas). A kept month end is built again only when it is stale
 - a file dated on or before the month end was loaded after it was kept (a late file, a
   correction): the month end as rebuilt tonight would read it too.
 So the history always equals what rebuilding each month end from scratch would give.
+
+A month end before the county's first roster snapshot (a county that connected with one bulk
+delivery of its history) is rebuilt from the records' own dates as they were known on the day of
+that first roster (``reconstructed_from``; transform.as_of.reconstructed_relations), and kept as
+``reconstructed``: stale, too, when a file dated on or before that day arrives late.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import sys
+from pathlib import Path
 
 import duckdb
 from tqdm import tqdm
 
-from jiuzhu.config import load_feeds, load_linkage, load_policy, load_townships
+from jiuzhu.config import ROSTER_FEED, load_feeds, load_linkage, load_policy, load_townships
+from transform import as_of
 from transform.core.build import SQL_DIR, build_features
 from transform.model.frames import DETAIL
 from warehouse.resource import table_exists
@@ -35,23 +42,52 @@ def is_month_end(d: dt.date) -> bool:
     return (d + dt.timedelta(days=1)).day == 1
 
 
-def history_version(d: dt.date) -> str:
-    """What the features of month end ``d`` are computed by: core's SQL and code, the configs it reads
-    and the policy in force on ``d``."""
+def history_version(d: dt.date, known_on: dt.date | None = None) -> str:
+    """What the features of month end ``d`` are computed by: core's SQL and code, what a night knew
+    (transform/as_of.py), the configs it reads and the policy in force on ``d``; for a month end rebuilt
+    from the records' own dates, the day they were known on."""
     digest = hashlib.sha256(HISTORY_FORMAT.encode())
-    for path in sorted(SQL_DIR.glob("*.sql")) + [SQL_DIR / "build.py", SQL_DIR / "facts.py"]:
+    for path in sorted(SQL_DIR.glob("*.sql")) + [SQL_DIR / "build.py", SQL_DIR / "facts.py", Path(as_of.__file__)]:
         digest.update(path.read_bytes())
-    for part in (load_feeds(), load_linkage(), load_townships(), load_policy(d)):
+    for part in (load_feeds(), load_linkage(), load_townships(), load_policy(d), known_on):
         digest.update(repr(part).encode("utf-8"))
     return digest.hexdigest()
+
+
+def reconstructed_from(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The day of the county's first roster snapshot: month ends before it have no roster in force and
+    are rebuilt from the records as known that day (None: no roster yet)."""
+    return con.execute(
+        "SELECT min(extract_date) FROM audit.files WHERE feed = ? AND status = 'loaded' AND rows_read > 0",
+        [ROSTER_FEED],
+    ).fetchall()[0][0]
+
+
+def records_from(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The first day from which every incremental feed that has records has them (each feed's earliest
+    own date, feeds.yaml known_after; the latest of those): how far back a bulk delivery reaches."""
+    firsts = [
+        con.execute(f"SELECT min({feed.known_after[0]}) FROM staging.{name}").fetchall()[0][0]
+        for name, feed in load_feeds().items()
+        if feed.known_after and table_exists(con, f"staging.{name}")
+    ]
+    known = [d for d in firsts if d is not None]
+    return max(known) if known else None
 
 
 def _newest_file(con: duckdb.DuckDBPyConnection) -> int | None:
     return con.execute("SELECT max(file_id) FROM audit.files WHERE status = 'loaded'").fetchall()[0][0]
 
 
-def keep(con: duckdb.DuckDBPyConnection, d: dt.date, schema: str = "core", kept_by: str = "night") -> int:
-    """Keep month end ``d``'s features and members from ``{schema}`` (built for ``d``), replacing what was kept."""
+def keep(
+    con: duckdb.DuckDBPyConnection,
+    d: dt.date,
+    schema: str = "core",
+    kept_by: str = "night",
+    known_on: dt.date | None = None,
+) -> int:
+    """Keep month end ``d``'s features and members from ``{schema}`` (built for ``d``; rebuilt from the
+    records known on ``known_on``), replacing what was kept."""
     features = f"SELECT COLUMNS(c -> NOT ends_with(c, '{DETAIL}')) FROM {schema}.household_features"
     members = f"SELECT $d::DATE AS as_of_date, household_id, person_key FROM {schema}.household_members"
     if table_exists(con, FEATURES) and _columns(con, FEATURES) != [
@@ -71,7 +107,7 @@ def keep(con: duckdb.DuckDBPyConnection, d: dt.date, schema: str = "core", kept_
         con.execute(
             f"""INSERT INTO {NIGHTS} (as_of_date, version, last_file_id, households, kept_by, kept_at)
                 VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)""",
-            [d, history_version(d), _newest_file(con), households, kept_by],
+            [d, history_version(d, known_on), _newest_file(con), households, kept_by],
         )
     except BaseException:
         con.execute("ROLLBACK")
@@ -82,18 +118,27 @@ def keep(con: duckdb.DuckDBPyConnection, d: dt.date, schema: str = "core", kept_
 
 def stale(con: duckdb.DuckDBPyConnection, dates: list[dt.date]) -> list[dt.date]:
     """The month ends of ``dates`` that are not kept, or whose kept features are no longer what they would be."""
+    first = reconstructed_from(con)
     kept = {
         d: (version, late)
         for d, version, late in con.execute(
             f"""SELECT n.as_of_date, n.version,
                        EXISTS (SELECT 1 FROM audit.files f WHERE f.status = 'loaded'
-                               AND f.file_id > coalesce(n.last_file_id, 0) AND f.extract_date <= n.as_of_date)
-                FROM {NIGHTS} n"""
+                               AND f.file_id > coalesce(n.last_file_id, 0)
+                               AND f.extract_date <= greatest(n.as_of_date, coalesce(?, n.as_of_date)))
+                FROM {NIGHTS} n""",
+            [first],
         ).fetchall()
     }
     if not table_exists(con, FEATURES):
         kept = {}
-    return [d for d in dates if d not in kept or kept[d][1] or kept[d][0] != history_version(d)]
+    return [d for d in dates if d not in kept or kept[d][1] or kept[d][0] != history_version(d, _known_on(d, first))]
+
+
+def _known_on(d: dt.date, first_roster: dt.date | None) -> dt.date | None:
+    """The day month end ``d``'s records are known on when it is rebuilt from their own dates (None: a
+    roster was in force on ``d``, or there is none at all)."""
+    return first_roster if first_roster is not None and d < first_roster else None
 
 
 def ensure_history(
@@ -102,11 +147,13 @@ def ensure_history(
     """Build and keep the month ends of ``dates`` that are missing or stale (all of them: ``rebuild``),
     core for each date into the train_* schemas, never over tonight's core; the month ends built."""
     todo = list(dates) if rebuild else stale(con, dates)
+    first = reconstructed_from(con)
     # disable=None: a bar only on a terminal (a night's log is for operators)
     bar = tqdm(todo, desc="训练历史 month ends", unit="month", file=sys.stderr, disable=None if progress else True)
     for d in bar:
-        build_features(con, d, load_policy(d), schema=TRAIN_SCHEMA, restricted=TRAIN_RESTRICTED)
-        keep(con, d, TRAIN_SCHEMA, kept_by="training")
+        known_on = _known_on(d, first)
+        build_features(con, d, load_policy(d), schema=TRAIN_SCHEMA, restricted=TRAIN_RESTRICTED, known_on=known_on)
+        keep(con, d, TRAIN_SCHEMA, kept_by="reconstructed" if known_on else "training", known_on=known_on)
     if todo:  # only the features are kept: not the ID numbers (person_ids) nor the persons' facts
         for schema, table in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -16,7 +16,14 @@ import pandas as pd
 from models.model_card import card_figures
 from models.risk import TrainedModel, held_out_auc, train
 from transform.model.frames import model_frame
-from transform.model.training import SAMPLE, build_training_rows, sample_training_rows, training_dates
+from transform.model.history import reconstructed_from
+from transform.model.training import (
+    REAL_MONTHS_ENOUGH,
+    SAMPLE,
+    build_training_rows,
+    sample_training_rows,
+    training_dates,
+)
 from transform.model.visit_order import with_visit_order
 from warehouse.person_key import install, load_key
 from warehouse.resource import registered, transaction
@@ -35,6 +42,21 @@ class TrainingSet:
     dates: list[dt.date]
     built: list[dt.date]
     rows: int
+    # the month ends before the first roster, rebuilt from the records as known on ``known_on``
+    reconstructed: list[dt.date] = field(default_factory=list)
+    known_on: dt.date | None = None
+
+    @property
+    def history(self) -> dict | None:
+        """What the card says of a history rebuilt from a bulk delivery (None: every month end had a roster)."""
+        if not self.reconstructed:
+            return None
+        return {
+            "reconstructed_month_ends": [d.isoformat() for d in self.reconstructed],
+            "month_ends": len(self.dates),
+            "known_on": self.known_on.isoformat() if self.known_on else None,
+            "real_enough": REAL_MONTHS_ENOUGH,
+        }
 
 
 def training_frame(
@@ -45,8 +67,11 @@ def training_frame(
         install(con, load_key(home))
         dates = training_dates(con, as_of)
         rows, built = build_training_rows(con, as_of, dates) if dates else (0, [])
+        first_roster = reconstructed_from(con)
+    reconstructed = [d for d in dates if first_roster is not None and d < first_roster]
+    known_on = first_roster if reconstructed else None
     if not rows:
-        return TrainingSet(None, dates, built, 0)
+        return TrainingSet(None, dates, built, 0, reconstructed, known_on)
     # read on a connection of its own: DuckDB lets go of what building the month ends held, before the
     # frame is made (at the county default the peak went from 4.7 to 3.5 GiB)
     with connect() as con:
@@ -54,11 +79,11 @@ def training_frame(
         # fit's validation split for early stopping (and so the model) follows the order
         rows = sample_training_rows(con)
         frame = model_frame(con, SAMPLE, order_by="as_of_date, household_id", narrow=True)
-    return TrainingSet(frame, dates, built, rows)
+    return TrainingSet(frame, dates, built, rows, reconstructed, known_on)
 
 
 def train_candidate(
-    frame: pd.DataFrame, as_of: dt.date, positives: int, visit_capacity: int, rows: int
+    frame: pd.DataFrame, as_of: dt.date, positives: int, visit_capacity: int, rows: int, history: dict | None = None
 ) -> tuple[TrainedModel, dict, pd.DataFrame]:
     """A model trained on the frame, its card (what the model store keeps beside it), and the scores it
     gave the held-out month ends (as_of_date, household_id, score: keep_heldout_scores)."""
@@ -81,6 +106,7 @@ def train_candidate(
         "positives": positives,
         "card": figures,
         "income_estimate": model.income.metrics if model.income else None,
+        "history": history,  # TrainingSet.history: the month ends rebuilt from a bulk delivery, if any
     }
     return model, card, held_out
 

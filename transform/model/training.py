@@ -16,9 +16,11 @@ import duckdb
 
 from models.income import FRESH_DAYS
 from models.risk import MAX_FIT_ROWS, WEIGHT, negative_rate, split_dates
-from transform.model.history import FEATURES, MEMBERS, ensure_history
+from transform.model.history import FEATURES, MEMBERS, ensure_history, reconstructed_from, records_from
 
 HORIZON_MONTHS = 6
+# month ends with a roster in force from which training drops the ones rebuilt from a bulk delivery
+REAL_MONTHS_ENOUGH = 12
 SAMPLE = "training_sample"  # a temporary view: the rows training reads
 SEED = 7
 
@@ -37,13 +39,21 @@ def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 def training_dates(con: duckdb.DuckDBPyConnection, as_of: dt.date, min_history_months: int = 6) -> list[dt.date]:
-    """Month ends with at least some history before them and a complete label window after."""
+    """Month ends with at least some history before them and a complete label window after.
+
+    A county that delivered its history in bulk has records older than its first roster: the month
+    ends from ``min_history_months`` after the records begin count, those before the roster rebuilt
+    from the records' own dates (transform/model/history.py), until REAL_MONTHS_ENOUGH month ends had
+    a roster in force and training uses those alone."""
     first = con.execute("SELECT min(extract_date) FROM audit.files WHERE status = 'loaded'").fetchall()[0][0]
-    if first is None:
+    roster = reconstructed_from(con)
+    if first is None or roster is None:  # no roster: no household to train on
         return []
-    start = _add_months(first, min_history_months)
-    last = _add_months(as_of, -HORIZON_MONTHS)
-    return month_ends(start, last)
+    records = records_from(con)
+    start = min(first, records) if records else first  # a bulk delivery's records reach back before it
+    dates = month_ends(_add_months(start, min_history_months), _add_months(as_of, -HORIZON_MONTHS))
+    real = [d for d in dates if d >= roster]
+    return real if len(real) >= REAL_MONTHS_ENOUGH else dates
 
 
 def _add_months(d: dt.date, n: int) -> dt.date:

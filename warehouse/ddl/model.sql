@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS model.feature_history_nights (
     version       VARCHAR NOT NULL,  -- sha256 of what computes features: the core SQL, the configs, the policy in force
     last_file_id  BIGINT,            -- the newest loaded file then: a later file dated on or before the month end makes it stale
     households    BIGINT NOT NULL,
-    kept_by       VARCHAR NOT NULL,  -- night (the month end's own nightly run) | training (built for training)
+    kept_by       VARCHAR NOT NULL,  -- night (the month end's own nightly run) | training (built for training) | reconstructed (before the first roster: from the records' own dates)
     kept_at       TIMESTAMP NOT NULL
 );
 
