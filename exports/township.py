@@ -434,8 +434,11 @@ def _department_books(
         [night.as_of],
     ).fetchall()
     books, entries = [], []
+    # a department's list covers the county: by score within a level and deadline, as before the townships'
+    # visit order (which ranks a household only within its own township)
+    county = sorted(night.warnings, key=_county_order)
     for dept in sorted({d for w in night.warnings for d in w["departments"]}):
-        mine = _department_rows(hits, night.warnings, dept)
+        mine = _department_rows(hits, county, dept)
         path = out_dir / "departments" / f"{dept}.xlsx"
         books.append(_Book(path, [("预警清单", department_columns(dept), mine)], dept))
         entries.append(
@@ -447,6 +450,18 @@ def _department_books(
             }
         )
     return books, entries
+
+
+def _county_order(w: dict) -> tuple:
+    """Most urgent first, then the higher score (none last), the earlier flag, the warning's number."""
+    score = w["risk_score"]
+    return (
+        w["level_rank"],
+        w["due_on"] or dt.date.max,
+        -score if score is not None else 1.0,
+        w["first_flagged_on"],
+        w["warning_id"],
+    )
 
 
 def listed_warnings(cells: list[list]) -> list[str]:

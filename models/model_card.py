@@ -162,6 +162,11 @@ def _deviation(recalls: list[float | None], overall: float) -> float | None:
     return round(max(abs(r / overall - 1) for r in known), 4) if known and overall else None
 
 
+def _cell(value: Any) -> str:
+    """A figure in a table: a dash where there is none (a group with no positives, or no first places)."""
+    return "—" if value is None else str(value)
+
+
 def _span(ci: list[float] | None) -> str:
     return f"{ci[0]}–{ci[1]}" if ci else "—"
 
@@ -202,7 +207,7 @@ def _fairness_lines(figures: dict) -> list[str]:
         "|---|---|---|---|---|---|",
         *[
             f"| {g['group']} | {g['observed_rate']} | {pct(g.get('cases_share'))} | {pct(g.get('first_places_share'))} "
-            f"| {pct(g.get('cases_without_contributions'))} | {g.get('first_places_observed_to_predicted', '—')} |"
+            f"| {pct(g.get('cases_without_contributions'))} | {_cell(g.get('first_places_observed_to_predicted'))} |"
             for g in groups
         ],
         "",
@@ -229,13 +234,13 @@ def _history_lines(history: dict | None) -> list[str]:
         return []
     rebuilt = history["reconstructed_month_ends"]
     return [
-        f"- **训练历史为重建 reconstructed history:** {len(rebuilt)} 个月末（{rebuilt[0]} … {rebuilt[-1]}，"
-        f"共 {history['month_ends']} 个训练月末）"
+        f"- **训练历史为重建 reconstructed history:** {len(rebuilt)} 个月末（{rebuilt[0]} … {rebuilt[-1]}；"
+        f"训练和检验月末共 {history['month_ends']} 个）"
         f"没有当时的家庭成员名册，由 {history['known_on']} 一次性交付的数据按业务日期重建：家庭成员取该日名册，"
         "去掉当时尚未出生和已去世的人；救助状态按开始、终止日期；各部门记录按其日期加上通常的交付延迟计入。",
         "- 可能的偏差 what this can bias: 此后迁出或注销的家庭和成员不在其中；家庭构成、残疾、劳动能力按交付日的名册"
-        "倒推；只见到每条记录的最终版本（更正后），迟交的记录按时计入；去世成员在月末前已去掉，近期死亡类因素偏低。"
-        f"有名册的真实月末满 {history['real_enough']} 个后，训练只用真实历史。",
+        "倒推；只见到每条记录的最终版本（更正后），迟交的记录按时计入；此前去世的成员已不在该日名册中，近期死亡类因素"
+        f"在重建月份中基本缺失。有名册且已满6个月观察期的月末达到 {history['real_enough']} 个后（接入约18个月后），训练只用真实历史。",
     ]
 
 
@@ -281,8 +286,8 @@ def card_markdown(
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {g['group']} | {g['rows']} | {g['positives']} | {g['roc_auc']} | {_span(g.get('roc_auc_ci'))} "
-            f"| {g.get('recall_at_k', '—')} | {_span(g.get('recall_at_k_ci'))} | {g.get('recall_at_k_by_score', '—')} "
+            f"| {g['group']} | {g['rows']} | {g['positives']} | {_cell(g['roc_auc'])} | {_span(g.get('roc_auc_ci'))} "
+            f"| {_cell(g.get('recall_at_k'))} | {_span(g.get('recall_at_k_ci'))} | {_cell(g.get('recall_at_k_by_score'))} "
             f"| {g['mean_score']} | {g['observed_rate']} |"
             for g in s["groups"]
         ]

@@ -111,11 +111,19 @@ def test_training_rebuilds_the_months_before_the_roster_until_a_year_of_real_one
     from transform.model.training import REAL_MONTHS_ENOUGH, training_dates
 
     with connect(tmp_path / "warehouse.duckdb") as con:
-        con.execute("CREATE TABLE staging.yb_settlements AS SELECT DATE '2024-12-01' AS settlement_date")
+        con.execute(
+            """CREATE TABLE staging.yb_settlements AS
+               SELECT DATE '2024-12-01' AS settlement_date, DATE '2026-11-28' AS extract_date"""
+        )
+        # the townships' first answers come after the delivery: they say nothing of how far back it reaches
+        con.execute(
+            """CREATE TABLE staging.zj_feedback AS SELECT DATE '2026-12-05' AS check_date, DATE '2026-12-06' AS extract_date"""
+        )
         con.execute(
             """INSERT INTO audit.files (file_id, feed, file_name, sha256, extract_date, status, rows_read, ingested_at)
                VALUES (1, 'mz_members', 'm.csv', 'a', DATE '2026-11-28', 'loaded', 3, now()::TIMESTAMP),
-                      (2, 'yb_settlements', 'y.csv', 'b', DATE '2026-11-28', 'loaded', 1, now()::TIMESTAMP)"""
+                      (2, 'yb_settlements', 'y.csv', 'b', DATE '2026-11-28', 'loaded', 1, now()::TIMESTAMP),
+                      (3, 'zj_feedback', 'f.xlsx', 'c', DATE '2026-12-06', 'loaded', 1, now()::TIMESTAMP)"""
         )
         first_night = training_dates(con, TONIGHT)
         assert first_night[0] == dt.date(2025, 6, 30) and first_night[-1] == dt.date(2026, 4, 30)  # all rebuilt
@@ -123,3 +131,21 @@ def test_training_rebuilds_the_months_before_the_roster_until_a_year_of_real_one
         assert half_a_year_on[0] == dt.date(2025, 6, 30) and half_a_year_on[-1] == dt.date(2027, 4, 30)
         later = training_dates(con, dt.date(2028, 11, 30))
         assert len(later) == REAL_MONTHS_ENOUGH + 6 and min(later) == dt.date(2026, 11, 30)  # real ones alone
+
+
+def test_a_county_delivered_month_by_month_trains_from_six_months_after_its_first_file(tmp_path):
+    # records dated the day before their file: nothing is rebuilt, and no month end has under six
+    # months of history behind it
+    from transform.model.training import training_dates
+
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute(
+            """CREATE TABLE staging.yb_settlements AS
+               SELECT DATE '2024-12-31' AS settlement_date, DATE '2025-01-01' AS extract_date"""
+        )
+        con.execute(
+            """INSERT INTO audit.files (file_id, feed, file_name, sha256, extract_date, status, rows_read, ingested_at)
+               VALUES (1, 'mz_members', 'm.csv', 'a', DATE '2025-01-01', 'loaded', 3, now()::TIMESTAMP),
+                      (2, 'yb_settlements', 'y.csv', 'b', DATE '2025-01-01', 'loaded', 1, now()::TIMESTAMP)"""
+        )
+        assert training_dates(con, TONIGHT)[0] == dt.date(2025, 7, 31)

@@ -334,6 +334,14 @@ def test_a_townships_list_follows_its_visit_order_within_a_level_and_deadline(la
     listed = [dict(zip(rows[0], r)) for r in rows[1:]]
     m01 = [r["户编号"] for r in listed if r["等级"] == "黄"]
     assert m01 == ["H8", "H9", "H2"]
+    # the bureau's county-wide list keeps the score's order: a visit order ranks within one township
+    book = CalamineWorkbook.from_path(
+        str(landing.warehouse.parent / "exports" / d.isoformat() / "departments" / "县民政局.xlsx")
+    )
+    rows = book.get_sheet_by_name("预警清单").to_python()
+    rows = rows[next(i for i, r in enumerate(rows) if r[0] == "预警编号") :]
+    listed = [dict(zip(rows[0], r)) for r in rows[1:]]
+    assert [r["户编号"] for r in listed if r["等级"] == "黄"] == ["H9", "H2", "H8"]
 
 
 @pytest.mark.slow  # trains both candidate models

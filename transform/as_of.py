@@ -16,8 +16,10 @@ import datetime as dt
 
 import duckdb
 
-from jiuzhu.config import Feed, load_feeds
+from jiuzhu.config import ROSTER_FEED, Feed, load_feeds
 from transform.staging.build import rules_version, snapshot_in_force
+
+ASSISTANCE_FEED = "mz_assistance"
 
 
 def as_of_relation(feed: Feed, as_of: str = "$as_of", bound: bool = False) -> str:
@@ -64,7 +66,8 @@ def reconstructed_relations() -> dict[str, str]:
       ``$as_of`` and those whose death was known by then; an assistance record counts from its
       开始日期, in force (在保) unless its 终止日期 had passed;
     - an incremental feed's record counts from its own date plus the days it usually takes to be
-      delivered (feeds.yaml known_after), and its other dates (a 注销日期) only once they had passed.
+      delivered (feeds.yaml known_after), and its other dates (a 注销日期) only once they had passed
+      by as many days.
     """
     feeds = load_feeds()
     out = {}
@@ -72,22 +75,25 @@ def reconstructed_relations() -> dict[str, str]:
         in_force = f"(SELECT * FROM staging.{name} WHERE extract_date = ${in_force_parameter(name)})"
         if feed.kind == "incremental":
             out[name] = _known_by_then(feed)
-        elif name == "mz_assistance":
+        elif name == ASSISTANCE_FEED:
             out[name] = f"""(SELECT * REPLACE (CASE WHEN end_date <= $as_of THEN end_date END AS end_date,
                                                CASE WHEN end_date > $as_of THEN '在保' ELSE status END AS status)
                             FROM {in_force} x WHERE start_date <= $as_of)"""
-        else:  # the roster: births from the ID number, as core reads them (household_members.sql)
+        elif name == ROSTER_FEED:  # births from the ID number, as core reads them (household_members.sql)
             deaths = _known_by_then(feeds["wj_deaths"])
             out[name] = f"""(SELECT * FROM {in_force} x
                             WHERE try_strptime(x.id_number[7:14], '%Y%m%d')::DATE <= $as_of
                               AND x.id_number NOT IN (SELECT id_number FROM {deaths} d WHERE d.id_number IS NOT NULL))"""
+        else:
+            raise ValueError(f"{name}: a snapshot feed that a history rebuilt from one delivery cannot date")
     return out
 
 
 def _known_by_then(feed: Feed) -> str:
     """An incremental feed's records known on ``$known_on`` whose own date, plus its usual delay, is on or
     before ``$as_of``; a later date of the record is blanked (not yet known on ``$as_of``)."""
-    date, days = feed.known_after or ("extract_date", 0)
+    assert feed.known_after, f"{feed.name} has no known_after"  # required of every incremental feed (config)
+    date, days = feed.known_after
     later = [c.field for c in feed.columns if c.type == "date" and c.field != date]
     blank = (
         f" REPLACE ({', '.join(f'CASE WHEN {c} <= $as_of - {days} THEN {c} END AS {c}' for c in later)})"

@@ -63,11 +63,15 @@ def reconstructed_from(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     ).fetchall()[0][0]
 
 
-def records_from(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The first day from which every incremental feed that has records has them (each feed's earliest
-    own date, feeds.yaml known_after; the latest of those): how far back a bulk delivery reaches."""
+def records_from(con: duckdb.DuckDBPyConnection, first_roster: dt.date) -> dt.date | None:
+    """How far back the records delivered by the first roster's day reach: the first day from which
+    every incremental feed that had delivered by then has records (each feed's earliest own date,
+    feeds.yaml known_after; the latest of those). A feed that began later (the townships' answers)
+    does not count."""
     firsts = [
-        con.execute(f"SELECT min({feed.known_after[0]}) FROM staging.{name}").fetchall()[0][0]
+        con.execute(
+            f"SELECT min({feed.known_after[0]}) FROM staging.{name} WHERE extract_date <= ?", [first_roster]
+        ).fetchall()[0][0]
         for name, feed in load_feeds().items()
         if feed.known_after and table_exists(con, f"staging.{name}")
     ]
@@ -132,10 +136,12 @@ def stale(con: duckdb.DuckDBPyConnection, dates: list[dt.date]) -> list[dt.date]
     }
     if not table_exists(con, FEATURES):
         kept = {}
-    return [d for d in dates if d not in kept or kept[d][1] or kept[d][0] != history_version(d, _known_on(d, first))]
+    return [
+        d for d in dates if d not in kept or kept[d][1] or kept[d][0] != history_version(d, rebuilt_known_on(d, first))
+    ]
 
 
-def _known_on(d: dt.date, first_roster: dt.date | None) -> dt.date | None:
+def rebuilt_known_on(d: dt.date, first_roster: dt.date | None) -> dt.date | None:
     """The day month end ``d``'s records are known on when it is rebuilt from their own dates (None: a
     roster was in force on ``d``, or there is none at all)."""
     return first_roster if first_roster is not None and d < first_roster else None
@@ -151,9 +157,9 @@ def ensure_history(
     # disable=None: a bar only on a terminal (a night's log is for operators)
     bar = tqdm(todo, desc="训练历史 month ends", unit="month", file=sys.stderr, disable=None if progress else True)
     for d in bar:
-        known_on = _known_on(d, first)
-        build_features(con, d, load_policy(d), schema=TRAIN_SCHEMA, restricted=TRAIN_RESTRICTED, known_on=known_on)
-        keep(con, d, TRAIN_SCHEMA, kept_by="reconstructed" if known_on else "training", known_on=known_on)
+        day = rebuilt_known_on(d, first)
+        build_features(con, d, load_policy(d), schema=TRAIN_SCHEMA, restricted=TRAIN_RESTRICTED, known_on=day)
+        keep(con, d, TRAIN_SCHEMA, kept_by="reconstructed" if day else "training", known_on=day)
     if todo:  # only the features are kept: not the ID numbers (person_ids) nor the persons' facts
         for schema, table in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() "

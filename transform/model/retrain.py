@@ -16,7 +16,7 @@ import pandas as pd
 from models.model_card import card_figures
 from models.risk import TrainedModel, held_out_auc, train
 from transform.model.frames import model_frame
-from transform.model.history import reconstructed_from
+from transform.model.history import rebuilt_known_on, reconstructed_from
 from transform.model.training import (
     REAL_MONTHS_ENOUGH,
     SAMPLE,
@@ -68,7 +68,7 @@ def training_frame(
         dates = training_dates(con, as_of)
         rows, built = build_training_rows(con, as_of, dates) if dates else (0, [])
         first_roster = reconstructed_from(con)
-    reconstructed = [d for d in dates if first_roster is not None and d < first_roster]
+    reconstructed = [d for d in dates if rebuilt_known_on(d, first_roster)]
     known_on = first_roster if reconstructed else None
     if not rows:
         return TrainingSet(None, dates, built, 0, reconstructed, known_on)

@@ -19,8 +19,10 @@ from models.risk import MAX_FIT_ROWS, WEIGHT, negative_rate, split_dates
 from transform.model.history import FEATURES, MEMBERS, ensure_history, reconstructed_from, records_from
 
 HORIZON_MONTHS = 6
-# month ends with a roster in force from which training drops the ones rebuilt from a bulk delivery
+# training month ends with a roster in force (each with its six months of outcomes behind it: about
+# 18 months after the county connected) from which training drops the ones rebuilt from a bulk delivery
 REAL_MONTHS_ENOUGH = 12
+MAX_REBUILT_MONTHS = 24  # at most this many month ends before the first roster are rebuilt (a long delivery)
 SAMPLE = "training_sample"  # a temporary view: the rows training reads
 SEED = 7
 
@@ -41,16 +43,19 @@ def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
 def training_dates(con: duckdb.DuckDBPyConnection, as_of: dt.date, min_history_months: int = 6) -> list[dt.date]:
     """Month ends with at least some history before them and a complete label window after.
 
-    A county that delivered its history in bulk has records older than its first roster: the month
-    ends from ``min_history_months`` after the records begin count, those before the roster rebuilt
-    from the records' own dates (transform/model/history.py), until REAL_MONTHS_ENOUGH month ends had
-    a roster in force and training uses those alone."""
+    A county that delivered its history in bulk has records from well before its first roster: the
+    month ends from ``min_history_months`` after the records begin count (at most MAX_REBUILT_MONTHS
+    before the roster), those before the roster rebuilt from the records' own dates
+    (transform/model/history.py), until REAL_MONTHS_ENOUGH month ends had a roster in force and
+    training uses those alone."""
     first = con.execute("SELECT min(extract_date) FROM audit.files WHERE status = 'loaded'").fetchall()[0][0]
     roster = reconstructed_from(con)
     if first is None or roster is None:  # no roster: no household to train on
         return []
-    records = records_from(con)
-    start = min(first, records) if records else first  # a bulk delivery's records reach back before it
+    start = first
+    records = records_from(con, roster)
+    if records is not None and _add_months(records, min_history_months) <= roster:  # delivered in bulk
+        start = max(records, _add_months(roster, -MAX_REBUILT_MONTHS - min_history_months))
     dates = month_ends(_add_months(start, min_history_months), _add_months(as_of, -HORIZON_MONTHS))
     real = [d for d in dates if d >= roster]
     return real if len(real) >= REAL_MONTHS_ENOUGH else dates

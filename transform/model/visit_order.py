@@ -1,18 +1,18 @@
 """The order in which a township would visit its households on the model's word, sharing its visit
 capacity fairly between households headed by women and by men (issue 15, the model card).
 
-Ranking by the score alone gave households headed by women fewer of the first places than their share
-of the households that went on to need help: at the county default, of those a township's first 20
-would have found, women-headed households' recall was 3.8 % against men's 6.2 % (−32 % against the
-whole). Their scores are as well calibrated as men's overall, but fewer of their cases show the sharp
-signals (contributions stopping, registered unemployment) that put a household at the very top.
+Ranking by the score alone gave households headed by women fewer of a township's first places than
+their share of the households that went on to need help (the model card's fairness section, and the
+README, give the figures). Their scores are as well calibrated as men's overall, but fewer of their
+cases show the sharp signals (contributions stopping, registered unemployment) that put a household
+at the very top.
 
 The balanced order keeps each group's *expected* recall level as the township goes down its list:
 a household's place is decided by the share of its own group's expected cases (the sum of the
 calibrated scores, in its township and night) already ahead of it, ties by score. Within a group the
 order is still the score's. The next place goes to whichever group has had the smaller share of its
 expected cases visited so far. Balancing urban and rural households as well was measured and left
-out: it cost an eighth of the cases found and did not bring 城镇 closer (their top scores are the
+out: it cost more of the cases found and did not bring 城镇 closer (their top scores are the
 over-confident ones, so more of their places found fewer cases).
 """
 
@@ -24,7 +24,7 @@ import pandas as pd
 
 from warehouse.resource import registered
 
-BALANCED_BY = ("head_sex",)  # the groups whose expected recall is kept level (a NULL is a group of its own)
+BALANCED_BY = ("head_sex",)  # the groups whose expected recall is kept level (no known head: the township's pace)
 
 
 def visit_order_sql(source: str, night: str, township: str, score: str, key: str) -> str:
