@@ -116,6 +116,9 @@ LEFT JOIN core.persons pe ON pe.person_key = CASE WHEN w.household_id IS NULL TH
 WHERE w.as_of_date = $d
 """
 
+# the county's order of the open warnings: most urgent first, then the higher score
+COUNTY_ORDER = "level_rank, due_on, risk_score DESC NULLS LAST, first_flagged_on, warning_id"
+
 RESOLVED_VIEW = f"""
 WITH {HEADS}
 SELECT r.*, array_to_string(r.rule_codes, '、') AS rules, h.name, h.masked_id
@@ -281,14 +284,14 @@ def write_exports(
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in list(out_dir.glob("*.xlsx")) + list((out_dir / "departments").glob("*.xlsx")):
         old.unlink()  # a re-run of the night replaces its workbooks
-    # most urgent first; within a level and deadline, the township's visit order (transform/model/visit_order.py)
-    order = (
-        "ORDER BY level_rank, due_on, visit_order NULLS LAST, risk_score DESC NULLS LAST, first_flagged_on, warning_id"
-    )
+    # most urgent first; within a level and deadline, the township's visit order (transform/model/visit_order.py),
+    # then the county's order, which a department's county-wide list follows alone (_department_books)
+    ranked = f"SELECT *, row_number() OVER (ORDER BY {COUNTY_ORDER}) AS county_rank FROM ({EXPORT_VIEW})"
+    order = "ORDER BY level_rank, due_on, visit_order NULLS LAST, county_rank"
     night = _Night(
         as_of,
         policy,
-        _with_clauses(_rows(con, EXPORT_VIEW, as_of, OPEN_COLUMNS, order=order)),
+        _with_clauses(_rows(con, ranked, as_of, OPEN_COLUMNS, order=order)),
         _rows(con, RESOLVED_VIEW, as_of, RESOLVED_COLUMNS, order="ORDER BY warning_id"),
         con.execute(
             "SELECT rule_code, reason FROM monitoring.rule_status WHERE as_of_date = ? AND NOT evaluated ORDER BY 1",
@@ -434,9 +437,8 @@ def _department_books(
         [night.as_of],
     ).fetchall()
     books, entries = [], []
-    # a department's list covers the county: by score within a level and deadline, as before the townships'
-    # visit order (which ranks a household only within its own township)
-    county = sorted(night.warnings, key=_county_order)
+    # a department's list covers the county: in the county's order (a visit order ranks within one township)
+    county = sorted(night.warnings, key=lambda w: w["county_rank"])
     for dept in sorted({d for w in night.warnings for d in w["departments"]}):
         mine = _department_rows(hits, county, dept)
         path = out_dir / "departments" / f"{dept}.xlsx"
@@ -450,18 +452,6 @@ def _department_books(
             }
         )
     return books, entries
-
-
-def _county_order(w: dict) -> tuple:
-    """Most urgent first, then the higher score (none last), the earlier flag, the warning's number."""
-    score = w["risk_score"]
-    return (
-        w["level_rank"],
-        w["due_on"] or dt.date.max,
-        -score if score is not None else 1.0,
-        w["first_flagged_on"],
-        w["warning_id"],
-    )
 
 
 def listed_warnings(cells: list[list]) -> list[str]:

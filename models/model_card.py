@@ -115,7 +115,8 @@ def card_figures(holdout: pd.DataFrame, k: int) -> dict:
         slices[column] = {
             "title": title,
             "groups": rows,
-            **_gaps(rows, overall["recall_at_k"]),
+            **_auc_gap(rows),
+            "recall_at_k_largest_deviation": _deviation([r["recall_at_k"] for r in rows], overall["recall_at_k"]),
             "recall_at_k_by_score_largest_deviation": _deviation(
                 [r["recall_at_k_by_score"] for r in rows], overall["recall_at_k_by_score"]
             ),
@@ -142,18 +143,16 @@ def card_figures(holdout: pd.DataFrame, k: int) -> dict:
     }
 
 
-def _gaps(rows: list[dict], recall_overall: float) -> dict:
+def _auc_gap(rows: list[dict]) -> dict:
     """The largest ROC-AUC gap between two groups of a slice with its 95 % interval (whether it is told
-    apart from noise), and how far each group's recall at K strays from the whole's (relative)."""
+    apart from noise)."""
     scored = [r for r in rows if r["roc_auc"] is not None and r["roc_auc_se"] is not None]
-    out: dict[str, Any] = {"largest_auc_gap": None, "auc_gap_ci": None, "gap_beyond_noise": None}
-    if len(scored) > 1:
-        best, worst = max(scored, key=lambda r: r["roc_auc"]), min(scored, key=lambda r: r["roc_auc"])
-        gap = best["roc_auc"] - worst["roc_auc"]
-        ci = _interval(gap, float(np.hypot(best["roc_auc_se"], worst["roc_auc_se"])), low=-1.0)
-        out = {"largest_auc_gap": round(gap, 4), "auc_gap_ci": ci, "gap_beyond_noise": ci[0] > 0}
-    out["recall_at_k_largest_deviation"] = _deviation([r["recall_at_k"] for r in rows], recall_overall)
-    return out
+    if len(scored) < 2:
+        return {"largest_auc_gap": None, "auc_gap_ci": None, "gap_beyond_noise": None}
+    best, worst = max(scored, key=lambda r: r["roc_auc"]), min(scored, key=lambda r: r["roc_auc"])
+    gap = best["roc_auc"] - worst["roc_auc"]
+    ci = _interval(gap, float(np.hypot(best["roc_auc_se"], worst["roc_auc_se"])), low=-1.0)
+    return {"largest_auc_gap": round(gap, 4), "auc_gap_ci": ci, "gap_beyond_noise": ci[0] > 0}
 
 
 def _deviation(recalls: list[float | None], overall: float) -> float | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -42,19 +42,21 @@ class TrainingSet:
     dates: list[dt.date]
     built: list[dt.date]
     rows: int
-    # the month ends before the first roster, rebuilt from the records as known on ``known_on``
-    reconstructed: list[dt.date] = field(default_factory=list)
-    known_on: dt.date | None = None
+    first_roster: dt.date | None = None  # the month ends before it are rebuilt from the records known that day
+
+    @property
+    def reconstructed(self) -> list[dt.date]:
+        return [d for d in self.dates if rebuilt_known_on(d, self.first_roster)]
 
     @property
     def history(self) -> dict | None:
         """What the card says of a history rebuilt from a bulk delivery (None: every month end had a roster)."""
-        if not self.reconstructed:
+        if not self.reconstructed or self.first_roster is None:
             return None
         return {
             "reconstructed_month_ends": [d.isoformat() for d in self.reconstructed],
             "month_ends": len(self.dates),
-            "known_on": self.known_on.isoformat() if self.known_on else None,
+            "known_on": self.first_roster.isoformat(),
             "real_enough": REAL_MONTHS_ENOUGH,
         }
 
@@ -68,10 +70,8 @@ def training_frame(
         dates = training_dates(con, as_of)
         rows, built = build_training_rows(con, as_of, dates) if dates else (0, [])
         first_roster = reconstructed_from(con)
-    reconstructed = [d for d in dates if rebuilt_known_on(d, first_roster)]
-    known_on = first_roster if reconstructed else None
     if not rows:
-        return TrainingSet(None, dates, built, 0, reconstructed, known_on)
+        return TrainingSet(None, dates, built, 0, first_roster)
     # read on a connection of its own: DuckDB lets go of what building the month ends held, before the
     # frame is made (at the county default the peak went from 4.7 to 3.5 GiB)
     with connect() as con:
@@ -79,7 +79,7 @@ def training_frame(
         # fit's validation split for early stopping (and so the model) follows the order
         rows = sample_training_rows(con)
         frame = model_frame(con, SAMPLE, order_by="as_of_date, household_id", narrow=True)
-    return TrainingSet(frame, dates, built, rows, reconstructed, known_on)
+    return TrainingSet(frame, dates, built, rows, first_roster)
 
 
 def train_candidate(
