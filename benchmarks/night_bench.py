@@ -15,7 +15,9 @@ each scenario is one `jiuzhu run` in its own process, process start included, on
    each county, alternately, each from a copy of the home its night 1 left; the growth is the ratio
    of the two medians;
 7. floor: DuckDB alone in the same run: ``read_csv`` of night 2's files, and one hand-written
-   query computing the night's household features from staging.
+   query computing the night's household features from staging;
+8. simulation: ``jiuzhu simulate`` of the README's proposal (农村低保标准 680 -> 720) on night 2
+   (issue 16: at most 30 s).
 
 For each: wall time, time per asset (the run's own step lines), peak RSS of the process and the
 ratio to the floor, printed and written to JSON under the cache's results folder.
@@ -48,14 +50,16 @@ from pathlib import Path
 
 from benchmarks.ingest_bench import AS_OF, CACHE, HOUSEHOLDS, SEED, generator_version, read_csv_floor
 
-SCENARIOS = ("night1", "night2", "noop", "late", "backfill", "months48", "floor")
+SCENARIOS = ("night1", "night2", "noop", "late", "backfill", "months48", "floor", "simulation")
 TARGETS = {
     "night2_wall_seconds_max": 60,
     "night2_wall_seconds_goal": 20,
     "night1_wall_seconds_max": 600,
     "growth_24_to_48_months_max": 1.10,
     "peak_rss_mib_max": 4096,
+    "simulation_wall_seconds_max": 30,
 }
+PROPOSAL = {"standards": {"dibao_standard_rural": 720}}  # the README's worked example
 STEP_DONE = re.compile(r"完成 done\s+(\S+)\s+([\d.]+) s")
 LATE_MONTHS = 3
 LATE_ROWS = 2000  # settlements corrected by the late file
@@ -85,19 +89,20 @@ def _jiuzhu() -> str:
 
 def night(landing: Path, home: Path, as_of: dt.date, log: Path) -> dict:
     """One `jiuzhu run` in its own process: its wall time, each step's time and its peak RSS."""
+    figures = _timed(["run", "--landing", str(landing), "--home", str(home), "--as-of", as_of.isoformat()], log)
+    return {"as_of": as_of.isoformat()} | figures
+
+
+def _timed(arguments: list[str], log: Path) -> dict:
+    """`jiuzhu <arguments>` in its own process: exit code, wall time, peak RSS and the steps it logged."""
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as out:
-        proc = subprocess.Popen(
-            [_jiuzhu(), "run", "--landing", str(landing), "--home", str(home), "--as-of", as_of.isoformat()],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen([_jiuzhu(), *arguments], stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     text = log.read_text(encoding="utf-8", errors="replace")
     steps = {name: float(seconds) for name, seconds in STEP_DONE.findall(text)}
     return {
-        "as_of": as_of.isoformat(),
         "exit_code": os.waitstatus_to_exitcode(status),
         "wall_seconds": round(wall, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
@@ -105,6 +110,18 @@ def night(landing: Path, home: Path, as_of: dt.date, log: Path) -> dict:
         "slowest_steps": dict(sorted(steps.items(), key=lambda kv: -kv[1])[:6]),
         "log": str(log),
     }
+
+
+def simulation(home: Path, as_of: dt.date, work: Path) -> dict:
+    """`jiuzhu simulate` of PROPOSAL on the night ``as_of``, timed, with its headline figures."""
+    proposal = work / "rural_720.yaml"
+    proposal.write_text(json.dumps(PROPOSAL), encoding="utf-8")  # JSON is YAML
+    arguments = ["simulate", "--policy", str(proposal), "--home", str(home), "--as-of", as_of.isoformat()]
+    figures = _timed(arguments, work / "simulation.log")
+    out = home / "exports" / as_of.isoformat() / "simulation" / "rural_720.json"
+    if out.exists():
+        figures["figures"] = json.loads(out.read_text(encoding="utf-8"))
+    return {"as_of": as_of.isoformat()} | figures
 
 
 def _night_again(start: Path, landing: Path, as_of: dt.date, log: Path) -> dict:
@@ -231,7 +248,8 @@ def _print(name: str, figures: dict, floor_seconds: float | None) -> None:
     ok = "" if figures["exit_code"] == 0 else f"  EXIT {figures['exit_code']} (see {figures['log']})"
     print(f"{name:>10}: {figures['wall_seconds']:8.1f} s  peak {figures['peak_rss_mib']:7.0f} MiB{ratio}{ok}")
     slow = ", ".join(f"{k} {v:.1f}" for k, v in figures["slowest_steps"].items())
-    print(f"{'':>10}  slowest steps (s): {slow}")
+    if slow:
+        print(f"{'':>10}  slowest steps (s): {slow}")
 
 
 def main() -> None:
@@ -268,6 +286,8 @@ def main() -> None:
             late.unlink()
     if "backfill" in phases:
         runs["backfill"] = night(landing, home, as_of - dt.timedelta(days=30), work / "backfill.log")
+    if "simulation" in phases:
+        runs["simulation"] = simulation(home, as_of, work)
     if "months48" in phases:
         long_landing, long_home = county(months=48) / "landing", work / "home-48m"
         runs["months48_night1"] = night(long_landing, long_home, as_of - dt.timedelta(days=1), work / "48-night1.log")

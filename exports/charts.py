@@ -55,11 +55,67 @@ def _figure(figsize: tuple[float, float]):
             plt.close(fig)
 
 
-def _markdown(fig, title: str) -> str:
+def _png(fig) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")  # legends placed outside the axes included
-    return f"![{title}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
+    return buffer.getvalue()
+
+
+def png_markdown(png: bytes, title: str) -> str:
+    """A PNG as a Markdown image (data URI) for the UI's metadata."""
+    return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def _markdown(fig, title: str) -> str:
+    return png_markdown(_png(fig), title)
+
+
+def paired_bar_chart_png(labels: list[str], pairs: Mapping[str, Sequence[float]], title: str, xlabel: str) -> bytes:
+    """Horizontal bars, two or more per label side by side (one per series, in the order given),
+    each with its value at its end: e.g. a programme's demand under the policy in force and a proposal."""
+    names = list(pairs)
+    height = 0.8 / max(len(names), 1)
+    with _figure((7.5, 0.55 * max(len(labels), 3) + 1.4)) as (fig, ax):
+        for k, name in enumerate(names):
+            ys = [i + (k - (len(names) - 1) / 2) * height for i in range(len(labels))]
+            values = list(pairs[name])
+            ax.barh(ys, values, height=height, label=name, color=list(COLOURS.values())[k % len(COLOURS)])
+            for y, v in zip(ys, values):
+                ax.annotate(f"{v:,.1f}", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlim(0, max([v for name in names for v in pairs[name]] + [1]) * 1.18)
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.legend(loc="lower right", fontsize=8)
+        return _png(fig)
+
+
+def share_range_chart_png(rows: Sequence[tuple[str, float, float, Mapping[str, float]]], title: str) -> bytes:
+    """Item 1's check: per row (label, allowed low, allowed high, {what: share}) the allowed range of
+    the standard as a share of consumption (a band) and each standard's share (a marker), in %."""
+    with _figure((7, 0.9 * max(len(rows), 2) + 1.3)) as (fig, ax):
+        markers = ("o", "D", "s")
+        for i, (_, low, high, shares) in enumerate(rows):
+            ax.barh(i, 100 * (high - low), left=100 * low, height=0.5, color="#d5e8d4", edgecolor="#82b366")
+            for k, (name, share) in enumerate(shares.items()):
+                inside = low - 1e-9 <= share <= high + 1e-9
+                ax.plot(
+                    100 * share, i, marker=markers[k % len(markers)], markersize=9, linestyle="none",
+                    color=COLOURS["primary"] if inside else COLOURS["alarm"], label=name if i == 0 else None,
+                )  # fmt: skip
+                ax.annotate(f"{100 * share:.1f}%", (100 * share, i), xytext=(0, 9 + 9 * k), textcoords="offset points",
+                            ha="center", fontsize=8)  # fmt: skip
+        ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+        ax.set_ylim(-0.7, len(rows) - 0.1)
+        ends = [100 * v for _, low, high, shares in rows for v in (low, high, *shares.values())]
+        ax.set_xlim(min(ends) - 3, max(ends) + 3)
+        ax.invert_yaxis()
+        ax.set_xlabel("低保标准×12 占上年度人均消费支出的比例（%；绿色：第1条允许的范围）")
+        ax.set_title(title)
+        ax.legend(loc="lower right", fontsize=8)
+        return _png(fig)
 
 
 def bar_chart_markdown(

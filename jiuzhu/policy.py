@@ -157,6 +157,16 @@ class RiskModelNumbers:
 
 
 @dataclass(frozen=True)
+class Payments:
+    """How the programmes pay (items 1, 2, 8), which fund demand and a policy simulation compute by."""
+
+    dibao_minimum_per_person: float = _number("低保金每人每月最低发放额（元）", 0, 100_000)
+    round_to: float = _number("保障金计算取整单位（元）", 0.01, 100)
+    dibao_edge_per_person: float = _number("低保边缘每人每月发放额（元，0 为不发放现金）", 0, 100_000)
+    temporary_assistance_months: int = _whole("临时救助按过去几个月的水平测算", 1, 60)
+
+
+@dataclass(frozen=True)
 class Policy:
     effective_date: dt.date
     standards: Standards
@@ -167,6 +177,7 @@ class Policy:
     model: ModelNumbers
     episodes: Episodes
     risk_model: RiskModelNumbers
+    payments: Payments
     levels: dict[str, tuple[str, ...]]  # level -> its rule codes; every code in exactly one
     source: str = ""  # the document it implements
 
@@ -176,6 +187,20 @@ class Policy:
             if code in codes:
                 return level
         raise KeyError(f"rule {code} has no level in the policy file")
+
+
+def key_names() -> dict[str, str]:
+    """Each number's dotted key in a policy file (standards.dibao_standard_rural) and its Chinese name
+    (农村低保标准（元/人·月）): how a change of policy is shown to the bureau."""
+    names: dict[str, str] = {}
+    for section, cls in _section_classes().items():
+        for f in dataclasses.fields(cls):
+            check = f.metadata["check"]
+            if isinstance(check, Keyed):
+                names |= {f"{section}.{f.name}.{key}": check.zh.format(key=key) for key in check.keys}
+            else:
+                names[f"{section}.{f.name}"] = check.zh
+    return names
 
 
 def _is_number(value: object) -> bool:

@@ -31,3 +31,16 @@ def compliance_problems(policy: Policy) -> list[str]:
         if share + 1e-9 < floor:
             problems.append(f"{level}照料护理标准为最低工资的 {share:.3f}，低于 {floor:.3f}（第2条）")
     return problems
+
+
+def standard_shares(policy: Policy) -> list[tuple[str, float, float, float, float]]:
+    """Item 1 for each standard: (城市/农村, monthly standard, its share of last year's per-capita
+    consumption over twelve months, the allowed low share, the allowed high share)."""
+    std, c = policy.standards, policy.compliance
+    out = []
+    for kind, zh in (("urban", "城市"), ("rural", "农村")):
+        monthly = float(getattr(std, f"dibao_standard_{kind}"))
+        consumption = float(getattr(std, f"consumption_per_capita_{kind}"))
+        low, high = getattr(c, f"{kind}_share_of_consumption")
+        out.append((zh, monthly, monthly * 12 / consumption, float(low), float(high)))
+    return out

@@ -80,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--home", required=True, type=Path)
     p.add_argument("--landing", type=Path, default=None, help="default: the landing zone of the last run")
 
+    p = sub.add_parser(
+        "simulate", help="政策测算 (a proposed policy's night beside the policy in force: households, warnings, funds)"
+    )
+    p.add_argument("--policy", required=True, type=Path, help="the proposal: the policy keys that change (YAML)")
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD, a night that ran (default: the latest)")
+
     p = sub.add_parser("docs", help="生成参考文档 (write docs/feeds.md and docs/rules.md from the configuration)")
     p.add_argument("--check", action="store_true", help="only say whether the committed documents are current")
 
@@ -91,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": cmd_run,
         "ui": cmd_ui,
         "daemon": cmd_daemon,
+        "simulate": cmd_simulate,
         "docs": cmd_docs,
     }[args.command](args)
 
@@ -199,6 +207,42 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     print(f"Dagster daemon (schedule nightly_0130_beijing), instance {os.environ['DAGSTER_HOME']}", flush=True)
     os.execv(command[0], command)
     return EXIT_OK  # not reached
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from assets.simulation import latest_night, run_simulation
+    from jiuzhu.policy import PolicyError
+    from transform.monitoring.simulation import SimulationError
+    from warehouse.resource import connect
+
+    home = args.home.resolve()
+    if not args.policy.is_file():
+        print(f"错误：提案文件不存在 proposal not found: {args.policy}", file=sys.stderr)
+        return EXIT_USAGE
+    if not (home / "warehouse.duckdb").is_file():
+        print(f"错误：{home} 下没有仓库 no warehouse: 先运行 jiuzhu run --home {home}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with connect(home / "warehouse.duckdb") as con:
+            as_of = args.as_of or latest_night(con)
+            _, report, workbook, figures_path = run_simulation(con, home, args.policy, as_of)
+    except (PolicyError, SimulationError, ValueError) as exc:
+        print(f"错误 error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    f = report.figures
+    print(f"政策测算 simulation: 提案 {report.name} ({report.digest}), {as_of}")
+    for problem in report.compliance:
+        print(f"  提示 warning: {problem}")
+    print(
+        f"  新增符合条件 newly eligible: {f['newly_eligible']:,} 户; 不再符合 no longer eligible: {f['no_longer_eligible']:,} 户"
+    )
+    print(f"  预警 warnings: +{f['warnings_added']:,} / -{f['warnings_removed']:,}")
+    print(
+        f"  月度资金需求 monthly demand: {f['monthly_demand_in_force']:,.0f} -> {f['monthly_demand']:,.0f} 元 "
+        f"({f['monthly_demand'] - f['monthly_demand_in_force']:+,.0f}); 年度 annual {f['annual_demand']:,.0f} 元"
+    )
+    print(f"工作簿 workbook: {workbook}\n数字 figures: {figures_path}")
+    return EXIT_OK
 
 
 def cmd_docs(args: argparse.Namespace) -> int:

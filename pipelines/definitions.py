@@ -18,6 +18,7 @@ from assets.monitoring import policy_in_force, township_supervision, warning_lis
 from assets.petitions import petition_classifier
 from assets.quality import feed_gate, scorecards, township_feedback
 from assets.raw import raw_assets
+from assets.simulation import fund_demand, policy_simulation
 from assets.staging import staging_assets
 from checks.accounting import accounting_checks
 from checks.freshness import freshness_checks
@@ -37,7 +38,8 @@ def build_definitions(
 ) -> dg.Definitions:
     nightly = dg.define_asset_job(
         NIGHTLY_JOB,
-        selection=dg.AssetSelection.all(),
+        # a policy simulation runs on request, with its proposal (jiuzhu simulate, or the UI's launchpad)
+        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(policy_simulation),
         # one run per night: its partition (NIGHTS, of the assets selected) is the day it covers;
         # raw ingest is not partitioned: it takes whatever files are new, up to that day
         # DuckDB has one writer: the night runs its steps one after another in one process.
@@ -70,6 +72,8 @@ def build_definitions(
             risk_model,
             household_scores,
             rule_backtest,
+            fund_demand,
+            policy_simulation,
         ],
         asset_checks=[
             *accounting_checks,

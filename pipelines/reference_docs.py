@@ -24,6 +24,7 @@ from jiuzhu.config import (
     load_townships,
     policy_files,
 )
+from jiuzhu.policy import Policy
 from models.petition_text import HELD_OUT_SHARE, TARGET_PRECISION, TARGET_RECALL
 from models.rules import LEVEL_ORDER, RULES, describe, level_text, render
 
@@ -156,7 +157,38 @@ def rules_markdown() -> str:
         "",
     ]
     lines += _petition_text_section()
+    lines += _fund_demand_section(policy)
     return "\n".join(lines)
+
+
+def _fund_demand_section(policy: Policy) -> list[str]:
+    """How fund demand is computed (monitoring/fund_demand, jiuzhu simulate), with the policy's numbers."""
+    std, c, pay = policy.standards, policy.compliance, policy.payments
+    care = "、".join(
+        f"{level} {share * std.minimum_wage:,.2f}" for level, share in c.care_share_of_minimum_wage.items()
+    )
+    return [
+        "## 资金需求测算 Fund demand (第18条)",
+        "",
+        "每晚按当晚生效的政策测算各救助项目的月度资金需求（界面 monitoring/fund_demand），并与救助名册的月保障金额对账；"
+        "`jiuzhu simulate --policy 提案.yaml` 用同样的公式测算提案（README）。",
+        "",
+        "| 项目 | 公式 |",
+        "|---|---|",
+        f"| 低保 | （低保标准 − 核对人均月收入）× 家庭人数；差额按 {pay.round_to:g} 元四舍五入，每人每月不低于 "
+        f"{pay.dibao_minimum_per_person:g} 元；核对结果不超过 {policy.rules.verification_max_age_months} 个月、结论不是“不符合”|",
+        f"| 特困 | 基本生活费不低于 {c.tekun_basic_multiple} × 低保标准（城市 {c.tekun_basic_multiple * std.dibao_standard_urban:,.2f}、"
+        f"农村 {c.tekun_basic_multiple * std.dibao_standard_rural:,.2f} 元），加照料护理费不低于最低工资 {std.minimum_wage} 元的"
+        f"相应比例（{care} 元），均按 {pay.round_to:g} 元向上取整 |",
+        f"| 低保边缘 | 每人每月 {pay.dibao_edge_per_person:g} 元（0：不发放现金，享受专项救助）；核对人均月收入介于标准与 "
+        f"{policy.rules.dibao_edge_multiple} 倍标准之间 |",
+        f"| 临时救助 | 过去 {pay.temporary_assistance_months} 个月发放总额的月平均；提案按城市低保标准的变化同比折算（第8条按城市低保标准的倍数救助）|",
+        "| 孤儿 | 政策文件未规定，按在册金额计 |",
+        "",
+        "对账把实发与测算的差额逐项说明：符合条件未在册（低保即 R01）、在册但没有有效核对、在册但按公式不符合、"
+        "在册且符合但金额与公式不同。Monthly demand by programme under the policy in force, reconciled with the rolls.",
+        "",
+    ]
 
 
 def _petition_text_section() -> list[str]:

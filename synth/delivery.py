@@ -414,7 +414,14 @@ def assistance_snapshot(hist: History, d: int, seed: int) -> pl.DataFrame:
     a = hist.tables["assistance"]
     if a.height == 0:
         return _empty_typed("mz_assistance").drop("_date", "_key")
-    a = a.filter(pl.col("start_date") <= d)
+    changes = hist.assistance_amounts.filter(pl.col("day") <= d).sort("day").group_by("_rec").last()
+    a = (  # each record's amount as its latest review on or before d set it
+        a.with_row_index("_rec")
+        .with_columns(pl.col("_rec").cast(pl.Int64))
+        .filter(pl.col("start_date") <= d)
+        .join(changes.select("_rec", pl.col("monthly_amount").alias("_reviewed")), on="_rec", how="left")
+        .with_columns(pl.coalesce("_reviewed", "monthly_amount").alias("monthly_amount"))
+    )
     end = a["end_date"].to_numpy()
     ended = end <= d
     rng = np.random.default_rng(seed)

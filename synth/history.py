@@ -96,6 +96,30 @@ class History:
     events: pl.DataFrame
     facilities: np.ndarray
     employers: np.ndarray = field(default_factory=lambda: np.array(vocab.EMPLOYERS, dtype=object))
+    # 低保 amounts set again by an annual review: (_rec: the record's row in tables["assistance"], day, amount)
+    assistance_amounts: pl.DataFrame = field(default_factory=lambda: _amounts([]))
+
+
+def _amounts(changes: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pl.DataFrame:
+    """The amount changes (record, day, amount) collected over the months as one frame."""
+    columns = {"_rec": np.int64, "day": np.int64, "monthly_amount": float}
+    return pl.DataFrame(
+        {
+            name: np.concatenate([c[i] for c in changes]).astype(kind) if changes else np.array([], kind)
+            for i, (name, kind) in enumerate(columns.items())
+        }
+    )
+
+
+def dibao_amount(std, pc, minimum: float, unit: float) -> np.ndarray:
+    """低保金 per person a month as the bureau pays it (policy file, payments): the standard less the
+    verified per-capita income, rounded half up to ``unit``, at least ``minimum``."""
+    return np.maximum(np.floor((np.asarray(std) - np.asarray(pc)) / unit + 0.5) * unit, minimum)
+
+
+def at_least(x, unit: float) -> np.ndarray:
+    """A 特困 amount the policy sets as a floor, rounded up to ``unit`` (1.3 × 680 is 884, not 885)."""
+    return np.ceil(np.round(np.asarray(x, dtype=float) / unit, 6)) * unit
 
 
 def _cents(x) -> np.ndarray:
@@ -118,6 +142,7 @@ def simulate(
     care_share = policy.compliance.care_share_of_minimum_wage
     edge_mult = float(policy.rules.dibao_edge_multiple)
     temp_lo, temp_hi = policy.measures.temporary_assistance_serious_illness
+    pay_min, pay_unit = float(policy.payments.dibao_minimum_per_person), float(policy.payments.round_to)
 
     P, H = pop.n_persons, pop.n_households
     rec = Recorder()
@@ -151,6 +176,7 @@ def simulate(
     h_shock = np.full(H, "", dtype=object)
     h_shock_month = np.full(H, -999, np.int32)
     assist_end: list[tuple[np.ndarray, np.ndarray]] = []
+    amount_changes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (record, day, amount)
     ub_amount = round(0.9 * min_wage)  # 失业保险金: 90 % of the minimum wage (Shandong practice)
 
     town_names = [t.official_name for t in pop.townships]
@@ -172,7 +198,9 @@ def simulate(
         return inc + pop.h_other_income * (size > 0), size
 
     def add_assistance(h_sel, cat_of_h, start_day, pc, members_alive):
-        """One record per living member of each household in h_sel."""
+        """One record per living member of each household in h_sel, paid by the policy's formula from the
+        per-capita income ``pc`` (per household): what the verification found, or for households on the
+        rolls before the history starts, what they had."""
         pm = np.flatnonzero(members_alive & np.isin(hh, h_sel) & roster)
         if len(pm) == 0:
             return
@@ -188,13 +216,11 @@ def simulate(
         )
         level = np.where(cat == TEKUN, level, -1)
         share = np.array([care_share[c] for c in CARE_LEVELS])
-        basic = np.where(cat == TEKUN, np.ceil(tekun_mult * std) + rng.integers(0, 40, len(pm)), np.nan)
-        care = np.where(
-            cat == TEKUN, np.ceil(share[np.maximum(level, 0)] * min_wage) + rng.integers(0, 30, len(pm)), np.nan
-        )
+        basic = np.where(cat == TEKUN, at_least(tekun_mult * std, pay_unit), np.nan)
+        care = np.where(cat == TEKUN, at_least(share[np.maximum(level, 0)] * min_wage, pay_unit), np.nan)
         amount = np.select(
             [(cat == URBAN_DIBAO) | (cat == RURAL_DIBAO), cat == TEKUN, cat == ORPHAN],
-            [np.maximum(np.round(std - pc[hh[pm]]), 30), basic + care, ORPHAN_MONTHLY],
+            [dibao_amount(std, pc[hh[pm]], pay_min, pay_unit), basic + care, ORPHAN_MONTHLY],
             np.nan,
         )
         idx = rec.add(
@@ -445,13 +471,14 @@ def simulate(
         d_app = mo.start + (rng.random(len(due)) * max(ndays - 8, 1)).astype(int)
         d_ver = np.minimum(d_app + rng.integers(1, 8, len(due)), mo.last)
         events(due, -1, "applied", d_app)
-        result = _verify(rec, rng, due, d_ver, inc, size, pc, h_std, edge_mult, assets_scale=1.0)
+        result, found_pc = _verify(rec, rng, due, d_ver, inc, size, pc, h_std, edge_mult, assets_scale=1.0)
         next_start = tl.months[m + 1].start if m + 1 < len(tl) else None
         ok = due[result == 0]
         if next_start is not None and len(ok):
-            pco = pc[ok]
+            verified = np.zeros(H)  # what the bureau found decides the programme and pays
+            verified[due] = found_pc
             cat = np.where(
-                pco < h_std[ok],
+                verified[ok] < h_std[ok],
                 np.where(
                     single_weak_now(ok, size, pop, age, disab_new, ability_new, roster, alive, hh),
                     TEKUN,
@@ -459,7 +486,7 @@ def simulate(
                 ),
                 EDGE,
             )
-            add_assistance(ok, cat, np.full(len(ok), next_start), pc, alive)
+            add_assistance(ok, cat, np.full(len(ok), next_start), verified, alive)
             for c, name in (
                 (URBAN_DIBAO, "entered_dibao"),
                 (RURAL_DIBAO, "entered_dibao"),
@@ -503,7 +530,7 @@ def simulate(
         )
         chk = np.concatenate([review, other])
         d_chk = tl.random_days(rng, m, len(chk))
-        _verify(rec, rng, chk, d_chk, inc, size, pc, h_std, edge_mult, assets_scale=1.0)
+        _, chk_pc = _verify(rec, rng, chk, d_chk, inc, size, pc, h_std, edge_mult, assets_scale=1.0)
         leave = review[
             (pc[review] >= 1.2 * h_std[review])
             & (h_on[review] != EDGE)
@@ -518,6 +545,17 @@ def simulate(
             p_on[pm] = -1
             h_on[leave] = -1
             events(leave, -1, "exited_assistance", d_leave)
+        # a 低保 household that stays is paid what its review found, from the review's day
+        stay = np.isin(h_on[review], (URBAN_DIBAO, RURAL_DIBAO)) & ~np.isin(review, leave)
+        stay &= chk_pc[: len(review)] < h_std[review]
+        if stay.any():
+            found_of_h, day_of_h = np.zeros(H), np.zeros(H, np.int64)
+            found_of_h[review[stay]], day_of_h[review[stay]] = chk_pc[: len(review)][stay], d_chk[: len(review)][stay]
+            pm = np.flatnonzero(np.isin(hh, review[stay]) & roster & alive & (p_on >= 0))
+            h_pm = hh[pm]
+            amount_changes.append(
+                (p_on[pm], day_of_h[h_pm], dibao_amount(h_std[h_pm], found_of_h[h_pm], pay_min, pay_unit))
+            )
         # a household whose last recipient died is no longer on assistance
         h_on[(h_on >= 0) & (np.bincount(hh[roster & (p_on >= 0)], minlength=H) == 0)] = -1
 
@@ -603,6 +641,7 @@ def simulate(
     tables["assistance"] = assist
     roster_end = np.where(death < NEVER, death + rng.integers(15, 120, P), NEVER)
     ev = rec.frame("events")
+    amounts = _amounts(amount_changes)
     return History(
         tables=tables,
         p_death=death,
@@ -612,6 +651,7 @@ def simulate(
         p_ability_new=ability_new,
         events=ev,
         facilities=facilities,
+        assistance_amounts=amounts,
     )
 
 
@@ -656,12 +696,14 @@ def _head_of(h_sel, live, hh, rel):
 
 
 def _verify(rec, rng, h_sel, days, inc, size, pc, h_std, edge_mult, assets_scale):
-    """家庭经济状况核对: the household's income as the bureau finds it (±6 %), assets, conclusion."""
+    """家庭经济状况核对: the household's income as the bureau finds it (±6 %), assets, conclusion.
+    Returns the conclusions (0 符合) and the per-capita monthly income found, as the warehouse reads it
+    (the annual income to the cent, over twelve months and the members, to the cent)."""
     n = len(h_sel)
     if n == 0:
-        return np.array([], int)
+        return np.array([], int), np.array([], float)
     found = inc[h_sel] * 12 * rng.lognormal(0, 0.06, n)
-    pcf = found / 12 / np.maximum(size[h_sel], 1)
+    pcf = np.round(np.round(found, 2) / 12 / np.maximum(size[h_sel], 1), 2)
     assets = np.round(rng.lognormal(np.log(8000), 1.2, n) * np.clip(pcf / h_std[h_sel], 0.2, 5) * assets_scale, 2)
     rich_assets = assets > 100_000
     result = np.where((pcf < edge_mult * h_std[h_sel]) & ~rich_assets, np.where(rng.random(n) < 0.92, 0, 2), 1)
@@ -676,7 +718,7 @@ def _verify(rec, rng, h_sel, days, inc, size, pc, h_std, edge_mult, assets_scale
         properties=rng.choice([0, 1, 1, 1, 2], size=n),
         verification_result=result,
     )
-    return result
+    return result, pcf
 
 
 def _settlements(

@@ -319,7 +319,8 @@ def build(
 
     # ---- identity -----------------------------------------------------------------
     p_res = np.where(outsider, rng.random(P) < 0.3, h_res[hh_safe]).astype(np.int8)
-    p_res = np.where(~outsider & (rng.random(P) < 0.04), 1 - p_res, p_res).astype(np.int8)  # a married-in spouse, say
+    # a married-in spouse, say; never the head, whose 户口性质 is the household's (h_res: its standard)
+    p_res = np.where(~outsider & (p_rel != 0) & (rng.random(P) < 0.04), 1 - p_res, p_res).astype(np.int8)
     home = rng.random(P) < np.where(p_rel == 1, 0.8, 0.92)
     region = np.where(home, HOME_REGION, NEIGHBOUR_REGIONS[rng.integers(0, len(NEIGHBOUR_REGIONS), P)])
     region = np.where(

@@ -90,7 +90,7 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, frame: object) -> Iter
 
 # warehouse/ddl/<name>.sql, in this order: the schemas, then each schema's fixed tables. Raw tables
 # follow the feed spec (ensure_raw_table); core.*, staging.<feed> and model.feature_history are built by transform/.
-SCHEMA_DDL = ("schemas", "audit", "staging", "core", "monitoring", "model")
+SCHEMA_DDL = ("schemas", "audit", "staging", "core", "monitoring", "model", "simulation")
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -113,7 +113,7 @@ def run_ddl(con: duckdb.DuckDBPyConnection, name: str) -> None:
 # finds the same skips the DDL and the migrations' checks (a night opens the warehouse dozens of times).
 _SHAPE = """SELECT hash(string_agg(concat_ws('.', schema_name, table_name, column_name, data_type), ',' ORDER BY ALL))
             FROM duckdb_columns() WHERE database_name = current_database()
-              AND schema_name IN ('raw', 'audit', 'staging', 'core', 'monitoring', 'model')"""
+              AND schema_name IN ('raw', 'audit', 'staging', 'core', 'monitoring', 'model', 'simulation')"""
 _CURRENT_SHAPES: set[tuple[str, int]] = set()
 
 

@@ -83,12 +83,17 @@ def _list(values) -> str:
     return "[" + ", ".join(_lit(v) for v in values) + "]::VARCHAR[]"
 
 
-def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> NightList:
+def build_warnings(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, own_transaction: bool = True
+) -> NightList:
     """The night's list in one transaction: a failure leaves the night's tables as they were.
     Its tables are created with the warehouse (warehouse/ddl/monitoring.sql). The townships'
     feedback was checked before (transform/monitoring/feedback.py, the asset audit/township_feedback):
-    only what stands is used."""
+    only what stands is used. ``own_transaction=False``: in the caller's (a policy simulation, which
+    rolls it back)."""
     install_macros(con)
+    if not own_transaction:
+        return _build_warnings(con, as_of, policy)
     with transaction(con):
         return _build_warnings(con, as_of, policy)
 

@@ -157,3 +157,19 @@ CREATE TABLE IF NOT EXISTS monitoring.rule_backtest (
     early_discovery   DOUBLE,
     verdict           VARCHAR NOT NULL
 );
+
+-- Fund demand under the policy in force (transform/monitoring/fund_demand.py, item 18): each night's
+-- monthly demand by programme, township, 城乡 and component, beside what the rolls pay. Figures only.
+CREATE TABLE IF NOT EXISTS monitoring.fund_demand (
+    as_of_date            DATE NOT NULL,
+    programme             VARCHAR NOT NULL,  -- 低保, 特困, 低保边缘, 临时救助, 孤儿
+    township_code         VARCHAR NOT NULL,
+    residence_type        VARCHAR NOT NULL,  -- 城镇, 农村 (the head's 户口性质), 未知
+    component             VARCHAR NOT NULL,  -- by_formula, not_on_roll, not_verified, not_eligible, off_roster, past_rate, not_in_policy
+    households            BIGINT NOT NULL,
+    eligible_households   BIGINT NOT NULL,
+    persons               BIGINT NOT NULL,
+    formula_monthly       DECIMAL(16, 2) NOT NULL,  -- 元 a month by the policy's formula
+    recorded_monthly      DECIMAL(16, 2) NOT NULL,  -- 元 a month the rolls pay (月保障金额)
+    differing_households  BIGINT NOT NULL           -- by_formula households paid other than the formula
+);
