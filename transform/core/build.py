@@ -103,6 +103,14 @@ def build_features(
     _build(con, as_of, policy, schema, restricted, features_only=True, rebuild=False, known_on=known_on)
 
 
+def rebuild_household_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> None:
+    """core.household_features again under ``policy``, from the other core tables of the same night
+    ``as_of`` (built before, under any policy: none of them reads one). A policy simulation's proposal
+    (transform/monitoring/simulation.py), in its own transaction: no other table is built again, and the
+    reasons' details name nobody (as for training)."""
+    _build(con, as_of, policy, "core", "restricted", features_only=True, rebuild=False, members_built=True)
+
+
 def _build(
     con: duckdb.DuckDBPyConnection,
     as_of: dt.date,
@@ -112,6 +120,7 @@ def _build(
     features_only: bool,
     rebuild: bool,
     known_on: dt.date | None = None,
+    members_built: bool = False,
 ) -> None:
     install_macros(con)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE SCHEMA IF NOT EXISTS {restricted}")
@@ -127,7 +136,7 @@ def _build(
         params = _parameters(as_of, policy) | in_force_dates(con, known_on) | {"known_on": known_on}
     persons = _persons(current, rel, named=not features_only)
     for table, sql in persons.values():  # read by three statements: reduced once
-        if sql:
+        if sql and not members_built:
             run_sql(con, f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params, table)
     names = (
         _placeholders(schema, restricted, rel, {f: table for f, (table, _) in persons.items()})
@@ -141,7 +150,7 @@ def _build(
         }
         | fact_tables(restricted)
     )
-    skip = NOT_FEATURES if features_only else ()
+    skip = BEFORE + NOT_FEATURES if members_built else NOT_FEATURES if features_only else ()
     for step in BEFORE:
         if step not in skip:
             run_file(con, SQL_DIR / f"{step}.sql", names, params)

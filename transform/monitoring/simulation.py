@@ -26,9 +26,9 @@ from jiuzhu.config import Proposal
 from jiuzhu.policy import Policy
 from models.compliance import compliance_problems
 from models.rules import RULES
-from transform.core.build import build_core, build_features
+from transform.core.build import build_core, rebuild_household_features
 from transform.monitoring.fund_demand import ELIGIBILITY_PROGRAMMES, by_programme, demand_summary, household_demand
-from transform.monitoring.warnings import build_warnings
+from transform.monitoring.warnings import build_hits
 from warehouse.macros import install_macros
 from warehouse.resource import registered, transaction
 
@@ -76,8 +76,8 @@ def simulate(con: duckdb.DuckDBPyConnection, as_of: dt.date, proposal: Proposal,
             build_core(con, as_of, in_force)
         before = _side(con, as_of, in_force, _hits(con, as_of))
         details = _details(con)
-        build_features(con, as_of, proposal.policy, "core", "restricted")
-        build_warnings(con, as_of, proposal.policy, own_transaction=False)
+        rebuild_household_features(con, as_of, proposal.policy)
+        build_hits(con, as_of, proposal.policy)
         after = _side(con, as_of, proposal.policy, _hits(con, as_of), scale)
     finally:
         con.execute("ROLLBACK")
@@ -236,9 +236,9 @@ def save(con: duckdb.DuckDBPyConnection, sim: Simulation, figures: dict, affecte
 
 
 def township_table(sim: Simulation, names: dict[str, str]) -> pd.DataFrame:
-    """Per township (``names``: code -> name) and 城乡: households newly eligible for 低保 and 低保边缘,
-    no longer eligible, warnings' household subjects added and removed, monthly demand in force and
-    proposed, and the difference."""
+    """Per township (``names``: code -> name) and 城乡: households newly eligible for 低保 and for
+    低保边缘, no longer eligible for each, warnings' household subjects added and removed, monthly demand
+    in force and proposed, and the difference."""
     place = sim.details.set_index("household_id")[["township_code", "residence_type"]]
     moves = eligibility_changes(sim).join(place, on="household_id")
     rules = warning_changes(sim)
@@ -248,7 +248,8 @@ def township_table(sim: Simulation, names: dict[str, str]) -> pd.DataFrame:
     counts = [
         moves[newly & (moves["tier_after"] == "低保")].groupby(keys).size().rename("newly_dibao"),
         moves[newly & (moves["tier_after"] == "低保边缘")].groupby(keys).size().rename("newly_edge"),
-        moves[~newly].groupby(keys).size().rename("no_longer"),
+        moves[~newly & (moves["tier_before"] == "低保")].groupby(keys).size().rename("no_longer_dibao"),
+        moves[~newly & (moves["tier_before"] == "低保边缘")].groupby(keys).size().rename("no_longer_edge"),
     ]
     for change in ("added", "removed"):
         subjects = rules[rules["change"] == change].drop_duplicates("subject_id")
@@ -256,7 +257,14 @@ def township_table(sim: Simulation, names: dict[str, str]) -> pd.DataFrame:
     for side, name in ((sim.before, "demand_in_force"), (sim.after, "demand_proposed")):
         counts.append(side.summary.groupby(keys)["formula_monthly"].sum().astype(float).rename(name))
     table = pd.concat(counts, axis=1).fillna(0).reset_index()
-    for column in ("newly_dibao", "newly_edge", "no_longer", "warnings_added", "warnings_removed"):
+    for column in (
+        "newly_dibao",
+        "newly_edge",
+        "no_longer_dibao",
+        "no_longer_edge",
+        "warnings_added",
+        "warnings_removed",
+    ):
         table[column] = table[column].astype(int)
     table.insert(0, "township", table["township_code"].map(names).fillna(table["township_code"]))
     table["difference"] = table["demand_proposed"] - table["demand_in_force"]

@@ -83,22 +83,43 @@ def _list(values) -> str:
     return "[" + ", ".join(_lit(v) for v in values) + "]::VARCHAR[]"
 
 
-def build_warnings(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy, own_transaction: bool = True
-) -> NightList:
+def build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> NightList:
     """The night's list in one transaction: a failure leaves the night's tables as they were.
     Its tables are created with the warehouse (warehouse/ddl/monitoring.sql). The townships'
     feedback was checked before (transform/monitoring/feedback.py, the asset audit/township_feedback):
-    only what stands is used. ``own_transaction=False``: in the caller's (a policy simulation, which
-    rolls it back)."""
+    only what stands is used."""
     install_macros(con)
-    if not own_transaction:
-        return _build_warnings(con, as_of, policy)
     with transaction(con):
         return _build_warnings(con, as_of, policy)
 
 
+def build_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> None:
+    """Only the night's rule hits (monitoring.rule_hits, rule_status) as build_warnings makes them: the
+    feeds' gates, persons outside the roster, 情况不属实 holding codes back, M01 for the households no
+    rule flags; not the rows behind them nor the warnings' episodes. In the caller's transaction (a
+    policy simulation, which rolls it back)."""
+    install_macros(con)
+    _build_hits(con, as_of, policy)
+
+
 def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> NightList:
+    not_evaluated, params = _build_hits(con, as_of, policy)
+    _sources(con, as_of, policy)
+    _episodes(con, params)
+    hits, warnings, new, escalated, resolved = con.execute(
+        """SELECT (SELECT count(*) FROM monitoring.rule_hits WHERE as_of_date = $d AND NOT suppressed),
+                  (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d),
+                  (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d AND status = 'new'),
+                  (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d AND status = 'escalated'),
+                  (SELECT count(*) FROM monitoring.resolved_warnings WHERE as_of_date = $d)""",
+        {"d": as_of},
+    ).fetchall()[0]
+    return NightList(hits, warnings, new, escalated, resolved, not_evaluated)
+
+
+def _build_hits(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Policy) -> tuple[list[tuple[str, str]], dict]:
+    """The night's rows cleared, then its rule hits and each rule's status; returns the rules not
+    evaluated (code, reason) and the parameters the episodes' SQL binds."""
     for table in NIGHT_TABLES:
         con.execute(f"DELETE FROM monitoring.{table} WHERE as_of_date = ?", [as_of])
     gate = {
@@ -128,17 +149,7 @@ def _build_warnings(con: duckdb.DuckDBPyConnection, as_of: dt.date, policy: Poli
                    SELECT ?, ?, true, NULL, count(*) FROM monitoring.rule_hits WHERE as_of_date = ? AND rule_code = ?""",
                 [as_of, rule.code, as_of, rule.code],
             )
-    _sources(con, as_of, policy)
-    _episodes(con, params)
-    hits, warnings, new, escalated, resolved = con.execute(
-        """SELECT (SELECT count(*) FROM monitoring.rule_hits WHERE as_of_date = $d AND NOT suppressed),
-                  (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d),
-                  (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d AND status = 'new'),
-                  (SELECT count(*) FROM monitoring.warnings WHERE as_of_date = $d AND status = 'escalated'),
-                  (SELECT count(*) FROM monitoring.resolved_warnings WHERE as_of_date = $d)""",
-        {"d": as_of},
-    ).fetchall()[0]
-    return NightList(hits, warnings, new, escalated, resolved, not_evaluated)
+    return not_evaluated, params
 
 
 def _household_hits_sql(rule: Rule, policy: Policy) -> str:
