@@ -12,7 +12,7 @@ import pandas as pd
 
 from assets.common import NIGHTS, WAREHOUSE_POOL, NightSettings, Warehouse, night_of
 from exports.charts import markdown_table, paired_bar_chart_png, png_markdown, stacked_bar_chart_markdown
-from exports.simulation import SimulationReport, demand_chart, ratio_chart, write_simulation
+from exports.simulation import SimulationReport, write_simulation
 from jiuzhu.config import load_policy, load_proposal, load_townships
 from jiuzhu.policy import Policy
 from models.compliance import standard_shares
@@ -41,10 +41,9 @@ def _yuan(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def fund_demand_tables(summary: pd.DataFrame, policy: Policy) -> tuple[str, str]:
-    """The UI's two tables of a night's demand: by programme (formula and rolls, monthly and annual),
-    and the reconciliation of the rolls component by component."""
-    programmes = by_programme(summary)
+def fund_demand_tables(summary: pd.DataFrame, programmes: pd.DataFrame, policy: Policy) -> tuple[str, str]:
+    """The UI's two tables of a night's demand: by programme (``programmes``: by_programme of ``summary``;
+    formula and rolls, monthly and annual), and the reconciliation of the rolls component by component."""
     by_prog = markdown_table(
         ["救助项目", "符合/在册户数", "人数", "公式测算（元/月）", "在册实发（元/月）", "公式测算（元/年）"],
         [
@@ -88,7 +87,7 @@ def fund_demand(context: dg.AssetExecutionContext, warehouse: Warehouse, night: 
             con.execute("DELETE FROM monitoring.fund_demand WHERE as_of_date = ?", [as_of])
             con.execute("INSERT INTO monitoring.fund_demand BY NAME SELECT * FROM _jz_fund_demand")
     programmes = by_programme(summary)
-    by_prog, rec = fund_demand_tables(summary, policy)
+    by_prog, rec = fund_demand_tables(summary, programmes, policy)
     chart = paired_bar_chart_png(
         list(programmes["programme"]),
         {"公式测算": list(programmes["formula_monthly"] / 1e4), "在册实发": list(programmes["recorded_monthly"] / 1e4)},
@@ -188,7 +187,7 @@ def policy_simulation(
                 )
             },
             "compliance": dg.MetadataValue.md("\n".join(f"- {p}" for p in report.compliance) or "符合第1、2条"),
-            "demand_by_programme": dg.MetadataValue.md(png_markdown(demand_chart(report), "各救助项目月度资金需求")),
+            "demand_by_programme": dg.MetadataValue.md(png_markdown(report.demand_chart, "各救助项目月度资金需求")),
             "newly_eligible_by_township": dg.MetadataValue.md(
                 stacked_bar_chart_markdown(
                     [f"{r.township} {r.residence_type}" for r in newly.itertuples(index=False)],
@@ -199,7 +198,7 @@ def policy_simulation(
                 if len(newly)
                 else "没有新增符合条件的家庭"
             ),
-            "item1_ratio": dg.MetadataValue.md(png_markdown(ratio_chart(report), "第1条：低保标准与人均消费支出")),
+            "item1_ratio": dg.MetadataValue.md(png_markdown(report.ratio_chart, "第1条：低保标准与人均消费支出")),
             "workbook": dg.MetadataValue.path(str(workbook)),
             "figures": dg.MetadataValue.path(str(figures_path)),
         }  # fmt: skip

@@ -12,7 +12,8 @@ import datetime as dt
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -23,10 +24,9 @@ from exports.excel import HEADER_FORMAT, TITLE_FORMAT, open_workbook, print_setu
 from exports.export_log import log_export
 from jiuzhu.config import load_county
 from jiuzhu.policy import key_names
+from models.compliance import StandardShare
 
 NOT_FOR_TOWNSHIPS = "仅供县民政局、县财政局分析使用，不下发镇街（名单是测算结果，不是认定结论）。"
-# item 1 for one policy: (城市/农村, monthly standard, share of consumption, allowed low, allowed high)
-Shares = list[tuple[str, float, float, float, float]]
 
 
 @dataclass
@@ -39,39 +39,36 @@ class SimulationReport:
     figures: dict  # the headline (<name>.json)
     changes: dict[str, tuple[object, object]]  # dotted key -> (in force, proposed)
     compliance: list[str]  # where the proposal falls short of items 1 and 2 (a warning, not a refusal)
-    shares_in_force: Shares
-    shares_proposed: Shares
+    shares_in_force: list[StandardShare]  # item 1 (models/compliance.py standard_shares)
+    shares_proposed: list[StandardShare]
     programmes: pd.DataFrame  # simulation.programme_table
     townships: pd.DataFrame  # simulation.township_table
     rules: pd.DataFrame  # simulation.rule_table
     households: pd.DataFrame  # simulation.affected_households
     reconciliation: pd.DataFrame  # fund_demand.reconciliation, with the component in words (text)
-    extra_titles: list[str] = field(default_factory=list)
+
+    @cached_property
+    def ratio_chart(self) -> bytes:
+        """Item 1's figure, a PNG drawn once for the workbook and the UI: each standard's share of
+        consumption, in force and proposed, against the range the proposal allows."""
+        now = {s.zh: s.share for s in self.shares_in_force}
+        rows = [(f"{s.zh}低保标准", s.low, s.high, {"现行": now[s.zh], "提案": s.share}) for s in self.shares_proposed]
+        return share_range_chart_png(rows, f"第1条：低保标准与上年度人均消费支出（提案 {self.name}）")
+
+    @cached_property
+    def demand_chart(self) -> bytes:
+        """Demand by programme, in force and proposed (a PNG, drawn once)."""
+        p = self.programmes
+        return paired_bar_chart_png(
+            list(p["programme"]),
+            {"现行政策": list(p["demand_in_force"] / 1e4), f"提案 {self.name}": list(p["demand_proposed"] / 1e4)},
+            "各救助项目月度资金需求",
+            "万元/月",
+        )
 
 
 def simulation_dir(home: Path, as_of: dt.date) -> Path:
     return home / "exports" / as_of.isoformat() / "simulation"
-
-
-def ratio_chart(report: SimulationReport) -> bytes:
-    """Item 1's figure: each standard's share of consumption, in force and proposed, against the
-    range the proposal allows."""
-    now = {zh: share for zh, _, share, _, _ in report.shares_in_force}
-    rows = [
-        (f"{zh}低保标准", low, high, {"现行": now[zh], "提案": share})
-        for zh, _, share, low, high in report.shares_proposed
-    ]
-    return share_range_chart_png(rows, f"第1条：低保标准与上年度人均消费支出（提案 {report.name}）")
-
-
-def demand_chart(report: SimulationReport) -> bytes:
-    p = report.programmes
-    return paired_bar_chart_png(
-        list(p["programme"]),
-        {"现行政策": list(p["demand_in_force"] / 1e4), f"提案 {report.name}": list(p["demand_proposed"] / 1e4)},
-        "各救助项目月度资金需求",
-        "万元/月",
-    )
 
 
 def write_simulation(
@@ -154,9 +151,11 @@ def _summary(wb, fmt, report: SimulationReport) -> None:
         lines.append(([label, now, proposed, proposed - now], "yuan"))
     lines += [([], None), (["第1条：低保标准×12 占上年度人均消费支出", "标准（元/月）", "占比", "允许范围"], "header")]
     for side, shares in (("现行", report.shares_in_force), ("提案", report.shares_proposed)):
-        for zh, monthly, share, low, high in shares:
-            outside = "" if low - 1e-9 <= share <= high + 1e-9 else "（超出范围）"
-            lines.append(([f"{side} {zh}低保标准{outside}", monthly, f"{share:.1%}", f"{low:.0%}–{high:.0%}"], None))
+        for s in shares:
+            outside = "" if s.inside else "（超出范围）"
+            lines.append(
+                ([f"{side} {s.zh}低保标准{outside}", s.monthly, f"{s.share:.1%}", f"{s.low:.0%}–{s.high:.0%}"], None)
+            )
     for row, (cells, kind) in enumerate(lines):
         for col, value in enumerate(cells):
             style = fmt[kind] if kind in ("title", "header", "alarm") or (kind and col > 0) else None
@@ -164,10 +163,10 @@ def _summary(wb, fmt, report: SimulationReport) -> None:
     print_setup(ws, f"政策测算 {report.name} {report.as_of}", repeat_to=1)
     below = len(lines) + 1
     ws.insert_image(
-        below, 0, "ratio.png", {"image_data": io.BytesIO(ratio_chart(report)), "x_scale": 0.8, "y_scale": 0.8}
+        below, 0, "ratio.png", {"image_data": io.BytesIO(report.ratio_chart), "x_scale": 0.8, "y_scale": 0.8}
     )
     ws.insert_image(
-        below + 18, 0, "demand.png", {"image_data": io.BytesIO(demand_chart(report)), "x_scale": 0.8, "y_scale": 0.8}
+        below + 18, 0, "demand.png", {"image_data": io.BytesIO(report.demand_chart), "x_scale": 0.8, "y_scale": 0.8}
     )
 
 

@@ -3,22 +3,47 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import NamedTuple
 
 from jiuzhu.policy import Policy
+
+
+class StandardShare(NamedTuple):
+    """Item 1 for one standard: its monthly amount and last year's per-capita consumption as the policy
+    file writes them, the standard's share of it over twelve months, and the allowed share."""
+
+    zh: str  # 城市, 农村
+    monthly: float
+    consumption: float
+    share: float
+    low: float
+    high: float
+
+    @property
+    def inside(self) -> bool:
+        return self.low - 1e-9 <= self.share <= self.high + 1e-9
+
+
+def standard_shares(policy: Policy) -> list[StandardShare]:
+    """Item 1 for the urban and the rural standard."""
+    std, c = asdict(policy.standards), policy.compliance
+    out = []
+    for kind, zh in (("urban", "城市"), ("rural", "农村")):
+        monthly, consumption = std[f"dibao_standard_{kind}"], std[f"consumption_per_capita_{kind}"]
+        low, high = getattr(c, f"{kind}_share_of_consumption")
+        out.append(StandardShare(zh, monthly, consumption, monthly * 12 / consumption, low, high))
+    return out
 
 
 def compliance_problems(policy: Policy) -> list[str]:
     """Every way the standards break items 1 and 2, in Chinese; empty when they comply."""
     std, c = asdict(policy.standards), policy.compliance
     problems = []
-    for kind, zh in (("urban", "城市"), ("rural", "农村")):
-        monthly, consumption = std[f"dibao_standard_{kind}"], std[f"consumption_per_capita_{kind}"]
-        share = monthly * 12 / consumption
-        lo, hi = getattr(c, f"{kind}_share_of_consumption")
-        if not lo <= share <= hi:
+    for s in standard_shares(policy):
+        if not s.low <= s.share <= s.high:
             problems.append(
-                f"{zh}低保标准 {monthly} 元/月（全年 {monthly * 12} 元）占上年度{zh}居民人均消费支出 {consumption} 元的 "
-                f"{share:.1%}，不在 {lo:.0%}–{hi:.0%} 之间（第1条）"
+                f"{s.zh}低保标准 {s.monthly} 元/月（全年 {s.monthly * 12} 元）占上年度{s.zh}居民人均消费支出 {s.consumption} 元的 "
+                f"{s.share:.1%}，不在 {s.low:.0%}–{s.high:.0%} 之间（第1条）"
             )
     ratio = std["dibao_standard_urban"] / std["dibao_standard_rural"]
     if ratio > c.max_urban_rural_ratio:
@@ -31,16 +56,3 @@ def compliance_problems(policy: Policy) -> list[str]:
         if share + 1e-9 < floor:
             problems.append(f"{level}照料护理标准为最低工资的 {share:.3f}，低于 {floor:.3f}（第2条）")
     return problems
-
-
-def standard_shares(policy: Policy) -> list[tuple[str, float, float, float, float]]:
-    """Item 1 for each standard: (城市/农村, monthly standard, its share of last year's per-capita
-    consumption over twelve months, the allowed low share, the allowed high share)."""
-    std, c = policy.standards, policy.compliance
-    out = []
-    for kind, zh in (("urban", "城市"), ("rural", "农村")):
-        monthly = float(getattr(std, f"dibao_standard_{kind}"))
-        consumption = float(getattr(std, f"consumption_per_capita_{kind}"))
-        low, high = getattr(c, f"{kind}_share_of_consumption")
-        out.append((zh, monthly, monthly * 12 / consumption, float(low), float(high)))
-    return out

@@ -9,16 +9,17 @@
 --   past_rate      临时救助: the grants of the past months, a month's average (scaled to the standard bound)
 --   not_in_policy  孤儿: an amount this policy file does not set, counted as paid
 CREATE OR REPLACE TEMP TABLE _jz_demand AS
-WITH features AS (
+WITH verified AS (
     SELECT household_id, township_code, residence_type, members, dibao_standard,
            per_capita_monthly_income AS income,
-           -- eligible by the verified income, outside 特困 (paid by its own programme)
+           -- a verified income that may decide eligibility, outside 特困 (paid by its own programme)
            per_capita_monthly_income IS NOT NULL AND coalesce(verification_result, '') <> '不符合' AND on_tekun = 0
-               AND per_capita_monthly_income < dibao_standard AS dibao_eligible,
-           per_capita_monthly_income IS NOT NULL AND coalesce(verification_result, '') <> '不符合' AND on_tekun = 0
-               AND per_capita_monthly_income >= dibao_standard
-               AND per_capita_monthly_income < $dibao_edge_multiple * dibao_standard AS edge_eligible
+               AS usable
     FROM {core}.household_features
+), features AS (
+    SELECT *, usable AND income < dibao_standard AS dibao_eligible,
+           usable AND income >= dibao_standard AND income < $dibao_edge_multiple * dibao_standard AS edge_eligible
+    FROM verified
 ), roll AS (  -- the active records of each household, by programme
     SELECT a.household_id,
            CASE WHEN a.category IN ('城市低保', '农村低保') THEN '低保' WHEN a.category = '特困供养' THEN '特困'

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import duckdb
 import pandas as pd
@@ -59,6 +60,23 @@ class Simulation:
     after: Side
     details: pd.DataFrame  # per household: township, village, 城乡, members, income, masked head ID
     compliance: list[str] = field(default_factory=list)  # where the proposal falls short of items 1, 2
+
+    # what the tables, the headline and the households' list all read, derived once
+    @cached_property
+    def tiers_in_force(self) -> pd.Series:
+        return tiers(self.before.demand)
+
+    @cached_property
+    def tiers_proposed(self) -> pd.Series:
+        return tiers(self.after.demand)
+
+    @cached_property
+    def moves(self) -> pd.DataFrame:
+        return eligibility_changes(self)
+
+    @cached_property
+    def rule_changes(self) -> pd.DataFrame:
+        return warning_changes(self)
 
 
 def simulate(con: duckdb.DuckDBPyConnection, as_of: dt.date, proposal: Proposal, in_force: Policy) -> Simulation:
@@ -120,8 +138,11 @@ def eligibility_changes(sim: Simulation) -> pd.DataFrame:
     """Households whose tier moves: household_id, tier_before, tier_after (programme names, "" none),
     and change 'newly_eligible' (into the programme of tier_after) or 'no_longer_eligible' (out of
     tier_before's)."""
-    before, after = tiers(sim.before.demand), tiers(sim.after.demand)
-    both = pd.concat([before.rename("before"), after.rename("after")], axis=1).fillna(0).astype(int)
+    both = (
+        pd.concat([sim.tiers_in_force.rename("before"), sim.tiers_proposed.rename("after")], axis=1)
+        .fillna(0)
+        .astype(int)
+    )
     moved = both[both["before"] != both["after"]].reset_index()
     return pd.DataFrame(
         {
@@ -155,7 +176,7 @@ def listed_changes(sim: Simulation) -> tuple[int, int]:
 
 def headline(sim: Simulation) -> dict:
     """The figures scripts and audits read (<name>.json): counts of households and subjects, yuan a month."""
-    moves = eligibility_changes(sim)
+    moves = sim.moves
     added, removed = listed_changes(sim)
     demand_after = float(sim.after.summary["formula_monthly"].sum()) if len(sim.after.summary) else 0.0
     demand_before = float(sim.before.summary["formula_monthly"].sum()) if len(sim.before.summary) else 0.0
@@ -180,8 +201,8 @@ def affected_households(sim: Simulation) -> pd.DataFrame:
     """The households the proposal affects, most affected first: a tier that moves, then a warning's
     rule added or removed, then the largest change of monthly demand. With what the analyst needs
     to see of each (details: the head's ID number masked)."""
-    moves = eligibility_changes(sim).set_index("household_id")
-    rules = warning_changes(sim)
+    moves = sim.moves.set_index("household_id")
+    rules = sim.rule_changes
     rules = rules[rules["subject_type"] == "household"].rename(columns={"subject_id": "household_id"})
     added = rules[rules["change"] == "added"].groupby("household_id")["rule_code"].agg(sorted)
     removed = rules[rules["change"] == "removed"].groupby("household_id")["rule_code"].agg(sorted)
@@ -191,9 +212,8 @@ def affected_households(sim: Simulation) -> pd.DataFrame:
     changed = demand.index[demand["demand_in_force"] != demand["demand_proposed"]]
     ids = sorted(set(moves.index) | set(added.index) | set(removed.index) | set(changed))
     out = pd.DataFrame({"household_id": ids}).set_index("household_id")
-    current = tiers(sim.before.demand).map(lambda t: TIERS[t])
-    out["tier_in_force"] = moves["tier_before"].reindex(out.index).fillna(current.reindex(out.index)).fillna("")
-    out["tier_proposed"] = moves["tier_after"].reindex(out.index).fillna(out["tier_in_force"])
+    for column, tier in (("tier_in_force", sim.tiers_in_force), ("tier_proposed", sim.tiers_proposed)):
+        out[column] = [TIERS[t] for t in tier.reindex(out.index).fillna(0).astype(int)]
     empty: list[str] = []
     out["rules_added"] = [added.get(h, empty) for h in out.index]
     out["rules_removed"] = [removed.get(h, empty) for h in out.index]
@@ -240,8 +260,8 @@ def township_table(sim: Simulation, names: dict[str, str]) -> pd.DataFrame:
     低保边缘, no longer eligible for each, warnings' household subjects added and removed, monthly demand
     in force and proposed, and the difference."""
     place = sim.details.set_index("household_id")[["township_code", "residence_type"]]
-    moves = eligibility_changes(sim).join(place, on="household_id")
-    rules = warning_changes(sim)
+    moves = sim.moves.join(place, on="household_id")
+    rules = sim.rule_changes
     rules = rules[rules["subject_type"] == "household"].join(place, on="subject_id")
     keys = ["township_code", "residence_type"]
     newly = moves["change"] == "newly_eligible"
@@ -273,7 +293,7 @@ def township_table(sim: Simulation, names: dict[str, str]) -> pd.DataFrame:
 
 def rule_table(sim: Simulation) -> pd.DataFrame:
     """Per rule (RULES' order): its hits in force and proposed, the hits added and removed."""
-    changes = warning_changes(sim)
+    changes = sim.rule_changes
     rows = []
     for rule in RULES:
         mine = changes[changes["rule_code"] == rule.code]
