@@ -162,6 +162,23 @@ def test_a_changed_or_missing_person_key_is_a_clear_error(family, monkeypatch):
         load_key(Path(family.warehouse.parent) / "elsewhere")
 
 
+def test_each_id_number_is_keyed_once_and_a_new_key_keys_everyone_again(family, monkeypatch):
+    night(family, dt.date(2026, 11, 28))
+    with connect(family.warehouse, read_only=True) as con:
+        kept = dict(con.execute("SELECT id_number, person_key FROM restricted.person_keys").fetchall())
+        tonight = dict(con.execute("SELECT id_number, person_key FROM restricted.person_ids").fetchall())
+    assert tonight and all(kept[id18] == key == pkey(family, id18) for id18, key in tonight.items())
+    # a deliberate re-keying (the fingerprint reset, another key): no key of the old one is read again
+    with connect(family.warehouse) as con:
+        con.execute("DELETE FROM core.key_fingerprint")
+    monkeypatch.setenv("JIUZHU_PERSON_KEY", "ab" * 32)
+    night(family, dt.date(2026, 11, 29))
+    with connect(family.warehouse, read_only=True) as con:
+        rekeyed = dict(con.execute("SELECT id_number, person_key FROM restricted.person_ids").fetchall())
+    assert rekeyed.keys() == tonight.keys()
+    assert all(key == person_key(bytes.fromhex("ab" * 32), id18) != tonight[id18] for id18, key in rekeyed.items())
+
+
 def test_a_quarantined_id_gets_a_suggestion_not_a_join(family):
     broken = WIFE[:17] + ("0" if WIFE[17] != "0" else "1")
     family.write(

@@ -25,6 +25,12 @@ KEY_FILE = Path("secrets") / "person_key.hex"
 _PROBE = b"jiuzhu person_key check"
 
 
+# Each ID number's key, computed once (transform/core/person_ids.sql): valid for the key the warehouse's
+# fingerprint stands for, and forgotten when a warehouse takes a key for the first time (a re-keying).
+KEY_CACHE_SCHEMA = "restricted"
+KEY_CACHE = f"{KEY_CACHE_SCHEMA}.person_keys"
+
+
 class PersonKeyError(RuntimeError):
     """The person key is missing or is not the key this warehouse was built with."""
 
@@ -85,6 +91,7 @@ def install(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
         )
     if not stored:
         con.execute("INSERT INTO core.key_fingerprint (fingerprint, created_at) VALUES (?, now()::TIMESTAMP)", [mine])
+        con.execute(f"DROP TABLE IF EXISTS {KEY_CACHE}")  # keys of another key, if any: none may be read
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()
     block = block.ljust(64, b"\0")
     ipad = bytes(b ^ 0x36 for b in block).hex()

@@ -94,13 +94,14 @@ SCHEMA_DDL = ("schemas", "audit", "staging", "core", "monitoring", "model", "sim
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether ``schema.name`` is a table of the warehouse (the current database)."""
-    schema, name = table.split(".")
+    """Whether ``schema.name`` is a table of the warehouse (the current database), or ``database.schema.name``
+    one of another database attached (model training's month ends are built in memory)."""
+    *database, schema, name = table.split(".")
     return bool(
         con.execute(
             """SELECT count(*) FROM duckdb_tables()
-               WHERE database_name = current_database() AND schema_name = ? AND table_name = ?""",
-            [schema, name],
+               WHERE database_name = coalesce(?, current_database()) AND schema_name = ? AND table_name = ?""",
+            [database[0] if database else None, schema, name],
         ).fetchall()[0][0]
     )
 

@@ -46,6 +46,7 @@ from transform.hardship import hardship_petitions
 from transform.sql import policy_number, run_file, run_sql
 from transform.staging.build import persons_sql, persons_table
 from warehouse.macros import install_macros
+from warehouse.person_key import KEY_CACHE, KEY_CACHE_SCHEMA
 
 SQL_DIR = Path(__file__).resolve().parent
 FEATURES_DIR = SQL_DIR  # where the features_<department>.sql are found
@@ -123,7 +124,8 @@ def _build(
     members_built: bool = False,
 ) -> None:
     install_macros(con)
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE SCHEMA IF NOT EXISTS {restricted}")
+    for name in (schema, restricted, KEY_CACHE_SCHEMA):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
     features = _features()
     person = [_person_table(path) for path, _ in features]
     household = [table for _, tables in features for table in tables if table.startswith("_jz_household_")]
@@ -256,6 +258,7 @@ def _placeholders(schema: str, restricted: str, rel: dict[str, str], persons: di
         | {
             "core": schema,
             "restricted": restricted,
+            "person_keys": KEY_CACHE,  # every night's and every training month end's (person_ids.sql)
             # each petition known on the night, keyed, with whether it says hardship (R08)
             "hardship_petitions": hardship_petitions(keyed["xf_petitions"]),
             "id_numbers": " UNION ".join(f"SELECT id_number FROM {persons[f]}" for f in with_ids),
