@@ -5,7 +5,9 @@ value (dates, the policy's numbers and lists) is a parameter bound by name (``$a
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +28,11 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict, where: str =
         if unknown:
             raise KeyError(f"{where} uses ${', $'.join(sorted(unknown))}: not a value its builder binds")
         con.execute(statement, {name: params[name] for name in statement.named_parameters})
+
+
+def dates_sql(dates: Iterable[dt.date]) -> str:
+    """Dates as SQL literals, for a view or a filter the scan can skip blocks by (NULL: none)."""
+    return ", ".join(f"DATE '{d.isoformat()}'" for d in dates) or "NULL"
 
 
 def policy_number(value):

@@ -17,6 +17,7 @@ import duckdb
 from models.income import FRESH_DAYS
 from models.risk import MAX_FIT_ROWS, WEIGHT, negative_rate, split_dates
 from transform.model.history import FEATURES, MEMBERS, ensure_history, reconstructed_from, records_from
+from transform.sql import dates_sql
 from warehouse.resource import table_exists
 
 HORIZON_MONTHS = 6
@@ -95,14 +96,9 @@ def build_training_rows(
         f"""CREATE OR REPLACE VIEW {ROWS} AS
             SELECT f.*, p.household_id IS NOT NULL AS label
             FROM {FEATURES} f LEFT JOIN {POSITIVES} p USING (as_of_date, household_id)
-            WHERE f.as_of_date IN ({_dates_sql(dates)})"""
+            WHERE f.as_of_date IN ({dates_sql(dates)})"""
     )
     return con.execute(f"SELECT count(*) FROM {ROWS}").fetchall()[0][0], built
-
-
-def _dates_sql(dates: list[dt.date]) -> str:
-    """Dates as SQL literals, for a view (NULL: none)."""
-    return ", ".join(f"DATE '{d.isoformat()}'" for d in dates) or "NULL"
 
 
 def outcomes_sql(nights: str) -> str:
@@ -160,13 +156,13 @@ def sample_training_rows(con: duckdb.DuckDBPyConnection, seed: int = SEED, max_r
             FROM {ROWS}
         )
         SELECT * EXCLUDE (sampled),
-               CASE WHEN as_of_date IN ({_dates_sql(test_dates)}) THEN 0.0
+               CASE WHEN as_of_date IN ({dates_sql(test_dates)}) THEN 0.0
                     WHEN label THEN 1.0 WHEN sampled THEN {1 / rate!r} ELSE 0.0 END AS {WEIGHT}
         FROM drawn
-        WHERE label OR sampled OR as_of_date IN ({_dates_sql([*train_dates[-1:], *test_dates])})
+        WHERE label OR sampled OR as_of_date IN ({dates_sql([*train_dates[-1:], *test_dates])})
            OR (verification_date >= as_of_date - INTERVAL {FRESH_DAYS} DAY AND per_capita_monthly_income >= 0)"""
     )
     return (
         rows
-        + con.execute(f"SELECT count(*) FROM {ROWS} WHERE as_of_date IN ({_dates_sql(test_dates)})").fetchall()[0][0]
+        + con.execute(f"SELECT count(*) FROM {ROWS} WHERE as_of_date IN ({dates_sql(test_dates)})").fetchall()[0][0]
     )

@@ -29,6 +29,7 @@ from jiuzhu.policy import Policy
 from models.rules import FEATURE_RULES, MODEL_RULE, TONGLING_CONVERSION, level_text, render
 from transform.model.history import FEATURES, NIGHTS
 from transform.model.training import HORIZON_MONTHS, outcomes_sql
+from transform.sql import dates_sql
 
 ALL = "ALL"  # the row of the list as a whole
 REVIEW_LEVEL = "复核"  # rules that check existing records: their outcome is a review, not an entry
@@ -76,7 +77,7 @@ def _flags_sql(month_ends: list[dt.date], policy_of: Callable[[dt.date], Policy]
         by_policy.setdefault(id(policy), (policy, []))[1].append(d)
     parts = []
     for policy, dates in by_policy.values():
-        listed = ", ".join(f"DATE '{d.isoformat()}'" for d in dates)
+        listed = dates_sql(dates)
         for rule in FEATURE_RULES:
             parts.append(
                 f"SELECT as_of_date, household_id, '{rule.code}' AS rule_code FROM {FEATURES} f "

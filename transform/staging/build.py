@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import duckdb
 
 from jiuzhu.config import Feed
+from transform.sql import dates_sql
 from transform.staging.spec_sql import LINEAGE, original_values_json, output_columns, standardise_sql
 from warehouse.macros import install_macros, macro_sql
 from warehouse.resource import quote_ident as q
@@ -261,7 +262,7 @@ def _catch_up(
            WHERE extract_date IS NOT NULL ORDER BY 1""",
         {"feed": feed.name},
     ).fetchall()
-    changed = f"extract_date IN ({', '.join(f'DATE {d.isoformat()!r}' for (d,) in dates)})" if dates else "false"
+    changed = f"extract_date IN ({dates_sql(d for (d,) in dates)})" if dates else "false"
     any_changed = bool(dates)
     if feed.kind == "incremental":
         # keys whose versions are about to be removed: their earlier versions may stand again
