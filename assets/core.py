@@ -107,6 +107,8 @@ def core_as_of(context: dg.AssetExecutionContext, warehouse: Warehouse, night: N
         "household_members": {"persons_in_two_households": report.multi_household_persons},
         "linkage_suggestions": {"quarantined_rows_with_a_suggestion": report.rows_with_linkage_suggestions},
         "household_features": {
+            # the others' rows carried over from the night before, as_of_date advanced (transform/core/delta.py)
+            "computed_tonight": dg.MetadataValue.int(report.features_computed),
             "preview": dg.MetadataValue.md(
                 markdown_table([c for c, _ in PREVIEW_FEATURES], preview)
                 + f"\n\n前 {len(preview)} 户（按户编号），只列不涉及健康的数值特征；不含姓名、身份证号、地址。"

@@ -90,7 +90,18 @@ def _jiuzhu() -> str:
 def night(landing: Path, home: Path, as_of: dt.date, log: Path) -> dict:
     """One `jiuzhu run` in its own process: its wall time, each step's time and its peak RSS."""
     figures = _timed(["run", "--landing", str(landing), "--home", str(home), "--as-of", as_of.isoformat()], log)
-    return {"as_of": as_of.isoformat()} | figures
+    return {"as_of": as_of.isoformat()} | figures | (_features_computed(home) if figures["exit_code"] == 0 else {})
+
+
+def _features_computed(home: Path) -> dict:
+    """How many households' features the night computed; the others were carried over (transform/core/delta.py)."""
+    from warehouse.resource import connect
+
+    with connect(home / "warehouse.duckdb", read_only=True) as con:
+        rows = con.execute(
+            "SELECT computed, (SELECT count(*) FROM core.household_features) FROM core.features_state"
+        ).fetchall()
+    return {"features_computed": rows[0][0], "households": rows[0][1]} if rows else {}
 
 
 def _timed(arguments: list[str], log: Path) -> dict:
@@ -247,6 +258,8 @@ def _print(name: str, figures: dict, floor_seconds: float | None) -> None:
     ratio = f", {figures['wall_seconds'] / floor_seconds:.1f}× the floor" if floor_seconds else ""
     ok = "" if figures["exit_code"] == 0 else f"  EXIT {figures['exit_code']} (see {figures['log']})"
     print(f"{name:>10}: {figures['wall_seconds']:8.1f} s  peak {figures['peak_rss_mib']:7.0f} MiB{ratio}{ok}")
+    if "features_computed" in figures:
+        print(f"{'':>10}  features computed: {figures['features_computed']:,} of {figures['households']:,} households")
     slow = ", ".join(f"{k} {v:.1f}" for k, v in figures["slowest_steps"].items())
     if slow:
         print(f"{'':>10}  slowest steps (s): {slow}")

@@ -5,12 +5,17 @@ standardises only the new files and keeps its training month ends), home B with 
 --rebuild` (every feed restandardised from all of raw, every night). After every night both hold the
 same staging rows, quarantine, core, scores, rule hits and warnings, through:
 
-- a late file: settlements dated before the first night, delivered before the second;
+- a late file: settlements dated before the first night, delivered before the last;
 - corrections: the same settlements again in it, with larger amounts (a later extract of the key),
-  and a late insurance file taking back contributions the nights had added up;
+  and a late insurance file, delivered before the second night, taking back contributions the
+  nights had added up;
 - a settlement reversal (原结算编号 naming a settlement already delivered);
-- a roster change: the month's new roster snapshot in force on the third night;
+- a roster change: the month's new roster snapshot in force on the last night;
 - birthdays: members crossing 16, 18 or 60 between the nights.
+
+The last night follows the one before by a day: the incremental home computes the features of the
+households whose inputs changed or whose windows moved past a record, and carries the others over
+(transform/core/delta.py); the rebuilt home computes every household. Their tables are the same.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pipelines.cli import main
 from warehouse.resource import connect
 
 AS_OF = dt.date(2026, 11, 28)
-NIGHTS = [AS_OF - dt.timedelta(days=14), AS_OF - dt.timedelta(days=7), AS_OF]
+NIGHTS = [AS_OF - dt.timedelta(days=14), AS_OF - dt.timedelta(days=7), AS_OF - dt.timedelta(days=1), AS_OF]
 HOUSEHOLDS, MONTHS = 400, 18  # test_operations' county: its model trains, and M01 warns
 COMPARED = [
     "audit.quarantine",
@@ -124,22 +129,32 @@ def staging_tables(home: Path) -> list[str]:
         ]
 
 
+def features_computed(home: Path) -> tuple[int, int]:
+    """The households whose features the latest night computed, and all the night's households."""
+    with connect(home / "warehouse.duckdb", read_only=True) as con:
+        return con.execute(
+            "SELECT computed, (SELECT count(*) FROM core.household_features) FROM core.features_state"
+        ).fetchall()[0]
+
+
 def ages(home: Path) -> dict[str, int]:
     with connect(home / "warehouse.duckdb", read_only=True) as con:
         return dict(con.execute("SELECT person_key, age FROM core.household_members").fetchall())
 
 
-@pytest.mark.slow  # a county, six nights
+@pytest.mark.slow  # a county, eight nights
 def test_incremental_nights_equal_rebuilding_every_night(county, tmp_path):
     incremental, rebuilt = tmp_path / "incremental", tmp_path / "rebuilt"
     landing = tmp_path / "landing"
     shutil.copytree(county, landing)
     crossed: set[int] = set()
     members_before: dict[str, int] = {}
+    roster_changed = False
     for i, night in enumerate(NIGHTS):
         if i == 1:
-            assert late_corrections_and_a_reversal(landing, incremental) == 31
             assert late_insurance_correction(landing, incremental) == 20
+        if i == len(NIGHTS) - 1:  # on a night that computes some households only
+            assert late_corrections_and_a_reversal(landing, incremental) == 31
         run(landing, incremental, night, rebuild=False)
         run(landing, rebuilt, night, rebuild=True)
         for name in staging_tables(rebuilt) + COMPARED:
@@ -152,10 +167,14 @@ def test_incremental_nights_equal_rebuilding_every_night(county, tmp_path):
             for t in (16, 18, 60)
             if members_before[key] < t <= age
         }
-        if i == 2:  # the new roster snapshot: households gained or lost members
-            assert set(now) != set(members_before)
+        roster_changed |= i > 0 and set(now) != set(members_before)  # households gained or lost members
         members_before = now
+        computed, households = features_computed(incremental)
+        assert features_computed(rebuilt) == (households, households)
+        if i == len(NIGHTS) - 1:  # a day after the night before, the new roster in force: some households
+            assert 0 < computed < households / 3, (computed, households)
     assert crossed, "no member crossed 16, 18 or 60 between the nights: the county cannot show it"
+    assert roster_changed, "no new roster snapshot between the nights: the county cannot show it"
     with connect(incremental / "warehouse.duckdb", read_only=True) as con:
         # the late file was standardised, corrections and reversal included, and scores were given
         late = con.execute(

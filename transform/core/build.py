@@ -41,6 +41,7 @@ import duckdb
 from jiuzhu.config import FALLBACK_TOWNSHIP, ROSTER_FEED, load_feeds, load_linkage, load_townships
 from jiuzhu.policy import Policy
 from transform.as_of import current_feeds, in_force_dates, reconstructed_relations, relations
+from transform.core import delta
 from transform.core.facts import ensure_facts, fact_tables
 from transform.hardship import hardship_petitions
 from transform.sql import policy_number, run_file, run_sql
@@ -63,6 +64,7 @@ class CoreReport:
     outside_roster: int
     multi_household_persons: int
     rows_with_linkage_suggestions: int
+    features_computed: int  # households whose features were computed tonight; the others carried over
 
 
 def build_core(
@@ -79,13 +81,14 @@ def build_core(
     schemas so that tonight's tables are never overwritten (build_features). ``rebuild``: the
     facts added up again even where their stamp holds (transform/core/facts.py).
     """
-    _build(con, as_of, policy, schema, restricted, features_only=False, rebuild=rebuild)
+    computed = _build(con, as_of, policy, schema, restricted, features_only=False, rebuild=rebuild)
     counts = con.execute(
         f"""SELECT (SELECT count(*) FROM {schema}.persons_outside_roster),
                    (SELECT count(DISTINCT person_key) FROM {schema}.household_members WHERE households_count > 1),
                    (SELECT count(DISTINCT (feed, file_name, row_number)) FROM {schema}.linkage_suggestions)"""
     ).fetchall()[0]
-    return CoreReport(*counts)
+    outside, multi, suggestions = counts
+    return CoreReport(outside, multi, suggestions, computed)
 
 
 def build_features(
@@ -122,7 +125,8 @@ def _build(
     rebuild: bool,
     known_on: dt.date | None = None,
     members_built: bool = False,
-) -> None:
+) -> int:
+    """Build <schema>.*; the households whose features were computed (the others carried over: delta.py)."""
     install_macros(con)
     for name in (schema, restricted, KEY_CACHE_SCHEMA):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
@@ -153,26 +157,104 @@ def _build(
         | fact_tables(restricted)
     )
     skip = BEFORE + NOT_FEATURES if members_built else NOT_FEATURES if features_only else ()
+    # tonight's night of core: the households whose inputs did not change keep last night's features
+    # (a night rebuilt from scratch computes every household, and leaves the state the next night starts from)
+    nightly = schema == "core" and not (features_only or members_built)
+    sql_files = sorted(set(SQL_DIR.glob("*.sql")) | {path for path, _ in features})
+    stamp = delta.stamp(con, sql_files, params) if nightly else ""
+    before = delta.previous(con, stamp, as_of) if nightly and not rebuild else None
+    if nightly:
+        delta.forget(con)
+    if before is not None:
+        delta.keep_before(con)
     for step in BEFORE:
         if step not in skip:
             run_file(con, SQL_DIR / f"{step}.sql", names, params)
-    ensure_facts(con, as_of, restricted, names, params, rebuild)  # after person_ids: facts are keyed by person_key
-    for path, _ in features:
-        run_file(con, path, names, params)
-    _check_features(con, schema, person, household)
+    # after person_ids: facts are keyed by person_key; one added up again may change every household
+    facts_built = ensure_facts(con, as_of, restricted, names, params, rebuild)
+    windowed = [path for path, _ in features] + [SQL_DIR / "household_features.sql"]
+    again = delta.changed_households(con, before, as_of, windowed, params) if before and not facts_built else None
+    try:
+        ff = FeaturesFiles(features, person, household)
+        if again is not None:
+            _features_of_some(con, as_of, names, params, ff)
+        else:
+            _features_of_all(con, schema, names, params, ff)
+    finally:
+        temps = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary "
+            "AND (starts_with(table_name, '_jz_features') OR starts_with(table_name, '_jz_household') "
+            "OR starts_with(table_name, '_jz_persons') OR starts_with(table_name, '_jz_before') "
+            f"OR table_name IN ('{delta.DIRTY}', '_jz_moved_dates', '_jz_files_before'))"
+        )
+        for (temp,) in temps.fetchall():  # each member's health and other facts, ID numbers: gone once added up
+            con.execute(f"DROP TABLE {temp}")
     for step in AFTER:
-        if step not in skip:
+        if step not in skip and step != "household_features":
             run_file(con, SQL_DIR / f"{step}.sql", names, params)
-    added = [c for table in household for c in _columns(con, table) if c != "household_id"]
+    computed = again if again is not None else _count(con, f"{schema}.household_features")
+    if nightly:
+        delta.remember(con, as_of, stamp, computed)
+    return computed
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+@dataclass(frozen=True)
+class FeaturesFiles:
+    """The features files in the order they run (_features), and the temp tables they create: per person
+    (_jz_features_<department>) and per household (_jz_household_<department>)."""
+
+    files: list[tuple[Path, list[str]]]
+    person: list[str]
+    household: list[str]
+
+
+def _features_of_all(
+    con: duckdb.DuckDBPyConnection, schema: str, names: dict[str, str], params: dict, ff: FeaturesFiles
+) -> None:
+    """Every household's features into <schema>.household_features."""
+    for path, _ in ff.files:
+        run_file(con, path, names, params)
+    _check_features(con, schema, ff.person, ff.household)
+    run_file(con, SQL_DIR / "household_features.sql", names, params)
+    added = [c for table in ff.household for c in _columns(con, table) if c != "household_id"]
     if added and _columns(con, f"{schema}.household_features")[-len(added) :] != added:  # DuckDB would rename: x_1
-        raise ValueError(f"a column of {', '.join(household)} has a name {schema}.household_features already uses")
-    temps = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE temporary "
-        "AND (starts_with(table_name, '_jz_features') OR starts_with(table_name, '_jz_household') "
-        "OR starts_with(table_name, '_jz_persons'))"
-    )
-    for (temp,) in temps.fetchall():  # each member's health and other facts, ID numbers: gone once added up
-        con.execute(f"DROP TABLE {temp}")
+        raise ValueError(f"a column of {', '.join(ff.household)} has a name {schema}.household_features already uses")
+
+
+def _features_of_some(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, names: dict[str, str], params: dict, ff: FeaturesFiles
+) -> None:
+    """The features of the households delta.changed_households chose, computed from their own rows of
+    core's tables (copied into temp tables: a simulation builds core in a transaction, which may write
+    one database only) and every other table as it is. core.household_features then holds them and the
+    others' rows of the night before, as_of_date advanced (one statement)."""
+    copies = {
+        "household_members": f"SELECT * FROM core.household_members SEMI JOIN {delta.DIRTY} USING (household_id)",
+        "households": f"SELECT * FROM core.households SEMI JOIN {delta.DIRTY} USING (household_id)",
+        # a member's records under any household (what is paid to the person), and the households' own
+        "assistance": f"""SELECT * FROM core.assistance
+                          WHERE household_id IN (SELECT household_id FROM {delta.DIRTY})
+                             OR person_key IN (SELECT person_key FROM temp.main.household_members)""",
+    }
+    try:
+        for table, sql in copies.items():
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+        some = names | {"core": "temp.main", "table_kind": "TEMP TABLE"}
+        _features_of_all(con, "temp.main", some, params, ff)
+        con.execute(
+            f"""CREATE OR REPLACE TABLE core.household_features AS
+                SELECT * REPLACE ($as_of AS as_of_date) FROM core.household_features
+                ANTI JOIN {delta.DIRTY} USING (household_id)
+                UNION ALL BY NAME SELECT * FROM temp.main.household_features""",
+            {"as_of": as_of},
+        )
+    finally:
+        for table in [*copies, "household_features"]:
+            con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
 
 
 def _person_table(path: Path) -> str:
@@ -257,6 +339,8 @@ def _placeholders(schema: str, restricted: str, rel: dict[str, str], persons: di
         | {f"{name}_rows": rel[name] for name in with_ids}  # by ID number: to read a few persons' rows
         | {
             "core": schema,
+            "all_members": f"{schema}.household_members",  # the whole roster, whichever households are computed
+            "table_kind": "TABLE",
             "restricted": restricted,
             "person_keys": KEY_CACHE,  # every night's and every training month end's (person_ids.sql)
             # each petition known on the night, keyed, with whether it says hardship (R08)

@@ -12,7 +12,7 @@ WITH petitions AS (
            list(DISTINCT petition_category ORDER BY petition_category) FILTER (WHERE petition_category IS NOT NULL) AS petition_categories
     FROM {hardship_petitions}
     WHERE registration_date <= $as_of AND registration_date > $as_of - INTERVAL ($petition_window_days) DAY
-      AND person_key IS NOT NULL
+      AND person_key IN (SELECT person_key FROM {core}.household_members)
     GROUP BY person_key
 )
 SELECT person_key, coalesce(p.petitions_90d, 0) AS petitions_90d,

@@ -21,8 +21,9 @@ WITH settlements AS (  -- added up by ID number, then keyed: a row per person jo
                                   AND settlement_date <= $as_of - INTERVAL ($outpatient_recent_months) MONTH
                                   AND visit_type = '普通门诊' AND reverses IS NULL) AS outpatient_prev_6m
         FROM {yb_settlements_rows}
-        -- older than every window above: counts nowhere
-        WHERE settlement_date <= $as_of
+        -- older than every window above: counts nowhere; nor does anyone but the members read
+        WHERE id_number IN (SELECT k.id_number FROM {core}.household_members JOIN {restricted}.person_ids k USING (person_key))
+          AND settlement_date <= $as_of
           AND settlement_date > $as_of - INTERVAL (greatest($medical_window_months, $inpatient_months, 2 * $trend_months,
                                                             $outpatient_recent_months + $outpatient_baseline_months)) MONTH
         GROUP BY id_number

@@ -3,8 +3,10 @@
 -- features_<department>.sql, which build.py joins in below. The columns listed here come
 -- first, in this order; after them come the columns of every _jz_household_<department> a
 -- features file creates, file by file. A new feed's facts, and their sums per household, are
--- written in its own features file, not here (transform/core/build.py says how).
-CREATE OR REPLACE TABLE {core}.household_features AS
+-- written in its own features file, not here (transform/core/build.py says how). A night that computes
+-- some households only (transform/core/delta.py) reads their rows of core's tables from temp tables
+-- ({core}: temp.main) and writes a temp table ({table_kind}: TEMP TABLE).
+CREATE OR REPLACE {table_kind} {core}.household_features AS
 WITH members AS (  -- each member, with every department's facts
     -- members are listed by ID number (member_order), never by the keyed person_key: a county with
     -- another person key would otherwise see the same members in another order
@@ -116,9 +118,10 @@ WITH members AS (  -- each member, with every department's facts
                              || CASE WHEN f.households_count > 1 THEN '，名册中同在户编号 ' || r.roster_households ELSE '' END
                    ORDER BY f.member_order) FILTER (WHERE f.double_recipient), '人') AS double_assistance_detail
     FROM f
-    -- every 户编号 whose roster lists the person (R10: one person in two households)
+    -- every 户编号 whose roster lists the person (R10: one person in two households): the whole roster's,
+    -- also when only some households are computed again (transform/core/delta.py)
     LEFT JOIN (SELECT person_key, string_agg(household_id, '、' ORDER BY household_id) AS roster_households
-               FROM {core}.household_members WHERE households_count > 1 GROUP BY person_key) r USING (person_key)
+               FROM {all_members} WHERE households_count > 1 GROUP BY person_key) r USING (person_key)
     WHERE f.petition_categories IS NOT NULL OR f.hardship_phrase IS NOT NULL OR f.uncovered_severe_disability OR f.uncovered_serious_illness
        OR f.earner_died_recently OR f.first_serious_illness_recent OR f.contributor_newly_unemployed
        OR f.deceased_recipient OR f.double_recipient
