@@ -30,6 +30,15 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: dict, where: str =
         con.execute(statement, {name: params[name] for name in statement.named_parameters})
 
 
+def hashed_rows(table: str, keys: Iterable[str], hash_name: str) -> str:
+    """A SELECT of each row's ``keys`` and a hash of every column but as_of_date (the night the row was
+    built for): a row hashing as the night before is the same row carried over."""
+    return (
+        f"SELECT {', '.join(f'x.{k}' for k in keys)}, hash(x) AS {hash_name} "
+        f"FROM (SELECT COLUMNS(c -> c <> 'as_of_date') FROM {table}) x"
+    )
+
+
 def dates_sql(dates: Iterable[dt.date]) -> str:
     """Dates as SQL literals, for a view or a filter the scan can skip blocks by (NULL: none)."""
     return ", ".join(f"DATE '{d.isoformat()}'" for d in dates) or "NULL"

@@ -184,8 +184,8 @@ def _build(
         temps = con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE temporary "
             "AND (starts_with(table_name, '_jz_features') OR starts_with(table_name, '_jz_household') "
-            "OR starts_with(table_name, '_jz_persons') OR starts_with(table_name, '_jz_before') "
-            f"OR table_name IN ('{delta.DIRTY}', '_jz_moved_dates', '_jz_files_before'))"
+            "OR starts_with(table_name, '_jz_persons') "
+            f"OR table_name IN ({', '.join(repr(t) for t in delta.TEMPS)}))"
         )
         for (temp,) in temps.fetchall():  # each member's health and other facts, ID numbers: gone once added up
             con.execute(f"DROP TABLE {temp}")

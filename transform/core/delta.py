@@ -39,17 +39,19 @@ import duckdb
 
 from jiuzhu.config import load_feeds
 from transform.hardship import CLASSIFIER_IN_FORCE, hardship_petitions
-from transform.sql import PLACEHOLDER, run_sql
+from transform.sql import PLACEHOLDER, hashed_rows, run_sql
 from warehouse.resource import table_exists
 
 STATE = "core.features_state"  # the night core.household_features stands for, and what it was built from
 DIRTY = "_jz_households_again"  # tonight's households to compute again (temp)
+MOVED, FILES_BEFORE = "_jz_moved_dates", "_jz_files_before"  # the dates windows moved past; the last night's files
 BEFORE_TABLES = {  # core's tables built before the features, by the keys that say whose row it is
     "household_members": ("household_id", "person_key"),
     "persons": ("person_key",),
     "households": ("household_id",),
     "assistance": ("household_id", "person_key"),
 }
+TEMPS = (DIRTY, MOVED, FILES_BEFORE, *(f"_jz_before_{table}" for table in BEFORE_TABLES))  # dropped by core
 # values that differ every night, and whose effect the rows and dates above find
 NIGHTLY = re.compile(r"^(as_of|as_of_month|in_force_\w+)$")
 MAX_GAP_DAYS = 62
@@ -92,7 +94,7 @@ def previous(con: duckdb.DuckDBPyConnection, stamp_now: str, as_of: dt.date) -> 
     ).fetchall()[0][0]
     if gone:  # a file replaced by another delivery: its rows went without a trace of whose they were
         return None
-    con.execute("CREATE OR REPLACE TEMP TABLE _jz_files_before AS SELECT unnest(?::BIGINT[]) AS file_id", [files])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {FILES_BEFORE} AS SELECT unnest(?::BIGINT[]) AS file_id", [files])
     return night
 
 
@@ -112,14 +114,9 @@ def remember(con: duckdb.DuckDBPyConnection, as_of: dt.date, stamp_now: str, com
 def keep_before(con: duckdb.DuckDBPyConnection) -> None:
     """Last night's rows of the tables core rebuilds first, each as its keys and a hash of the rest."""
     for table, keys in BEFORE_TABLES.items():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _jz_before_{table} AS {_hashed(table, keys)}")
-
-
-def _hashed(table: str, keys: tuple[str, ...]) -> str:
-    return (
-        f"SELECT {', '.join(f'x.{k}' for k in keys)}, hash(x) AS row_hash "
-        f"FROM (SELECT COLUMNS(c -> c <> 'as_of_date') FROM core.{table}) x"
-    )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _jz_before_{table} AS {hashed_rows(f'core.{table}', keys, 'row_hash')}"
+        )
 
 
 def windows(sql_files: list[Path], params: dict) -> set[tuple[str, int, str, str]]:
@@ -174,7 +171,7 @@ def changed_households(
     # days added to lo - w and to hi - w for the first and the last date
     edges = {"after": (1, 1), "before": (0, 0), "both": (0, 1)}
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _jz_moved_dates AS SELECT feed, d FROM (VALUES (NULL::VARCHAR, NULL::DATE)) t(feed, d) "
+        f"CREATE OR REPLACE TEMP TABLE {MOVED} AS SELECT feed, d FROM (VALUES (NULL::VARCHAR, NULL::DATE)) t(feed, d) "
         "WHERE false"
         + "".join(
             f" UNION SELECT '{feed}', unnest(range(($lo - INTERVAL ({n}) {u})::DATE + {edges[side][0]}, "
@@ -186,14 +183,16 @@ def changed_households(
     run_sql(
         con,
         f"""CREATE OR REPLACE TEMP TABLE {DIRTY} AS
-            WITH feed_rows AS ({" UNION ALL ".join(_feed_rows(con))}),
+            -- each read once (MATERIALIZED), though both the persons and the households read them
+            WITH feed_rows AS MATERIALIZED ({" UNION ALL ".join(_feed_rows(con))}),
+            {"".join(f"changed_{t} AS MATERIALIZED ({_changed(t, k)}), " for t, k in BEFORE_TABLES.items())}
             persons AS (
-                {" UNION ".join(f"SELECT person_key FROM ({_changed(t, k)})" for t, k in BEFORE_TABLES.items() if "person_key" in k)}
+                {" UNION ".join(f"SELECT person_key FROM changed_{t}" for t, k in BEFORE_TABLES.items() if "person_key" in k)}
                 UNION SELECT k.person_key FROM feed_rows JOIN restricted.person_ids k USING (id_number)
             )
             SELECT DISTINCT household_id FROM (
                 SELECT m.household_id FROM persons JOIN core.household_members m USING (person_key)
-                {"".join(f" UNION ALL SELECT household_id FROM ({_changed(t, k)})" for t, k in BEFORE_TABLES.items() if "household_id" in k)}
+                {"".join(f" UNION ALL SELECT household_id FROM changed_{t}" for t, k in BEFORE_TABLES.items() if "household_id" in k)}
                 UNION ALL SELECT household_id FROM feed_rows
             ) WHERE household_id IS NOT NULL""",
         {"lo": lo, "hi": hi},
@@ -208,7 +207,7 @@ def changed_households(
 def _changed(table: str, keys: tuple[str, ...]) -> str:
     """The keys of the rows of core.<table> added, changed or gone since the night before."""
     return f"""SELECT {", ".join(f"coalesce(n.{k}, b.{k}) AS {k}" for k in keys)}
-               FROM _jz_before_{table} b FULL JOIN ({_hashed(table, keys)}) n USING ({", ".join(keys)}, row_hash)
+               FROM _jz_before_{table} b FULL JOIN ({hashed_rows(f"core.{table}", keys, "row_hash")}) n USING ({", ".join(keys)}, row_hash)
                WHERE b.row_hash IS NULL OR n.row_hash IS NULL"""
 
 
@@ -224,8 +223,8 @@ def _feed_rows(con: duckdb.DuckDBPyConnection) -> list[str]:
         select = ", ".join(c if c in columns else f"NULL::VARCHAR AS {c}" for c in ("id_number", "household_id"))
         dates = [c.field for c in feed.columns if c.type in ("date", "month") and c.field in columns]
         keys = ", ".join(feed.key_fields)
-        new = "file_id NOT IN (SELECT file_id FROM _jz_files_before)"
-        moved = "".join(f" OR {d} IN (SELECT d FROM _jz_moved_dates WHERE feed = '{name}')" for d in dates)
+        new = f"file_id NOT IN (SELECT file_id FROM {FILES_BEFORE})"
+        moved = "".join(f" OR {d} IN (SELECT d FROM {MOVED} WHERE feed = '{name}')" for d in dates)
         out.append(
             f"""SELECT {select} FROM staging.{name}
                 WHERE {new} OR (extract_date > $lo AND extract_date <= $hi)

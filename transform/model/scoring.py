@@ -19,6 +19,7 @@ import pandas as pd
 from models.risk import SCORING_THREADS, TrainedModel, factor_sentences
 from transform.model.frames import model_frame
 from transform.model.visit_order import visit_order_sql
+from transform.sql import hashed_rows
 from warehouse.resource import transaction
 
 FEATURES = "core.household_features"
@@ -32,10 +33,7 @@ def score_households(
     """Score every household of core.household_features; ``carry_over=False`` predicts every one again.
     Returns the night's household_id and risk_score, and whether it was predicted tonight (``predicted``)."""
     # the row as it stands, whatever the night: a superset of what the model and the estimate read
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {TONIGHT} AS
-            SELECT household_id, hash(x) AS inputs_hash FROM (SELECT COLUMNS(c -> c <> 'as_of_date') FROM {FEATURES}) x"""
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {TONIGHT} AS {hashed_rows(FEATURES, ['household_id'], 'inputs_hash')}")
     # the scores carried: the households whose row hashes as on the latest other night the same model scored
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {KEPT} AS
