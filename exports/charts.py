@@ -24,6 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
+from models.compliance import within  # noqa: E402
+
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
@@ -100,7 +102,7 @@ def share_range_chart_png(rows: Sequence[tuple[str, float, float, Mapping[str, f
         for i, (_, low, high, shares) in enumerate(rows):
             ax.barh(i, 100 * (high - low), left=100 * low, height=0.5, color="#d5e8d4", edgecolor="#82b366")
             for k, (name, share) in enumerate(shares.items()):
-                inside = low - 1e-9 <= share <= high + 1e-9
+                inside = within(share, low, high)
                 ax.plot(
                     100 * share, i, marker=markers[k % len(markers)], markersize=9, linestyle="none",
                     color=COLOURS["primary"] if inside else COLOURS["alarm"], label=name if i == 0 else None,

@@ -21,7 +21,12 @@ class StandardShare(NamedTuple):
 
     @property
     def inside(self) -> bool:
-        return self.low - 1e-9 <= self.share <= self.high + 1e-9
+        return within(self.share, self.low, self.high)
+
+
+def within(share: float, low: float, high: float) -> bool:
+    """Item 1's range, allowing for floating point: 680 × 12 / 16,320 is 0.5 to the last bit or not."""
+    return low - 1e-9 <= share <= high + 1e-9
 
 
 def standard_shares(policy: Policy) -> list[StandardShare]:
@@ -40,7 +45,7 @@ def compliance_problems(policy: Policy) -> list[str]:
     std, c = asdict(policy.standards), policy.compliance
     problems = []
     for s in standard_shares(policy):
-        if not s.low <= s.share <= s.high:
+        if not s.inside:
             problems.append(
                 f"{s.zh}低保标准 {s.monthly} 元/月（全年 {s.monthly * 12} 元）占上年度{s.zh}居民人均消费支出 {s.consumption} 元的 "
                 f"{s.share:.1%}，不在 {s.low:.0%}–{s.high:.0%} 之间（第1条）"

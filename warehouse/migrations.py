@@ -94,6 +94,22 @@ def _scores_unkeyed(con: duckdb.DuckDBPyConnection, ddl: RunDdl) -> None:
     con.execute("DROP TABLE monitoring.household_scores_keyed")
 
 
+# Month ends were once built for training in these schemas of the warehouse itself (transform/model/history.py
+# now builds them in memory): a night stopped there left their tables, ID numbers among them.
+LEFT_BEHIND = ("train_core", "train_restricted")
+
+
+def drop_left_behind(schema: str) -> Migration:
+    def present(con: duckdb.DuckDBPyConnection) -> bool:
+        found = "SELECT count(*) FROM duckdb_schemas() WHERE database_name = current_database() AND schema_name = ?"
+        return bool(con.execute(found, [schema]).fetchall()[0][0])
+
+    def drop(con: duckdb.DuckDBPyConnection, _ddl: RunDdl) -> None:
+        con.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    return Migration(f"{schema}: dropped", present, drop)
+
+
 MIGRATIONS: list[Migration] = [
     # a later version of a file replaces the earlier one (ingest/loader.py)
     Migration("audit.files: status 'superseded'", _files_status_lacks_superseded, _files_allow_superseded),
@@ -122,4 +138,5 @@ MIGRATIONS: list[Migration] = [
     Migration("monitoring.household_scores: no PRIMARY KEY", _scores_keyed, _scores_unkeyed),
     # each township's visit order, shared between households headed by women and by men (issue 15)
     add_columns("monitoring", "household_scores", [("visit_order", "INTEGER")]),
+    *(drop_left_behind(schema) for schema in LEFT_BEHIND),
 ]

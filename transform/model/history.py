@@ -40,8 +40,6 @@ FEATURES, MEMBERS, NIGHTS = "model.feature_history", "model.member_history", "mo
 # third of each build (compressing and encrypting them): 19.6 -> 13.6 s a month end at the county default.
 TRAIN_DATABASE = "jz_train"
 TRAIN_SCHEMA, TRAIN_RESTRICTED = f"{TRAIN_DATABASE}.train_core", f"{TRAIN_DATABASE}.train_restricted"
-# where month ends were built before, in the warehouse: a night that stopped there left their tables
-LEFT_BEHIND = ("train_core", "train_restricted")
 HISTORY_FORMAT = "1"  # bump when this module changes what the history holds: every month end is built again
 
 
@@ -160,8 +158,6 @@ def ensure_history(
     """Build and keep the month ends of ``dates`` that are missing or stale (all of them: ``rebuild``),
     core for each date into the train_* schemas in memory (TRAIN_DATABASE), never over tonight's core;
     the month ends built."""
-    for schema in LEFT_BEHIND:
-        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     todo = list(dates) if rebuild else stale(con, dates)
     if not todo:
         return todo
