@@ -24,7 +24,8 @@ ratio to the floor, printed and written to JSON under the cache's results folder
 
 The machine is shared and its speed varies from day to day (the same night from the same home took
 54 s one day and 105 s another), so the run also times a fixed reference at its start and its end
-(``machine_speed``: a pure-Python loop and a DuckDB aggregation over generated numbers): two runs'
+(``machine_speed``: a pure-Python loop and a DuckDB aggregation over generated numbers), and again
+before each scenario and the floor (``machine_before``: the speed drifts within a run too): two
 figures compare only as far as their references agree.
 
 ``--double`` adds night 1 on a county of twice the households under the default memory limit:
@@ -88,9 +89,13 @@ def _jiuzhu() -> str:
 
 
 def night(landing: Path, home: Path, as_of: dt.date, log: Path) -> dict:
-    """One `jiuzhu run` in its own process: its wall time, each step's time and its peak RSS."""
+    """One `jiuzhu run` in its own process: its wall time, each step's time and its peak RSS, and the
+    machine's speed just before it (the machine drifts within a run: a night compares with the floor
+    only as far as the reference measured beside each agrees)."""
+    before = machine_speed()
     figures = _timed(["run", "--landing", str(landing), "--home", str(home), "--as-of", as_of.isoformat()], log)
-    return {"as_of": as_of.isoformat()} | figures | (_features_computed(home) if figures["exit_code"] == 0 else {})
+    computed = _features_computed(home) if figures["exit_code"] == 0 else {}
+    return {"as_of": as_of.isoformat(), "machine_before": before} | figures | computed
 
 
 def _features_computed(home: Path) -> dict:
@@ -176,6 +181,7 @@ def floor(landing: Path, home: Path, as_of: dt.date) -> dict:
     from ingest.files import extract_date_from_name
     from warehouse.resource import connect
 
+    before = machine_speed()
     files = [p for p in sorted(landing.rglob("*.csv")) if extract_date_from_name(p.name) == as_of]
     read_seconds, read, rows = read_csv_floor(files)
     with connect(home / "warehouse.duckdb", read_only=True) as con:
@@ -190,6 +196,7 @@ def floor(landing: Path, home: Path, as_of: dt.date) -> dict:
         "features_query_seconds": round(features_seconds, 2),
         "households": households,
         "seconds": round(read_seconds + features_seconds, 2),
+        "machine_before": before,
     }
 
 
@@ -258,6 +265,11 @@ def _print(name: str, figures: dict, floor_seconds: float | None) -> None:
     ratio = f", {figures['wall_seconds'] / floor_seconds:.1f}× the floor" if floor_seconds else ""
     ok = "" if figures["exit_code"] == 0 else f"  EXIT {figures['exit_code']} (see {figures['log']})"
     print(f"{name:>10}: {figures['wall_seconds']:8.1f} s  peak {figures['peak_rss_mib']:7.0f} MiB{ratio}{ok}")
+    if "machine_before" in figures:
+        m = figures["machine_before"]
+        print(
+            f"{'':>10}  machine before it: Python loop {m['python_loop_ns']} ns, DuckDB reference {m['duckdb_reference_seconds']} s"
+        )
     if "features_computed" in figures:
         print(f"{'':>10}  features computed: {figures['features_computed']:,} of {figures['households']:,} households")
     slow = ", ".join(f"{k} {v:.1f}" for k, v in figures["slowest_steps"].items())
@@ -328,7 +340,8 @@ def main() -> None:
         f = result["floor"]
         print(
             f"     floor: {f['seconds']:.1f} s = read_csv of night 2's {f['files']} files ({f['rows']:,} rows) "
-            f"{f['read_csv_seconds']:.1f} s + household features query {f['features_query_seconds']:.1f} s"
+            f"{f['read_csv_seconds']:.1f} s + household features query {f['features_query_seconds']:.1f} s "
+            f"(machine before it: {f['machine_before']})"
         )
     if "growth_24_to_48_months" in result:
         walls = result["growth_runs"]
