@@ -239,7 +239,8 @@ def test_household_features_show_row_counts_and_a_preview_without_personal_data(
     preview = meta["preview"].value
     assert preview.startswith("| household_id |") and "| H1 | 370725110 |" in preview
     assert "oop_12m" not in preview and "severe_disability" not in preview  # no health details
-    assert "| members |" in meta["feature_distribution"].value
+    distribution = meta["feature_distribution"].value
+    assert "| members |" in distribution and "| township_code |" not in distribution  # numeric features only
 
 
 def test_no_personal_data_or_petition_text_in_any_metadata_or_log(night, instance):
