@@ -25,7 +25,8 @@ class StandardShare(NamedTuple):
 
 
 def within(share: float, low: float, high: float) -> bool:
-    """Item 1's range, allowing for floating point: 680 × 12 / 16,320 is 0.5 to the last bit or not."""
+    """Item 1's range, allowing for floating point: a standard exactly at a bound computes a share
+    that may fall the last bit outside it."""
     return low - 1e-9 <= share <= high + 1e-9
 
 
