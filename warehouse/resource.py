@@ -113,10 +113,10 @@ def run_ddl(con: duckdb.DuckDBPyConnection, name: str) -> None:
 # The catalogue of the fixed schemas as this process last left it in current shape: a connection that
 # finds the same skips the DDL and the migrations' checks (a night opens the warehouse dozens of times).
 # (Schemas a migration drops count too: a warehouse that holds them is not in current shape.)
+_SHAPED = ("raw", *(name for name in SCHEMA_DDL if name != "schemas"), *LEFT_BEHIND)
 _SHAPE = f"""SELECT hash(string_agg(concat_ws('.', schema_name, table_name, column_name, data_type), ',' ORDER BY ALL))
             FROM duckdb_columns() WHERE database_name = current_database()
-              AND schema_name IN ('raw', 'audit', 'staging', 'core', 'monitoring', 'model', 'simulation',
-                                  {", ".join(f"'{s}'" for s in LEFT_BEHIND)})"""
+              AND schema_name IN ({", ".join(f"'{name}'" for name in _SHAPED)})"""
 _CURRENT_SHAPES: set[tuple[str, int]] = set()
 
 

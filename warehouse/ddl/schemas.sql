@@ -2,7 +2,8 @@
 -- raw.<feed> as delivered, audit.* (files, quarantine, quality, exports), staging.<feed>
 -- standardised, core.* as of the night, monitoring.* the warning list and scores, model.* the
 -- training history (model.sql), simulation.* the policy simulations (simulation.sql). restricted (ID numbers for the exports) is created by the code
--- that builds it, as are the train_* schemas of past nights.
+-- that builds it. (Training builds past nights in a database of its own, in memory; the train_* schemas an
+-- earlier version left here are dropped by warehouse/migrations.py.)
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS audit;
 CREATE SCHEMA IF NOT EXISTS staging;
