@@ -339,3 +339,29 @@ def test_the_training_history_is_kept_once_and_built_again_only_when_stale(famil
     with connect(family.warehouse, read_only=True) as con:
         oop = [d[0] for d in con.execute("SELECT * FROM model.training_rows LIMIT 0").description].index("oop_3m")
     assert float(h1[second][oop]) == float(h1[first][oop]) + 8000
+
+
+def test_a_history_kept_in_other_column_types_is_built_again_not_mixed(family):
+    """A version that kept the month ends' sums in other types (128-bit sums, read back ten times slower)
+    left a history that today's month ends cannot be appended to: the first month end kept again starts
+    it afresh, in core's types, and the rows are what building from scratch gives."""
+    from transform.model.history import FEATURES, NIGHTS
+    from transform.model.training import build_training_rows
+
+    first, second, later = dt.date(2026, 11, 10), dt.date(2026, 11, 15), dt.date(2026, 11, 28)
+    night(family, later)
+
+    def build() -> tuple[list[dt.date], list[tuple], str]:
+        with connect(family.warehouse) as con:
+            install(con, load_key(family.warehouse.parent))
+            _, built = build_training_rows(con, later, [first, second], progress=False)
+            rows = con.execute("SELECT * FROM model.training_rows ORDER BY as_of_date, household_id").fetchall()
+            kind = con.execute(f"SELECT typeof(oop_3m) FROM {FEATURES} LIMIT 1").fetchall()[0][0]
+        return built, rows, kind
+
+    built, rows, kind = build()
+    assert built == [first, second] and kind == "DECIMAL(18,2)"
+    with connect(family.warehouse) as con:  # as the older version kept them, under its own version stamp
+        con.execute(f"ALTER TABLE {FEATURES} ALTER oop_3m SET DATA TYPE DECIMAL(38, 2)")
+        con.execute(f"UPDATE {NIGHTS} SET version = 'older'")
+    assert build() == ([first, second], rows, "DECIMAL(18,2)")

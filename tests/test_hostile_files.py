@@ -27,6 +27,17 @@ def outcomes(report) -> dict[str, tuple[str, str | None]]:
     return {o.file_name: (o.status, o.reason_code) for o in report.outcomes}
 
 
+def test_a_file_in_neither_utf8_nor_gb18030_is_rejected_and_its_neighbours_load(landing):
+    """GBK is only assumed once the bytes are not UTF-8: converting them says whether they are. A file
+    that is neither is rejected as ENCODING, whole."""
+    landing.write("wj_deaths", "gbk_20261101.csv", HEADER + f"{ID1},张三,2026-01-02\n", encoding="gbk")
+    broken = (HEADER + f"{ID2},李四,2026-01-03\n").encode("gbk") + b"\x80\xff\n"  # no encoding has these
+    landing.write("wj_deaths", "broken_20261102.csv", broken)
+    report = landing.ingest("wj_deaths")
+    assert outcomes(report) == {"gbk_20261101.csv": ("loaded", None), "broken_20261102.csv": ("rejected", "ENCODING")}
+    assert landing.query("SELECT count(*) FROM raw.wj_deaths") == [(1,)]
+
+
 def test_a_name_that_is_not_utf8_is_loaded_under_an_escaped_name(landing):
     folder = landing.root / "wj_deaths"
     folder.mkdir(parents=True)

@@ -32,6 +32,8 @@ WITH members AS (  -- each member, with every department's facts
                AS double_recipient
     FROM members
 ), counted AS (  -- every household's sums over its members: one group per household
+    -- (a sum is cast back to 64 bits: DuckDB widens it to 128, HUGEINT or DECIMAL(38, 2), and such columns
+    -- read back about ten times slower than 64-bit ones; the training history holds millions of rows)
     SELECT household_id,
            count(*) FILTER (WHERE death_date IS NULL) AS living_members,
            count(*) FILTER (WHERE age < $child_age_below) AS children,
@@ -46,28 +48,29 @@ WITH members AS (  -- each member, with every department's facts
            count(*) FILTER (WHERE on_tekun) AS on_tekun,
            count(*) FILTER (WHERE on_dibao_edge) AS on_dibao_edge,
            count(*) FILTER (WHERE on_temporary) AS on_temporary,
-           sum(dibao_amount) AS dibao_amount,
+           sum(dibao_amount)::DECIMAL(18, 2) AS dibao_amount,
            count(*) FILTER (WHERE tekun_or_orphan_ended AND NOT on_tekun
                             AND (age < $tekun_child_age_limit
                                  OR list_contains($tekun_extension_max_school, school_stage))) AS tekun_extension_candidates,
            count(*) FILTER (WHERE deceased_recipient) AS deceased_on_assistance,
            count(*) FILTER (WHERE double_recipient) AS double_assistance,
-           coalesce(sum(oop_3m), 0) AS oop_3m, coalesce(sum(oop_6m), 0) AS oop_6m, coalesce(sum(oop_12m), 0) AS oop_12m,
-           coalesce(sum(oop_prev_3m), 0) AS oop_prev_3m,
-           coalesce(sum(settlements_12m), 0) AS settlements_12m, coalesce(sum(inpatient_12m), 0) AS inpatient_12m,
+           coalesce(sum(oop_3m), 0)::DECIMAL(18, 2) AS oop_3m, coalesce(sum(oop_6m), 0)::DECIMAL(18, 2) AS oop_6m,
+           coalesce(sum(oop_12m), 0)::DECIMAL(18, 2) AS oop_12m,
+           coalesce(sum(oop_prev_3m), 0)::DECIMAL(18, 2) AS oop_prev_3m,
+           coalesce(sum(settlements_12m), 0)::BIGINT AS settlements_12m, coalesce(sum(inpatient_12m), 0)::BIGINT AS inpatient_12m,
            count(*) FILTER (WHERE serious_illness_24m AND death_date IS NULL) AS serious_illness_24m,
            count(*) FILTER (WHERE first_serious_illness_recent) AS first_serious_illness_90d,
            count(*) FILTER (WHERE uncovered_serious_illness) + count(*) FILTER (WHERE uncovered_severe_disability)
                AS severe_not_covered,
-           sum(chronic_conditions) AS chronic_conditions,
+           sum(chronic_conditions)::BIGINT AS chronic_conditions,
            count(*) FILTER (WHERE death_date > $as_of - INTERVAL ($emergency_window_days) DAY) AS deaths_90d,
            count(*) FILTER (WHERE earner_died_recently) AS earner_deaths_90d,
            count(*) FILTER (WHERE contribution_months_6m > 0 AND death_date IS NULL) AS contributors_6m,
-           coalesce(sum(contribution_months_6m), 0) AS contribution_months_6m,
+           coalesce(sum(contribution_months_6m), 0)::BIGINT AS contribution_months_6m,
            count(*) FILTER (WHERE coalesce(contribution_months_prev_3m, 0) > 0 AND coalesce(contribution_months_3m, 0) = 0)
                AS contributions_stopped,
            count(*) FILTER (WHERE contribution_arrears AND death_date IS NULL) AS contribution_arrears,
-           coalesce(sum(outpatient_2m), 0) AS outpatient_2m,
+           coalesce(sum(outpatient_2m), 0)::BIGINT AS outpatient_2m,
            -- visits above the household's own pace of the months before
            greatest(coalesce(sum(outpatient_2m), 0)
                     - coalesce(sum(outpatient_prev_6m), 0) * $outpatient_recent_months / $outpatient_baseline_months, 0)
@@ -77,15 +80,15 @@ WITH members AS (  -- each member, with every department's facts
                AS able_unemployed,
            count(*) FILTER (WHERE active_employment) AS employed_registered,
            count(*) FILTER (WHERE hard_to_employ) AS hard_to_employ,
-           coalesce(sum(pension), 0) AS pension_monthly,
-           coalesce(sum(wage_base) FILTER (WHERE death_date IS NULL), 0) AS wage_base_monthly,
+           coalesce(sum(pension), 0)::DECIMAL(18, 2) AS pension_monthly,
+           coalesce(sum(wage_base) FILTER (WHERE death_date IS NULL), 0)::DECIMAL(18, 2) AS wage_base_monthly,
            count(*) FILTER (WHERE resident_tier IS NOT NULL AND death_date IS NULL) AS resident_contributors_12m,
            coalesce(max(resident_tier), 0) AS resident_tier_max,
            -- able to work, no work contributions, not registered unemployed: farming or informal work, unseen income
            count(*) FILTER (WHERE able_to_work AND death_date IS NULL AND coalesce(contribution_months_6m, 0) = 0
                             AND NOT active_unemployment) AS able_without_contributions,
-           coalesce(sum(unemployment_benefit), 0) AS unemployment_benefit_monthly,
-           sum(petitions_90d) AS petitions_90d, sum(hardship_petitions_90d) AS hardship_petitions_90d
+           coalesce(sum(unemployment_benefit), 0)::DECIMAL(18, 2) AS unemployment_benefit_monthly,
+           sum(petitions_90d)::BIGINT AS petitions_90d, sum(hardship_petitions_90d)::BIGINT AS hardship_petitions_90d
     FROM f GROUP BY household_id
 ), named AS (  -- the members the reasons name (few households have any), in a fixed order: by ID number
     SELECT f.household_id,

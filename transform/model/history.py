@@ -99,10 +99,9 @@ def keep(
     records known on ``known_on``), replacing what was kept."""
     features = f"SELECT COLUMNS(c -> NOT ends_with(c, '{DETAIL}')) FROM {schema}.household_features"
     members = f"SELECT $d::DATE AS as_of_date, household_id, person_key FROM {schema}.household_members"
-    if table_exists(con, FEATURES) and _columns(con, FEATURES) != [
-        column[0] for column in con.execute(f"{features} LIMIT 0").description
-    ]:
-        _forget(con)  # core's columns changed (a new feature): month ends of old and new columns cannot be mixed
+    if table_exists(con, FEATURES) and _columns(con, FEATURES) != _columns(con, f"({features})"):
+        # core's columns changed (a new feature, a column's type): month ends of old and new columns cannot be mixed
+        _forget(con)
     if not table_exists(con, FEATURES):  # its columns are core's: created from the first month end kept
         con.execute(f"CREATE TABLE {FEATURES} AS {features} LIMIT 0")
         con.execute(f"CREATE TABLE {MEMBERS} AS {members} LIMIT 0", {"d": d})
@@ -175,8 +174,9 @@ def ensure_history(
     return todo
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    """The names and types of the columns of ``relation`` (a table, or a query in parentheses)."""
+    return [(d[0], str(d[1])) for d in con.execute(f"SELECT * FROM {relation} LIMIT 0").description]
 
 
 def _forget(con: duckdb.DuckDBPyConnection) -> None:
