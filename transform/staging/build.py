@@ -143,22 +143,43 @@ def build_staging(
     return StagingReport(feed.name, rows, current_rows, sum(n for _, n in reasons), reasons, in_force)
 
 
+REASON_COLUMNS = "_reason_code, _reason"  # what standardise_sql says of a row it could not standardise
+QUARANTINED_COLUMNS = f"file_id, source_file, source_row, {REASON_COLUMNS}"  # what _quarantine reads of one
+
+
 def _standardise(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, only: str = "true") -> None:
-    # Into a table on disk (not a temp table: the roster's history is millions of rows and
-    # DuckDB spills a disk table under its memory limit).
-    con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {standardise_sql(feed, only)}")
+    # Into a temp table: a night's changed dates, read once into staging.<feed> (DuckDB spills a temp
+    # table to the spill folder under its memory limit; one on disk was written, compressed, for nothing)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {scratch} AS {standardise_sql(feed, only)}")
 
 
 def _standardise_by_date(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, currency: str) -> None:
-    """All of raw.<feed> into ``scratch``, one extract date after another (raw holds each date's rows
-    together, so each reads only its own blocks). The rows land in date order, so a snapshot's rows
-    stay together in staging and a past night reads only its blocks; and one date at a time holds
-    one date's rows in memory, not the history's. ``currency``: the columns of currency, as SQL."""
+    """All of raw.<feed>, one extract date after another (raw holds each date's rows together, so each
+    reads only its own blocks): the standardised rows into ``scratch``, the quarantined ones into the temp
+    table _jz_quarantined. The rows land in date order, so a snapshot's rows stay together in staging
+    and a past night reads only its blocks; and one date at a time holds one date's rows in memory, not
+    the history's. ``currency``: the columns of currency, as SQL.
+
+    Each date is standardised into a temp table and split from there, so that ``scratch`` is only ever
+    appended to: deleting the quarantined rows from it and dropping its reason columns afterwards made the
+    next checkpoint write the roster's whole history again (13 s of a first night at the county default)."""
     dates = con.execute(f"SELECT DISTINCT extract_date FROM raw.{feed.name} ORDER BY 1").fetchall()
-    con.execute(f"CREATE OR REPLACE TABLE {scratch} AS SELECT *, {currency} FROM ({standardise_sql(feed, 'false')})")
+    none = standardise_sql(feed, "false")
+    con.execute(f"CREATE OR REPLACE TABLE {scratch} AS SELECT * EXCLUDE ({REASON_COLUMNS}), {currency} FROM ({none})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jz_quarantined AS SELECT {QUARANTINED_COLUMNS} FROM ({none})")
     for (day,) in dates:  # a date from the table itself, written in as a literal the scan can skip blocks by
         only = f"r.extract_date = DATE {day.isoformat()!r}"
-        con.execute(f"INSERT INTO {scratch} BY NAME SELECT *, {currency} FROM ({standardise_sql(feed, only)})")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _jz_day AS SELECT *, {currency} FROM ({standardise_sql(feed, only)})"
+        )
+        con.execute(
+            f"INSERT INTO {scratch} BY NAME SELECT * EXCLUDE ({REASON_COLUMNS}) FROM _jz_day WHERE _reason_code IS NULL"
+        )
+        con.execute(
+            f"""INSERT INTO _jz_quarantined BY NAME SELECT {QUARANTINED_COLUMNS} FROM _jz_day
+                WHERE _reason_code IS NOT NULL"""
+        )
+    con.execute("DROP TABLE IF EXISTS _jz_day")
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, feed: Feed, scratch: str, run_id: str | None) -> None:
@@ -201,20 +222,16 @@ def _rebuild(
     table where they lie (a roster's history is millions of rows: a copy cost as much as
     standardising them); currency is set only where it differs from the usual value."""
     table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
-    if feed.kind == "snapshot":
-        _standardise_by_date(con, feed, scratch, f"{_snapshot_currency(in_force)} AS is_current")
-    else:  # most keys have one version: current until a night knows of a later one
-        _standardise_by_date(con, feed, scratch, "true AS is_current, NULL::DATE AS superseded_on")
+    # most keys of an incremental feed have one version: current until a night knows of a later one
+    currency = (
+        f"{_snapshot_currency(in_force)} AS is_current"
+        if feed.kind == "snapshot"
+        else "true AS is_current, NULL::DATE AS superseded_on"
+    )
+    if feed.reversal:  # linked below (a column added afterwards had the checkpoint write the table again)
+        currency += ", NULL::VARCHAR AS reversed_by"
     try:
-        # scratch is this night's own: shaped into the table before the swap (DuckDB refuses to alter a
-        # table a transaction has already changed)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _jz_quarantined AS SELECT file_id, source_file, source_row, _reason_code,
-                _reason FROM {scratch} WHERE _reason_code IS NOT NULL"""
-        )
-        con.execute(f"DELETE FROM {scratch} WHERE _reason_code IS NOT NULL")
-        con.execute(f"ALTER TABLE {scratch} DROP COLUMN _reason_code")
-        con.execute(f"ALTER TABLE {scratch} DROP COLUMN _reason")
+        _standardise_by_date(con, feed, scratch, currency)
         if feed.kind == "incremental":  # the keys' other versions, and those extracted after the night
             key = ", ".join(q(f) for f in feed.key_fields)
             con.execute(
@@ -232,14 +249,13 @@ def _rebuild(
             con.execute(f"DROP TABLE IF EXISTS {table}")
             con.execute(f"ALTER TABLE {scratch} RENAME TO {feed.name}")
             if feed.reversal:
-                con.execute(f"ALTER TABLE {table} ADD COLUMN reversed_by VARCHAR")
                 _link_reversals(con, feed)
             if persons := persons_table(feed):
                 con.execute(f"CREATE OR REPLACE TABLE {persons} AS {_persons_sql(feed)}")
             _record(con, feed, as_of, version)
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {scratch}")
-        con.execute("DROP TABLE IF EXISTS _jz_quarantined")
+        for temp in (scratch, "_jz_quarantined", "_jz_day"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
 
 
 def _catch_up(
@@ -252,7 +268,7 @@ def _catch_up(
 ) -> None:
     """staging.<feed> brought from the night ``last_as_of`` to ``as_of``: the extract dates whose
     files changed standardised again, then currency and reversal links where they can change."""
-    table, scratch = f"staging.{feed.name}", f"staging._standardised_{feed.name}"
+    table, scratch = f"staging.{feed.name}", "_jz_standardised"
     # the extract dates with a loaded file not yet standardised, or a standardised one no longer loaded,
     # written in as literals (they come from the warehouse): a scan skips the blocks of other dates
     dates = con.execute(
