@@ -179,6 +179,25 @@ def test_each_id_number_is_keyed_once_and_a_new_key_keys_everyone_again(family, 
     assert all(key == person_key(bytes.fromhex("ab" * 32), id18) != tonight[id18] for id18, key in rekeyed.items())
 
 
+def test_the_persons_of_a_night_are_those_it_knows_whichever_night_ran_before(family):
+    """restricted.person_ids is brought up to date from night to night, not written again: a backfill of a
+    night before a person's first record does not know the person, and the next night knows them again."""
+
+    def persons() -> dict[str, str]:
+        with connect(family.warehouse, read_only=True) as con:
+            return dict(con.execute("SELECT id_number, person_key FROM restricted.person_ids").fetchall())
+
+    night(family, dt.date(2026, 11, 28))
+    later = persons()
+    assert OUTSIDER in later and HEAD in later and len(later) == len(set(later.values()))
+    night(family, dt.date(2026, 11, 5))  # before the settlement and the petition of 11-10 were extracted
+    earlier = persons()
+    assert OUTSIDER not in earlier and HEAD in earlier and set(earlier) == set(later) - {OUTSIDER}
+    assert all(earlier[id18] == later[id18] for id18 in earlier)
+    night(family, dt.date(2026, 11, 28))
+    assert persons() == later
+
+
 def test_a_quarantined_id_gets_a_suggestion_not_a_join(family):
     broken = WIFE[:17] + ("0" if WIFE[17] != "0" else "1")
     family.write(

@@ -26,9 +26,11 @@ _PROBE = b"jiuzhu person_key check"
 
 
 # Each ID number's key, computed once (transform/core/person_ids.sql): valid for the key the warehouse's
-# fingerprint stands for, and forgotten when a warehouse takes a key for the first time (a re-keying).
+# fingerprint stands for, and forgotten when a warehouse takes a key for the first time (a re-keying),
+# as is the night's table of persons and keys, brought up to date from night to night (KEYED).
 KEY_CACHE_SCHEMA = "restricted"
 KEY_CACHE = f"{KEY_CACHE_SCHEMA}.person_keys"
+KEYED = (KEY_CACHE, f"{KEY_CACHE_SCHEMA}.person_ids")
 
 
 class PersonKeyError(RuntimeError):
@@ -91,7 +93,8 @@ def install(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
         )
     if not stored:
         con.execute("INSERT INTO core.key_fingerprint (fingerprint, created_at) VALUES (?, now()::TIMESTAMP)", [mine])
-        con.execute(f"DROP TABLE IF EXISTS {KEY_CACHE}")  # keys of another key, if any: none may be read
+        for table in KEYED:  # keys of another key, if any: none may be read
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()
     block = block.ljust(64, b"\0")
     ipad = bytes(b ^ 0x36 for b in block).hex()

@@ -167,6 +167,8 @@ def _build(
         delta.forget(con)
     if before is not None:
         delta.keep_before(con)
+    if rebuild:  # the persons and their keys, kept from night to night (person_ids.sql), made anew too
+        con.execute(f"DROP TABLE IF EXISTS {restricted}.person_ids")
     for step in BEFORE:
         if step not in skip:
             run_file(con, SQL_DIR / f"{step}.sql", names, params)
