@@ -216,7 +216,7 @@ def standardise_sql(feed: Feed, only: str = "true") -> str:
     # last row (latest file, then latest row) stands, as a later extract corrects an earlier one;
     # the others are quarantined, saying which row stands: as DUPLICATE_KEY where they differ from it,
     # as DUPLICATE_ROW (re-sent) where they are the same. Only the standardised rows of the keys found
-    # twice are ranked (few): ranking every row cost 10-15 % of standardising a roster snapshot. A key
+    # twice are ranked (few): ranking every row was about a tenth of standardising a roster snapshot. A key
     # field may be empty (a returned form's township): NULLs are the same key.
     same_key = " AND ".join(f"x.{q(f)} IS NOT DISTINCT FROM t.{q(f)}" for f in feed.key_fields)
     duplicate = (
