@@ -36,7 +36,7 @@ import duckdb
 
 from jiuzhu.config import Feed
 from transform.sql import dates_sql
-from transform.staging.spec_sql import LINEAGE, original_values_json, output_columns, standardise_sql
+from transform.staging.spec_sql import LINEAGE, original_values_json, output_columns, same_key_sql, standardise_sql
 from warehouse.macros import install_macros, macro_sql
 from warehouse.resource import quote_ident as q
 from warehouse.resource import table_exists, transaction
@@ -341,8 +341,7 @@ def _recompute_currency(
             WHERE {changed} OR extract_date > $low::DATE AND extract_date <= $high::DATE""",
         {"low": low, "high": high},
     )
-    # a key field may be empty (a returned form's township): NULLs match
-    same_key = " AND ".join(f"s.{q(f)} IS NOT DISTINCT FROM k.{q(f)}" for f in feed.key_fields)
+    same_key = same_key_sql(feed, "s", "k")
     con.execute(
         f"""UPDATE {table} t SET is_current = c.is_current, superseded_on = c.superseded_on FROM (
                 SELECT file_id, source_row, {_currency_sql(feed)}, {_superseded_sql(feed)} FROM (

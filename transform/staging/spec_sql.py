@@ -216,9 +216,7 @@ def standardise_sql(feed: Feed, only: str = "true") -> str:
     # last row (latest file, then latest row) stands, as a later extract corrects an earlier one;
     # the others are quarantined, saying which row stands: as DUPLICATE_KEY where they differ from it,
     # as DUPLICATE_ROW (re-sent) where they are the same. Only the standardised rows of the keys found
-    # twice are ranked (few): ranking every row was about a tenth of standardising a roster snapshot. A key
-    # field may be empty (a returned form's township): NULLs are the same key.
-    same_key = " AND ".join(f"x.{q(f)} IS NOT DISTINCT FROM t.{q(f)}" for f in feed.key_fields)
+    # twice are ranked (few): ranking every row was about a tenth of standardising a roster snapshot.
     duplicate = (
         f"'业务主键（{'+'.join(feed.natural_key)}）在同一提取日期的数据中重复，以' || CASE WHEN _kept_file = file_id "
         "THEN '本文件' ELSE '同日另一文件（编号 ' || _kept_file || '）' END || '第 ' || _kept_row || ' 行为准（内容' || "
@@ -236,7 +234,7 @@ twice AS (SELECT {key}, extract_date FROM l6 WHERE _reason_code IS NULL GROUP BY
 ranks AS (SELECT file_id, source_row, row_number() OVER w AS _key_rank, first_value(file_id) OVER w AS _kept_file,
                  first_value(source_row) OVER w AS _kept_row, _values = first_value(_values) OVER w AS _same
           FROM (SELECT {key}, x.extract_date, file_id, source_row, _values FROM l6 x
-                SEMI JOIN twice t ON {same_key} AND x.extract_date = t.extract_date WHERE _reason_code IS NULL)
+                SEMI JOIN twice t ON {same_key_sql(feed, "x", "t")} AND x.extract_date = t.extract_date WHERE _reason_code IS NULL)
           WINDOW w AS (PARTITION BY {key}, extract_date ORDER BY file_id DESC, source_row DESC)),
 l7 AS (SELECT * FROM l6 LEFT JOIN ranks USING (file_id, source_row))
 SELECT {keep},
@@ -245,6 +243,12 @@ SELECT {keep},
        CASE WHEN _reason_code IS NOT NULL THEN nullif({reason}, '') WHEN _key_rank > 1 THEN {duplicate} END AS _reason
 FROM l7
 """
+
+
+def same_key_sql(feed: Feed, left: str, right: str) -> str:
+    """SQL: the rows aliased ``left`` and ``right`` have the same natural key. A key field may be empty
+    (a returned form's township): an empty field matches an empty one."""
+    return " AND ".join(f"{left}.{q(f)} IS NOT DISTINCT FROM {right}.{q(f)}" for f in feed.key_fields)
 
 
 def original_values_json(feed: Feed, alias: str = "r") -> str:
